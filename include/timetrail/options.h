@@ -1,0 +1,47 @@
+// Options for opening an EventStore. Every field has a default that suits most users.
+#ifndef TIMETRAIL_OPTIONS_H_
+#define TIMETRAIL_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace timetrail {
+
+// Limits on what one request may contain. A request over a limit fails with kTooLarge (sizes,
+// counts) or kInvalidArgument (names) and changes nothing. Intentionally copyable.
+struct Limits {
+  std::size_t max_stream_name_bytes = 512;             // DESIGN.md: 1..512 bytes
+  std::size_t max_type_bytes = 256;                    // DESIGN.md: 1..256 bytes
+  std::size_t max_event_bytes = 4u << 20;              // data + metadata of one event: 4 MiB
+  std::size_t max_transaction_bytes = 16u << 20;       // all events of one transaction: 16 MiB
+  std::size_t max_transaction_events = 10000;          // events in one transaction
+  std::size_t max_transaction_streams = 1000;          // distinct streams in one transaction
+};
+
+// Intentionally copyable.
+struct Options {
+  // Create the data directory and an empty store when none exists. Default: true.
+  bool create_if_missing = true;
+
+  // When true (the default) an append returns only after its write is fsync'd: an acknowledged
+  // event survives a crash or power loss. Turning it off is for throwaway test data only.
+  bool sync = true;
+
+  Limits limits;
+
+  // Group commit: the writer waits at most this long for more appends to share one fsync after
+  // the first one arrives. 0 (the default) commits at once; concurrent appends still share an
+  // fsync because they queue up while the previous one runs.
+  std::uint32_t group_commit_delay_micros = 0;
+
+  // Upper bounds on one group commit; a batch is cut when either is reached.
+  std::size_t group_commit_max_transactions = 1024;
+  std::size_t group_commit_max_bytes = 64u << 20;
+
+  // Memory for RocksDB's block cache. Default: 64 MiB.
+  std::size_t block_cache_bytes = 64u << 20;
+};
+
+}  // namespace timetrail
+
+#endif  // TIMETRAIL_OPTIONS_H_

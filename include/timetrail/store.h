@@ -1,0 +1,203 @@
+// EventStore: the embedded timetrail store.
+//
+//   auto store = timetrail::EventStore::Open(timetrail::Options{}, "./timetrail-data");
+//   if (!store.ok()) { /* store.status().ToString() says why */ }
+//   timetrail::ProposedEvent e;
+//   e.type = "$put";
+//   e.data = R"({"name": "Rachel", "location": "New York"})";
+//   e.metadata = R"({"actor": "joey", "reason": "we met"})";
+//   auto committed = (*store)->Append("friend-1", timetrail::ExpectedRevision::NoStream(), {e});
+//   // committed->last_position is durable: it survives a crash from here on.
+//
+// Thread safety: an EventStore is safe for concurrent use from many threads without external
+// synchronization. Concurrent appends share fsyncs (group commit).
+#ifndef TIMETRAIL_STORE_H_
+#define TIMETRAIL_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "timetrail/event.h"
+#include "timetrail/options.h"
+#include "timetrail/status.h"
+#include "timetrail/time.h"
+
+namespace timetrail {
+
+enum class Direction : std::uint8_t { kForward, kBackward };
+
+// Intentionally copyable.
+struct ReadStreamOptions {
+  // First revision to return. Forwards the default is 0; backwards the default is the last one.
+  std::optional<Revision> from_revision;
+  Direction direction = Direction::kForward;
+  std::size_t max_count = 1000;
+};
+
+// Which events of the global log to return. An empty field matches everything.
+// Intentionally copyable.
+struct LogFilter {
+  std::string stream_prefix;             // stream names starting with this
+  std::vector<std::string> event_types;  // any of these types
+  bool Matches(std::string_view stream, std::string_view type) const;
+  bool empty() const { return stream_prefix.empty() && event_types.empty(); }
+};
+
+// Intentionally copyable.
+struct ReadLogOptions {
+  Position from_position = 1;  // inclusive
+  std::size_t max_count = 1000;
+  LogFilter filter;
+  // With a filter, stop after examining this many events even if fewer than max_count matched,
+  // so one call stays bounded; continue from LogPage::next_position. 0 means no bound.
+  std::size_t max_scan = 0;
+};
+
+// Intentionally copyable.
+struct LogPage {
+  std::vector<RecordedEvent> events;
+  // Where to continue reading: one past the last event examined.
+  Position next_position = 1;
+  // The last position visible when the page was read (the store's head).
+  Position head_position = 0;
+};
+
+// Intentionally copyable.
+struct IntegrityHead {
+  Position position = 0;  // 0: the store is empty
+  std::string hash_hex;   // 64 hex digits; all zeros for an empty store
+};
+
+// Intentionally copyable.
+struct VerifyOptions {
+  Position from_position = 1;  // verification starts at the chain link before this position
+  Position to_position = 0;    // 0: up to the head
+  // Called every few thousand events with (checked so far, last position to check).
+  std::function<void(std::uint64_t, Position)> progress;
+};
+
+// Intentionally copyable.
+struct VerifyReport {
+  bool ok = true;
+  std::uint64_t events_checked = 0;
+  Position last_checked = 0;
+  // When !ok: the first position whose stored event or hash does not match the chain.
+  std::optional<Position> first_bad_position;
+  std::string message;  // what did not match
+  IntegrityHead head;   // the head as recomputed
+};
+
+// Counters since Open, for monitoring. Intentionally copyable.
+struct StoreStats {
+  std::uint64_t transactions_committed = 0;
+  std::uint64_t events_committed = 0;
+  std::uint64_t idempotent_replays = 0;
+  std::uint64_t conflicts = 0;            // kWrongExpectedRevision answers
+  std::uint64_t rejected = 0;             // invalid, too large, duplicate
+  std::uint64_t group_commits = 0;        // durable writes (each one fsync)
+  std::uint64_t commit_latency_micros_total = 0;  // queue + write, summed over transactions
+  std::uint64_t disk_bytes = 0;           // live data files, approximate
+};
+
+class EventStore {
+ public:
+  // Opens (and with options.create_if_missing, creates) the store in directory "path". Fails
+  // with kUnavailable if another process holds the directory, kCorruption if it does not hold a
+  // readable timetrail store.
+  static Result<std::unique_ptr<EventStore>> Open(const Options& options, std::string_view path);
+
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+  // Finishes queued appends and closes the store.
+  virtual ~EventStore() = default;
+
+  // --- Writing -------------------------------------------------------------------------------
+
+  // Appends all of "tx" atomically, or nothing. Durable on return.
+  // Errors (none of them change anything):
+  //   kInvalidArgument / kTooLarge   the request breaks a rule or limit; the message names the
+  //                                  field ("appends[0].events[2].type"), the rule and the limit.
+  //   kWrongExpectedRevision         a stream's expectation does not hold; conflict() names the
+  //                                  stream and its actual revision.
+  //   kDuplicateEvent                event ids partly overlap events already written.
+  //   kIOError / kUnavailable        the write could not be made durable, or the store closed.
+  // If every event id was already written by the same request, returns the original result with
+  // idempotent_replay set.
+  virtual Result<Committed> Transact(const Transaction& tx) = 0;
+
+  // Transact with one stream.
+  Result<Committed> Append(std::string_view stream, ExpectedRevision expected,
+                           std::vector<ProposedEvent> events);
+
+  // --- Reading -------------------------------------------------------------------------------
+  // Reads see only committed, durable events, and never position p+1 without position p.
+
+  // Events of one stream, from options.from_revision on, in the given direction, at most
+  // options.max_count. kNotFound if the stream has no events.
+  virtual Result<std::vector<RecordedEvent>> ReadStream(std::string_view stream,
+                                                        const ReadStreamOptions& options) const = 0;
+
+  // The global log in position order from options.from_position.
+  virtual Result<LogPage> ReadLog(const ReadLogOptions& options) const = 0;
+
+  // The event with this id, or kNotFound.
+  virtual Result<RecordedEvent> GetEvent(const Uuid& id) const = 0;
+
+  // The event at a global position, or kNotFound.
+  virtual Result<RecordedEvent> GetEventAt(Position position) const = 0;
+
+  // The last position whose recorded_at is at or before "t"; 0 if there is none.
+  virtual Result<Position> PositionAt(Timestamp t) const = 0;
+
+  virtual Result<StreamInfo> GetStreamInfo(std::string_view stream) const = 0;
+
+  // The last committed position (0 for an empty store).
+  virtual Position LastPosition() const = 0;
+
+  // Waits until LastPosition() >= position. kTimeout if the timeout passes first;
+  // kUnavailable if the store is closing.
+  virtual Status WaitForPosition(Position position, std::chrono::milliseconds timeout) const = 0;
+
+  // Calls "listener" with the new last position after every durable commit, on the writer's
+  // thread: it must be quick and must not call into the store's write path. Returns an id for
+  // RemoveCommitListener.
+  virtual std::uint64_t AddCommitListener(std::function<void(Position)> listener) = 0;
+  virtual void RemoveCommitListener(std::uint64_t id) = 0;
+
+  // --- Integrity -----------------------------------------------------------------------------
+
+  virtual IntegrityHead GetIntegrityHead() const = 0;
+
+  // Recomputes the integrity chain. report.ok is false, with first_bad_position, when a stored
+  // event was changed, lost or cannot be decoded. The Status is an error only when the store
+  // could not be read at all.
+  virtual Result<VerifyReport> Verify(const VerifyOptions& options) const = 0;
+
+  // --- Checkpoints ---------------------------------------------------------------------------
+  // Small named values kept durably beside the log, e.g. a named consumer's acknowledged
+  // position or a capture's source position.
+
+  // nullopt if never set.
+  virtual Result<std::optional<std::string>> GetCheckpoint(std::string_view name) const = 0;
+  // Durable on return.
+  virtual Status SetCheckpoint(std::string_view name, std::string_view value) = 0;
+  // Like Transact, and also sets checkpoint "name" to "value" in the same atomic write: either
+  // both the events and the checkpoint are stored, or neither.
+  virtual Result<Committed> TransactWithCheckpoint(const Transaction& tx, std::string_view name,
+                                                   std::string_view value) = 0;
+
+  virtual StoreStats GetStats() const = 0;
+
+ protected:
+  EventStore() = default;
+};
+
+}  // namespace timetrail
+
+#endif  // TIMETRAIL_STORE_H_

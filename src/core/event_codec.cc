@@ -1,0 +1,87 @@
+#include "core/event_codec.h"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+
+#include "core/coding.h"
+
+namespace timetrail {
+
+void EncodeCanonicalEvent(const RecordedEvent& e, std::string* out) {
+  out->push_back(static_cast<char>(kEventFormatVersion));
+  PutFixed64(out, e.position);
+  PutLengthPrefixed(out, e.stream);
+  PutFixed64(out, e.revision);
+  out->append(reinterpret_cast<const char*>(e.id.bytes.data()), e.id.bytes.size());
+  PutLengthPrefixed(out, e.type);
+  PutFixed64(out, static_cast<std::uint64_t>(e.recorded_at.micros));
+  PutFixed64(out, static_cast<std::uint64_t>(e.valid_from.micros));
+  PutFixed64(out, e.tx);
+  PutLengthPrefixed(out, e.metadata);
+  PutLengthPrefixed(out, e.data);
+}
+
+std::string EncodeStoredEvent(const RecordedEvent& e) {
+  std::string out;
+  out.reserve(80 + e.stream.size() + e.type.size() + e.data.size() + e.metadata.size());
+  EncodeCanonicalEvent(e, &out);
+  out.append(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
+  return out;
+}
+
+std::string_view CanonicalPart(std::string_view stored) {
+  if (stored.size() < 32) return {};
+  return stored.substr(0, stored.size() - 32);
+}
+
+Result<RecordedEvent> DecodeStoredEvent(std::string_view bytes) {
+  RecordedEvent e;
+  Decoder d(bytes);
+  std::uint8_t version = 0;
+  std::string_view stream, id, type, metadata, data, hash;
+  std::uint64_t recorded_at = 0, valid_from = 0;
+  d.GetByte(&version);
+  if (d.ok() && version != kEventFormatVersion) {
+    return Status::Corruption("stored event has unknown format version " +
+                              std::to_string(version));
+  }
+  d.GetFixed64(&e.position);
+  d.GetLengthPrefixed(&stream);
+  d.GetFixed64(&e.revision);
+  d.GetBytes(16, &id);
+  d.GetLengthPrefixed(&type);
+  d.GetFixed64(&recorded_at);
+  d.GetFixed64(&valid_from);
+  d.GetFixed64(&e.tx);
+  d.GetLengthPrefixed(&metadata);
+  d.GetLengthPrefixed(&data);
+  d.GetBytes(32, &hash);
+  if (!d.ok() || d.remaining() != 0) {
+    return Status::Corruption("stored event of " + std::to_string(bytes.size()) +
+                              " bytes does not decode");
+  }
+  e.stream = stream;
+  std::memcpy(e.id.bytes.data(), id.data(), 16);
+  e.type = type;
+  e.recorded_at.micros = static_cast<std::int64_t>(recorded_at);
+  e.valid_from.micros = static_cast<std::int64_t>(valid_from);
+  e.metadata = metadata;
+  e.data = data;
+  std::memcpy(e.hash.data(), hash.data(), 32);
+  return e;
+}
+
+Hash ChainHash(const Hash& previous, std::string_view canonical) {
+  Hash out{};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned int len = 0;
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, previous.data(), previous.size());
+  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(ctx, out.data(), &len);
+  EVP_MD_CTX_free(ctx);
+  return out;
+}
+
+}  // namespace timetrail

@@ -1,0 +1,86 @@
+// The storage engine interface: an ordered key-value store with a few named families (key
+// spaces), atomic multi-family batches and durable (fsync'd) writes. Everything above it (the
+// write path, reads, temporal queries) is written against this interface only, so another
+// engine (e.g. PostgreSQL for shared deployments) can be added without touching them.
+// The key layout the store keeps in these families is in docs/format/key-layout.md.
+#ifndef TIMETRAIL_STORAGE_KV_ENGINE_H_
+#define TIMETRAIL_STORAGE_KV_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "timetrail/status.h"
+
+namespace timetrail {
+
+// The key spaces. Each is ordered bytewise by key.
+enum class Family : std::uint8_t {
+  kLog = 0,        // position -> stored event
+  kStreamIndex,    // stream, revision -> position
+  kStreamHeads,    // stream -> last revision, last position, flags
+  kEventIds,       // event id -> position
+  kTimeIndex,      // recorded_at -> last position with that time
+  kMeta,           // store state and checkpoints
+  kSnapshots,      // stream, revision -> folded document state (temporal queries)
+  kIndex,          // secondary indexes of the query layer (e.g. activity by actor)
+};
+inline constexpr int kFamilyCount = 8;
+std::string_view FamilyName(Family f);
+
+// A set of writes applied atomically by KvEngine::Write. Not thread-safe.
+class KvWriteBatch {
+ public:
+  virtual ~KvWriteBatch() = default;
+  virtual void Put(Family family, std::string_view key, std::string_view value) = 0;
+  virtual void Delete(Family family, std::string_view key) = 0;
+  virtual std::size_t ApproximateBytes() const = 0;
+  virtual std::size_t Count() const = 0;
+};
+
+// A cursor over one family. Not thread-safe; use one per thread.
+class KvIterator {
+ public:
+  virtual ~KvIterator() = default;
+  virtual void Seek(std::string_view key) = 0;         // first key >= key
+  virtual void SeekForPrev(std::string_view key) = 0;  // last key <= key
+  virtual void SeekToFirst() = 0;
+  virtual void SeekToLast() = 0;
+  virtual bool Valid() const = 0;
+  // REQUIRES: Valid().
+  virtual void Next() = 0;
+  virtual void Prev() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  // A read error, if one stopped the iteration (Valid() is then false).
+  virtual Status status() const = 0;
+};
+
+// Thread-safe: reads from any thread; writes are serialized by the caller (the write path).
+class KvEngine {
+ public:
+  virtual ~KvEngine() = default;
+  virtual Result<std::optional<std::string>> Get(Family family, std::string_view key) const = 0;
+  virtual std::unique_ptr<KvIterator> NewIterator(Family family) const = 0;
+  virtual std::unique_ptr<KvWriteBatch> NewBatch() const = 0;
+  // Applies "batch" atomically. With "sync", returns only once it is durable on disk.
+  virtual Status Write(KvWriteBatch& batch, bool sync) = 0;
+  // Bytes of live data files, approximately.
+  virtual std::uint64_t ApproximateDiskBytes() const = 0;
+};
+
+// Options of the embedded RocksDB engine. Intentionally copyable.
+struct RocksDbEngineOptions {
+  bool create_if_missing = true;
+  std::size_t block_cache_bytes = 64u << 20;
+};
+
+// Opens the embedded default engine in directory "path".
+Result<std::unique_ptr<KvEngine>> OpenRocksDbEngine(const RocksDbEngineOptions& options,
+                                                    std::string_view path);
+
+}  // namespace timetrail
+
+#endif  // TIMETRAIL_STORAGE_KV_ENGINE_H_

@@ -1,0 +1,361 @@
+#include <algorithm>
+
+#include "core/event_codec.h"
+#include "core/hex.h"
+#include "core/validation.h"
+#include "store/event_store_impl.h"
+
+namespace timetrail {
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options,
+                                                     std::string_view path) {
+  TT_ASSIGN_OR_RETURN(std::unique_ptr<EventStoreImpl> impl, EventStoreImpl::Open(options, path));
+  return std::unique_ptr<EventStore>(std::move(impl));
+}
+
+Result<Committed> EventStore::Append(std::string_view stream, ExpectedRevision expected,
+                                     std::vector<ProposedEvent> events) {
+  Transaction tx;
+  tx.appends.push_back(StreamAppend{std::string(stream), expected, std::move(events)});
+  return Transact(tx);
+}
+
+EventStoreImpl::EventStoreImpl(const Options& options, std::unique_ptr<KvEngine> engine)
+    : options_(options), engine_(std::move(engine)) {}
+
+Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& options,
+                                                              std::string_view path) {
+  RocksDbEngineOptions engine_options;
+  engine_options.create_if_missing = options.create_if_missing;
+  engine_options.block_cache_bytes = options.block_cache_bytes;
+  TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenRocksDbEngine(engine_options, path));
+
+  keys::HeadState head;
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(Family::kMeta, keys::kHeadState));
+  if (raw) {
+    auto decoded = keys::DecodeHeadState(*raw);
+    if (!decoded) return Status::Corruption("the store's head record is damaged");
+    head = *decoded;
+  }
+  // The head record and the log are written in one atomic batch, so the log's last key must be
+  // the head's position; anything else means the directory was altered behind timetrail's back.
+  auto it = engine->NewIterator(Family::kLog);
+  it->SeekToLast();
+  TT_RETURN_IF_ERROR(it->status());
+  Position last_in_log = it->Valid() ? DecodeBigEndian64(it->key().data()) : 0;
+  if (last_in_log != head.last_position) {
+    return Status::Corruption("the log ends at position " + std::to_string(last_in_log) +
+                              " but the head record says " +
+                              std::to_string(head.last_position) + "; run verify");
+  }
+
+  auto store = std::unique_ptr<EventStoreImpl>(new EventStoreImpl(options, std::move(engine)));
+  store->head_ = head;
+  store->last_position_.store(head.last_position, std::memory_order_release);
+  EventStoreImpl* self = store.get();
+  store->write_path_ = std::make_unique<WritePath>(
+      store->engine_.get(), options, head, [self](const keys::HeadState& h) { self->Publish(h); });
+  return store;
+}
+
+EventStoreImpl::~EventStoreImpl() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    closing_ = true;
+  }
+  published_.notify_all();
+  write_path_.reset();  // commits what is queued
+}
+
+void EventStoreImpl::Publish(const keys::HeadState& head) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    head_ = head;
+    last_position_.store(head.last_position, std::memory_order_release);
+  }
+  published_.notify_all();
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  for (auto& [id, listener] : listeners_) listener(head.last_position);
+}
+
+Result<Committed> EventStoreImpl::Transact(const Transaction& tx) {
+  return write_path_->Commit(tx, std::nullopt);
+}
+
+Result<Committed> EventStoreImpl::TransactWithCheckpoint(const Transaction& tx,
+                                                         std::string_view name,
+                                                         std::string_view value) {
+  if (name.empty()) return Status::InvalidArgument("checkpoint name: must not be empty");
+  return write_path_->Commit(tx, std::make_pair(std::string(name), std::string(value)));
+}
+
+Status EventStoreImpl::SetCheckpoint(std::string_view name, std::string_view value) {
+  if (name.empty()) return Status::InvalidArgument("checkpoint name: must not be empty");
+  return write_path_->SetCheckpoint(name, value);
+}
+
+Result<std::optional<std::string>> EventStoreImpl::GetCheckpoint(std::string_view name) const {
+  return engine_->Get(Family::kMeta, keys::Checkpoint(name));
+}
+
+Result<RecordedEvent> EventStoreImpl::LoadEvent(Position p) const {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kLog, keys::Log(p)));
+  if (!raw) return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
+  auto e = DecodeStoredEvent(*raw);
+  if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+  return e;
+}
+
+Result<std::optional<Position>> EventStoreImpl::FindRevision(std::string_view stream,
+                                                             Revision r) const {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
+  if (!raw) return std::optional<Position>();
+  auto p = keys::DecodePosition(*raw);
+  if (!p) return Status::Corruption("stream index entry is damaged");
+  if (*p > LastPosition()) return std::optional<Position>();
+  return std::optional<Position>(*p);
+}
+
+Result<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
+    std::string_view stream, const ReadStreamOptions& options) const {
+  TT_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
+  const Position visible = LastPosition();
+  const std::string prefix = keys::StreamIndexPrefix(stream);
+  auto it = engine_->NewIterator(Family::kStreamIndex);
+  bool forward = options.direction == Direction::kForward;
+  if (forward) {
+    it->Seek(keys::StreamIndex(stream, options.from_revision.value_or(0)));
+  } else {
+    it->SeekForPrev(keys::StreamIndex(stream, options.from_revision.value_or(UINT64_MAX)));
+  }
+  std::vector<RecordedEvent> events;
+  bool any = false;
+  while (it->Valid() && it->key().starts_with(prefix) && events.size() < options.max_count) {
+    auto p = keys::DecodePosition(it->value());
+    if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
+    if (*p <= visible) {
+      any = true;
+      TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(*p));
+      events.push_back(std::move(e));
+    } else if (forward) {
+      break;  // later revisions are not visible either
+    }
+    forward ? it->Next() : it->Prev();
+  }
+  TT_RETURN_IF_ERROR(it->status());
+  if (!any) {
+    // Distinguish "no such stream" from "nothing at or after that revision".
+    TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
+    if (!info.exists) {
+      return Status::NotFound("stream '" + std::string(stream) + "' has no events");
+    }
+  }
+  return events;
+}
+
+Result<LogPage> EventStoreImpl::ReadLog(const ReadLogOptions& options) const {
+  LogPage page;
+  page.head_position = LastPosition();
+  Position from = std::max<Position>(options.from_position, 1);
+  page.next_position = from;
+  if (from > page.head_position || options.max_count == 0) return page;
+  auto it = engine_->NewIterator(Family::kLog);
+  std::size_t scanned = 0;
+  for (it->Seek(keys::Log(from)); it->Valid(); it->Next()) {
+    Position p = DecodeBigEndian64(it->key().data());
+    if (p > page.head_position) break;
+    if (options.max_scan && scanned >= options.max_scan) break;
+    ++scanned;
+    auto e = DecodeStoredEvent(it->value());
+    if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+    page.next_position = p + 1;
+    if (!options.filter.Matches(e->stream, e->type)) continue;
+    page.events.push_back(std::move(e).value());
+    if (page.events.size() >= options.max_count) break;
+  }
+  TT_RETURN_IF_ERROR(it->status());
+  return page;
+}
+
+Result<RecordedEvent> EventStoreImpl::GetEvent(const Uuid& id) const {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine_->Get(Family::kEventIds, keys::EventId(id)));
+  auto p = raw ? keys::DecodePosition(*raw) : std::nullopt;
+  if (!p || *p > LastPosition()) return Status::NotFound("no event has id " + id.ToString());
+  return LoadEvent(*p);
+}
+
+Result<RecordedEvent> EventStoreImpl::GetEventAt(Position position) const {
+  if (position == 0 || position > LastPosition()) {
+    return Status::NotFound("position " + std::to_string(position) + " is not in the log (the "
+                            "last position is " + std::to_string(LastPosition()) + ")");
+  }
+  return LoadEvent(position);
+}
+
+Result<Position> EventStoreImpl::PositionAt(Timestamp t) const {
+  const Position visible = LastPosition();
+  auto it = engine_->NewIterator(Family::kTimeIndex);
+  for (it->SeekForPrev(keys::Time(t)); it->Valid(); it->Prev()) {
+    auto p = keys::DecodePosition(it->value());
+    if (!p) return Status::Corruption("time index entry is damaged");
+    if (*p <= visible) return *p;
+  }
+  TT_RETURN_IF_ERROR(it->status());
+  return Position{0};
+}
+
+Result<StreamInfo> EventStoreImpl::GetStreamInfo(std::string_view stream) const {
+  TT_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
+  StreamInfo info;
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kStreamHeads, stream));
+  if (!raw) return info;
+  auto head = keys::DecodeStreamHead(*raw);
+  if (!head) return Status::Corruption("the head record of stream '" + std::string(stream) + "' is damaged");
+  if (head->last_position <= LastPosition()) {
+    info.exists = true;
+    info.last_revision = head->last_revision;
+    info.last_position = head->last_position;
+    info.deleted = head->deleted;
+    return info;
+  }
+  // The head is from a write that is being published right now: answer from the visible part.
+  ReadStreamOptions back;
+  back.direction = Direction::kBackward;
+  back.max_count = UINT64_MAX;
+  auto events = ReadStream(stream, back);
+  if (!events.ok()) {
+    if (events.status().code() == StatusCode::kNotFound) return info;
+    return events.status();
+  }
+  for (const RecordedEvent& e : *events) {
+    if (!info.exists) {
+      info.exists = true;
+      info.last_revision = e.revision;
+      info.last_position = e.position;
+    }
+    if (e.type == kPutType || e.type == kPatchType || e.type == kDeleteType) {
+      info.deleted = e.type == kDeleteType;
+      break;
+    }
+  }
+  return info;
+}
+
+Status EventStoreImpl::WaitForPosition(Position position, std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> l(mu_);
+  bool reached = published_.wait_for(l, timeout, [&] {
+    return closing_ || last_position_.load(std::memory_order_acquire) >= position;
+  });
+  if (last_position_.load(std::memory_order_acquire) >= position) return Status::Ok();
+  if (closing_) return Status::Unavailable("the store is closing");
+  (void)reached;
+  return Status::Timeout("position " + std::to_string(position) + " was not reached within " +
+                         std::to_string(timeout.count()) + " ms (the last position is " +
+                         std::to_string(LastPosition()) + ")");
+}
+
+std::uint64_t EventStoreImpl::AddCommitListener(std::function<void(Position)> listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  std::uint64_t id = next_listener_++;
+  listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void EventStoreImpl::RemoveCommitListener(std::uint64_t id) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.erase(id);
+}
+
+IntegrityHead EventStoreImpl::GetIntegrityHead() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return IntegrityHead{head_.last_position, HexEncode(head_.hash.data(), head_.hash.size())};
+}
+
+Result<VerifyReport> EventStoreImpl::Verify(const VerifyOptions& options) const {
+  VerifyReport report;
+  keys::HeadState head;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    head = head_;
+  }
+  const Position from = std::max<Position>(options.from_position, 1);
+  const Position to =
+      options.to_position == 0 ? head.last_position : std::min(options.to_position, head.last_position);
+  Hash previous{};
+  if (from > 1) {
+    auto before = LoadEvent(from - 1);
+    if (!before.ok()) {
+      report.ok = false;
+      report.first_bad_position = from - 1;
+      report.message = before.status().message();
+      return report;
+    }
+    previous = before->hash;
+  }
+  auto fail = [&](Position p, std::string message) {
+    report.ok = false;
+    report.first_bad_position = p;
+    report.message = std::move(message);
+    return report;
+  };
+  Position expected = from;
+  auto it = engine_->NewIterator(Family::kLog);
+  for (it->Seek(keys::Log(from)); it->Valid() && expected <= to; it->Next()) {
+    if (it->key().size() != 8) return fail(expected, "a log key has the wrong length");
+    Position p = DecodeBigEndian64(it->key().data());
+    if (p != expected) {
+      return fail(expected, "position " + std::to_string(expected) + " is missing from the log");
+    }
+    std::string_view stored = it->value();
+    auto e = DecodeStoredEvent(stored);
+    if (!e.ok()) return fail(p, "the event at position " + std::to_string(p) + " does not decode");
+    if (e->position != p) {
+      return fail(p, "the event stored at position " + std::to_string(p) + " says position " +
+                         std::to_string(e->position));
+    }
+    Hash h = ChainHash(previous, CanonicalPart(stored));
+    if (h != e->hash) {
+      return fail(p, "the event at position " + std::to_string(p) +
+                         " does not match its integrity chain hash: it was changed after it "
+                         "was written");
+    }
+    previous = h;
+    ++report.events_checked;
+    report.last_checked = p;
+    if (options.progress && report.events_checked % 10000 == 0) {
+      options.progress(report.events_checked, to);
+    }
+    ++expected;
+  }
+  if (!it->status().ok()) {
+    return fail(expected, "reading the log failed at position " + std::to_string(expected) +
+                              ": " + it->status().message());
+  }
+  if (expected <= to) {
+    return fail(expected, "position " + std::to_string(expected) + " is missing from the log");
+  }
+  if (to == head.last_position && to > 0 && previous != head.hash) {
+    return fail(to, "the recomputed chain does not end in the stored head hash");
+  }
+  report.head = IntegrityHead{to, HexEncode(previous.data(), previous.size())};
+  if (options.progress) options.progress(report.events_checked, to);
+  return report;
+}
+
+StoreStats EventStoreImpl::GetStats() const {
+  const auto& c = write_path_->counters();
+  StoreStats s;
+  s.transactions_committed = c.transactions.load(std::memory_order_relaxed);
+  s.events_committed = c.events.load(std::memory_order_relaxed);
+  s.idempotent_replays = c.replays.load(std::memory_order_relaxed);
+  s.conflicts = c.conflicts.load(std::memory_order_relaxed);
+  s.rejected = c.rejected.load(std::memory_order_relaxed);
+  s.group_commits = c.group_commits.load(std::memory_order_relaxed);
+  s.commit_latency_micros_total = c.latency_micros.load(std::memory_order_relaxed);
+  s.disk_bytes = engine_->ApproximateDiskBytes();
+  return s;
+}
+
+}  // namespace timetrail

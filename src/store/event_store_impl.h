@@ -1,0 +1,75 @@
+// The EventStore implementation over a KvEngine. Internal: layers inside timetrail (temporal
+// queries, subscriptions) use engine() and AddIndexHook(); users see only timetrail/store.h.
+#ifndef TIMETRAIL_STORE_EVENT_STORE_IMPL_H_
+#define TIMETRAIL_STORE_EVENT_STORE_IMPL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "storage/kv_engine.h"
+#include "store/keys.h"
+#include "store/write_path.h"
+#include "timetrail/store.h"
+
+namespace timetrail {
+
+class EventStoreImpl final : public EventStore {
+ public:
+  static Result<std::unique_ptr<EventStoreImpl>> Open(const Options& options,
+                                                      std::string_view path);
+  ~EventStoreImpl() override;
+
+  Result<Committed> Transact(const Transaction& tx) override;
+  Result<std::vector<RecordedEvent>> ReadStream(std::string_view stream,
+                                                const ReadStreamOptions& options) const override;
+  Result<LogPage> ReadLog(const ReadLogOptions& options) const override;
+  Result<RecordedEvent> GetEvent(const Uuid& id) const override;
+  Result<RecordedEvent> GetEventAt(Position position) const override;
+  Result<Position> PositionAt(Timestamp t) const override;
+  Result<StreamInfo> GetStreamInfo(std::string_view stream) const override;
+  Position LastPosition() const override { return last_position_.load(std::memory_order_acquire); }
+  Status WaitForPosition(Position position, std::chrono::milliseconds timeout) const override;
+  std::uint64_t AddCommitListener(std::function<void(Position)> listener) override;
+  void RemoveCommitListener(std::uint64_t id) override;
+  IntegrityHead GetIntegrityHead() const override;
+  Result<VerifyReport> Verify(const VerifyOptions& options) const override;
+  Result<std::optional<std::string>> GetCheckpoint(std::string_view name) const override;
+  Status SetCheckpoint(std::string_view name, std::string_view value) override;
+  Result<Committed> TransactWithCheckpoint(const Transaction& tx, std::string_view name,
+                                           std::string_view value) override;
+  StoreStats GetStats() const override;
+
+  // For layers inside timetrail.
+  const KvEngine& engine() const { return *engine_; }
+  const Options& options() const { return options_; }
+  // REQUIRES: called before any append, from the opening thread.
+  void AddIndexHook(IndexHook* hook) { write_path_->AddIndexHook(hook); }
+  // Position of revision "r" of "stream", if it is committed.
+  Result<std::optional<Position>> FindRevision(std::string_view stream, Revision r) const;
+
+ private:
+  EventStoreImpl(const Options& options, std::unique_ptr<KvEngine> engine);
+  void Publish(const keys::HeadState& head);
+  Result<RecordedEvent> LoadEvent(Position p) const;
+
+  const Options options_;
+  std::unique_ptr<KvEngine> engine_;
+  std::unique_ptr<WritePath> write_path_;
+
+  std::atomic<Position> last_position_{0};
+  mutable std::mutex mu_;
+  mutable std::condition_variable published_;
+  keys::HeadState head_;  // GUARDED_BY(mu_)
+  bool closing_ = false;  // GUARDED_BY(mu_)
+  // Held while listeners run, so that RemoveCommitListener waits for a call in progress.
+  std::mutex listeners_mu_;
+  std::map<std::uint64_t, std::function<void(Position)>> listeners_;  // GUARDED_BY(listeners_mu_)
+  std::uint64_t next_listener_ = 1;  // GUARDED_BY(listeners_mu_)
+};
+
+}  // namespace timetrail
+
+#endif  // TIMETRAIL_STORE_EVENT_STORE_IMPL_H_

@@ -1,0 +1,376 @@
+#include "store/write_path.h"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_set>
+
+#include "core/event_codec.h"
+#include "core/validation.h"
+
+namespace timetrail {
+namespace {
+
+// Past this many cached stream heads the cache is dropped and refilled from the engine, which
+// keeps the writer's memory bounded however many streams there are.
+constexpr std::size_t kMaxCachedHeads = 200000;
+
+bool IsDocumentType(std::string_view type) {
+  return type == kPutType || type == kPatchType || type == kDeleteType;
+}
+
+std::string DescribeRevision(const std::optional<keys::StreamHead>& head) {
+  return head ? "is at revision " + std::to_string(head->last_revision) : "does not exist";
+}
+
+}  // namespace
+
+struct WritePath::BatchState {
+  std::unique_ptr<KvWriteBatch> batch;
+  keys::HeadState head;
+  // Heads of the streams this batch has looked at (nullopt: no events), and which it changed.
+  std::unordered_map<std::string, std::optional<keys::StreamHead>> heads;
+  std::unordered_set<std::string> dirty;
+  // Ids of events this batch writes.
+  std::unordered_set<std::string> ids;
+};
+
+WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
+                     PublishFn publish)
+    : engine_(engine), options_(options), publish_(std::move(publish)), head_(initial) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+WritePath::~WritePath() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+Result<Committed> WritePath::Commit(
+    const Transaction& tx, const std::optional<std::pair<std::string, std::string>>& checkpoint) {
+  // Validation needs no shared state, so it runs on the caller's thread, in parallel.
+  Status valid = ValidateTransaction(tx, options_.limits);
+  if (!valid.ok()) {
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return valid;
+  }
+  Pending p;
+  p.tx = &tx;
+  p.checkpoint = checkpoint;
+  for (const auto& a : tx.appends) {
+    for (const auto& e : a.events) p.bytes += e.data.size() + e.metadata.size() + 64;
+  }
+  return Enqueue(p);
+}
+
+Status WritePath::SetCheckpoint(std::string_view name, std::string_view value) {
+  Pending p;
+  p.checkpoint.emplace(std::string(name), std::string(value));
+  p.bytes = name.size() + value.size();
+  return Enqueue(p).status();
+}
+
+Result<Committed> WritePath::Enqueue(Pending& p) {
+  p.enqueued_micros = Now().micros;
+  auto result = p.done.get_future();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return Status::Unavailable("the store is closing; the append was not written");
+    queue_.push_back(&p);
+  }
+  cv_.notify_one();
+  return result.get();
+}
+
+void WritePath::Run() {
+  for (;;) {
+    std::vector<Pending*> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to commit
+      if (options_.group_commit_delay_micros > 0 && !stopping_) {
+        cv_.wait_for(l, std::chrono::microseconds(options_.group_commit_delay_micros), [&] {
+          return stopping_ || queue_.size() >= options_.group_commit_max_transactions;
+        });
+      }
+      std::size_t bytes = 0;
+      while (!queue_.empty() && batch.size() < options_.group_commit_max_transactions &&
+             (batch.empty() || bytes + queue_.front()->bytes <= options_.group_commit_max_bytes)) {
+        bytes += queue_.front()->bytes;
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(batch);
+  }
+}
+
+Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& stream,
+                                                             BatchState& state) {
+  auto it = state.heads.find(stream);
+  if (it != state.heads.end()) return &it->second;
+  auto cached = head_cache_.find(stream);
+  if (cached != head_cache_.end()) return &state.heads.emplace(stream, cached->second).first->second;
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kStreamHeads, stream));
+  std::optional<keys::StreamHead> head;
+  if (raw) {
+    head = keys::DecodeStreamHead(*raw);
+    if (!head) return Status::Corruption("the head record of stream '" + stream + "' is damaged");
+  }
+  return &state.heads.emplace(stream, head).first->second;
+}
+
+Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& tx,
+                                                             BatchState& state, bool* defer) {
+  std::size_t total = 0, found = 0;
+  // Positions of the already-written events, per append, when found.
+  std::vector<std::vector<Position>> positions(tx.appends.size());
+  for (std::size_t a = 0; a < tx.appends.size(); ++a) {
+    for (const ProposedEvent& e : tx.appends[a].events) {
+      ++total;
+      if (!e.id) continue;
+      std::string key = keys::EventId(*e.id);
+      if (state.ids.count(key)) {
+        // The same ids are being written by this very batch: decide once that one is durable.
+        *defer = true;
+        return std::optional<Committed>();
+      }
+      TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kEventIds, key));
+      if (!raw) continue;
+      auto pos = keys::DecodePosition(*raw);
+      if (!pos) return Status::Corruption("event id index entry of " + e.id->ToString() + " is damaged");
+      ++found;
+      positions[a].push_back(*pos);
+    }
+  }
+  if (found == 0) return std::optional<Committed>();
+
+  auto partial = [&](std::string why) {
+    return Status::DuplicateEvent(
+        std::to_string(found) + " of the " + std::to_string(total) +
+        " events were already written (" + why +
+        "); a retry must resend exactly the original events, and new events need new ids");
+  };
+  if (found != total) return partial("the others are new");
+
+  Committed c;
+  c.idempotent_replay = true;
+  c.first_position = UINT64_MAX;
+  for (std::size_t a = 0; a < tx.appends.size(); ++a) {
+    const StreamAppend& sa = tx.appends[a];
+    StreamResult r;
+    r.stream = sa.stream;
+    for (std::size_t i = 0; i < positions[a].size(); ++i) {
+      TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                          engine_->Get(Family::kLog, keys::Log(positions[a][i])));
+      if (!raw) return Status::Corruption("event id index points at a missing position");
+      TT_ASSIGN_OR_RETURN(RecordedEvent stored, DecodeStoredEvent(*raw));
+      if (stored.stream != sa.stream) {
+        return partial("event " + stored.id.ToString() + " belongs to stream '" + stored.stream +
+                       "'");
+      }
+      if (i == 0) {
+        r.first_revision = stored.revision;
+        r.first_position = stored.position;
+        if (a == 0) {
+          c.tx = stored.tx;
+          c.recorded_at = stored.recorded_at;
+        }
+      } else if (stored.revision != r.first_revision + i) {
+        return partial("they are not in the original order");
+      }
+      if (stored.tx != c.tx) return partial("they were written by different transactions");
+      r.last_revision = stored.revision;
+      r.last_position = stored.position;
+      c.first_position = std::min(c.first_position, stored.position);
+      c.last_position = std::max(c.last_position, stored.position);
+    }
+    c.streams.push_back(std::move(r));
+  }
+  return std::optional<Committed>(std::move(c));
+}
+
+void WritePath::CommitBatch(std::vector<Pending*>& batch) {
+  BatchState st;
+  st.batch = engine_->NewBatch();
+  st.head = head_;
+  std::vector<std::optional<Result<Committed>>> results(batch.size());
+  std::vector<std::size_t> written;  // indexes into batch whose records are in st.batch
+  std::vector<Pending*> deferred;
+  std::uint64_t events_written = 0;
+  Status batch_error;
+
+  for (std::size_t i = 0; i < batch.size() && batch_error.ok(); ++i) {
+    Pending* p = batch[i];
+    if (p->tx == nullptr) {
+      st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
+      results[i] = Committed{};
+      written.push_back(i);
+      continue;
+    }
+    const Transaction& tx = *p->tx;
+
+    bool defer = false;
+    auto replay = CheckIdempotency(tx, st, &defer);
+    if (!replay.ok()) {
+      counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+      results[i] = replay.status();
+      continue;
+    }
+    if (defer) {
+      deferred.push_back(p);
+      continue;
+    }
+    if (replay->has_value()) {
+      counters_.replays.fetch_add(1, std::memory_order_relaxed);
+      results[i] = std::move(**replay);
+      continue;
+    }
+
+    // Every expectation must hold before anything of the transaction is applied.
+    std::vector<std::optional<keys::StreamHead>*> heads;
+    Status failed;
+    for (const StreamAppend& sa : tx.appends) {
+      auto head = LoadHead(sa.stream, st);
+      if (!head.ok()) {
+        failed = head.status();
+        break;
+      }
+      std::optional<keys::StreamHead>& h = **head;
+      std::optional<Revision> actual;
+      if (h) actual = h->last_revision;
+      if (!sa.expected.Matches(actual)) {
+        counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
+        failed = Status::WrongExpectedRevision(
+            "stream '" + sa.stream + "' " + DescribeRevision(h) + ", but the append expected " +
+                sa.expected.ToString() + "; read the stream again and retry",
+            ConflictDetail{sa.stream, actual});
+        break;
+      }
+      heads.push_back(*head);
+    }
+    if (!failed.ok()) {
+      results[i] = failed;
+      continue;
+    }
+
+    Timestamp now = std::max(Now(), st.head.last_recorded_at);
+    Committed c;
+    c.tx = ++st.head.last_tx;
+    c.recorded_at = now;
+    c.first_position = st.head.last_position + 1;
+    std::vector<RecordedEvent> events;
+    std::string canonical;
+    for (std::size_t a = 0; a < tx.appends.size(); ++a) {
+      const StreamAppend& sa = tx.appends[a];
+      std::optional<keys::StreamHead>& h = *heads[a];
+      StreamResult r;
+      r.stream = sa.stream;
+      r.first_revision = h ? h->last_revision + 1 : 0;
+      r.first_position = st.head.last_position + 1;
+      keys::StreamHead next = h.value_or(keys::StreamHead{});
+      for (std::size_t k = 0; k < sa.events.size(); ++k) {
+        const ProposedEvent& pe = sa.events[k];
+        RecordedEvent e;
+        e.stream = sa.stream;
+        e.revision = r.first_revision + k;
+        e.position = ++st.head.last_position;
+        e.id = pe.id ? *pe.id : Uuid::Generate();
+        e.type = pe.type;
+        e.data = pe.data.empty() ? "null" : pe.data;
+        e.metadata = pe.metadata.empty() ? "{}" : pe.metadata;
+        e.recorded_at = now;
+        e.valid_from = pe.valid_from.value_or(now);
+        e.tx = c.tx;
+        canonical.clear();
+        EncodeCanonicalEvent(e, &canonical);
+        e.hash = ChainHash(st.head.hash, canonical);
+        st.head.hash = e.hash;
+        canonical.append(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
+
+        std::string id_key = keys::EventId(e.id);
+        std::string pos_value = keys::EncodePosition(e.position);
+        st.batch->Put(Family::kLog, keys::Log(e.position), canonical);
+        st.batch->Put(Family::kStreamIndex, keys::StreamIndex(e.stream, e.revision), pos_value);
+        st.batch->Put(Family::kEventIds, id_key, pos_value);
+        st.ids.insert(std::move(id_key));
+
+        next.last_revision = e.revision;
+        next.last_position = e.position;
+        if (IsDocumentType(e.type)) next.deleted = e.type == kDeleteType;
+        events.push_back(std::move(e));
+      }
+      h = next;
+      st.dirty.insert(sa.stream);
+      r.last_revision = next.last_revision;
+      r.last_position = st.head.last_position;
+      c.streams.push_back(std::move(r));
+    }
+    c.last_position = st.head.last_position;
+    st.head.last_recorded_at = now;
+    st.batch->Put(Family::kTimeIndex, keys::Time(now), keys::EncodePosition(c.last_position));
+    if (p->checkpoint) {
+      st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
+    }
+    for (IndexHook* hook : hooks_) {
+      Status s = hook->OnTransaction(events, *st.batch);
+      if (!s.ok()) {
+        // A hook's records may already be in the batch, so the whole batch is abandoned.
+        batch_error = s.WithPrefix("indexing the transaction failed");
+        break;
+      }
+    }
+    events_written += events.size();
+    results[i] = std::move(c);
+    written.push_back(i);
+  }
+
+  if (!written.empty() && batch_error.ok()) {
+    for (const std::string& stream : st.dirty) {
+      st.batch->Put(Family::kStreamHeads, stream, keys::EncodeStreamHead(*st.heads[stream]));
+    }
+    st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
+    batch_error = engine_->Write(*st.batch, options_.sync);
+  }
+
+  if (!batch_error.ok()) {
+    for (IndexHook* hook : hooks_) hook->OnBatchAborted();
+    for (std::size_t i : written) {
+      results[i] = batch_error.WithPrefix("the append was not written");
+    }
+    // Transactions after the failing hook were never looked at: fail them too.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!results[i] && std::find(deferred.begin(), deferred.end(), batch[i]) == deferred.end()) {
+        results[i] = batch_error.WithPrefix("the append was not written");
+      }
+    }
+  } else if (!written.empty()) {
+    head_ = st.head;
+    if (head_cache_.size() + st.dirty.size() > kMaxCachedHeads) head_cache_.clear();
+    for (const std::string& stream : st.dirty) head_cache_[stream] = st.heads[stream];
+    counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
+    counters_.events.fetch_add(events_written, std::memory_order_relaxed);
+    publish_(head_);
+  }
+
+  std::int64_t now = Now().micros;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!results[i]) continue;  // deferred
+    if (results[i]->ok() && batch[i]->tx != nullptr && !results[i]->value().idempotent_replay) {
+      counters_.transactions.fetch_add(1, std::memory_order_relaxed);
+      counters_.latency_micros.fetch_add(static_cast<std::uint64_t>(now - batch[i]->enqueued_micros),
+                                         std::memory_order_relaxed);
+    }
+    batch[i]->done.set_value(std::move(*results[i]));
+  }
+  if (!deferred.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);
+  }
+}
+
+}  // namespace timetrail
