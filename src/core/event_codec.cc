@@ -73,14 +73,23 @@ Result<RecordedEvent> DecodeStoredEvent(std::string_view bytes) {
 }
 
 Hash ChainHash(const Hash& previous, std::string_view canonical) {
+  // Fetching the algorithm and allocating a context cost more than hashing a small event, so
+  // both are kept per thread.
+  struct Sha256 {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Sha256() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Sha256 sha;
   Hash out{};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned int len = 0;
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, previous.data(), previous.size());
-  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
-  EVP_DigestFinal_ex(ctx, out.data(), &len);
-  EVP_MD_CTX_free(ctx);
+  EVP_DigestInit_ex(sha.ctx, sha.md, nullptr);
+  EVP_DigestUpdate(sha.ctx, previous.data(), previous.size());
+  EVP_DigestUpdate(sha.ctx, canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(sha.ctx, out.data(), &len);
   return out;
 }
 
