@@ -1,5 +1,7 @@
 #include "store/write_path.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <unordered_set>
@@ -37,7 +39,10 @@ struct WritePath::BatchState {
 WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
                      PublishFn publish)
     : engine_(engine), options_(options), publish_(std::move(publish)), head_(initial) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tt-writer");  // shows in top, perf and gdb
+    Run();
+  });
 }
 
 WritePath::~WritePath() {
