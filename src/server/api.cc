@@ -1,0 +1,742 @@
+#include "server/api.h"
+
+#include <charconv>
+#include <chrono>
+#include <map>
+#include <string_view>
+
+#include "server/raw_json.h"
+
+namespace timetrail::server {
+namespace {
+
+using Query = std::map<std::string, std::string, std::less<>>;
+
+constexpr std::size_t kDefaultLimit = 100;
+constexpr std::size_t kMaxLimit = 1000;
+constexpr std::int64_t kDefaultWaitMillis = 5000;
+constexpr std::int64_t kMaxWaitMillis = 60000;
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kTooLarge: return 413;
+    case StatusCode::kWrongExpectedRevision: return 409;
+    case StatusCode::kDuplicateEvent: return 409;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kTimeout: return 504;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kIOError: return 500;
+    case StatusCode::kCorruption: return 500;
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes "in"; "+" means a space only in query strings.
+Result<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size() || HexValue(in[i + 1]) < 0 || HexValue(in[i + 2]) < 0) {
+        return Status::InvalidArgument("malformed percent-encoding in '" + std::string(in) + "'");
+      }
+      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+Result<std::uint64_t> ParseUint(std::string_view text, std::string_view what) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) {
+    return Status::InvalidArgument(std::string(what) + " must be a non-negative whole number, got '" +
+                                   std::string(text) + "'");
+  }
+  return v;
+}
+
+std::string U64(std::uint64_t v) { return std::to_string(v); }
+
+ApiResponse Json(int status, std::string body) {
+  ApiResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+std::string EventsArray(const std::vector<RecordedEvent>& events, std::size_t count) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < count && i < events.size(); ++i) {
+    if (i > 0) out += ",";
+    out += EventJson(events[i]);
+  }
+  out += "]";
+  return out;
+}
+
+std::vector<std::string> SplitComma(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    std::size_t c = s.find(',');
+    std::string_view part = s.substr(0, c);
+    if (!part.empty()) out.emplace_back(part);
+    if (c == std::string_view::npos) break;
+    s.remove_prefix(c + 1);
+  }
+  return out;
+}
+
+Result<std::size_t> LimitParam(const Query& q) {
+  auto it = q.find("limit");
+  if (it == q.end()) return kDefaultLimit;
+  TT_ASSIGN_OR_RETURN(std::uint64_t v, ParseUint(it->second, "limit"));
+  if (v == 0 || v > kMaxLimit) {
+    return Status::InvalidArgument("limit must be between 1 and " + U64(kMaxLimit) + ", got " +
+                                   it->second);
+  }
+  return static_cast<std::size_t>(v);
+}
+
+// Reads an "events" array of a request body into proposed events. "field" prefixes errors.
+Status ParseEvents(const RawJson* events, const std::string& field,
+                   std::vector<ProposedEvent>* out) {
+  if (events == nullptr) return Status::InvalidArgument(field + " is required");
+  if (events->kind != RawJson::Kind::kArray) {
+    return Status::InvalidArgument(field + " must be an array, got " +
+                                   std::string(events->KindName()));
+  }
+  for (std::size_t i = 0; i < events->items.size(); ++i) {
+    const RawJson& ev = events->items[i];
+    std::string f = field + "[" + U64(i) + "]";
+    if (!ev.is_object()) return Status::InvalidArgument(f + " must be an object");
+    ProposedEvent pe;
+    for (const auto& [key, value] : ev.members) {
+      if (key == "id") {
+        if (value.kind != RawJson::Kind::kString) {
+          return Status::InvalidArgument(f + ".id must be a UUID string");
+        }
+        Result<Uuid> id = Uuid::Parse(value.str);
+        if (!id.ok()) return id.status().WithPrefix(f + ".id");
+        pe.id = *id;
+      } else if (key == "type") {
+        if (value.kind != RawJson::Kind::kString) {
+          return Status::InvalidArgument(f + ".type must be a string");
+        }
+        pe.type = value.str;
+      } else if (key == "data") {
+        pe.data = std::string(value.text);
+      } else if (key == "metadata") {
+        if (!value.is_object() && value.kind != RawJson::Kind::kNull) {
+          return Status::InvalidArgument(f + ".metadata must be an object");
+        }
+        if (value.is_object()) pe.metadata = std::string(value.text);
+      } else if (key == "valid_from") {
+        if (value.kind != RawJson::Kind::kString) {
+          return Status::InvalidArgument(f + ".valid_from must be an RFC 3339 time string");
+        }
+        Result<Timestamp> t = ParseTimestamp(value.str);
+        if (!t.ok()) return t.status().WithPrefix(f + ".valid_from");
+        pe.valid_from = *t;
+      } else {
+        return Status::InvalidArgument(f + " has an unknown field '" + key +
+                                       "'; allowed: id, type, data, metadata, valid_from");
+      }
+    }
+    if (ev.Find("type") == nullptr) return Status::InvalidArgument(f + ".type is required");
+    out->push_back(std::move(pe));
+  }
+  return Status::Ok();
+}
+
+Result<ExpectedRevision> ParseExpected(const RawJson* v, const std::string& field) {
+  if (v == nullptr) return ExpectedRevision::Any();
+  if (v->kind == RawJson::Kind::kNumber) {
+    std::optional<std::uint64_t> n = v->AsUint();
+    if (!n) {
+      return Status::InvalidArgument(field + " must be \"any\", \"no_stream\", \"exists\" or a "
+                                     "revision (a non-negative whole number)");
+    }
+    return ExpectedRevision::Exact(*n);
+  }
+  if (v->kind == RawJson::Kind::kString) {
+    Result<ExpectedRevision> r = ExpectedRevision::Parse(v->str);
+    if (!r.ok()) return r.status().WithPrefix(field);
+    return r;
+  }
+  return Status::InvalidArgument(field + " must be \"any\", \"no_stream\", \"exists\" or a revision");
+}
+
+std::string StreamResultJson(const StreamResult& s) {
+  return "{\"stream\":" + JsonQuote(s.stream) + ",\"first_revision\":" + U64(s.first_revision) +
+         ",\"revision\":" + U64(s.last_revision) + ",\"first_position\":" + U64(s.first_position) +
+         ",\"position\":" + U64(s.last_position) + "}";
+}
+
+class Handler {
+ public:
+  Handler(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics,
+          const ApiRequest& req)
+      : store_(store), hub_(hub), metrics_(metrics), req_(req) {}
+
+  ApiResponse Run() {
+    std::string_view target = req_.target;
+    std::size_t qm = target.find('?');
+    std::string_view path = target.substr(0, qm);
+    if (qm != std::string_view::npos) {
+      Status s = ParseQuery(target.substr(qm + 1));
+      if (!s.ok()) return ErrorResponse(s);
+    }
+    // Split the raw path first, so that a "%2F" inside a stream name stays inside its segment.
+    std::vector<std::string> segs;
+    std::string_view rest = path;
+    if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    while (true) {
+      std::size_t slash = rest.find('/');
+      Result<std::string> seg = PercentDecode(rest.substr(0, slash), false);
+      if (!seg.ok()) return ErrorResponse(seg.status());
+      segs.push_back(std::move(*seg));
+      if (slash == std::string_view::npos) break;
+      rest.remove_prefix(slash + 1);
+    }
+    if (!segs.empty() && segs.back().empty() && segs.size() > 1) segs.pop_back();
+
+    if (req_.method == "POST" && !req_.body.empty()) {
+      std::string_view ct = req_.content_type;
+      std::string_view base = ct.substr(0, ct.find(';'));
+      while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
+      if (base != "application/json") {
+        return ErrorResponse(415, "unsupported_media_type",
+                             "request bodies must be JSON: send 'Content-Type: application/json'" +
+                                 std::string(ct.empty() ? "" : " (got '" + std::string(ct) + "')"));
+      }
+    }
+    return Route(segs);
+  }
+
+ private:
+  Status ParseQuery(std::string_view q) {
+    while (!q.empty()) {
+      std::size_t amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      if (!pair.empty()) {
+        std::size_t eq = pair.find('=');
+        TT_ASSIGN_OR_RETURN(std::string k, PercentDecode(pair.substr(0, eq), true));
+        std::string v;
+        if (eq != std::string_view::npos) {
+          TT_ASSIGN_OR_RETURN(v, PercentDecode(pair.substr(eq + 1), true));
+        }
+        query_[std::move(k)] = std::move(v);
+      }
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+    return Status::Ok();
+  }
+
+  ApiResponse MethodNotAllowed(std::string_view allowed) {
+    ApiResponse r = ErrorResponse(405, "method_not_allowed",
+                                  req_.method + " is not allowed here; use " + std::string(allowed));
+    r.headers.emplace_back("Allow", std::string(allowed));
+    return r;
+  }
+
+  // Waits for min_position on reads; returns a non-OK status to send instead.
+  Status WaitForMinPosition() {
+    auto it = query_.find("min_position");
+    if (it == query_.end()) return Status::Ok();
+    TT_ASSIGN_OR_RETURN(std::uint64_t p, ParseUint(it->second, "min_position"));
+    std::int64_t wait = kDefaultWaitMillis;
+    if (auto t = query_.find("timeout_ms"); t != query_.end()) {
+      TT_ASSIGN_OR_RETURN(std::uint64_t ms, ParseUint(t->second, "timeout_ms"));
+      if (ms > static_cast<std::uint64_t>(kMaxWaitMillis)) {
+        return Status::InvalidArgument("timeout_ms must be at most " + U64(kMaxWaitMillis));
+      }
+      wait = static_cast<std::int64_t>(ms);
+    }
+    Status s = store_->WaitForPosition(p, std::chrono::milliseconds(wait));
+    if (s.code() == StatusCode::kTimeout) {
+      return Status::Timeout("position " + U64(p) + " was not readable within " +
+                             std::to_string(wait) + " ms (the last position is " +
+                             U64(store_->LastPosition()) +
+                             "); retry, or pass a larger timeout_ms");
+    }
+    return s;
+  }
+
+  ApiResponse Route(const std::vector<std::string>& s) {
+    const std::string& m = req_.method;
+    if (m == "GET" || m == "HEAD") {
+      Status w = WaitForMinPosition();
+      if (!w.ok()) return ErrorResponse(w);
+    }
+    std::size_t n = s.size();
+    if (n == 1 && s[0] == "healthz") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return Json(200, "{\"status\":\"ok\",\"position\":" + U64(store_->LastPosition()) + "}");
+    }
+    if (n == 1 && s[0] == "metrics") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      ApiResponse r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = metrics_->Render(store_->GetStats(), hub_->watchers(), store_->LastPosition());
+      return r;
+    }
+    if (n < 2 || s[0] != "v1") return NotFound();
+    const std::string& top = s[1];
+    if (top == "streams" && n == 3) {
+      if (m == "POST") return AppendStream(s[2]);
+      if (m == "GET") return ReadStream(s[2]);
+      return MethodNotAllowed("GET, POST");
+    }
+    if (top == "streams" && n == 4 && s[3] == "info") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return StreamInfoOf(s[2]);
+    }
+    if (top == "transactions" && n == 2) {
+      if (m != "POST") return MethodNotAllowed("POST");
+      return Transact();
+    }
+    if (top == "log" && n == 2) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return ReadLog();
+    }
+    if (top == "events" && n == 3) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return GetEvent(s[2]);
+    }
+    if (top == "subscribe" && n == 2) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return Subscribe();
+    }
+    if (top == "consumers" && n == 4 && s[3] == "ack") {
+      if (m != "POST") return MethodNotAllowed("POST");
+      return Ack(s[2]);
+    }
+    if (top == "consumers" && n == 3) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return Consumer(s[2]);
+    }
+    if (top == "integrity" && n == 2) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      IntegrityHead h = store_->GetIntegrityHead();
+      return Json(200, "{\"position\":" + U64(h.position) + ",\"hash\":\"" + h.hash_hex + "\"}");
+    }
+    if (top == "integrity" && n == 3 && s[2] == "verify") {
+      if (m != "POST") return MethodNotAllowed("POST");
+      return Verify();
+    }
+    return NotFound();
+  }
+
+  ApiResponse NotFound() {
+    std::string path = req_.target.substr(0, req_.target.find('?'));
+    return ErrorResponse(404, "not_found",
+                         "no endpoint " + req_.method + " " + path + "; see docs/http-api.md");
+  }
+
+  // Parses the body as a JSON object.
+  Result<RawJson> BodyObject() {
+    if (req_.body.empty()) {
+      return Status::InvalidArgument("a JSON object body is required");
+    }
+    Result<RawJson> body = ParseRawJson(req_.body);
+    if (!body.ok()) {
+      bad_json_ = true;
+      return Status::InvalidArgument("request body is not valid JSON: " + body.status().message());
+    }
+    if (!body->is_object()) {
+      return Status::InvalidArgument("request body must be a JSON object, got " +
+                                     std::string(body->KindName()));
+    }
+    return body;
+  }
+
+  ApiResponse BodyError(const Status& s) {
+    if (bad_json_) return ErrorResponse(400, "bad_json", s.message());
+    return ErrorResponse(s);
+  }
+
+  static std::string CommittedJson(const Committed& c, bool single) {
+    std::string out = "{";
+    if (single && !c.streams.empty()) {
+      const StreamResult& s = c.streams.front();
+      out += "\"stream\":" + JsonQuote(s.stream) + ",\"first_revision\":" + U64(s.first_revision) +
+             ",\"revision\":" + U64(s.last_revision) + ",\"first_position\":" +
+             U64(s.first_position) + ",\"position\":" + U64(s.last_position) + ",";
+    } else {
+      out += "\"first_position\":" + U64(c.first_position) + ",\"position\":" +
+             U64(c.last_position) + ",";
+    }
+    out += "\"tx\":" + U64(c.tx) + ",\"recorded_at\":" + JsonQuote(FormatTimestamp(c.recorded_at)) +
+           ",\"idempotent_replay\":" + (c.idempotent_replay ? "true" : "false");
+    if (!single) {
+      out += ",\"streams\":[";
+      for (std::size_t i = 0; i < c.streams.size(); ++i) {
+        if (i > 0) out += ",";
+        out += StreamResultJson(c.streams[i]);
+      }
+      out += "]";
+    }
+    out += "}";
+    return out;
+  }
+
+  ApiResponse AppendStream(const std::string& stream) {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    for (const auto& [key, v] : body->members) {
+      if (key != "expected_revision" && key != "events") {
+        return ErrorResponse(Status::InvalidArgument(
+            "unknown field '" + key + "'; allowed: expected_revision, events"));
+      }
+    }
+    StreamAppend append;
+    append.stream = stream;
+    const RawJson* expected = body->Find("expected_revision");
+    if (!req_.if_match.empty()) {
+      if (expected != nullptr) {
+        return ErrorResponse(Status::InvalidArgument(
+            "send either an If-Match header or expected_revision in the body, not both"));
+      }
+      std::string_view tag = req_.if_match;
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') {
+        tag = tag.substr(1, tag.size() - 2);
+      }
+      Result<std::uint64_t> rev = ParseUint(tag, "If-Match");
+      if (!rev.ok()) {
+        return ErrorResponse(Status::InvalidArgument(
+            "If-Match must be a stream revision in quotes, like \"3\" (the ETag of a write)"));
+      }
+      append.expected = ExpectedRevision::Exact(*rev);
+    } else {
+      Result<ExpectedRevision> e = ParseExpected(expected, "expected_revision");
+      if (!e.ok()) return ErrorResponse(e.status());
+      append.expected = *e;
+    }
+    Status s = ParseEvents(body->Find("events"), "events", &append.events);
+    if (!s.ok()) return ErrorResponse(s);
+    Transaction tx;
+    tx.appends.push_back(std::move(append));
+    Result<Committed> c = store_->Transact(tx);
+    if (!c.ok()) {
+      // The store names fields "appends[0]...."; a single-stream client sent "events[...]".
+      return ErrorResponse(c.status());
+    }
+    ApiResponse r = Json(c->idempotent_replay ? 200 : 201, CommittedJson(*c, true));
+    if (!c->streams.empty()) {
+      r.headers.emplace_back("ETag", "\"" + U64(c->streams.front().last_revision) + "\"");
+    }
+    return r;
+  }
+
+  ApiResponse Transact() {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    for (const auto& [key, v] : body->members) {
+      if (key != "appends") {
+        return ErrorResponse(Status::InvalidArgument("unknown field '" + key + "'; allowed: appends"));
+      }
+    }
+    const RawJson* appends = body->Find("appends");
+    if (appends == nullptr || appends->kind != RawJson::Kind::kArray) {
+      return ErrorResponse(Status::InvalidArgument("appends must be an array of {stream, "
+                                                   "expected_revision, events}"));
+    }
+    Transaction tx;
+    for (std::size_t i = 0; i < appends->items.size(); ++i) {
+      const RawJson& a = appends->items[i];
+      std::string f = "appends[" + U64(i) + "]";
+      if (!a.is_object()) return ErrorResponse(Status::InvalidArgument(f + " must be an object"));
+      for (const auto& [key, v] : a.members) {
+        if (key != "stream" && key != "expected_revision" && key != "events") {
+          return ErrorResponse(Status::InvalidArgument(
+              f + " has an unknown field '" + key + "'; allowed: stream, expected_revision, events"));
+        }
+      }
+      StreamAppend sa;
+      const RawJson* stream = a.Find("stream");
+      if (stream == nullptr || stream->kind != RawJson::Kind::kString) {
+        return ErrorResponse(Status::InvalidArgument(f + ".stream must be a string"));
+      }
+      sa.stream = stream->str;
+      Result<ExpectedRevision> e = ParseExpected(a.Find("expected_revision"), f + ".expected_revision");
+      if (!e.ok()) return ErrorResponse(e.status());
+      sa.expected = *e;
+      Status s = ParseEvents(a.Find("events"), f + ".events", &sa.events);
+      if (!s.ok()) return ErrorResponse(s);
+      tx.appends.push_back(std::move(sa));
+    }
+    Result<Committed> c = store_->Transact(tx);
+    if (!c.ok()) return ErrorResponse(c.status());
+    return Json(c->idempotent_replay ? 200 : 201, CommittedJson(*c, false));
+  }
+
+  ApiResponse ReadStream(const std::string& stream) {
+    ReadStreamOptions o;
+    if (auto it = query_.find("direction"); it != query_.end()) {
+      if (it->second == "backward") {
+        o.direction = Direction::kBackward;
+      } else if (it->second != "forward") {
+        return ErrorResponse(Status::InvalidArgument("direction must be 'forward' or 'backward', got '" +
+                                                     it->second + "'"));
+      }
+    }
+    if (auto it = query_.find("from"); it != query_.end()) {
+      Result<std::uint64_t> from = ParseUint(it->second, "from");
+      if (!from.ok()) return ErrorResponse(from.status());
+      o.from_revision = *from;
+    }
+    Result<std::size_t> limit = LimitParam(query_);
+    if (!limit.ok()) return ErrorResponse(limit.status());
+    o.max_count = *limit + 1;  // one more tells whether there is a next page
+    Result<std::vector<RecordedEvent>> events = store_->ReadStream(stream, o);
+    if (!events.ok()) return ErrorResponse(events.status());
+    std::string next = "null";
+    if (events->size() > *limit) next = U64((*events)[*limit].revision);
+    return Json(200, "{\"events\":" + EventsArray(*events, *limit) + ",\"next\":" + next + "}");
+  }
+
+  ApiResponse StreamInfoOf(const std::string& stream) {
+    Result<StreamInfo> info = store_->GetStreamInfo(stream);
+    if (!info.ok()) return ErrorResponse(info.status());
+    return Json(200, "{\"stream\":" + JsonQuote(stream) + ",\"exists\":" +
+                         (info->exists ? "true" : "false") + ",\"revision\":" +
+                         (info->last_revision ? U64(*info->last_revision) : "null") +
+                         ",\"position\":" + U64(info->last_position) +
+                         ",\"deleted\":" + (info->deleted ? "true" : "false") + "}");
+  }
+
+  Result<LogFilter> FilterParams() {
+    LogFilter f;
+    if (auto it = query_.find("stream_prefix"); it != query_.end()) f.stream_prefix = it->second;
+    if (auto it = query_.find("types"); it != query_.end()) f.event_types = SplitComma(it->second);
+    return f;
+  }
+
+  ApiResponse ReadLog() {
+    ReadLogOptions o;
+    if (auto it = query_.find("from"); it != query_.end()) {
+      Result<std::uint64_t> from = ParseUint(it->second, "from");
+      if (!from.ok()) return ErrorResponse(from.status());
+      o.from_position = *from == 0 ? 1 : *from;
+    }
+    Result<std::size_t> limit = LimitParam(query_);
+    if (!limit.ok()) return ErrorResponse(limit.status());
+    o.max_count = *limit;
+    Result<LogFilter> filter = FilterParams();
+    if (!filter.ok()) return ErrorResponse(filter.status());
+    o.filter = *filter;
+    if (!o.filter.empty()) o.max_scan = 100000;
+    Result<LogPage> page = store_->ReadLog(o);
+    if (!page.ok()) return ErrorResponse(page.status());
+    return Json(200, "{\"events\":" + EventsArray(page->events, page->events.size()) +
+                         ",\"next\":" + U64(page->next_position) + ",\"head\":" +
+                         U64(page->head_position) + "}");
+  }
+
+  ApiResponse GetEvent(const std::string& id_text) {
+    Result<Uuid> id = Uuid::Parse(id_text);
+    if (!id.ok()) return ErrorResponse(id.status().WithPrefix("event id"));
+    Result<RecordedEvent> e = store_->GetEvent(*id);
+    if (!e.ok()) return ErrorResponse(e.status());
+    return Json(200, EventJson(*e));
+  }
+
+  ApiResponse Subscribe() {
+    SubscribeSpec spec;
+    Result<LogFilter> filter = FilterParams();
+    if (!filter.ok()) return ErrorResponse(filter.status());
+    spec.filter = *filter;
+    if (auto it = query_.find("from"); it != query_.end()) {
+      Result<std::uint64_t> from = ParseUint(it->second, "from");
+      if (!from.ok()) return ErrorResponse(from.status());
+      spec.from = *from == 0 ? 1 : *from;
+    }
+    if (auto it = query_.find("consumer"); it != query_.end()) {
+      Result<std::optional<Position>> acked = hub_->GetConsumer(it->second);
+      if (!acked.ok()) return ErrorResponse(acked.status());
+      if (*acked) spec.from = **acked + 1;
+    }
+    if (!req_.last_event_id.empty()) {
+      Result<std::uint64_t> last = ParseUint(req_.last_event_id, "Last-Event-ID");
+      if (!last.ok()) return ErrorResponse(last.status());
+      spec.from = *last + 1;
+    }
+    ApiResponse r;
+    r.content_type = "text/event-stream";
+    r.subscribe = spec;
+    return r;
+  }
+
+  ApiResponse Ack(const std::string& name) {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    const RawJson* pos = body->Find("position");
+    std::optional<std::uint64_t> p = pos == nullptr ? std::nullopt : pos->AsUint();
+    if (!p) {
+      return ErrorResponse(Status::InvalidArgument(
+          "body must be {\"position\": N} with N the last position the consumer processed"));
+    }
+    Status s = hub_->AckConsumer(name, *p);
+    if (!s.ok()) return ErrorResponse(s);
+    return Json(200, "{\"name\":" + JsonQuote(name) + ",\"position\":" + U64(*p) + "}");
+  }
+
+  ApiResponse Consumer(const std::string& name) {
+    Result<std::optional<Position>> acked = hub_->GetConsumer(name);
+    if (!acked.ok()) return ErrorResponse(acked.status());
+    if (!*acked) {
+      return ErrorResponse(404, "not_found",
+                           "consumer '" + name + "' has never acknowledged a position");
+    }
+    return Json(200, "{\"name\":" + JsonQuote(name) + ",\"position\":" + U64(**acked) + "}");
+  }
+
+  ApiResponse Verify() {
+    Result<VerifyReport> report = store_->Verify(VerifyOptions{});
+    if (!report.ok()) return ErrorResponse(report.status());
+    const VerifyReport& r = *report;
+    return Json(200, std::string("{\"ok\":") + (r.ok ? "true" : "false") +
+                         ",\"events_checked\":" + U64(r.events_checked) +
+                         ",\"first_bad_position\":" +
+                         (r.first_bad_position ? U64(*r.first_bad_position) : "null") +
+                         ",\"message\":" + JsonQuote(r.message) + ",\"head\":{\"position\":" +
+                         U64(r.head.position) + ",\"hash\":\"" + r.head.hash_hex + "\"}}");
+  }
+
+  EventStore* store_;
+  subscribe::SubscriptionHub* hub_;
+  Metrics* metrics_;
+  const ApiRequest& req_;
+  Query query_;
+  bool bad_json_ = false;
+};
+
+}  // namespace
+
+std::string EventJson(const RecordedEvent& e) {
+  std::string out;
+  out.reserve(e.data.size() + e.metadata.size() + e.stream.size() + 320);
+  out += "{\"stream\":";
+  out += JsonQuote(e.stream);
+  out += ",\"revision\":" + U64(e.revision);
+  out += ",\"position\":" + U64(e.position);
+  out += ",\"id\":\"" + e.id.ToString() + "\"";
+  out += ",\"type\":" + JsonQuote(e.type);
+  out += ",\"data\":";
+  out += e.data.empty() ? std::string_view("null") : std::string_view(e.data);
+  out += ",\"metadata\":";
+  out += e.metadata.empty() ? std::string_view("{}") : std::string_view(e.metadata);
+  out += ",\"recorded_at\":\"" + FormatTimestamp(e.recorded_at) + "\"";
+  out += ",\"valid_from\":\"" + FormatTimestamp(e.valid_from) + "\"";
+  out += ",\"tx\":" + U64(e.tx);
+  out += ",\"hash\":\"" + e.HashHex() + "\"}";
+  return out;
+}
+
+ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
+  return Json(status, "{\"error\":" + JsonQuote(code) + ",\"message\":" + JsonQuote(message) + "}");
+}
+
+ApiResponse ErrorResponse(const Status& s) {
+  std::string body = "{\"error\":" + JsonQuote(StatusCodeName(s.code())) +
+                     ",\"message\":" + JsonQuote(s.message());
+  if (const ConflictDetail* c = s.conflict()) {
+    body += ",\"stream\":" + JsonQuote(c->stream) + ",\"actual_revision\":" +
+            (c->actual_revision ? U64(*c->actual_revision) : "null");
+  }
+  body += "}";
+  return Json(HttpStatusFor(s.code()), std::move(body));
+}
+
+void Metrics::Record(int status, double seconds) {
+  int cls = status / 100;
+  if (cls >= 1 && cls <= 5) by_class_[static_cast<std::size_t>(cls)].fetch_add(1, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kBucketsSeconds.size(); ++i) {
+    if (seconds <= kBucketsSeconds[i]) buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_micros_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+}
+
+std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Position head) const {
+  std::string o;
+  auto counter = [&o](std::string_view name, std::string_view help, std::uint64_t v) {
+    o += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
+         " counter\n" + std::string(name) + " " + std::to_string(v) + "\n";
+  };
+  auto gauge = [&o](std::string_view name, std::string_view help, std::int64_t v) {
+    o += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
+         " gauge\n" + std::string(name) + " " + std::to_string(v) + "\n";
+  };
+  counter("timetrail_appends_total", "Transactions committed since the server started.",
+          st.transactions_committed);
+  counter("timetrail_events_total", "Events committed since the server started.",
+          st.events_committed);
+  counter("timetrail_conflicts_total", "Appends rejected for a wrong expected revision.",
+          st.conflicts);
+  counter("timetrail_rejected_total", "Appends rejected as invalid, too large or duplicate.",
+          st.rejected);
+  counter("timetrail_idempotent_replays_total", "Appends answered as idempotent replays.",
+          st.idempotent_replays);
+  counter("timetrail_group_commits_total", "Durable writes (one fsync each).", st.group_commits);
+  counter("timetrail_commit_latency_micros_total", "Queue and write time summed over transactions.",
+          st.commit_latency_micros_total);
+  gauge("timetrail_storage_bytes", "Approximate size of the live data files.",
+        static_cast<std::int64_t>(st.disk_bytes));
+  gauge("timetrail_head_position", "The last committed position.", static_cast<std::int64_t>(head));
+  gauge("timetrail_subscribers", "Subscriptions currently waiting for live events.",
+        static_cast<std::int64_t>(subscribers));
+  gauge("timetrail_http_connections", "Open HTTP connections.",
+        connections_.load(std::memory_order_relaxed));
+  counter("timetrail_http_rejected_connections_total", "Connections refused over the limit.",
+          rejected_connections_.load(std::memory_order_relaxed));
+  counter("timetrail_sse_events_sent_total", "Events sent to subscribers.",
+          sse_events_.load(std::memory_order_relaxed));
+  o += "# HELP timetrail_http_responses_total HTTP responses by status class.\n"
+       "# TYPE timetrail_http_responses_total counter\n";
+  for (int c = 1; c <= 5; ++c) {
+    o += "timetrail_http_responses_total{code=\"" + std::to_string(c) + "xx\"} " +
+         std::to_string(by_class_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed)) + "\n";
+  }
+  o += "# HELP timetrail_http_request_duration_seconds Time from a complete request to its reply.\n"
+       "# TYPE timetrail_http_request_duration_seconds histogram\n";
+  for (std::size_t i = 0; i < kBucketsSeconds.size(); ++i) {
+    char le[32];
+    std::snprintf(le, sizeof le, "%g", kBucketsSeconds[i]);
+    o += "timetrail_http_request_duration_seconds_bucket{le=\"" + std::string(le) + "\"} " +
+         std::to_string(buckets_[i].load(std::memory_order_relaxed)) + "\n";
+  }
+  std::uint64_t count = count_.load(std::memory_order_relaxed);
+  o += "timetrail_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  char sum[64];
+  std::snprintf(sum, sizeof sum, "%.6f",
+                static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6);
+  o += "timetrail_http_request_duration_seconds_sum " + std::string(sum) + "\n";
+  o += "timetrail_http_request_duration_seconds_count " + std::to_string(count) + "\n";
+  return o;
+}
+
+ApiResponse Api::Handle(const ApiRequest& request) {
+  Handler h(store_, hub_, metrics_, request);
+  return h.Run();
+}
+
+}  // namespace timetrail::server

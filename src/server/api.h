@@ -1,0 +1,94 @@
+// The HTTP API v1 (docs/http-api.md), independent of the transport: a request in, a response
+// out. Handle() may block (appends wait for their fsync), so the server calls it on a worker
+// pool, never on an event-loop thread.
+#ifndef TIMETRAIL_SERVER_API_H_
+#define TIMETRAIL_SERVER_API_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "subscribe/hub.h"
+#include "timetrail/store.h"
+
+namespace timetrail::server {
+
+// Intentionally copyable.
+struct ApiRequest {
+  std::string method;        // "GET", "POST", ...
+  std::string target;        // path and query, still percent-encoded
+  std::string content_type;  // empty when absent
+  std::string if_match;      // empty when absent
+  std::string last_event_id;
+  std::string body;
+};
+
+// Where a subscription starts and what it delivers. Intentionally copyable.
+struct SubscribeSpec {
+  Position from = 1;
+  LogFilter filter;
+};
+
+// Intentionally copyable.
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Set when the request opened a subscription: the transport streams events from here.
+  std::optional<SubscribeSpec> subscribe;
+};
+
+// Counters for /metrics. Thread-safe.
+class Metrics {
+ public:
+  static constexpr std::array<double, 12> kBucketsSeconds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+  void Record(int status, double seconds);
+  void EventsSent(std::uint64_t n) { sse_events_.fetch_add(n, std::memory_order_relaxed); }
+  void Connection(int delta) { connections_.fetch_add(delta, std::memory_order_relaxed); }
+  void Rejected() { rejected_connections_.fetch_add(1, std::memory_order_relaxed); }
+  // Prometheus text exposition.
+  std::string Render(const StoreStats& stats, std::size_t subscribers, Position head) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100
+  std::array<std::atomic<std::uint64_t>, kBucketsSeconds.size()> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_micros_{0};
+  std::atomic<std::uint64_t> sse_events_{0};
+  std::atomic<std::int64_t> connections_{0};
+  std::atomic<std::uint64_t> rejected_connections_{0};
+};
+
+// The JSON of one event, on one line (contract: "Event JSON").
+std::string EventJson(const RecordedEvent& e);
+
+// An error body and status for "s" (contract: "Errors").
+ApiResponse ErrorResponse(const Status& s);
+ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+
+class Api {
+ public:
+  // REQUIRES: every pointer outlives the Api.
+  Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics)
+      : store_(store), hub_(hub), metrics_(metrics) {}
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  // Serves one request. Thread-safe; may block.
+  ApiResponse Handle(const ApiRequest& request);
+
+ private:
+  EventStore* store_;
+  subscribe::SubscriptionHub* hub_;
+  Metrics* metrics_;
+};
+
+}  // namespace timetrail::server
+
+#endif  // TIMETRAIL_SERVER_API_H_

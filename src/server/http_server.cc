@@ -1,0 +1,459 @@
+#include "server/http_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "server/api.h"
+#include "subscribe/hub.h"
+
+namespace timetrail::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+class Session;
+
+class HttpServer::Impl {
+ public:
+  Impl(EventStore* store, const ServerOptions& options)
+      : store_(store), options_(options), hub_(store), api_(store, &hub_, &metrics_),
+        ioc_(static_cast<int>(options.io_threads)), acceptor_(ioc_), signals_(ioc_),
+        pool_(options.worker_threads) {}
+
+  ~Impl() {
+    pool_.join();
+  }
+
+  Status Start();
+  void Run();
+  void Stop();
+  void DoAccept();
+
+  void Register(Session* s, std::weak_ptr<Session> w) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions_.emplace(s, std::move(w));
+  }
+  void Unregister(Session* s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions_.erase(s);
+  }
+
+  EventStore* store_;
+  ServerOptions options_;
+  Metrics metrics_;
+  subscribe::SubscriptionHub hub_;
+  Api api_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  asio::thread_pool pool_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> connections_{0};
+  std::string address_;
+  std::mutex mu_;
+  std::map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
+};
+
+// One connection. Every member is touched only on the connection's strand, except "woken_"
+// (set by the hub on the writer thread) and the cursor (used by one pool task at a time).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl* server, bool over_limit)
+      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()),
+        over_limit_(over_limit) {
+    server_->connections_.fetch_add(1);
+    server_->metrics_.Connection(1);
+  }
+  ~Session() {
+    server_->Unregister(this);
+    server_->connections_.fetch_sub(1);
+    server_->metrics_.Connection(-1);
+  }
+
+  void Start() {
+    server_->Register(this, weak_from_this());
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->over_limit_) {
+        self->server_->metrics_.Rejected();
+        self->SendError(ErrorResponse(503, "unavailable",
+                                      "the server has too many open connections (limit " +
+                                          std::to_string(self->server_->options_.max_connections) +
+                                          "); retry later"));
+        return;
+      }
+      self->DoRead();
+    });
+  }
+
+  // Graceful shutdown: an idle connection closes now; a busy one after its reply; a
+  // subscription at its next step.
+  void Shutdown() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->closed_) return;
+      if (self->reading_) {
+        self->stream_.cancel();
+      } else if (self->streaming_) {
+        self->timer_.cancel();
+        if (self->writing_) self->stream_.cancel();
+      }
+    });
+  }
+
+ private:
+  const ServerOptions& opts() const { return server_->options_; }
+
+  void DoRead() {
+    if (server_->stopping_) return Close();
+    parser_.emplace();
+    parser_->body_limit(opts().max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(opts().max_header_bytes));
+    stream_.expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
+    reading_ = true;
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    auto& req = parser_->get();
+    if (beast::iequals(req[http::field::expect], "100-continue") && !parser_->is_done()) {
+      // curl and others wait for this before sending a large body.
+      auto msg = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      asio::async_write(stream_, asio::buffer(*msg),
+                        [self = shared_from_this(), msg](beast::error_code wec, std::size_t) {
+                          if (wec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    reading_ = false;
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::eof) {
+      return Close();
+    }
+    if (ec == beast::error::timeout) {
+      if (parser_ && parser_->got_some()) {
+        return SendError(ErrorResponse(
+            408, "request_timeout",
+            "the request was not received within " + std::to_string(opts().request_timeout_ms) +
+                " ms"));
+      }
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      return SendError(ErrorResponse(413, "too_large",
+                                     "the request body exceeds the limit of " +
+                                         std::to_string(opts().max_body_bytes) + " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return SendError(ErrorResponse(413, "too_large",
+                                     "the request headers exceed the limit of " +
+                                         std::to_string(opts().max_header_bytes) + " bytes"));
+    }
+    SendError(ErrorResponse(400, "invalid_argument",
+                            "malformed HTTP request: " + ec.message()));
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    reading_ = false;
+    stream_.expires_never();
+    auto& req = parser_->get();
+    auto api_req = std::make_shared<ApiRequest>();
+    api_req->method = std::string(req.method_string());
+    api_req->target = std::string(req.target());
+    api_req->content_type = std::string(req[http::field::content_type]);
+    api_req->if_match = std::string(req[http::field::if_match]);
+    api_req->last_event_id = std::string(req["Last-Event-ID"]);
+    api_req->body = std::move(req.body());
+    bool keep_alive = req.keep_alive();
+    parser_.reset();
+    Clock::time_point start = Clock::now();
+    asio::post(server_->pool_, [self = shared_from_this(), api_req, keep_alive, start,
+                                guard = asio::make_work_guard(server_->ioc_)] {
+      auto resp = std::make_shared<ApiResponse>(self->server_->api_.Handle(*api_req));
+      asio::post(self->stream_.get_executor(), [self, resp, keep_alive, start] {
+        self->OnHandled(resp, keep_alive, start);
+      });
+    });
+  }
+
+  // Takes the shared response rather than a moved copy: moving the optional out trips GCC 12's
+  // maybe-uninitialized false positive.
+  void OnHandled(const std::shared_ptr<ApiResponse>& resp, bool keep_alive,
+                 Clock::time_point start) {
+    if (resp->subscribe) return StartStream(*resp->subscribe);
+    Write(std::move(*resp), keep_alive && !server_->stopping_, start);
+  }
+
+  void SendError(ApiResponse resp) { Write(std::move(resp), false, Clock::now()); }
+
+  void Write(ApiResponse resp, bool keep_alive, Clock::time_point start) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(resp.status), 11);
+    res->set(http::field::server, "timetrail");
+    res->set(http::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers) res->set(k, v);
+    res->body() = std::move(resp.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    int status = resp.status;
+    stream_.expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
+    writing_ = true;
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep_alive, status, start](
+                          beast::error_code ec, std::size_t) {
+                        self->writing_ = false;
+                        double secs =
+                            std::chrono::duration<double>(Clock::now() - start).count();
+                        self->server_->metrics_.Record(status, secs);
+                        if (ec || !keep_alive) return self->Close();
+                        self->DoRead();
+                      });
+  }
+
+  // --- Server-sent events ------------------------------------------------------------------
+
+  void StartStream(const SubscribeSpec& spec) {
+    streaming_ = true;
+    cursor_ = std::make_unique<subscribe::LogCursor>(server_->store_, spec.from, spec.filter);
+    std::weak_ptr<Session> weak = weak_from_this();
+    watch_id_ = server_->hub_.Watch([weak](Position) {
+      if (auto self = weak.lock()) {
+        if (!self->woken_.exchange(true)) {
+          asio::post(self->stream_.get_executor(), [self] { self->timer_.cancel(); });
+        }
+      }
+    });
+    watching_ = true;
+    auto header = std::make_shared<std::string>(
+        "HTTP/1.1 200 OK\r\nServer: timetrail\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
+        ": subscribed\n\n");
+    writing_ = true;
+    asio::async_write(stream_, asio::buffer(*header),
+                      [self = shared_from_this(), header](beast::error_code ec, std::size_t) {
+                        self->writing_ = false;
+                        if (ec) return self->Close();
+                        self->WatchForClose();
+                        self->ReadPage();
+                      });
+  }
+
+  // The client sends nothing on a subscription; a read that completes means it went away.
+  void WatchForClose() {
+    stream_.socket().async_read_some(
+        asio::buffer(probe_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->Close();
+          self->WatchForClose();
+        });
+  }
+
+  void ReadPage() {
+    if (closed_) return;
+    if (server_->stopping_) return Close();
+    woken_.store(false);
+    asio::post(server_->pool_, [self = shared_from_this(),
+                                guard = asio::make_work_guard(server_->ioc_)] {
+      auto page = std::make_shared<Result<std::vector<RecordedEvent>>>(self->cursor_->ReadNext());
+      bool caught_up = self->cursor_->caught_up();
+      asio::post(self->stream_.get_executor(),
+                 [self, page, caught_up] { self->OnPage(std::move(*page), caught_up); });
+    });
+  }
+
+  void OnPage(Result<std::vector<RecordedEvent>> page, bool caught_up) {
+    if (closed_) return;
+    if (!page.ok()) {
+      // Tell the client why the stream ends; it resumes with Last-Event-ID.
+      auto msg = std::make_shared<std::string>(": error " + page.status().ToString() + "\n\n");
+      asio::async_write(stream_, asio::buffer(*msg),
+                        [self = shared_from_this(), msg](beast::error_code, std::size_t) {
+                          self->Close();
+                        });
+      return;
+    }
+    if (page->empty()) {
+      if (caught_up) return WaitForCommit();
+      return ReadPage();  // a filtered scan found nothing in this stretch; keep going
+    }
+    auto text = std::make_shared<std::string>();
+    for (const RecordedEvent& e : *page) {
+      std::string json = EventJson(e);
+      // Line breaks can only be whitespace between JSON tokens; SSE data must be one line.
+      for (char& c : json) {
+        if (c == '\n' || c == '\r') c = ' ';
+      }
+      *text += "id: " + std::to_string(e.position) + "\nevent: event\ndata: " + json + "\n\n";
+    }
+    std::size_t n = page->size();
+    writing_ = true;
+    asio::async_write(stream_, asio::buffer(*text),
+                      [self = shared_from_this(), text, n](beast::error_code ec, std::size_t) {
+                        self->writing_ = false;
+                        if (ec) return self->Close();
+                        self->server_->metrics_.EventsSent(n);
+                        self->ReadPage();
+                      });
+  }
+
+  void WaitForCommit() {
+    if (closed_) return;
+    if (server_->stopping_) return Close();
+    timer_.expires_after(std::chrono::milliseconds(opts().keepalive_ms));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (self->closed_) return;
+      if (self->server_->stopping_) return self->Close();
+      if (ec == asio::error::operation_aborted) return self->ReadPage();
+      auto ka = std::make_shared<std::string>(": keepalive\n\n");
+      self->writing_ = true;
+      asio::async_write(self->stream_, asio::buffer(*ka),
+                        [self, ka](beast::error_code wec, std::size_t) {
+                          self->writing_ = false;
+                          if (wec) return self->Close();
+                          self->WaitForCommit();
+                        });
+    });
+    // A commit between the last read and arming the timer has set woken_ already.
+    if (woken_.load() || server_->store_->LastPosition() >= cursor_->next_position()) {
+      timer_.cancel();
+    }
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    if (watching_) {
+      server_->hub_.Unwatch(watch_id_);
+      watching_ = false;
+    }
+    timer_.cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  HttpServer::Impl* server_;
+  beast::tcp_stream stream_;
+  asio::steady_timer timer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool over_limit_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool streaming_ = false;
+  bool closed_ = false;
+  bool watching_ = false;
+  std::uint64_t watch_id_ = 0;
+  std::atomic<bool> woken_{false};
+  std::unique_ptr<subscribe::LogCursor> cursor_;
+  std::array<char, 64> probe_{};
+};
+
+Status HttpServer::Impl::Start() {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(options_.host, ec);
+  if (ec) {
+    return Status::InvalidArgument("listen address '" + options_.host +
+                                   "' is not an IP address: " + ec.message());
+  }
+  tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Unavailable("cannot listen on " + options_.host + ":" +
+                               std::to_string(options_.port) + ": " + ec.message());
+  }
+  tcp::endpoint bound = acceptor_.local_endpoint(ec);
+  std::string host = bound.address().to_string();
+  if (bound.address().is_v6()) host = "[" + host + "]";
+  address_ = host + ":" + std::to_string(bound.port());
+  signals_.add(SIGINT);
+  signals_.add(SIGTERM);
+  signals_.async_wait([this](beast::error_code sec, int) {
+    if (!sec) Stop();
+  });
+  DoAccept();
+  return Status::Ok();
+}
+
+void HttpServer::Impl::DoAccept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    if (ec) {
+      if (!acceptor_.is_open() || stopping_) return;
+      // Out of file descriptors and the like: keep serving the connections we have.
+      DoAccept();
+      return;
+    }
+    if (stopping_) return;
+    bool over = connections_.load() >= options_.max_connections;
+    std::make_shared<Session>(std::move(s), this, over)->Start();
+    DoAccept();
+  });
+}
+
+void HttpServer::Impl::Run() {
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < options_.io_threads; ++i) {
+    threads.emplace_back([this] { ioc_.run(); });
+  }
+  ioc_.run();
+  for (auto& t : threads) t.join();
+}
+
+void HttpServer::Impl::Stop() {
+  asio::post(ioc_, [this] {
+    if (stopping_.exchange(true)) return;
+    beast::error_code ec;
+    acceptor_.close(ec);
+    signals_.cancel(ec);
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [p, w] : sessions_) {
+        if (auto s = w.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) s->Shutdown();
+  });
+}
+
+HttpServer::HttpServer(EventStore* store, const ServerOptions& options)
+    : impl_(std::make_unique<Impl>(store, options)) {}
+HttpServer::~HttpServer() = default;
+Status HttpServer::Start() { return impl_->Start(); }
+std::string HttpServer::address() const { return impl_->address_; }
+void HttpServer::Run() { impl_->Run(); }
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace timetrail::server

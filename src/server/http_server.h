@@ -1,0 +1,59 @@
+// The asynchronous HTTP/1.1 server (Boost.Beast over Asio) that serves the API v1.
+//
+// A few io threads run the event loop: accept, read, write. Every request is handed to a
+// worker pool, because store calls block (an append waits for its fsync); the reply is posted
+// back to the connection's strand. Subscriptions stream server-sent events from a LogCursor
+// woken by the SubscriptionHub. Keep-alive, limits on body and header size, connections and
+// request read time. Stop() shuts down gracefully: no new connections, in-flight requests
+// finish, subscriptions end, then Run() returns.
+#ifndef TIMETRAIL_SERVER_HTTP_SERVER_H_
+#define TIMETRAIL_SERVER_HTTP_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "timetrail/store.h"
+
+namespace timetrail::server {
+
+// Intentionally copyable.
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7070;  // 0 picks a free port
+  std::size_t max_body_bytes = 20u << 20;
+  std::size_t max_header_bytes = 16u << 10;
+  std::size_t max_connections = 1024;
+  std::uint32_t request_timeout_ms = 30000;  // time to read one whole request
+  std::size_t io_threads = 2;
+  std::size_t worker_threads = 64;  // concurrent blocking store calls (appends share fsyncs)
+  std::uint32_t keepalive_ms = 15000;  // SSE comment interval
+};
+
+class HttpServer {
+ public:
+  // REQUIRES: "store" outlives the server.
+  HttpServer(EventStore* store, const ServerOptions& options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens. kUnavailable (with the reason) if the address cannot be used.
+  Status Start();
+  // The bound address, "127.0.0.1:7070"; valid after Start().
+  std::string address() const;
+  // Serves until Stop(); returns once every connection has closed.
+  void Run();
+  // Begins a graceful shutdown. Thread-safe; callable from a signal handler thread.
+  void Stop();
+
+  class Impl;  // internal; public only so the connection class in the .cc can name it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace timetrail::server
+
+#endif  // TIMETRAIL_SERVER_HTTP_SERVER_H_

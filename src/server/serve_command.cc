@@ -1,0 +1,179 @@
+#include "server/serve_command.h"
+
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "server/http_server.h"
+#include "timetrail/store.h"
+
+namespace timetrail::server {
+namespace {
+
+struct ServeFlags {
+  std::string data = "./timetrail-data";
+  std::string listen = "127.0.0.1:7070";
+  std::string config;
+  std::size_t max_body_bytes = 20u << 20;
+  std::size_t max_header_bytes = 16u << 10;
+  std::size_t max_connections = 1024;
+  std::uint32_t request_timeout_ms = 30000;
+  std::size_t io_threads = 2;
+  std::size_t worker_threads = 64;
+  bool no_sync = false;
+};
+
+// "HOST:PORT", "[v6]:PORT" or ":PORT".
+bool SplitListen(const std::string& listen, std::string* host, std::uint16_t* port) {
+  std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = listen.substr(0, colon);
+  if (host->empty()) *host = "127.0.0.1";
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  std::string p = listen.substr(colon + 1);
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || v > 65535) return false;
+  *port = static_cast<std::uint16_t>(v);
+  return true;
+}
+
+// Applies "key = value" lines of the config file to options not already set by a flag or an
+// environment variable. Unknown keys are an error, so a typo does not go unnoticed.
+void ApplyConfigFile(CLI::App* cmd, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CLI::ValidationError("--config", "cannot read config file '" + path + "'");
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    auto trim = [](std::string s) {
+      std::size_t b = s.find_first_not_of(" \t\r");
+      std::size_t e = s.find_last_not_of(" \t\r");
+      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+    };
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';' || t[0] == '[') continue;
+    std::size_t eq = t.find('=');
+    if (eq == std::string::npos) {
+      throw CLI::ValidationError("--config", path + ":" + std::to_string(lineno) +
+                                                 ": expected 'key = value'");
+    }
+    std::string key = trim(t.substr(0, eq));
+    std::string value = trim(t.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    for (char& c : key) {
+      if (c == '_') c = '-';
+    }
+    CLI::Option* opt = nullptr;
+    try {
+      opt = cmd->get_option("--" + key);
+    } catch (const CLI::OptionNotFound&) {
+      throw CLI::ValidationError("--config", path + ":" + std::to_string(lineno) +
+                                                 ": unknown key '" + key + "'");
+    }
+    if (key == "config") continue;
+    if (opt->count() > 0) continue;  // a flag or environment variable wins
+    opt->add_result(value);
+    opt->run_callback();
+  }
+}
+
+int RunServe(const ServeFlags& f) {
+  ServerOptions so;
+  if (!SplitListen(f.listen, &so.host, &so.port)) {
+    std::cerr << "timetrail serve: --listen must be HOST:PORT (e.g. 127.0.0.1:7070), got '"
+              << f.listen << "'\n";
+    return 2;
+  }
+  so.max_body_bytes = f.max_body_bytes;
+  so.max_header_bytes = f.max_header_bytes;
+  so.max_connections = f.max_connections;
+  so.request_timeout_ms = f.request_timeout_ms;
+  so.io_threads = f.io_threads == 0 ? 1 : f.io_threads;
+  so.worker_threads = f.worker_threads == 0 ? 1 : f.worker_threads;
+
+  Options options;
+  options.sync = !f.no_sync;
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, f.data);
+  if (!store.ok()) {
+    std::cerr << "timetrail serve: cannot open data directory '" << f.data
+              << "': " << store.status().ToString() << "\n";
+    return store.status().code() == StatusCode::kUnavailable ? 5 : 1;
+  }
+  {
+    HttpServer server(store->get(), so);
+    Status s = server.Start();
+    if (!s.ok()) {
+      std::cerr << "timetrail serve: " << s.ToString() << "\n";
+      return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    std::cout << "listening on http://" << server.address() << std::endl;
+    std::cerr << "timetrail serve: data directory '" << f.data << "', last position "
+              << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
+    server.Run();
+  }
+  store->reset();  // commits queued appends and closes the store
+  std::cerr << "timetrail serve: stopped cleanly" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Serve the HTTP API v1 over a data directory until SIGTERM or Ctrl-C");
+  cmd->footer(
+      "Every option can also be set by an environment variable (shown as Env) or in a config\n"
+      "file given by --config, one 'key = value' line per option, keys named like the long\n"
+      "options (e.g. 'listen = 0.0.0.0:7070'). Flags win over the environment, which wins\n"
+      "over the file. With --listen HOST:0 a free port is chosen; the first line on stdout is\n"
+      "always 'listening on http://HOST:PORT'. See docs/http-api.md.");
+  cmd->add_option("--data", flags->data, "Data directory (created if missing)")
+      ->envname("TIMETRAIL_DATA")
+      ->capture_default_str();
+  cmd->add_option("--listen", flags->listen, "Address to listen on, HOST:PORT (port 0: any free)")
+      ->envname("TIMETRAIL_LISTEN")
+      ->capture_default_str();
+  cmd->add_option("--config", flags->config, "Config file of 'key = value' lines")
+      ->envname("TIMETRAIL_CONFIG");
+  cmd->add_option("--max-body-bytes", flags->max_body_bytes, "Largest request body accepted")
+      ->envname("TIMETRAIL_MAX_BODY_BYTES")
+      ->capture_default_str();
+  cmd->add_option("--max-header-bytes", flags->max_header_bytes, "Largest request header block")
+      ->envname("TIMETRAIL_MAX_HEADER_BYTES")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", flags->max_connections,
+                  "Open connections allowed; more are answered 503")
+      ->envname("TIMETRAIL_MAX_CONNECTIONS")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout-ms", flags->request_timeout_ms,
+                  "Time allowed to receive one request (also the keep-alive idle time)")
+      ->envname("TIMETRAIL_REQUEST_TIMEOUT_MS")
+      ->capture_default_str();
+  cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads")
+      ->envname("TIMETRAIL_IO_THREADS")
+      ->capture_default_str();
+  cmd->add_option("--worker-threads", flags->worker_threads,
+                  "Threads for store calls (appends wait for fsync there)")
+      ->envname("TIMETRAIL_WORKER_THREADS")
+      ->capture_default_str();
+  cmd->add_flag("--no-sync", flags->no_sync,
+                "Acknowledge appends before fsync (throwaway data only: a crash loses them)")
+      ->envname("TIMETRAIL_NO_SYNC");
+  cmd->callback([flags, cmd] {
+    if (!flags->config.empty()) ApplyConfigFile(cmd, flags->config);
+    int code = RunServe(*flags);
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace timetrail::server
