@@ -333,6 +333,28 @@ class Handler {
       if (m != "GET") return MethodNotAllowed("GET");
       return Consumer(s[2]);
     }
+#ifdef TIMETRAIL_SERVER_TEMPORAL
+    if (top == "entities" && n == 3) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return Entity(s[2]);
+    }
+    if (top == "entities" && n == 4 && s[3] == "history") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return History(s[2]);
+    }
+    if (top == "entities" && n == 4 && s[3] == "diff") {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return DiffOf(s[2]);
+    }
+    if (top == "entities" && n == 4 && s[3] == "revert") {
+      if (m != "POST") return MethodNotAllowed("POST");
+      return RevertTo(s[2]);
+    }
+    if (top == "activity" && n == 2) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return Activity();
+    }
+#endif
     if (top == "integrity" && n == 2) {
       if (m != "GET") return MethodNotAllowed("GET");
       IntegrityHead h = store_->GetIntegrityHead();
@@ -620,6 +642,219 @@ class Handler {
                          ",\"message\":" + JsonQuote(r.message) + ",\"head\":{\"position\":" +
                          U64(r.head.position) + ",\"hash\":\"" + r.head.hash_hex + "\"}}");
   }
+
+#ifdef TIMETRAIL_SERVER_TEMPORAL
+  Result<std::optional<Timestamp>> TimeParam(const char* name) {
+    auto it = query_.find(name);
+    if (it == query_.end()) return std::optional<Timestamp>();
+    Result<Timestamp> t = ParseTimestamp(it->second);
+    if (!t.ok()) return t.status().WithPrefix(name);
+    return std::optional<Timestamp>(*t);
+  }
+
+  // The point asked for by at_revision, at_position, as_of or valid_at (+ known_at); at most one.
+  Result<EntityQuery> PointParam(const char* rev, const char* pos, const char* as_of,
+                                 const char* valid_at, bool* given) {
+    EntityQuery q = EntityQuery::Latest();
+    int count = 0;
+    if (auto it = query_.find(rev); it != query_.end()) {
+      TT_ASSIGN_OR_RETURN(std::uint64_t r, ParseUint(it->second, rev));
+      q = EntityQuery::AtRevision(r);
+      ++count;
+    }
+    if (pos != nullptr) {
+      if (auto it = query_.find(pos); it != query_.end()) {
+        TT_ASSIGN_OR_RETURN(std::uint64_t p, ParseUint(it->second, pos));
+        q = EntityQuery::AtPosition(p);
+        ++count;
+      }
+    }
+    TT_ASSIGN_OR_RETURN(std::optional<Timestamp> t, TimeParam(as_of));
+    if (t) {
+      q = EntityQuery::AsOf(*t);
+      ++count;
+    }
+    if (valid_at != nullptr) {
+      TT_ASSIGN_OR_RETURN(std::optional<Timestamp> v, TimeParam(valid_at));
+      TT_ASSIGN_OR_RETURN(std::optional<Timestamp> known, TimeParam("known_at"));
+      if (v) {
+        q = EntityQuery::ValidAt(*v, known);
+        ++count;
+      } else if (known) {
+        return Status::InvalidArgument("known_at needs valid_at");
+      }
+    }
+    if (count > 1) {
+      return Status::InvalidArgument(std::string("give at most one of ") + rev +
+                                     (pos ? std::string(", ") + pos : "") + ", " + as_of +
+                                     (valid_at ? std::string(", ") + valid_at : ""));
+    }
+    if (given != nullptr) *given = count == 1;
+    return q;
+  }
+
+  static std::string PointJson(const std::optional<EventPoint>& e) {
+    if (!e) return "null";
+    return "{\"revision\":" + U64(e->revision) + ",\"position\":" + U64(e->position) +
+           ",\"recorded_at\":\"" + FormatTimestamp(e->recorded_at) + "\",\"valid_from\":\"" +
+           FormatTimestamp(e->valid_from) + "\"}";
+  }
+
+  static std::string StateJson(const EntityState& st) {
+    const std::optional<EventPoint>& e = st.event;
+    return "{\"stream\":" + JsonQuote(st.stream) + ",\"exists\":" + (st.exists ? "true" : "false") +
+           ",\"state\":" + (st.state.empty() ? std::string("null") : st.state) +
+           ",\"revision\":" + (e ? U64(e->revision) : "null") +
+           ",\"position\":" + (e ? U64(e->position) : "null") + ",\"recorded_at\":" +
+           (e ? "\"" + FormatTimestamp(e->recorded_at) + "\"" : "null") + ",\"valid_from\":" +
+           (e ? "\"" + FormatTimestamp(e->valid_from) + "\"" : "null") + ",\"metadata\":" +
+           (e && !e->metadata.empty() ? e->metadata : std::string("null")) + "}";
+  }
+
+  ApiResponse Entity(const std::string& stream) {
+    Result<EntityQuery> q = PointParam("at_revision", "at_position", "as_of", "valid_at", nullptr);
+    if (!q.ok()) return ErrorResponse(q.status());
+    Result<EntityState> st = store_->GetEntity(stream, *q);
+    if (!st.ok()) return ErrorResponse(st.status());
+    return Json(200, StateJson(*st));
+  }
+
+  ApiResponse History(const std::string& stream) {
+    auto it = query_.find("path");
+    std::string path = it == query_.end() ? std::string() : it->second;
+    HistoryQuery hq;
+    if (auto vt = query_.find("valid_time"); vt != query_.end()) {
+      if (vt->second != "true" && vt->second != "false") {
+        return ErrorResponse(Status::InvalidArgument("valid_time must be true or false"));
+      }
+      hq.valid_time = vt->second == "true";
+    }
+    Result<std::optional<Timestamp>> known = TimeParam("known_at");
+    if (!known.ok()) return ErrorResponse(known.status());
+    hq.known_at = *known;
+    Result<PropertyHistory> h = store_->GetPropertyHistory(stream, path, hq);
+    if (!h.ok()) return ErrorResponse(h.status());
+    std::string out = "{\"stream\":" + JsonQuote(h->stream) + ",\"path\":" + JsonQuote(h->path) +
+                      ",\"intervals\":[";
+    for (std::size_t i = 0; i < h->intervals.size(); ++i) {
+      const PropertyInterval& iv = h->intervals[i];
+      if (i > 0) out += ",";
+      out += "{";
+      if (iv.present) out += "\"value\":" + iv.value + ",";
+      out += std::string("\"exists\":") + (iv.present ? "true" : "false") +
+             ",\"from\":" + PointJson(iv.from) + ",\"to\":" + PointJson(iv.to) +
+             ",\"metadata\":" + (iv.from.metadata.empty() ? std::string("{}") : iv.from.metadata) +
+             "}";
+    }
+    out += "]}";
+    return Json(200, std::move(out));
+  }
+
+  ApiResponse DiffOf(const std::string& stream) {
+    bool from_given = false;
+    bool to_given = false;
+    Result<EntityQuery> from = PointParam("from", nullptr, "from_time", nullptr, &from_given);
+    if (!from.ok()) return ErrorResponse(from.status());
+    Result<EntityQuery> to = PointParam("to", nullptr, "to_time", nullptr, &to_given);
+    if (!to.ok()) return ErrorResponse(to.status());
+    if (!from_given) {
+      return ErrorResponse(Status::InvalidArgument(
+          "give the starting point as from=REVISION or from_time=TIME (to defaults to now)"));
+    }
+    Result<DiffResult> d = store_->Diff(stream, *from, *to);
+    if (!d.ok()) return ErrorResponse(d.status());
+    return Json(200, "{\"stream\":" + JsonQuote(stream) + ",\"from\":" + StateJson(d->from) +
+                         ",\"to\":" + StateJson(d->to) + ",\"patch\":" +
+                         (d->patch.empty() ? std::string("[]") : d->patch) +
+                         ",\"events\":" + EventsArray(d->events, d->events.size()) + "}");
+  }
+
+  ApiResponse RevertTo(const std::string& stream) {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    RevertRequest rr;
+    rr.stream = stream;
+    int targets = 0;
+    for (const auto& [key, v] : body->members) {
+      if (key == "to_revision") {
+        std::optional<std::uint64_t> r = v.AsUint();
+        if (!r) return ErrorResponse(Status::InvalidArgument("to_revision must be a revision number"));
+        rr.target = EntityQuery::AtRevision(*r);
+        ++targets;
+      } else if (key == "to_time") {
+        if (v.kind != RawJson::Kind::kString) {
+          return ErrorResponse(Status::InvalidArgument("to_time must be an RFC 3339 time string"));
+        }
+        Result<Timestamp> t = ParseTimestamp(v.str);
+        if (!t.ok()) return ErrorResponse(t.status().WithPrefix("to_time"));
+        rr.target = EntityQuery::AsOf(*t);
+        ++targets;
+      } else if (key == "expected_revision") {
+        Result<ExpectedRevision> e = ParseExpected(&v, "expected_revision");
+        if (!e.ok()) return ErrorResponse(e.status());
+        rr.expected = *e;
+      } else if (key == "reason" || key == "actor") {
+        if (v.kind != RawJson::Kind::kString) {
+          return ErrorResponse(Status::InvalidArgument(key + " must be a string"));
+        }
+        (key == "reason" ? rr.reason : rr.actor) = v.str;
+      } else if (key == "metadata") {
+        if (!v.is_object()) return ErrorResponse(Status::InvalidArgument("metadata must be an object"));
+        rr.metadata = std::string(v.text);
+      } else if (key == "id") {
+        Result<Uuid> id = v.kind == RawJson::Kind::kString ? Uuid::Parse(v.str)
+                                                           : Result<Uuid>(Status::InvalidArgument("not a string"));
+        if (!id.ok()) return ErrorResponse(id.status().WithPrefix("id"));
+        rr.id = *id;
+      } else {
+        return ErrorResponse(Status::InvalidArgument(
+            "unknown field '" + key +
+            "'; allowed: to_revision, to_time, expected_revision, reason, actor, metadata, id"));
+      }
+    }
+    if (targets != 1) {
+      return ErrorResponse(Status::InvalidArgument("give exactly one of to_revision or to_time"));
+    }
+    if (!req_.if_match.empty() && body->Find("expected_revision") == nullptr) {
+      std::string_view tag = req_.if_match;
+      if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+      Result<std::uint64_t> rev = ParseUint(tag, "If-Match");
+      if (!rev.ok()) return ErrorResponse(rev.status());
+      rr.expected = ExpectedRevision::Exact(*rev);
+    }
+    Result<RevertResult> r = store_->Revert(rr);
+    if (!r.ok()) return ErrorResponse(r.status());
+    ApiResponse resp = Json(r->committed.idempotent_replay ? 200 : 201, CommittedJson(r->committed, true));
+    if (!r->committed.streams.empty()) {
+      resp.headers.emplace_back("ETag", "\"" + U64(r->committed.streams.front().last_revision) + "\"");
+    }
+    return resp;
+  }
+
+  ApiResponse Activity() {
+    ActivityQuery q;
+    if (auto it = query_.find("actor"); it != query_.end()) q.actor = it->second;
+    if (auto it = query_.find("stream_prefix"); it != query_.end()) q.stream_prefix = it->second;
+    if (auto it = query_.find("type"); it != query_.end()) q.event_types = SplitComma(it->second);
+    if (auto it = query_.find("types"); it != query_.end()) q.event_types = SplitComma(it->second);
+    if (auto it = query_.find("cursor"); it != query_.end()) q.cursor = it->second;
+    Result<std::optional<Timestamp>> since = TimeParam("since");
+    if (!since.ok()) return ErrorResponse(since.status());
+    Result<std::optional<Timestamp>> until = TimeParam("until");
+    if (!until.ok()) return ErrorResponse(until.status());
+    q.from = *since;
+    q.to = *until;
+    Result<std::size_t> limit = LimitParam(query_);
+    if (!limit.ok()) return ErrorResponse(limit.status());
+    q.limit = *limit;
+    Result<ActivityPage> page = store_->QueryActivity(q);
+    if (!page.ok()) return ErrorResponse(page.status());
+    return Json(200, "{\"events\":" + EventsArray(page->events, page->events.size()) +
+                         ",\"cursor\":" +
+                         (page->next_cursor.empty() ? std::string("null") : JsonQuote(page->next_cursor)) +
+                         "}");
+  }
+#endif  // TIMETRAIL_SERVER_TEMPORAL
 
   EventStore* store_;
   subscribe::SubscriptionHub* hub_;

@@ -53,20 +53,22 @@ class HttpServer::Impl {
     sessions_.erase(s);
   }
 
+  // Declared before the io_context: sessions still queued in it when it is destroyed use
+  // these from their destructors.
   EventStore* store_;
   ServerOptions options_;
   Metrics metrics_;
   subscribe::SubscriptionHub hub_;
   Api api_;
-  asio::io_context ioc_;
-  tcp::acceptor acceptor_;
-  asio::signal_set signals_;
-  asio::thread_pool pool_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
   std::string address_;
   std::mutex mu_;
   std::map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  asio::thread_pool pool_;
 };
 
 // One connection. Every member is touched only on the connection's strand, except "woken_"
