@@ -40,6 +40,10 @@ struct Options {
 
   // Memory for RocksDB's block cache. Default: 64 MiB.
   std::size_t block_cache_bytes = 64u << 20;
+  // Temporal queries: a stream's folded document state is stored after every this many of its
+  // events, so that an as-of query folds at most this many events after one seek. Smaller
+  // values make queries cheaper and use more disk. Must be at least 1. Default: 64.
+  std::uint32_t snapshot_interval = 64;
 };
 
 }  // namespace timetrail

@@ -26,6 +26,7 @@
 #include "timetrail/event.h"
 #include "timetrail/options.h"
 #include "timetrail/status.h"
+#include "timetrail/temporal.h"
 #include "timetrail/time.h"
 
 namespace timetrail {
@@ -193,6 +194,33 @@ class EventStore {
                                                    std::string_view value) = 0;
 
   virtual StoreStats GetStats() const = 0;
+
+  // --- Temporal queries (docs/temporal.md) -----------------------------------------------------
+  // An entity's document state at a point. kNotFound if the stream has no events (at all, or
+  // for kRevision, no event at that revision); kInvalidArgument for a malformed query. Cost:
+  // a seek to the nearest state snapshot plus at most Options::snapshot_interval events.
+  virtual Result<EntityState> GetEntity(std::string_view stream, const EntityQuery& query) const = 0;
+
+  // The intervals during which the value at JSON pointer "path" (RFC 6901, "" is the whole
+  // document) stayed the same. kInvalidArgument for a malformed pointer; kNotFound if the
+  // stream has no events.
+  virtual Result<PropertyHistory> GetPropertyHistory(std::string_view stream,
+                                                     std::string_view path,
+                                                     const HistoryQuery& query) const = 0;
+
+  // The JSON Patch from the state at "from" to the state at "to", and the events between.
+  virtual Result<DiffResult> Diff(std::string_view stream, const EntityQuery& from,
+                                  const EntityQuery& to) const = 0;
+
+  // Events across streams, newest first, filtered and paged. kInvalidArgument for a bad cursor
+  // or limit. With an actor, the cost is proportional to that actor's events in range.
+  virtual Result<ActivityPage> QueryActivity(const ActivityQuery& query) const = 0;
+
+  // Appends a $put restoring the state at request.target (or a $delete when the entity did not
+  // exist there), with metadata {"actor", "reason", "revert": {...}} saying what was restored
+  // from where. Errors as Transact (kWrongExpectedRevision when request.expected does not hold,
+  // and then nothing is appended), and kNotFound when the stream or target does not exist.
+  virtual Result<RevertResult> Revert(const RevertRequest& request) = 0;
 
  protected:
   EventStore() = default;

@@ -28,6 +28,9 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& opti
   RocksDbEngineOptions engine_options;
   engine_options.create_if_missing = options.create_if_missing;
   engine_options.block_cache_bytes = options.block_cache_bytes;
+  if (options.snapshot_interval == 0) {
+    return Status::InvalidArgument("snapshot_interval: must be at least 1");
+  }
   TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenRocksDbEngine(engine_options, path));
 
   keys::HeadState head;
@@ -55,6 +58,7 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& opti
   EventStoreImpl* self = store.get();
   store->write_path_ = std::make_unique<WritePath>(
       store->engine_.get(), options, head, [self](const keys::HeadState& h) { self->Publish(h); });
+  store->RegisterTemporalIndex();
   return store;
 }
 

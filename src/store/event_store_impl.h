@@ -11,6 +11,7 @@
 
 #include "storage/kv_engine.h"
 #include "store/keys.h"
+#include "store/temporal_index.h"
 #include "store/write_path.h"
 #include "timetrail/store.h"
 
@@ -42,6 +43,15 @@ class EventStoreImpl final : public EventStore {
                                            std::string_view value) override;
   StoreStats GetStats() const override;
 
+  // Temporal queries (temporal_queries.cc).
+  Result<EntityState> GetEntity(std::string_view stream, const EntityQuery& query) const override;
+  Result<PropertyHistory> GetPropertyHistory(std::string_view stream, std::string_view path,
+                                             const HistoryQuery& query) const override;
+  Result<DiffResult> Diff(std::string_view stream, const EntityQuery& from,
+                          const EntityQuery& to) const override;
+  Result<ActivityPage> QueryActivity(const ActivityQuery& query) const override;
+  Result<RevertResult> Revert(const RevertRequest& request) override;
+
   // For layers inside timetrail.
   const KvEngine& engine() const { return *engine_; }
   const Options& options() const { return options_; }
@@ -54,9 +64,22 @@ class EventStoreImpl final : public EventStore {
   EventStoreImpl(const Options& options, std::unique_ptr<KvEngine> engine);
   void Publish(const keys::HeadState& head);
   Result<RecordedEvent> LoadEvent(Position p) const;
+  // Temporal helpers (temporal_queries.cc).
+  void RegisterTemporalIndex();
+  // The last revision of "stream" (whose last revision is "last") at or before position "p".
+  Result<std::optional<Revision>> LastRevisionAtOrBefore(std::string_view stream, Revision last,
+                                                         Position p) const;
+  // The state after revision "r" (nullopt: before the first event).
+  Result<EntityState> StateAt(std::string_view stream, std::optional<Revision> r) const;
+  // The stream's visible events with position <= cut, in revision order.
+  Result<std::vector<RecordedEvent>> KnownEvents(std::string_view stream, Position cut) const;
+  // The last position known at "known_at" (nullopt: now).
+  Result<Position> KnownCut(const std::optional<Timestamp>& known_at) const;
 
   const Options options_;
   std::unique_ptr<KvEngine> engine_;
+  // Declared before write_path_: the write path calls it until it stops.
+  std::unique_ptr<temporal::TemporalIndexHook> temporal_index_;
   std::unique_ptr<WritePath> write_path_;
 
   std::atomic<Position> last_position_{0};

@@ -1,0 +1,325 @@
+// EventStoreImpl's temporal queries: the reads (snapshots, stream index, actor index), with the
+// folding done by the pure functions of src/query. docs/temporal.md explains the costs.
+#include <algorithm>
+#include <charconv>
+
+#include "core/coding.h"
+#include "core/validation.h"
+#include "query/document.h"
+#include "store/event_store_impl.h"
+#include "store/temporal_index.h"
+
+namespace timetrail {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::size_t kMaxActivityLimit = 10000;
+
+std::string Quoted(std::string_view stream) { return "stream '" + std::string(stream) + "'"; }
+
+Json PointJson(const EventPoint& p) {
+  return Json{{"revision", p.revision},
+              {"position", p.position},
+              {"recorded_at", FormatTimestamp(p.recorded_at)},
+              {"valid_from", FormatTimestamp(p.valid_from)}};
+}
+
+Json QueryJson(const EntityQuery& q) {
+  switch (q.kind) {
+    case EntityQuery::Kind::kLatest:
+      return Json{{"latest", true}};
+    case EntityQuery::Kind::kRevision:
+      return Json{{"revision", q.revision}};
+    case EntityQuery::Kind::kPosition:
+      return Json{{"position", q.position}};
+    case EntityQuery::Kind::kSystemTime:
+      return Json{{"as_of", FormatTimestamp(q.as_of)}};
+    case EntityQuery::Kind::kValidTime: {
+      Json j{{"valid_at", FormatTimestamp(q.valid_at)}};
+      if (q.known_at) j["known_at"] = FormatTimestamp(*q.known_at);
+      return j;
+    }
+  }
+  return Json::object();
+}
+
+}  // namespace
+
+void EventStoreImpl::RegisterTemporalIndex() {
+  temporal_index_ = std::make_unique<temporal::TemporalIndexHook>(
+      engine_.get(), options_.snapshot_interval, [this] { return LastPosition(); });
+  AddIndexHook(temporal_index_.get());
+}
+
+Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::string_view stream,
+                                                                        Revision last,
+                                                                        Position p) const {
+  // Positions grow with revisions, so a binary search over the stream index finds the cut.
+  auto position_of = [&](Revision r) -> Result<Position> {
+    TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                        engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
+    auto pos = raw ? keys::DecodePosition(*raw) : std::nullopt;
+    if (!pos) return Status::Corruption("stream index of " + Quoted(stream) + " is damaged");
+    return *pos;
+  };
+  TT_ASSIGN_OR_RETURN(Position first, position_of(0));
+  if (first > p) return std::optional<Revision>();
+  Revision lo = 0, hi = last;  // invariant: position_of(lo) <= p
+  while (lo < hi) {
+    Revision mid = lo + (hi - lo + 1) / 2;
+    TT_ASSIGN_OR_RETURN(Position pos, position_of(mid));
+    if (pos <= p) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return std::optional<Revision>(lo);
+}
+
+Result<EntityState> EventStoreImpl::StateAt(std::string_view stream,
+                                            std::optional<Revision> r) const {
+  if (!r) return query::ToState(stream, query::Document{}, std::nullopt);
+  TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,
+                      temporal::StateAtRevision(*engine_, stream, *r));
+  std::optional<EventPoint> point;
+  if (folded.last_document_revision) {
+    TT_ASSIGN_OR_RETURN(std::optional<Position> p,
+                        FindRevision(stream, *folded.last_document_revision));
+    if (!p) return Status::Corruption("revision missing from the stream index of " + Quoted(stream));
+    TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(*p));
+    point = query::PointOf(e);
+  }
+  return query::ToState(stream, folded.doc, std::move(point));
+}
+
+Result<std::vector<RecordedEvent>> EventStoreImpl::KnownEvents(std::string_view stream,
+                                                               Position cut) const {
+  ReadStreamOptions all;
+  all.max_count = SIZE_MAX;
+  TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadStream(stream, all));
+  std::erase_if(events, [cut](const RecordedEvent& e) { return e.position > cut; });
+  return events;
+}
+
+Result<Position> EventStoreImpl::KnownCut(const std::optional<Timestamp>& known_at) const {
+  if (!known_at) return LastPosition();
+  return PositionAt(*known_at);
+}
+
+Result<EntityState> EventStoreImpl::GetEntity(std::string_view stream,
+                                              const EntityQuery& query) const {
+  TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
+  if (!info.exists) return Status::NotFound(Quoted(stream) + " has no events");
+  const Revision last = *info.last_revision;
+  switch (query.kind) {
+    case EntityQuery::Kind::kLatest:
+      return StateAt(stream, last);
+    case EntityQuery::Kind::kRevision:
+      if (query.revision > last) {
+        return Status::NotFound(Quoted(stream) + " has no revision " +
+                                std::to_string(query.revision) + "; its last revision is " +
+                                std::to_string(last));
+      }
+      return StateAt(stream, query.revision);
+    case EntityQuery::Kind::kPosition: {
+      TT_ASSIGN_OR_RETURN(std::optional<Revision> r,
+                          LastRevisionAtOrBefore(stream, last, query.position));
+      return StateAt(stream, r);
+    }
+    case EntityQuery::Kind::kSystemTime: {
+      TT_ASSIGN_OR_RETURN(Position p, PositionAt(query.as_of));
+      TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, p));
+      return StateAt(stream, r);
+    }
+    case EntityQuery::Kind::kValidTime: {
+      TT_ASSIGN_OR_RETURN(Position cut, KnownCut(query.known_at));
+      TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, KnownEvents(stream, cut));
+      std::erase_if(events, [&](const RecordedEvent& e) { return e.valid_from > query.valid_at; });
+      std::stable_sort(events.begin(), events.end(), query::ValidOrderLess);
+      return query::Fold(stream, query::Document{}, std::nullopt, events);
+    }
+  }
+  return Status::InvalidArgument("entity query: unknown kind");
+}
+
+Result<PropertyHistory> EventStoreImpl::GetPropertyHistory(std::string_view stream,
+                                                           std::string_view path,
+                                                           const HistoryQuery& query) const {
+  TT_ASSIGN_OR_RETURN(nlohmann::json::json_pointer pointer, query::ParsePointer(path));
+  TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
+  if (!info.exists) return Status::NotFound(Quoted(stream) + " has no events");
+  Position cut = LastPosition();
+  if (query.valid_time) {
+    TT_ASSIGN_OR_RETURN(cut, KnownCut(query.known_at));
+  }
+  TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, KnownEvents(stream, cut));
+  if (query.valid_time) std::stable_sort(events.begin(), events.end(), query::ValidOrderLess);
+  PropertyHistory h;
+  h.stream = std::string(stream);
+  h.path = std::string(path);
+  TT_ASSIGN_OR_RETURN(h.intervals, query::History(events, pointer));
+  return h;
+}
+
+Result<DiffResult> EventStoreImpl::Diff(std::string_view stream, const EntityQuery& from,
+                                        const EntityQuery& to) const {
+  using Kind = EntityQuery::Kind;
+  if ((from.kind == Kind::kValidTime) != (to.kind == Kind::kValidTime)) {
+    return Status::InvalidArgument(
+        "diff: both points must be valid-time points, or neither (events between a valid-time "
+        "point and a system point are not defined)");
+  }
+  DiffResult d;
+  TT_ASSIGN_OR_RETURN(d.from, GetEntity(stream, from));
+  TT_ASSIGN_OR_RETURN(d.to, GetEntity(stream, to));
+  TT_ASSIGN_OR_RETURN(d.patch, query::DiffStates(d.from, d.to));
+  if (from.kind == Kind::kValidTime) {
+    TT_ASSIGN_OR_RETURN(Position cut, KnownCut(to.known_at));
+    TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, KnownEvents(stream, cut));
+    for (RecordedEvent& e : events) {
+      if (e.valid_from > from.valid_at && e.valid_from <= to.valid_at) {
+        d.events.push_back(std::move(e));
+      }
+    }
+    return d;
+  }
+  auto cut_of = [&](const EntityQuery& q) -> Result<Position> {
+    switch (q.kind) {
+      case Kind::kRevision: {
+        TT_ASSIGN_OR_RETURN(std::optional<Position> p, FindRevision(stream, q.revision));
+        return p.value_or(0);
+      }
+      case Kind::kPosition:
+        return q.position;
+      case Kind::kSystemTime:
+        return PositionAt(q.as_of);
+      default:
+        return LastPosition();
+    }
+  };
+  TT_ASSIGN_OR_RETURN(Position a, cut_of(from));
+  TT_ASSIGN_OR_RETURN(Position b, cut_of(to));
+  if (a < b) {
+    TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
+    TT_ASSIGN_OR_RETURN(std::optional<Revision> start,
+                        LastRevisionAtOrBefore(stream, *info.last_revision, a));
+    ReadStreamOptions o;
+    o.from_revision = start ? *start + 1 : 0;
+    o.max_count = SIZE_MAX;
+    TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadStream(stream, o));
+    for (RecordedEvent& e : events) {
+      if (e.position > b) break;
+      d.events.push_back(std::move(e));
+    }
+  }
+  return d;
+}
+
+Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) const {
+  if (query.limit == 0 || query.limit > kMaxActivityLimit) {
+    return Status::InvalidArgument("activity limit: must be 1 to " +
+                                   std::to_string(kMaxActivityLimit) + ", got " +
+                                   std::to_string(query.limit));
+  }
+  Position upper = LastPosition();
+  if (!query.cursor.empty()) {
+    // The cursor is "p" and the last position returned; the next page starts below it.
+    Position before = 0;
+    const char* begin = query.cursor.data() + 1;
+    const char* end = query.cursor.data() + query.cursor.size();
+    auto [ptr, ec] = std::from_chars(begin, end, before);
+    if (query.cursor[0] != 'p' || ec != std::errc() || ptr != end || before == 0) {
+      return Status::InvalidArgument("activity cursor '" + query.cursor +
+                                     "': not a cursor this store returned; pass next_cursor "
+                                     "from the previous page unchanged");
+    }
+    upper = std::min(upper, before - 1);
+  }
+  if (query.to) {
+    TT_ASSIGN_OR_RETURN(Position p, PositionAt(*query.to));
+    upper = std::min(upper, p);
+  }
+  Position lower = 1;
+  if (query.from) {
+    if (*query.from > kMinTimestamp) {
+      TT_ASSIGN_OR_RETURN(Position p, PositionAt(Timestamp{query.from->micros - 1}));
+      lower = p + 1;
+    }
+  }
+  ActivityPage page;
+  if (upper < lower) return page;
+  LogFilter filter{query.stream_prefix, query.event_types};
+  bool more = false;
+  auto take = [&](RecordedEvent e) {
+    if (!filter.Matches(e.stream, e.type)) return;
+    page.events.push_back(std::move(e));
+  };
+  if (!query.actor.empty()) {
+    // The actor index holds only this actor's events: cost follows the results.
+    const std::string prefix = temporal::ActorPrefix(query.actor);
+    auto it = engine_->NewIterator(Family::kIndex);
+    for (it->SeekForPrev(temporal::ActorKey(query.actor, upper));
+         it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
+         it->Prev()) {
+      Position p = DecodeBigEndian64(it->key().data() + prefix.size());
+      if (p < lower) break;
+      if (page.events.size() >= query.limit) {
+        more = true;
+        break;
+      }
+      TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(p));
+      take(std::move(e));
+    }
+    TT_RETURN_IF_ERROR(it->status());
+  } else {
+    auto it = engine_->NewIterator(Family::kLog);
+    for (it->SeekForPrev(keys::Log(upper)); it->Valid(); it->Prev()) {
+      Position p = DecodeBigEndian64(it->key().data());
+      if (p < lower) break;
+      if (page.events.size() >= query.limit) {
+        more = true;
+        break;
+      }
+      auto e = DecodeStoredEvent(it->value());
+      if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+      take(std::move(e).value());
+    }
+    TT_RETURN_IF_ERROR(it->status());
+  }
+  if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
+  return page;
+}
+
+Result<RevertResult> EventStoreImpl::Revert(const RevertRequest& request) {
+  Json extra = Json::object();
+  if (!request.metadata.empty()) {
+    extra = Json::parse(request.metadata.begin(), request.metadata.end(), nullptr, false);
+    if (!extra.is_object()) {
+      return Status::InvalidArgument("revert metadata: must be a JSON object");
+    }
+  }
+  TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(request.stream));
+  if (!info.exists) return Status::NotFound(Quoted(request.stream) + " has no events");
+  RevertResult result;
+  TT_ASSIGN_OR_RETURN(result.restored, GetEntity(request.stream, request.target));
+
+  Json revert{{"target", QueryJson(request.target)},
+              {"exists", result.restored.exists},
+              {"previous_revision", *info.last_revision}};
+  if (result.restored.event) revert["restored_from"] = PointJson(*result.restored.event);
+  extra["revert"] = std::move(revert);
+  if (!request.actor.empty()) extra["actor"] = request.actor;
+  if (!request.reason.empty()) extra["reason"] = request.reason;
+
+  ProposedEvent e;
+  e.id = request.id;
+  e.type = std::string(result.restored.exists ? kPutType : kDeleteType);
+  e.data = result.restored.exists ? result.restored.state : "null";
+  e.metadata = extra.dump();
+  TT_ASSIGN_OR_RETURN(result.committed, Append(request.stream, request.expected, {std::move(e)}));
+  return result;
+}
+
+}  // namespace timetrail
