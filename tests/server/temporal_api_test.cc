@@ -1,0 +1,137 @@
+// End-to-end tests of the temporal endpoints (/v1/entities/..., /v1/activity) against a real
+// `timetrail serve` process.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "server/server_harness.h"
+#include "support/temp_dir.h"
+
+namespace timetrail::testing {
+namespace {
+
+using nlohmann::json;
+
+class TemporalApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(dir_.Sub("data"));
+    ASSERT_TRUE(server_->started());
+    client_ = std::make_unique<HttpClient>(server_->port());
+    HttpResult put = client_->Post("/v1/streams/friend-1", R"({"expected_revision":"no_stream",
+        "events":[{"type":"$put","data":{"name":"Rachel","location":"New York"},
+                   "metadata":{"actor":"joey","reason":"we met"}}]})");
+    ASSERT_EQ(put.status, 201) << put.body;
+    first_time_ = put.json()["recorded_at"].get<std::string>();
+    HttpResult patch = client_->Post("/v1/streams/friend-1", R"({"expected_revision":0,
+        "events":[{"type":"$patch","data":{"location":"Paris"},
+                   "metadata":{"actor":"monica","reason":"she moved"}}]})");
+    ASSERT_EQ(patch.status, 201) << patch.body;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<HttpClient> client_;
+  std::string first_time_;
+};
+
+TEST_F(TemporalApiTest, EntityStateAtEachKindOfPoint) {
+  json latest = client_->Get("/v1/entities/friend-1").json();
+  EXPECT_EQ(latest["exists"], true);
+  EXPECT_EQ(latest["state"]["location"], "Paris");
+  EXPECT_EQ(latest["revision"], 1);
+  EXPECT_EQ(latest["metadata"]["actor"], "monica");
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_revision=0").json()["state"]["location"], "New York");
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_position=1").json()["state"]["location"], "New York");
+  HttpResult as_of = client_->Get("/v1/entities/friend-1?as_of=" + UrlEncode(first_time_));
+  ASSERT_EQ(as_of.status, 200) << as_of.body;
+  EXPECT_EQ(as_of.json()["state"]["location"], "New York");
+  EXPECT_EQ(as_of.json()["revision"], 0);
+  HttpResult valid = client_->Get("/v1/entities/friend-1?valid_at=9999-01-01");
+  ASSERT_EQ(valid.status, 200) << valid.body;
+  EXPECT_EQ(valid.json()["state"]["location"], "Paris");
+
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_revision=0&as_of=2026-01-01").status, 400);
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?as_of=yesterday").status, 400);
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?known_at=2026-01-01").status, 400);
+  HttpResult missing = client_->Get("/v1/entities/nobody");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json()["error"], "not_found");
+}
+
+TEST_F(TemporalApiTest, PropertyHistory) {
+  HttpResult r = client_->Get("/v1/entities/friend-1/history?path=%2Flocation");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json h = r.json();
+  EXPECT_EQ(h["path"], "/location");
+  ASSERT_EQ(h["intervals"].size(), 2u);
+  EXPECT_EQ(h["intervals"][0]["value"], "New York");
+  EXPECT_EQ(h["intervals"][0]["exists"], true);
+  EXPECT_EQ(h["intervals"][0]["from"]["revision"], 0);
+  EXPECT_EQ(h["intervals"][0]["to"]["revision"], 1);
+  EXPECT_EQ(h["intervals"][0]["metadata"]["actor"], "joey");
+  EXPECT_EQ(h["intervals"][1]["value"], "Paris");
+  EXPECT_TRUE(h["intervals"][1]["to"].is_null());
+  HttpResult absent = client_->Get("/v1/entities/friend-1/history?path=/phone");
+  ASSERT_EQ(absent.status, 200) << absent.body;
+  ASSERT_GE(absent.json()["intervals"].size(), 1u);
+  EXPECT_FALSE(absent.json()["intervals"][0].contains("value"));
+  EXPECT_EQ(absent.json()["intervals"][0]["exists"], false);
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1/history?path=nope").status, 400);
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1/history?path=/x&valid_time=maybe").status, 400);
+}
+
+TEST_F(TemporalApiTest, DiffBetweenRevisions) {
+  HttpResult r = client_->Get("/v1/entities/friend-1/diff?from=0&to=1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json d = r.json();
+  ASSERT_EQ(d["patch"].size(), 1u);
+  EXPECT_EQ(d["patch"][0]["op"], "replace");
+  EXPECT_EQ(d["patch"][0]["path"], "/location");
+  EXPECT_EQ(d["patch"][0]["value"], "Paris");
+  ASSERT_EQ(d["events"].size(), 1u);
+  EXPECT_EQ(d["events"][0]["type"], "$patch");
+  EXPECT_EQ(d["from"]["state"]["location"], "New York");
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1/diff?to=1").status, 400);
+}
+
+TEST_F(TemporalApiTest, RevertAppendsAndHonoursExpectedRevision) {
+  HttpResult stale = client_->Post("/v1/entities/friend-1/revert",
+                                   R"({"to_revision":0,"expected_revision":0,"actor":"ross","reason":"oops"})");
+  EXPECT_EQ(stale.status, 409) << stale.body;
+  EXPECT_EQ(stale.json()["actual_revision"], 1);
+  HttpResult r = client_->Post("/v1/entities/friend-1/revert",
+                               R"({"to_revision":0,"expected_revision":1,"actor":"ross","reason":"the move was a mistake"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json()["revision"], 2);
+  EXPECT_EQ(r.header("etag"), "\"2\"");
+  json now = client_->Get("/v1/entities/friend-1").json();
+  EXPECT_EQ(now["state"]["location"], "New York");
+  EXPECT_EQ(now["metadata"]["actor"], "ross");
+  EXPECT_EQ(client_->Post("/v1/entities/friend-1/revert", R"({"reason":"no target"})").status, 400);
+  EXPECT_EQ(client_->Post("/v1/entities/friend-1/revert", R"({"to_revision":0})",
+                          {{"Content-Type", "text/plain"}}).status, 415);
+}
+
+TEST_F(TemporalApiTest, ActivityNewestFirstFilteredAndPaged) {
+  ASSERT_EQ(client_->Post("/v1/streams/other", R"({"events":[{"type":"note","metadata":{"actor":"monica"}}]})").status, 201);
+  HttpResult r = client_->Get("/v1/activity?actor=monica");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json a = r.json();
+  ASSERT_EQ(a["events"].size(), 2u);
+  EXPECT_EQ(a["events"][0]["stream"], "other");  // newest first
+  EXPECT_EQ(a["events"][1]["type"], "$patch");
+  json typed = client_->Get("/v1/activity?type=note").json();
+  ASSERT_EQ(typed["events"].size(), 1u);
+  json page1 = client_->Get("/v1/activity?limit=2").json();
+  ASSERT_EQ(page1["events"].size(), 2u);
+  ASSERT_TRUE(page1["cursor"].is_string());
+  json page2 = client_->Get("/v1/activity?limit=2&cursor=" +
+                            UrlEncode(page1["cursor"].get<std::string>())).json();
+  ASSERT_EQ(page2["events"].size(), 1u);
+  EXPECT_EQ(page2["events"][0]["position"], 1);
+  EXPECT_EQ(client_->Get("/v1/activity?since=notatime").status, 400);
+}
+
+}  // namespace
+}  // namespace timetrail::testing
