@@ -1,0 +1,288 @@
+// The engine against a reference fold written plainly here (replay every event, no snapshots,
+// no indexes) on randomly generated histories: many streams, random $put/$patch/$delete and
+// domain events, multi-stream transactions, backdated and future valid_from, and a small
+// snapshot interval so that answers go through snapshots. Every answer must agree.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "support/store_helpers.h"
+#include "support/temp_dir.h"
+#include "timetrail/store.h"
+
+namespace timetrail {
+namespace {
+
+using nlohmann::json;
+
+// The reference: the plain definition of DESIGN.md's fold.
+struct RefState {
+  bool exists = false;
+  json state;  // null when !exists
+  std::optional<Revision> event;  // last document event folded
+};
+
+bool IsDoc(const std::string& t) { return t == "$put" || t == "$patch" || t == "$delete"; }
+
+RefState RefFold(const std::vector<const RecordedEvent*>& events) {
+  RefState s;
+  for (const RecordedEvent* e : events) {
+    if (!IsDoc(e->type)) continue;
+    if (e->type == "$delete") {
+      s.exists = false;
+      s.state = nullptr;
+    } else if (e->type == "$put") {
+      s.exists = true;
+      s.state = json::parse(e->data);
+    } else {
+      if (!s.exists) s.state = json::object();
+      s.state.merge_patch(json::parse(e->data));
+      s.exists = true;
+    }
+    s.event = e->revision;
+  }
+  return s;
+}
+
+std::optional<json> RefValue(const RefState& s, const std::string& path) {
+  if (!s.exists) return std::nullopt;
+  json::json_pointer p(path);
+  if (!s.state.contains(p)) return std::nullopt;
+  return s.state.at(p);
+}
+
+class Generator {
+ public:
+  explicit Generator(std::uint32_t seed) : rng_(seed) {}
+  int Int(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+  bool Chance(int percent) { return Int(1, 100) <= percent; }
+
+  json Value() {
+    switch (Int(0, 4)) {
+      case 0: return Int(-5, 5);
+      case 1: return std::string(1, static_cast<char>('p' + Int(0, 3)));
+      case 2: return json::array({Int(0, 2)});
+      case 3: return json{{"x", Int(0, 2)}, {"y", Chance(50)}};
+      default: return 0.5 * Int(0, 4);
+    }
+  }
+  json Document() {
+    json d = json::object();
+    for (const char* k : {"a", "b", "c", "n"}) {
+      if (Chance(60)) d[k] = Value();
+    }
+    return d;
+  }
+  json MergePatch() {
+    json p = json::object();
+    int keys = Int(1, 3);
+    for (int i = 0; i < keys; ++i) {
+      std::string k(1, static_cast<char>('a' + Int(0, 3)));
+      if (k == "d") k = "n";
+      if (Chance(25)) {
+        p[k] = nullptr;  // removes the member
+      } else if (k == "n" && Chance(50)) {
+        p[k] = json{{Chance(50) ? "x" : "y", Chance(30) ? json(nullptr) : Value()}};
+      } else {
+        p[k] = Value();
+      }
+    }
+    return p;
+  }
+  ProposedEvent Event(Timestamp start) {
+    ProposedEvent e;
+    int kind = Int(0, 99);
+    if (kind < 20) {
+      e.type = "$put";
+      e.data = Document().dump();
+    } else if (kind < 70) {
+      e.type = "$patch";
+      e.data = MergePatch().dump();
+    } else if (kind < 80) {
+      e.type = "$delete";
+    } else {
+      e.type = "Something" + std::to_string(Int(0, 2));
+      e.data = Value().dump();
+    }
+    e.metadata = json{{"actor", "actor-" + std::to_string(Int(0, 3))}}.dump();
+    int when = Int(0, 99);
+    if (when < 30) {
+      // Backdated: anywhere from a little before the test began until now.
+      e.valid_from = Timestamp{start.micros - 1000 + Int(0, 1000) +
+                               static_cast<std::int64_t>(Int(0, 100)) * (Now().micros - start.micros) / 100};
+    } else if (when < 35) {
+      e.valid_from = Timestamp{Now().micros + Int(1, 1000000)};  // takes effect later
+    }
+    return e;
+  }
+  std::mt19937& rng() { return rng_; }
+
+ private:
+  std::mt19937 rng_;
+};
+
+void ExpectSame(const RefState& want, const Result<EntityState>& got, const std::string& what) {
+  ASSERT_TRUE(got.ok()) << what << ": " << got.status().ToString();
+  EXPECT_EQ(got->exists, want.exists) << what;
+  EXPECT_EQ(json::parse(got->state), want.state) << what;
+  EXPECT_EQ(got->event.has_value(), want.event.has_value()) << what;
+  if (got->event && want.event) {
+    EXPECT_EQ(got->event->revision, *want.event) << what;
+  }
+}
+
+// Checks a history against the reference and the interval invariants: contiguous (each "to" is
+// the next "from"), non-overlapping (from strictly increases in fold order), minimal (adjacent
+// values differ), the last one open, and each interval's value equal to the reference value at
+// every event it spans.
+void CheckHistory(const std::vector<const RecordedEvent*>& fold_order, const std::string& path,
+                  const Result<PropertyHistory>& got, const std::string& what) {
+  ASSERT_TRUE(got.ok()) << what << ": " << got.status().ToString();
+  const auto& iv = got->intervals;
+  std::vector<const RecordedEvent*> docs;
+  for (const RecordedEvent* e : fold_order) {
+    if (IsDoc(e->type)) docs.push_back(e);
+  }
+  if (docs.empty()) {
+    EXPECT_TRUE(iv.empty()) << what;
+    return;
+  }
+  ASSERT_FALSE(iv.empty()) << what;
+  EXPECT_EQ(iv.front().from.position, docs.front()->position) << what;
+  EXPECT_FALSE(iv.back().to.has_value()) << what;
+  for (std::size_t i = 0; i + 1 < iv.size(); ++i) {
+    ASSERT_TRUE(iv[i].to.has_value()) << what;
+    EXPECT_EQ(iv[i].to->position, iv[i + 1].from.position) << what << " contiguous at " << i;
+    EXPECT_TRUE(iv[i].present != iv[i + 1].present || iv[i].value != iv[i + 1].value)
+        << what << " minimal at " << i;
+  }
+  // Walk the fold: every document event's value must be the value of the interval it is in.
+  std::size_t k = 0;
+  std::vector<const RecordedEvent*> prefix;
+  for (const RecordedEvent* e : fold_order) {
+    prefix.push_back(e);
+    if (!IsDoc(e->type)) continue;
+    if (k + 1 < iv.size() && iv[k + 1].from.position == e->position) ++k;
+    std::optional<json> want = RefValue(RefFold(prefix), path);
+    EXPECT_EQ(iv[k].present, want.has_value()) << what << " at position " << e->position;
+    if (want) {
+      EXPECT_EQ(json::parse(iv[k].value), *want) << what << " at position " << e->position;
+    }
+  }
+  EXPECT_EQ(k + 1, iv.size()) << what << ": intervals that start at no event";
+}
+
+TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
+  for (std::uint32_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    testing::TempDir dir;
+    Options o;
+    o.sync = false;
+    o.snapshot_interval = 1 + seed * 2;  // 3, 5, 7
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    Generator g(seed);
+    const Timestamp start = Now();
+
+    // Many short histories and a few long ones.
+    constexpr int kStreams = 400;
+    auto stream_name = [](int i) { return "s/" + std::to_string(i); };
+    std::vector<int> weights(kStreams, 1);
+    for (int i = 0; i < 6; ++i) weights[i] = 60;
+    std::discrete_distribution<int> pick(weights.begin(), weights.end());
+    for (int t = 0; t < 2500; ++t) {
+      Transaction tx;
+      int n = g.Chance(15) ? 2 : 1;
+      for (int j = 0; j < n; ++j) {
+        std::string s = stream_name(pick(g.rng()));
+        bool dup = std::any_of(tx.appends.begin(), tx.appends.end(),
+                               [&](const StreamAppend& a) { return a.stream == s; });
+        if (dup) continue;
+        StreamAppend a;
+        a.stream = s;
+        int events = g.Chance(20) ? g.Int(2, 3) : 1;
+        for (int k = 0; k < events; ++k) a.events.push_back(g.Event(start));
+        tx.appends.push_back(std::move(a));
+      }
+      auto c = store->Transact(tx);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+    }
+
+    ReadLogOptions all;
+    all.max_count = SIZE_MAX;
+    auto log = store->ReadLog(all);
+    ASSERT_TRUE(log.ok());
+    std::map<std::string, std::vector<const RecordedEvent*>> by_stream;
+    for (const RecordedEvent& e : log->events) by_stream[e.stream].push_back(&e);
+    const Timestamp end = log->events.back().recorded_at;
+
+    int queries = 0;
+    for (const auto& [stream, events] : by_stream) {
+      auto fold_where = [&](auto keep, bool valid_order) {
+        std::vector<const RecordedEvent*> sel;
+        for (const RecordedEvent* e : events) {
+          if (keep(*e)) sel.push_back(e);
+        }
+        if (valid_order) {
+          std::stable_sort(sel.begin(), sel.end(), [](const RecordedEvent* a, const RecordedEvent* b) {
+            return a->valid_from != b->valid_from ? a->valid_from < b->valid_from
+                                                  : a->position < b->position;
+          });
+        }
+        return sel;
+      };
+      // Every revision.
+      for (const RecordedEvent* at : events) {
+        auto want = RefFold(fold_where([&](const RecordedEvent& e) { return e.revision <= at->revision; }, false));
+        ExpectSame(want, store->GetEntity(stream, EntityQuery::AtRevision(at->revision)),
+                   stream + " at revision " + std::to_string(at->revision));
+        ++queries;
+      }
+      ExpectSame(RefFold(events), store->GetEntity(stream, EntityQuery::Latest()), stream + " latest");
+      for (int i = 0; i < 4; ++i) {
+        Position p = static_cast<Position>(g.Int(0, static_cast<int>(log->head_position) + 1));
+        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) { return e.position <= p; }, false)),
+                   store->GetEntity(stream, EntityQuery::AtPosition(p)),
+                   stream + " at position " + std::to_string(p));
+        // A time: the recorded_at of some event, give or take a microsecond.
+        Timestamp t = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
+        t.micros += g.Int(-1, 1);
+        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) { return e.recorded_at <= t; }, false)),
+                   store->GetEntity(stream, EntityQuery::AsOf(t)),
+                   stream + " as of " + FormatTimestamp(t));
+        // Valid time, as known now and as known at an earlier time.
+        Timestamp v{start.micros - 1000 + g.Int(0, 100) * (end.micros + 1000000 - start.micros) / 100};
+        std::optional<Timestamp> known;
+        if (g.Chance(50)) known = t;
+        Timestamp k = known.value_or(end);
+        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) {
+                     return e.recorded_at <= k && e.valid_from <= v;
+                   }, true)),
+                   store->GetEntity(stream, EntityQuery::ValidAt(v, known)),
+                   stream + " valid at " + FormatTimestamp(v) + " known at " + FormatTimestamp(k));
+        queries += 3;
+      }
+      // Property histories, in system time and in valid time as known at some time.
+      for (const std::string path : {"/a", "/n/x", "/n", ""}) {
+        CheckHistory(events, path, store->GetPropertyHistory(stream, path, HistoryQuery{}),
+                     stream + " history of '" + path + "'");
+        HistoryQuery hq;
+        hq.valid_time = true;
+        if (g.Chance(50)) hq.known_at = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
+        Timestamp k = hq.known_at.value_or(end);
+        CheckHistory(fold_where([&](const RecordedEvent& e) { return e.recorded_at <= k; }, true),
+                     path, store->GetPropertyHistory(stream, path, hq),
+                     stream + " valid-time history of '" + path + "'");
+        queries += 2;
+      }
+      if (::testing::Test::HasFailure()) return;  // one clear failure, not thousands
+    }
+    EXPECT_GT(queries, 5000);
+  }
+}
+
+}  // namespace
+}  // namespace timetrail
