@@ -71,6 +71,8 @@ class EventStoreImpl final : public EventStore {
                                                          Position p) const;
   // The state after revision "r" (nullopt: before the first event).
   Result<EntityState> StateAt(std::string_view stream, std::optional<Revision> r) const;
+  // "folded" as an EntityState, with the event that produced it.
+  Result<EntityState> WithEvent(std::string_view stream, const temporal::FoldedState& folded) const;
   // The stream's visible events with position <= cut, in revision order.
   Result<std::vector<RecordedEvent>> KnownEvents(std::string_view stream, Position cut) const;
   // The last position known at "known_at" (nullopt: now).

@@ -1,5 +1,7 @@
 #include "store/temporal_index.h"
 
+#include <algorithm>
+#include <map>
 #include <utility>
 
 #include "core/coding.h"
@@ -58,6 +60,102 @@ Status FoldInto(FoldedState& s, const RecordedEvent& e) {
   return Status::Ok();
 }
 
+std::string Prefixed(char tag, std::string_view stream) {
+  std::string k(1, tag);
+  PutBigEndian32(&k, static_cast<std::uint32_t>(stream.size()));
+  k.append(stream);
+  return k;
+}
+
+// A valid-time snapshot (kIndex 'w'). Value: fixed64 ordered boundary valid_from, fixed64
+// boundary position, flags byte (1: exists, 2: has a last document revision), fixed64 last
+// document revision, then the state's JSON text.
+struct ValidSnapshot {
+  Revision revision = 0;
+  Timestamp boundary_valid_from = kMinTimestamp;
+  Position boundary_position = 0;
+  FoldedState state;
+};
+
+std::string EncodeValidSnapshot(const ValidSnapshot& v) {
+  std::string out;
+  PutFixed64(&out, OrderedFromSigned(v.boundary_valid_from.micros));
+  PutFixed64(&out, v.boundary_position);
+  out.push_back(static_cast<char>((v.state.doc.exists ? 1 : 0) |
+                                  (v.state.last_document_revision ? 2 : 0)));
+  PutFixed64(&out, v.state.last_document_revision.value_or(0));
+  if (v.state.doc.exists) out += v.state.doc.state.dump();
+  return out;
+}
+
+Result<ValidSnapshot> DecodeValidSnapshot(Revision r, std::string_view v) {
+  Decoder d(v);
+  std::uint64_t boundary = 0;
+  std::uint8_t flags = 0;
+  Revision last = 0;
+  ValidSnapshot s;
+  s.revision = r;
+  d.GetFixed64(&boundary);
+  d.GetFixed64(&s.boundary_position);
+  d.GetByte(&flags);
+  d.GetFixed64(&last);
+  if (!d.ok()) return Status::Corruption("a valid-time snapshot is damaged");
+  s.boundary_valid_from.micros = SignedFromOrdered(boundary);
+  s.state.doc.exists = flags & 1;
+  if (flags & 2) s.state.last_document_revision = last;
+  if (s.state.doc.exists) {
+    std::string_view text = v.substr(25);
+    s.state.doc.state = Json::parse(text.begin(), text.end(), nullptr, false);
+    if (s.state.doc.state.is_discarded()) {
+      return Status::Corruption("a valid-time snapshot is damaged");
+    }
+  }
+  return s;
+}
+
+// The durable valid-time snapshot with the largest revision <= max_revision whose boundary
+// valid_from is <= v. Boundaries never decrease with the revision, so this is the snapshot at or
+// before min(last revision with boundary <= v, max_revision): two seeks.
+Result<std::optional<ValidSnapshot>> FindValidSnapshot(const KvEngine& engine,
+                                                       std::string_view stream, Timestamp v,
+                                                       Revision max_revision) {
+  auto it = engine.NewIterator(Family::kIndex);
+  const std::string by_time = Prefixed('x', stream);
+  it->SeekForPrev(ValidSnapshotByTimeKey(stream, v, UINT64_MAX));
+  TT_RETURN_IF_ERROR(it->status());
+  if (!it->Valid() || !it->key().starts_with(by_time) || it->key().size() != by_time.size() + 16) {
+    return std::optional<ValidSnapshot>();
+  }
+  Revision target = std::min(DecodeBigEndian64(it->key().data() + by_time.size() + 8), max_revision);
+  const std::string by_revision = Prefixed('w', stream);
+  it->SeekForPrev(ValidSnapshotKey(stream, target));
+  TT_RETURN_IF_ERROR(it->status());
+  if (!it->Valid() || !it->key().starts_with(by_revision) ||
+      it->key().size() != by_revision.size() + 8) {
+    return std::optional<ValidSnapshot>();
+  }
+  Revision r = DecodeBigEndian64(it->key().data() + by_revision.size());
+  TT_ASSIGN_OR_RETURN(ValidSnapshot s, DecodeValidSnapshot(r, it->value()));
+  return std::optional<ValidSnapshot>(std::move(s));
+}
+
+// Appends the document events of revisions (from, to] stored in the engine to "out".
+Status ReadDocumentEvents(const KvEngine& engine, std::string_view stream, Revision from_excl,
+                          bool from_start, Revision to, std::map<Revision, RecordedEvent>* out) {
+  const std::string prefix = keys::StreamIndexPrefix(stream);
+  auto it = engine.NewIterator(Family::kStreamIndex);
+  for (it->Seek(keys::StreamIndex(stream, from_start ? 0 : from_excl + 1));
+       it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Revision rev = DecodeBigEndian64(it->key().data() + prefix.size());
+    if (rev > to) break;
+    auto p = keys::DecodePosition(it->value());
+    if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
+    TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, *p));
+    if (query::IsDocumentType(e.type)) out->emplace(rev, std::move(e));
+  }
+  return it->status();
+}
+
 }  // namespace
 
 std::string SnapshotKey(std::string_view stream, Revision r) { return keys::StreamIndex(stream, r); }
@@ -73,6 +171,85 @@ std::string ActorKey(std::string_view actor, Position p) {
   std::string k = ActorPrefix(actor);
   PutBigEndian64(&k, p);
   return k;
+}
+
+std::string ValidPrefix(std::string_view stream) { return Prefixed('v', stream); }
+
+std::string ValidKey(std::string_view stream, Timestamp valid_from, Position p) {
+  std::string k = ValidPrefix(stream);
+  PutBigEndian64(&k, OrderedFromSigned(valid_from.micros));
+  PutBigEndian64(&k, p);
+  return k;
+}
+
+std::string CorrectionPrefix(std::string_view stream) { return Prefixed('c', stream); }
+
+std::string CorrectionKey(std::string_view stream, Revision r) {
+  std::string k = CorrectionPrefix(stream);
+  PutBigEndian64(&k, r);
+  return k;
+}
+
+std::string ValidSnapshotKey(std::string_view stream, Revision r) {
+  std::string k = Prefixed('w', stream);
+  PutBigEndian64(&k, r);
+  return k;
+}
+
+std::string ValidSnapshotByTimeKey(std::string_view stream, Timestamp boundary, Revision r) {
+  std::string k = Prefixed('x', stream);
+  PutBigEndian64(&k, OrderedFromSigned(boundary.micros));
+  PutBigEndian64(&k, r);
+  return k;
+}
+
+Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream, Revision last,
+                                 Position known, Timestamp v) {
+  TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap, FindValidSnapshot(engine, stream, v, last));
+  const std::string corrections = CorrectionPrefix(stream);
+  while (snap) {
+    // A correction after the snapshot whose valid_from precedes the snapshot's boundary belongs
+    // inside the snapshot's fold: then an earlier snapshot, before that correction, is needed.
+    std::optional<Timestamp> earliest;
+    auto it = engine.NewIterator(Family::kIndex);
+    for (it->Seek(CorrectionKey(stream, snap->revision + 1));
+         it->Valid() && it->key().starts_with(corrections) &&
+         it->key().size() == corrections.size() + 8;
+         it->Next()) {
+      if (DecodeBigEndian64(it->key().data() + corrections.size()) > last) break;
+      auto vf = keys::DecodePosition(it->value());
+      if (!vf) return Status::Corruption("a valid-time correction entry is damaged");
+      Timestamp t{SignedFromOrdered(*vf)};
+      if (t <= v && (!earliest || t < *earliest)) earliest = t;
+    }
+    TT_RETURN_IF_ERROR(it->status());
+    if (!earliest || *earliest >= snap->boundary_valid_from) break;
+    if (snap->revision == 0) {
+      snap.reset();
+      break;
+    }
+    TT_ASSIGN_OR_RETURN(snap, FindValidSnapshot(engine, stream, *earliest, snap->revision - 1));
+  }
+  FoldedState state;
+  std::string start = ValidPrefix(stream);
+  if (snap) {
+    state = std::move(snap->state);
+    start = ValidKey(stream, snap->boundary_valid_from, snap->boundary_position + 1);
+  }
+  const std::string prefix = ValidPrefix(stream);
+  auto it = engine.NewIterator(Family::kIndex);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) &&
+                        it->key().size() == prefix.size() + 16;
+       it->Next()) {
+    Timestamp vf{SignedFromOrdered(DecodeBigEndian64(it->key().data() + prefix.size()))};
+    if (vf > v) break;
+    Position p = DecodeBigEndian64(it->key().data() + prefix.size() + 8);
+    if (p > known) continue;  // recorded after the time it is known at
+    TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, p));
+    TT_RETURN_IF_ERROR(FoldInto(state, e));
+  }
+  TT_RETURN_IF_ERROR(it->status());
+  return state;
 }
 
 Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p) {
@@ -116,6 +293,65 @@ TemporalIndexHook::TemporalIndexHook(const KvEngine* engine, std::uint32_t inter
     : engine_(engine), interval_(interval < 1 ? 1 : interval),
       durable_position_(std::move(durable_position)) {}
 
+Result<std::optional<Timestamp>> TemporalIndexHook::LoadMaxValidFrom(const std::string& stream,
+                                                                     Revision r) {
+  TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap,
+                      FindValidSnapshot(*engine_, stream, kMaxTimestamp, r));
+  std::optional<Timestamp> max;
+  if (snap && snap->state.last_document_revision) max = snap->boundary_valid_from;
+  std::map<Revision, RecordedEvent> events;
+  TT_RETURN_IF_ERROR(ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, r, &events));
+  for (const auto& [rev, e] : events) {
+    if (!max || e.valid_from > *max) max = e.valid_from;
+  }
+  return max;
+}
+
+Result<std::string> TemporalIndexHook::EncodeValidSnapshotAt(const std::string& stream, Revision r,
+                                                            Timestamp* boundary) {
+  TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap,
+                      FindValidSnapshot(*engine_, stream, kMaxTimestamp, r));
+  std::map<Revision, RecordedEvent> events;
+  TT_RETURN_IF_ERROR(ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, r, &events));
+  if (auto p = pending_.find(stream); p != pending_.end()) {
+    for (const RecordedEvent& e : p->second) {
+      if ((!snap || e.revision > snap->revision) && e.revision <= r) events.emplace(e.revision, e);
+    }
+  }
+  // Go back past every snapshot that a later event inserts itself before.
+  while (snap) {
+    std::optional<Timestamp> earliest;
+    for (const auto& [rev, e] : events) {
+      if (!earliest || e.valid_from < *earliest) earliest = e.valid_from;
+    }
+    if (!earliest || *earliest >= snap->boundary_valid_from) break;
+    Revision upto = snap->revision;
+    if (upto == 0) {
+      snap.reset();
+    } else {
+      TT_ASSIGN_OR_RETURN(snap, FindValidSnapshot(*engine_, stream, *earliest, upto - 1));
+    }
+    TT_RETURN_IF_ERROR(ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, upto,
+                                          &events));
+  }
+  std::vector<const RecordedEvent*> order;
+  for (const auto& [rev, e] : events) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const RecordedEvent* a, const RecordedEvent* b) {
+    return query::ValidOrderLess(*a, *b);
+  });
+  ValidSnapshot out;
+  out.revision = r;
+  if (snap) out = std::move(*snap);
+  out.revision = r;
+  for (const RecordedEvent* e : order) {
+    TT_RETURN_IF_ERROR(FoldInto(out.state, *e));
+    out.boundary_valid_from = e->valid_from;
+    out.boundary_position = e->position;
+  }
+  *boundary = out.boundary_valid_from;
+  return EncodeValidSnapshot(out);
+}
+
 void TemporalIndexHook::EvictDurable() {
   const Position durable = durable_position_();
   std::erase_if(cache_, [durable](const auto& kv) { return kv.second.position <= durable; });
@@ -124,6 +360,13 @@ void TemporalIndexHook::EvictDurable() {
 Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
                                         KvWriteBatch& batch) {
   if (cache_.size() > kMaxCachedStreams) EvictDurable();
+  if (!pending_.empty()) {
+    const Position durable = durable_position_();
+    for (auto& [stream, list] : pending_) {
+      std::erase_if(list, [durable](const RecordedEvent& e) { return e.position <= durable; });
+    }
+    std::erase_if(pending_, [](const auto& kv) { return kv.second.empty(); });
+  }
   for (const RecordedEvent& e : events) {
     // Actor index. Metadata was validated as a JSON object by the write path.
     Json meta = Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false);
@@ -142,6 +385,9 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
         auto loaded = StateAtRevision(*engine_, e.stream, e.revision - 1);
         if (!loaded.ok()) return loaded.status().WithPrefix("stream '" + e.stream + "'");
         fresh.state = std::move(loaded).value();
+        auto max = LoadMaxValidFrom(e.stream, e.revision - 1);
+        if (!max.ok()) return max.status().WithPrefix("stream '" + e.stream + "'");
+        fresh.max_valid_from = *max;
       }
       it = cache_.emplace(e.stream, std::move(fresh)).first;
     }
@@ -154,9 +400,31 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     }
     entry.revision = e.revision;
     entry.position = e.position;
+    if (query::IsDocumentType(e.type)) {
+      std::string rev;
+      PutFixed64(&rev, e.revision);
+      batch.Put(Family::kIndex, ValidKey(e.stream, e.valid_from, e.position), rev);
+      if (entry.max_valid_from && e.valid_from < *entry.max_valid_from) {
+        std::string vf;
+        PutFixed64(&vf, OrderedFromSigned(e.valid_from.micros));
+        batch.Put(Family::kIndex, CorrectionKey(e.stream, e.revision), vf);
+      }
+      if (!entry.max_valid_from || e.valid_from > *entry.max_valid_from) {
+        entry.max_valid_from = e.valid_from;
+      }
+      pending_[e.stream].push_back(e);
+    }
     if ((e.revision + 1) % interval_ == 0) {
       batch.Put(Family::kSnapshots, SnapshotKey(e.stream, e.revision),
                 EncodeSnapshot(e.position, entry.state));
+      Timestamp boundary;
+      auto valid = EncodeValidSnapshotAt(e.stream, e.revision, &boundary);
+      if (!valid.ok()) {
+        cache_.erase(it);
+        return valid.status().WithPrefix("stream '" + e.stream + "'");
+      }
+      batch.Put(Family::kIndex, ValidSnapshotKey(e.stream, e.revision), *valid);
+      batch.Put(Family::kIndex, ValidSnapshotByTimeKey(e.stream, boundary, e.revision), "");
     }
   }
   return Status::Ok();
@@ -166,6 +434,7 @@ void TemporalIndexHook::OnBatchAborted() {
   // States that include events of the abandoned batch must go; durable ones stay correct.
   const Position durable = durable_position_();
   std::erase_if(cache_, [durable](const auto& kv) { return kv.second.position > durable; });
+  pending_.clear();  // nothing pending was written
 }
 
 }  // namespace timetrail::temporal

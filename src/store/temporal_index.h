@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "query/document.h"
 #include "storage/kv_engine.h"
@@ -27,6 +28,25 @@ std::string SnapshotKey(std::string_view stream, Revision r);
 std::string ActorPrefix(std::string_view actor);
 std::string ActorKey(std::string_view actor, Position p);
 
+// kIndex, valid-time index: 'v', length, stream, ordered valid_from, big-endian position ->
+// fixed64 revision. One key per document event: the stream's fold order in valid time.
+std::string ValidPrefix(std::string_view stream);
+std::string ValidKey(std::string_view stream, Timestamp valid_from, Position p);
+
+// kIndex, corrections: 'c', length, stream, big-endian revision -> fixed64 ordered valid_from.
+// One key per document event whose valid_from is earlier than that of an earlier document event
+// of its stream: the events that insert themselves into the past of a valid-time snapshot.
+std::string CorrectionPrefix(std::string_view stream);
+std::string CorrectionKey(std::string_view stream, Revision r);
+
+// kIndex, valid-time snapshots: 'w', length, stream, big-endian revision -> the fold of the
+// document events of revisions 0..r in (valid_from, position) order, with its boundary (the
+// largest (valid_from, position) folded in). And 'x', length, stream, ordered boundary
+// valid_from, big-endian revision -> empty, to find the last snapshot whose boundary lies at or
+// before a valid time with one seek (boundaries never decrease with the revision).
+std::string ValidSnapshotKey(std::string_view stream, Revision r);
+std::string ValidSnapshotByTimeKey(std::string_view stream, Timestamp boundary, Revision r);
+
 // A stream's folded state after some revision. Intentionally copyable.
 struct FoldedState {
   query::Document doc;
@@ -39,6 +59,14 @@ Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 // The state of "stream" after revision "r": the nearest snapshot at or before "r" plus the
 // events after it. REQUIRES: revision "r" is stored.
 Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view stream, Revision r);
+
+// The state valid at "v" as known at position "known" (events with position <= known and
+// valid_from <= v, in (valid_from, position) order), where "last" is the stream's last revision
+// at or before "known". Starts from the latest valid-time snapshot at or before "last" whose
+// boundary is at or before "v" and that no later correction (at or before "last") precedes, then
+// reads the valid-time index from its boundary up to "v".
+Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream, Revision last,
+                                 Position known, Timestamp v);
 
 // Writes snapshots every "interval" events of a stream and the actor index. Runs on the writer
 // thread only. Keeps the folded state of recently written streams so that a snapshot costs one
@@ -60,13 +88,21 @@ class TemporalIndexHook final : public IndexHook {
     Revision revision = 0;  // the last revision folded in
     Position position = 0;  // its position
     FoldedState state;
+    std::optional<Timestamp> max_valid_from;  // over the document events folded in
   };
   void EvictDurable();
+  // The valid-time fold of revisions 0..r of "stream" for a valid-time snapshot, from the engine
+  // and the not yet durable events in pending_.
+  Result<std::string> EncodeValidSnapshotAt(const std::string& stream, Revision r,
+                                            Timestamp* boundary);
+  Result<std::optional<Timestamp>> LoadMaxValidFrom(const std::string& stream, Revision r);
 
   const KvEngine* engine_;
   const std::uint32_t interval_;
   std::function<Position()> durable_position_;
   std::unordered_map<std::string, Entry> cache_;
+  // Document events of batches not yet written, by stream (the engine cannot return them yet).
+  std::unordered_map<std::string, std::vector<RecordedEvent>> pending_;
 };
 
 }  // namespace timetrail::temporal

@@ -83,6 +83,11 @@ Result<EntityState> EventStoreImpl::StateAt(std::string_view stream,
   if (!r) return query::ToState(stream, query::Document{}, std::nullopt);
   TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,
                       temporal::StateAtRevision(*engine_, stream, *r));
+  return WithEvent(stream, folded);
+}
+
+Result<EntityState> EventStoreImpl::WithEvent(std::string_view stream,
+                                              const temporal::FoldedState& folded) const {
   std::optional<EventPoint> point;
   if (folded.last_document_revision) {
     TT_ASSIGN_OR_RETURN(std::optional<Position> p,
@@ -135,10 +140,11 @@ Result<EntityState> EventStoreImpl::GetEntity(std::string_view stream,
     }
     case EntityQuery::Kind::kValidTime: {
       TT_ASSIGN_OR_RETURN(Position cut, KnownCut(query.known_at));
-      TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, KnownEvents(stream, cut));
-      std::erase_if(events, [&](const RecordedEvent& e) { return e.valid_from > query.valid_at; });
-      std::stable_sort(events.begin(), events.end(), query::ValidOrderLess);
-      return query::Fold(stream, query::Document{}, std::nullopt, events);
+      TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, cut));
+      if (!r) return query::ToState(stream, query::Document{}, std::nullopt);
+      TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,
+                          temporal::ValidStateAt(*engine_, stream, *r, cut, query.valid_at));
+      return WithEvent(stream, folded);
     }
   }
   return Status::InvalidArgument("entity query: unknown kind");
