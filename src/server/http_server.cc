@@ -77,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::Impl* server, bool over_limit)
       : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()),
+        read_timer_(stream_.get_executor()),
         over_limit_(over_limit) {
     server_->connections_.fetch_add(1);
     server_->metrics_.Connection(1);
@@ -124,7 +125,17 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(opts().max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(opts().max_header_bytes));
-    stream_.expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
+    // Our own timer rather than the stream's expiry: that one closes the socket, and a client
+    // that sent part of a request deserves a 408 saying why.
+    stream_.expires_never();
+    timed_out_ = false;
+    read_timer_.expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->reading_ || self->closed_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     reading_ = true;
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -157,17 +168,18 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnReadError(beast::error_code ec) {
     reading_ = false;
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::eof) {
-      return Close();
-    }
-    if (ec == beast::error::timeout) {
+    read_timer_.cancel();
+    if (timed_out_) {
       if (parser_ && parser_->got_some()) {
         return SendError(ErrorResponse(
             408, "request_timeout",
             "the request was not received within " + std::to_string(opts().request_timeout_ms) +
                 " ms"));
       }
+      return Close();  // an idle keep-alive connection
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::eof) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -187,7 +199,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     reading_ = false;
-    stream_.expires_never();
+    read_timer_.cancel();
     auto& req = parser_->get();
     auto api_req = std::make_shared<ApiRequest>();
     api_req->method = std::string(req.method_string());
@@ -358,6 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
       watching_ = false;
     }
     timer_.cancel();
+    read_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
@@ -365,7 +378,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   HttpServer::Impl* server_;
   beast::tcp_stream stream_;
-  asio::steady_timer timer_;
+  asio::steady_timer timer_;       // subscriptions: wake-up and keep-alive
+  asio::steady_timer read_timer_;  // the deadline for receiving one request
+  bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool over_limit_ = false;

@@ -1,6 +1,10 @@
 // End-to-end tests of the HTTP API v1: a real `timetrail serve` process, real HTTP requests.
 // Each test starts its own server on a free port over its own data directory.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -297,6 +301,30 @@ TEST_F(ApiTest, OversizedHeadersAreRejected) {
   EXPECT_EQ(r.json()["error"], "too_large");
   HttpClient fresh(server_->port());
   EXPECT_EQ(fresh.Get("/healthz").status, 200);
+}
+
+TEST(ServeCommandTest, SlowRequestGets408) {
+  TempDir dir;
+  ServerProcess server(dir.Sub("data"), {"--request-timeout-ms", "300"});
+  ASSERT_TRUE(server.started());
+  // Half a request, then silence: the server answers 408 once the read time is up.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string partial = "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  std::string answer;
+  char buf[1024];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) answer.append(buf, static_cast<std::size_t>(n));
+  close(fd);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 408")) << answer;
+  EXPECT_NE(answer.find("request_timeout"), std::string::npos) << answer;
+  HttpClient client(server.port());
+  EXPECT_EQ(client.Get("/healthz").json()["position"], 0);
 }
 
 TEST(ServeCommandTest, ConnectionLimitAnswers503) {

@@ -187,6 +187,39 @@ TEST(SubscribeTest, ManyWritersManySubscribersExactlyOnceInOrder) {
   }
 }
 
+// A subscriber that stops reading holds back neither writers nor other subscribers.
+TEST(SubscribeTest, StalledSubscriberDoesNotBlockWritersOrOthers) {
+  TempDir dir;
+  ServerProcess server(dir.Sub("data"));
+  ASSERT_TRUE(server.started());
+  SseClient stalled(server.port(), "/v1/subscribe");  // never reads after the header
+  ASSERT_EQ(stalled.status(), 200);
+  SseClient healthy(server.port(), "/v1/subscribe");
+  ASSERT_EQ(healthy.status(), 200);
+  // About 8 MB of events: far more than the socket buffers between the server and "stalled".
+  constexpr int kEvents = 2000;
+  std::string payload(4000, 'x');
+  std::atomic<int> received{0};
+  std::thread reader([&] {
+    while (received.load() < kEvents) {
+      std::optional<SseEvent> e = healthy.Next();
+      if (!e) return;
+      if (e->id != static_cast<std::uint64_t>(received.load() + 1)) return;
+      received.fetch_add(1);
+    }
+  });
+  HttpClient client(server.port());
+  for (int i = 0; i < kEvents; ++i) {
+    HttpResult r = client.Post("/v1/streams/big", R"({"events":[{"type":"blob","data":{"p":")" +
+                                                      payload + "\"}}]}");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  reader.join();
+  EXPECT_EQ(received.load(), kEvents);
+  EXPECT_EQ(client.Get("/healthz").json()["position"], kEvents);
+  EXPECT_EQ(server.Stop(SIGTERM), 0);  // shutdown does not hang on the stalled connection
+}
+
 // SIGTERM while writers are busy: the server exits 0 and every write it acknowledged is stored.
 TEST(SubscribeTest, SigtermDuringLoadLosesNoAcknowledgedWrite) {
   TempDir dir;
