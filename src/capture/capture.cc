@@ -118,6 +118,7 @@ class Capture::Impl {
   Checkpoint checkpoint_;  // as stored
   Lsn flushed_lsn_ = 0;     // confirmed to the source
   Lsn received_lsn_ = 0;
+  Lsn last_sent_flush_ = 0;
   std::chrono::steady_clock::time_point last_status_{};
 
   std::unordered_map<std::uint32_t, RelationInfo> relations_;
@@ -452,6 +453,7 @@ Status Capture::Impl::SendStatus(bool reply_requested) {
   std::string msg = EncodeStatusUpdate(std::max(received_lsn_, flushed_lsn_), flushed_lsn_, Now(),
                                        reply_requested);
   last_status_ = std::chrono::steady_clock::now();
+  last_sent_flush_ = flushed_lsn_;
   if (PQputCopyData(repl_.get(), msg.data(), static_cast<int>(msg.size())) != 1 ||
       PQflush(repl_.get()) != 0) {
     return Status::Unavailable(std::string("cannot send status to the source: ") +
@@ -471,7 +473,7 @@ Status Capture::Impl::Handle(std::string_view payload) {
     // Between transactions everything the server sent before this keepalive is stored, so an
     // idle slot can advance to the server's position and the source can recycle its WAL.
     if (!in_tx_) flushed_lsn_ = std::max(flushed_lsn_, k->wal_end);
-    if (k->reply_requested) return SendStatus(false);
+    if (k->reply_requested || flushed_lsn_ > last_sent_flush_) return SendStatus(false);
     return Status::Ok();
   }
   const XLogData& x = std::get<XLogData>(data);
@@ -590,7 +592,7 @@ Result<std::string> Capture::Impl::RowStream(const RelationInfo& rel, const Tupl
     if (i < tuple.size() && tuple[i].kind == Value::Kind::kText) {
       key.push_back(tuple[i].bytes);
     } else if (fallback_row != nullptr && fallback_row->contains(rel.msg.columns[i].name)) {
-      key.push_back(JsonToPgText((*fallback_row)[rel.msg.columns[i].name], false));
+      key.push_back(JsonToPgText((*fallback_row)[rel.msg.columns[i].name], ""));
     } else {
       return Status::InvalidArgument("a change to " + rel.name() + " has no value for key column " +
                                      rel.msg.columns[i].name);
@@ -862,6 +864,10 @@ Status Capture::Impl::OnCommit(const CommitMessage& m) {
     stats_.last_commit_micros = m.commit_time.micros;
   }
   ResetTransaction();
+  // Confirm promptly (but not for every small transaction) so the source can recycle its WAL.
+  if (std::chrono::steady_clock::now() - last_status_ > std::chrono::milliseconds(100)) {
+    return SendStatus(false);
+  }
   return Status::Ok();
 }
 

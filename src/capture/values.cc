@@ -185,7 +185,7 @@ void AppendEscapedKeyPart(std::string* out, std::string_view v) {
   }
 }
 
-void AppendArrayLiteral(std::string* out, const nlohmann::json& value) {
+void AppendArrayLiteral(std::string* out, const nlohmann::json& value, bool json_elements) {
   out->push_back('{');
   bool first = true;
   for (const auto& e : value) {
@@ -193,10 +193,10 @@ void AppendArrayLiteral(std::string* out, const nlohmann::json& value) {
     first = false;
     if (e.is_null()) {
       *out += "NULL";
-    } else if (e.is_array()) {
-      AppendArrayLiteral(out, e);
+    } else if (e.is_array() && !json_elements) {
+      AppendArrayLiteral(out, e, json_elements);
     } else {
-      std::string text = JsonToPgText(e, false);
+      std::string text = JsonToPgText(e, json_elements ? "jsonb" : "");
       out->push_back('"');
       for (char c : text) {
         if (c == '"' || c == '\\') out->push_back('\\');
@@ -248,14 +248,17 @@ nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text) {
   return std::string(text);
 }
 
-std::string JsonToPgText(const nlohmann::json& value, bool is_array) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
-  if (value.is_array() && is_array) {
+std::string JsonToPgText(const nlohmann::json& value, std::string_view column_type) {
+  bool is_array = column_type.size() > 2 && column_type.substr(column_type.size() - 2) == "[]";
+  bool json_type = column_type.substr(0, 4) == "json";
+  if (is_array && value.is_array()) {
     std::string out;
-    AppendArrayLiteral(&out, value);
+    AppendArrayLiteral(&out, value, json_type);
     return out;
   }
+  if (json_type) return value.dump();
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
   return value.dump();
 }
 

@@ -30,10 +30,12 @@ namespace timetrail::capture {
 // The JSON for a value of type "type_oid" given in PostgreSQL's text form.
 nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text);
 
-// The text PostgreSQL accepts as input for a column from its captured JSON. "is_array" says the
-// column's type is an array (then a JSON array becomes an array literal; for json/jsonb columns
-// it stays JSON). REQUIRES: !value.is_null() (NULL is not a text value).
-std::string JsonToPgText(const nlohmann::json& value, bool is_array);
+// The text PostgreSQL accepts as input for a column from its captured JSON. "column_type" is
+// the column's type as format_type() names it ("integer[]", "jsonb", "text"): for an array
+// type a JSON array becomes an array literal (nested arrays are dimensions, except in json[] /
+// jsonb[] where they are values); for json and jsonb the JSON text is written as it is.
+// REQUIRES: !value.is_null() (NULL is not a text value).
+std::string JsonToPgText(const nlohmann::json& value, std::string_view column_type);
 
 // A row's stream name: "<prefix><schema>.<table>/<key>", where <key> is the key columns' text
 // values in key order joined by ','; inside each value '%', ',', '/' and control characters are

@@ -20,7 +20,11 @@ TEST(ValuesTest, ArraysNestAndKeepNulls) {
   EXPECT_EQ(PgTextToJson(1007, "{{1,2},{3,NULL}}"), json::parse("[[1,2],[3,null]]"));
   EXPECT_EQ(PgTextToJson(1009, R"({"a b","c\"d",NULL,"NULL"})"),
             json::parse(R"(["a b","c\"d",null,"NULL"])"));
-  EXPECT_EQ(JsonToPgText(json::parse(R"(["a b","c\"d",null])"), true), R"({"a b","c\"d",NULL})");
+  EXPECT_EQ(JsonToPgText(json::parse(R"(["a b","c\"d",null])"), "text[]"), R"({"a b","c\"d",NULL})");
+  EXPECT_EQ(JsonToPgText(json::parse(R"([[1,2],[3,4]])"), "integer[]"), R"({{"1","2"},{"3","4"}})");
+  EXPECT_EQ(JsonToPgText(json::parse(R"([{"x":1},[]])"), "jsonb[]"), R"({"{\"x\":1}","[]"})");
+  EXPECT_EQ(JsonToPgText(json::parse(R"({"x":"y"})"), "jsonb"), R"({"x":"y"})");
+  EXPECT_EQ(JsonToPgText(json("a\"b"), "json"), R"("a\"b")");
 }
 
 TEST(ValuesTest, TimestampsBecomeRfc3339) {
