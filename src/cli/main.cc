@@ -1,6 +1,8 @@
 // The `timetrail` command: one binary for the server, change capture and the client commands.
 #include <CLI/CLI.hpp>
 
+#include "cli/commands.h"
+#include "cli/output.h"
 #ifdef TIMETRAIL_HAVE_SERVER
 #include "server/serve_command.h"
 #endif
@@ -11,12 +13,28 @@
 int main(int argc, char** argv) {
   CLI::App app{"timetrail: an immutable temporal event store"};
   app.require_subcommand(1);
+  app.footer(
+      "Client commands work against a running server (--server URL, default "
+      "http://127.0.0.1:7070,\nenv TIMETRAIL_SERVER) or directly on a data directory no server "
+      "holds (--data DIR).\nRun `timetrail COMMAND --help` for a command's options and examples. "
+      "Exit codes: 0 ok,\n1 other failure, 2 bad input or usage, 3 not found, 4 conflict, "
+      "5 server unreachable.");
 #ifdef TIMETRAIL_HAVE_SERVER
   timetrail::server::AddServeCommand(app);
 #endif
 #ifdef TIMETRAIL_HAVE_CAPTURE
   timetrail::capture::AddCaptureCommand(app);
 #endif
-  CLI11_PARSE(app, argc, argv);
+  timetrail::cli::AddStreamCommands(app);
+  timetrail::cli::AddImportExportCommands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command already said what went wrong
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    // Usage mistakes share one exit code, so scripts can tell them from failures.
+    return code == 0 ? 0 : timetrail::cli::kExitBadInput;
+  }
   return 0;
 }

@@ -1,0 +1,142 @@
+#include "cli/backend.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
+
+#include "server/api.h"
+#include "server/raw_json.h"
+#include "subscribe/hub.h"
+
+namespace timetrail::cli {
+namespace {
+
+class ServerBackend final : public Backend {
+ public:
+  explicit ServerBackend(ServerAddress address)
+      : address_(std::move(address)), connection_(address_) {}
+
+  Result<HttpResponse> Call(std::string_view method, std::string_view target,
+                            std::string_view body, const Headers& headers) override {
+    return connection_.Request(method, target, body, headers);
+  }
+
+  Status Subscribe(std::string_view query, const Headers& headers,
+                   const std::function<bool(std::string_view)>& on_event,
+                   HttpResponse* error_response) override {
+    std::string target = "/v1/subscribe";
+    if (!query.empty()) target += "?" + std::string(query);
+    return ReadEventStream(
+        address_, target, headers,
+        [&](const SseMessage& m) { return m.event != "event" || on_event(m.data); },
+        error_response);
+  }
+
+  std::string Describe() const override { return "server " + address_.ToString(); }
+
+ private:
+  ServerAddress address_;
+  HttpConnection connection_;
+};
+
+class DataBackend final : public Backend {
+ public:
+  DataBackend(std::string dir, std::unique_ptr<EventStore> store)
+      : dir_(std::move(dir)),
+        store_(std::move(store)),
+        hub_(store_.get()),
+        api_(store_.get(), &hub_, &metrics_) {}
+
+  Result<HttpResponse> Call(std::string_view method, std::string_view target,
+                            std::string_view body, const Headers& headers) override {
+    server::ApiRequest req;
+    req.method = std::string(method);
+    req.target = std::string(target);
+    req.body = std::string(body);
+    if (method == "POST") req.content_type = "application/json";
+    for (const auto& [name, value] : headers) {
+      if (name == "If-Match") req.if_match = value;
+      if (name == "Last-Event-ID") req.last_event_id = value;
+    }
+    server::ApiResponse res = api_.Handle(req);
+    HttpResponse out;
+    out.status = res.status;
+    out.body = std::move(res.body);
+    out.content_type = res.content_type;
+    out.headers = std::move(res.headers);
+    return out;
+  }
+
+  // No other process can write to a directory this process holds, so the poll mostly serves a
+  // tail that was asked to wait; it is still the honest way to follow a store without a server.
+  Status Subscribe(std::string_view query, const Headers& headers,
+                   const std::function<bool(std::string_view)>& on_event,
+                   HttpResponse* error_response) override {
+    std::string target = "/v1/subscribe";
+    if (!query.empty()) target += "?" + std::string(query);
+    server::ApiRequest req;
+    req.method = "GET";
+    req.target = target;
+    for (const auto& [name, value] : headers) {
+      if (name == "Last-Event-ID") req.last_event_id = value;
+    }
+    server::ApiResponse res = api_.Handle(req);
+    if (!res.subscribe) {
+      error_response->status = res.status;
+      error_response->body = std::move(res.body);
+      return Status::Ok();
+    }
+    subscribe::LogCursor cursor(store_.get(), res.subscribe->from, res.subscribe->filter);
+    while (true) {
+      Result<std::vector<RecordedEvent>> page = cursor.ReadNext();
+      if (!page.ok()) return page.status();
+      for (const RecordedEvent& e : *page) {
+        if (!on_event(server::EventJson(e))) return Status::Ok();
+      }
+      if (page->empty() && cursor.caught_up()) {
+        Status s = store_->WaitForPosition(cursor.next_position(), std::chrono::milliseconds(500));
+        if (!s.ok() && s.code() != StatusCode::kTimeout) return s;
+      }
+    }
+  }
+
+  std::string Describe() const override { return "data directory " + dir_; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<EventStore> store_;
+  subscribe::SubscriptionHub hub_;
+  server::Metrics metrics_;
+  server::Api api_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create) {
+  if (target.data_dir.empty()) {
+    TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
+    return std::unique_ptr<Backend>(std::make_unique<ServerBackend>(std::move(address)));
+  }
+  struct stat st {};
+  if (!create && ::stat(target.data_dir.c_str(), &st) != 0) {
+    return Status::NotFound("data directory '" + target.data_dir +
+                            "' does not exist (commands that write create it)");
+  }
+  Options options;
+  options.create_if_missing = create;
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, target.data_dir);
+  if (!store.ok()) {
+    Status s = store.status();
+    if (s.code() == StatusCode::kUnavailable) {
+      return Status::Unavailable("data directory '" + target.data_dir +
+                                 "' is in use by another process (a running `timetrail serve`?); "
+                                 "use --server URL to go through it: " + s.message());
+    }
+    return s.WithPrefix("cannot open data directory '" + target.data_dir + "'");
+  }
+  return std::unique_ptr<Backend>(
+      std::make_unique<DataBackend>(target.data_dir, std::move(*store)));
+}
+
+}  // namespace timetrail::cli

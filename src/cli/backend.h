@@ -1,0 +1,53 @@
+// Where the CLI's commands go: a running server (HTTP API v1) or a data directory opened in this
+// process. Both speak the same API, so every command builds the same request either way, and
+// `--json` prints the same bytes in both modes: in data mode the requests are served in-process
+// by the server's own API handler.
+#ifndef TIMETRAIL_CLI_BACKEND_H_
+#define TIMETRAIL_CLI_BACKEND_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cli/http_client.h"
+#include "timetrail/status.h"
+#include "timetrail/store.h"
+
+namespace timetrail::cli {
+
+// Not thread-safe: a command uses its backend from one thread.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Sends one API request ("target" is the path and query, percent-encoded). Any HTTP status is
+  // a successful call; kUnavailable means the server could not be reached.
+  virtual Result<HttpResponse> Call(std::string_view method, std::string_view target,
+                                    std::string_view body, const Headers& headers = {}) = 0;
+
+  // Delivers the events of GET /v1/subscribe?"query" (one event JSON each, in position order)
+  // until "on_event" returns false. Server mode follows the event stream; data mode polls the
+  // store. A non-200 answer to the subscription is returned in "*error_response".
+  virtual Status Subscribe(std::string_view query, const Headers& headers,
+                           const std::function<bool(std::string_view event_json)>& on_event,
+                           HttpResponse* error_response) = 0;
+
+  // "server http://..." or "data directory DIR", for messages.
+  virtual std::string Describe() const = 0;
+};
+
+// Intentionally copyable.
+struct TargetOptions {
+  std::string server;  // URL; used unless data_dir is set
+  std::string data_dir;
+};
+
+// Connects to the server, or opens the data directory ("create": make a new store if the
+// directory has none, for commands that write). Opening fails with kUnavailable when a server
+// holds the directory, kNotFound when it does not exist and "create" is false.
+Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create);
+
+}  // namespace timetrail::cli
+
+#endif  // TIMETRAIL_CLI_BACKEND_H_

@@ -1,0 +1,262 @@
+#include "cli/http_client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+namespace timetrail::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Long enough for a verify of a large store; a dead server is noticed at connect.
+constexpr auto kRequestTimeout = std::chrono::seconds(600);
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+
+Status Unreachable(const ServerAddress& a, const beast::error_code& ec) {
+  return Status::Unavailable("cannot reach the timetrail server at " + a.ToString() + ": " +
+                             ec.message() +
+                             " (is `timetrail serve` running? pass --server URL or --data DIR)");
+}
+
+}  // namespace
+
+Result<ServerAddress> ParseServerUrl(std::string_view url) {
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    return Status::InvalidArgument("--server: https is not supported; use http://HOST:PORT");
+  }
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty() || rest.find('/') != std::string_view::npos) {
+    return Status::InvalidArgument("--server must look like http://HOST:PORT, got '" +
+                                   std::string(url) + "'");
+  }
+  ServerAddress a;
+  std::size_t colon = rest.rfind(':');
+  if (rest.front() == '[') {  // [v6]:port
+    std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) {
+      return Status::InvalidArgument("--server: unterminated '[' in '" + std::string(url) + "'");
+    }
+    a.host = std::string(rest.substr(1, close - 1));
+    colon = rest.size() > close + 1 && rest[close + 1] == ':' ? close + 1 : std::string_view::npos;
+  } else {
+    a.host = std::string(rest.substr(0, colon));
+  }
+  a.port = colon == std::string_view::npos ? "80" : std::string(rest.substr(colon + 1));
+  bool digits = !a.port.empty() && a.port.size() <= 5;
+  for (char c : a.port) digits = digits && c >= '0' && c <= '9';
+  if (a.host.empty() || !digits || std::stoul(a.port) > 65535) {
+    return Status::InvalidArgument("--server must look like http://HOST:PORT, got '" +
+                                   std::string(url) + "'");
+  }
+  return a;
+}
+
+std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+struct HttpConnection::Impl {
+  ServerAddress address;
+  asio::io_context ioc;
+  std::optional<beast::tcp_stream> stream;
+  beast::flat_buffer buffer;
+
+  Status Connect() {
+    stream.reset();
+    buffer.clear();
+    beast::error_code ec;
+    tcp::resolver resolver(ioc);
+    auto endpoints = resolver.resolve(address.host, address.port, ec);
+    if (ec) return Unreachable(address, ec);
+    stream.emplace(ioc);
+    stream->expires_after(kConnectTimeout);
+    stream->connect(endpoints, ec);
+    if (ec) {
+      stream.reset();
+      return Unreachable(address, ec);
+    }
+    return Status::Ok();
+  }
+};
+
+HttpConnection::HttpConnection(ServerAddress address) : impl_(std::make_unique<Impl>()) {
+  impl_->address = std::move(address);
+}
+
+HttpConnection::~HttpConnection() {
+  if (impl_->stream) {
+    beast::error_code ec;
+    impl_->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+}
+
+Result<HttpResponse> HttpConnection::Request(std::string_view method, std::string_view target,
+                                             std::string_view body, const Headers& headers) {
+  http::request<http::string_body> req{
+      http::string_to_verb(beast::string_view(method.data(), method.size())), std::string(target),
+      11};
+  req.set(http::field::host, impl_->address.host + ":" + impl_->address.port);
+  req.set(http::field::user_agent, "timetrail-cli");
+  req.set(http::field::accept, "application/json");
+  if (method == "POST") req.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = std::string(body);
+  req.keep_alive(true);
+  req.prepare_payload();
+
+  // A kept-alive connection may have been closed by the server while idle; then the request
+  // is sent again once on a new connection. Nothing was processed in that case, because the
+  // server closes idle connections only between requests.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool reused = impl_->stream.has_value();
+    if (!reused) TT_RETURN_IF_ERROR(impl_->Connect());
+    beast::error_code ec;
+    impl_->stream->expires_after(kRequestTimeout);
+    http::write(*impl_->stream, req, ec);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (!ec) http::read(*impl_->stream, impl_->buffer, parser, ec);
+    if (ec) {
+      impl_->stream.reset();
+      bool stale = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+                   ec == asio::error::broken_pipe;
+      if (reused && stale) continue;
+      return Unreachable(impl_->address, ec);
+    }
+    auto& res = parser.get();
+    HttpResponse out;
+    out.status = static_cast<int>(res.result_int());
+    out.content_type = std::string(res[http::field::content_type]);
+    for (const auto& field : res) {
+      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    out.body = std::move(res.body());
+    if (!res.keep_alive()) impl_->stream.reset();
+    return out;
+  }
+  return Status::Unavailable("the timetrail server at " + impl_->address.ToString() +
+                             " closed the connection twice; retry");
+}
+
+Status ReadEventStream(const ServerAddress& address, std::string_view target,
+                       const Headers& headers,
+                       const std::function<bool(const SseMessage&)>& on_message,
+                       HttpResponse* error_response) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  auto endpoints = resolver.resolve(address.host, address.port, ec);
+  if (ec) return Unreachable(address, ec);
+  asio::connect(socket, endpoints, ec);
+  if (ec) return Unreachable(address, ec);
+
+  std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + address.host + ":" +
+                    address.port + "\r\nAccept: text/event-stream\r\nUser-Agent: timetrail-cli\r\n";
+  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
+  req += "\r\n";
+  asio::write(socket, asio::buffer(req), ec);
+  if (ec) return Unreachable(address, ec);
+
+  asio::streambuf buf;
+  asio::read_until(socket, buf, "\r\n\r\n", ec);
+  if (ec) return Unreachable(address, ec);
+  std::string head(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+  std::size_t head_end = head.find("\r\n\r\n") + 4;
+  buf.consume(head_end);
+  head.resize(head_end);
+  // "HTTP/1.1 200 OK"
+  int status = 0;
+  if (head.size() > 12) status = std::atoi(head.c_str() + 9);
+  if (status != 200) {
+    HttpResponse r;
+    r.status = status;
+    std::size_t length = 0;
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (std::size_t p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
+      length = std::strtoul(lower.c_str() + p + 17, nullptr, 10);
+    }
+    if (buf.size() < length) asio::read(socket, buf, asio::transfer_exactly(length - buf.size()), ec);
+    r.body.assign(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+    r.body.resize(std::min(r.body.size(), length));
+    *error_response = std::move(r);
+    return Status::Ok();
+  }
+
+  SseMessage msg;
+  bool has_data = false;
+  while (true) {
+    std::size_t n = asio::read_until(socket, buf, '\n', ec);
+    if (ec) {
+      return Status::Unavailable("the event stream from " + address.ToString() +
+                                 " ended: " + ec.message());
+    }
+    std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) +
+                                                          static_cast<std::ptrdiff_t>(n));
+    buf.consume(n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (line.empty()) {  // a blank line dispatches the message
+      if (has_data && !on_message(msg)) return Status::Ok();
+      msg = SseMessage{};
+      has_data = false;
+      continue;
+    }
+    if (line.front() == ':') {
+      // A comment. The server explains an ending stream in one ("error ..."), so keep the
+      // last one for the message.
+      if (line.starts_with(": error ")) {
+        return Status::Unavailable("the server ended the event stream: " + line.substr(8));
+      }
+      continue;
+    }
+    std::size_t colon = line.find(':');
+    std::string field = line.substr(0, colon);
+    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    if (field == "id") {
+      msg.id = value;
+    } else if (field == "event") {
+      msg.event = value;
+    } else if (field == "data") {
+      if (has_data) msg.data += "\n";
+      msg.data += value;
+      has_data = true;
+    }
+  }
+}
+
+}  // namespace timetrail::cli

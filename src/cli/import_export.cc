@@ -1,0 +1,349 @@
+// `timetrail export` and `timetrail import`: the global log as NDJSON, one event JSON per line,
+// exactly as the API returns events.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "server/raw_json.h"
+#include "timetrail/event.h"
+#include "timetrail/time.h"
+
+namespace timetrail::cli {
+namespace {
+
+using server::JsonQuote;
+using server::RawJson;
+using Clock = std::chrono::steady_clock;
+
+// Events done and the rate, on stderr: rewritten in place on a terminal, a line every few
+// seconds otherwise (for logs of scripted runs with --progress).
+class Progress {
+ public:
+  Progress(std::string verb, bool force)
+      : verb_(std::move(verb)), tty_(::isatty(STDERR_FILENO) == 1), enabled_(force || tty_) {}
+
+  void Update(std::uint64_t events) {
+    if (!enabled_) return;
+    auto now = Clock::now();
+    if (now - last_ < (tty_ ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000))) {
+      return;
+    }
+    last_ = now;
+    Print(events, false);
+  }
+
+  void Finish(std::uint64_t events) {
+    if (enabled_) Print(events, true);
+  }
+
+ private:
+  void Print(std::uint64_t events, bool done) {
+    double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
+    char line[160];
+    std::snprintf(line, sizeof line, "%s %llu events, %.0f events/s, %.1f s%s", verb_.c_str(),
+                  static_cast<unsigned long long>(events), rate, seconds, done ? ", done" : "");
+    std::cerr << (tty_ ? "\r" : "") << line << (tty_ && !done ? "" : "\n");
+    std::cerr.flush();
+  }
+
+  std::string verb_;
+  bool tty_;
+  bool enabled_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_ = start_;
+};
+
+// ---- export ------------------------------------------------------------------------------
+
+struct ExportArgs {
+  CommonOptions common;
+  std::string output = "-";
+  std::uint64_t from = 1;
+  std::string stream_prefix;
+  std::string types;
+  bool progress = false;
+};
+
+int RunExport(const ExportArgs& a) {
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  if (!backend.ok()) return ReportStatus("export", backend.status());
+  std::ofstream file;
+  if (a.output != "-") {
+    file.open(a.output, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      return ReportStatus("export", Status::InvalidArgument("cannot write '" + a.output + "'"));
+    }
+  }
+  std::ostream& out = a.output == "-" ? std::cout : file;
+  std::string filter;
+  if (!a.stream_prefix.empty()) filter += "&stream_prefix=" + UrlEncode(a.stream_prefix);
+  if (!a.types.empty()) filter += "&types=" + UrlEncode(a.types);
+
+  Progress progress("exported", a.progress);
+  std::uint64_t from = a.from == 0 ? 1 : a.from;
+  std::optional<std::uint64_t> head;  // the export is the log up to the head when it began
+  std::uint64_t count = 0;
+  CommonOptions quiet = a.common;
+  quiet.json = false;
+  while (!head || from <= *head) {
+    std::string target = "/v1/log?from=" + std::to_string(from) + "&limit=1000" + filter;
+    std::string raw;
+    RawJson page;
+    int code = CallJson(**backend, "export", quiet, "GET", target, "", {}, &raw, &page);
+    if (code != kExitOk) return code;
+    if (!head) head = Uint(page, "head");
+    const RawJson* events = page.Find("events");
+    if (events == nullptr) break;
+    for (const RawJson& e : events->items) {
+      if (Uint(e, "position") > *head) {
+        from = *head + 1;
+        break;
+      }
+      out << OneLine(e.text) << "\n";
+      ++count;
+    }
+    std::uint64_t next = Uint(page, "next");
+    if (next <= from) break;  // no progress: never loop forever on a confused answer
+    from = next;
+    progress.Update(count);
+  }
+  out.flush();
+  if (!out) return ReportStatus("export", Status::IOError("writing '" + a.output + "' failed"));
+  progress.Finish(count);
+  if (a.output != "-") {
+    std::cerr << "exported " << count << " events up to position " << head.value_or(0) << " to "
+              << a.output << "\n";
+  }
+  return kExitOk;
+}
+
+void AddExport(CLI::App& app) {
+  auto a = std::make_shared<ExportArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "export", "Write the global log as NDJSON, one event JSON per line (what `import` reads)");
+  AddCommonOptions(cmd, &a->common);
+  cmd->add_option("--output,-o", a->output, "File to write; - is stdout")->capture_default_str();
+  cmd->add_option("--from", a->from, "First position")->capture_default_str();
+  cmd->add_option("--stream-prefix", a->stream_prefix, "Only streams whose name starts with this");
+  cmd->add_option("--types", a->types, "Only these event types, comma-separated");
+  cmd->add_flag("--progress", a->progress,
+                "Report events done and the rate on stderr even when it is not a terminal");
+  cmd->footer(
+      "Examples:\n"
+      "  timetrail export -o backup.ndjson\n"
+      "  timetrail export --data ./timetrail-data --stream-prefix public.orders/ > orders.ndjson\n"
+      "The export ends at the head the store had when it began. Each line is the event JSON of\n"
+      "the API: stream, revision, position, id, type, data, metadata, recorded_at, valid_from,\n"
+      "tx, hash.");
+  SetAction(cmd, [a] { return RunExport(*a); });
+}
+
+// ---- import ------------------------------------------------------------------------------
+
+// One event of the input, checked.
+struct ImportEvent {
+  std::size_t line = 0;
+  std::string stream;
+  std::optional<std::uint64_t> revision;
+  std::optional<std::uint64_t> tx;
+  std::string json;  // the event as the API's append takes it
+};
+
+Status Field(std::size_t line, const std::string& what) {
+  return Status::InvalidArgument("line " + std::to_string(line) + ": " + what);
+}
+
+Result<ImportEvent> ParseLine(std::size_t line, std::string_view text) {
+  Result<RawJson> v = server::ParseRawJson(text);
+  if (!v.ok()) return Field(line, "not valid JSON: " + v.status().message());
+  if (!v->is_object()) return Field(line, "must be a JSON object (one event per line)");
+  ImportEvent ev;
+  ev.line = line;
+  const RawJson* stream = v->Find("stream");
+  if (stream == nullptr || stream->kind != RawJson::Kind::kString || stream->str.empty()) {
+    return Field(line, "\"stream\" must be a non-empty string");
+  }
+  ev.stream = stream->str;
+  const RawJson* type = v->Find("type");
+  if (type == nullptr || type->kind != RawJson::Kind::kString) {
+    return Field(line, "\"type\" must be a string");
+  }
+  std::string json = "{\"type\":" + JsonQuote(type->str);
+  if (const RawJson* id = v->Find("id"); id != nullptr && id->kind != RawJson::Kind::kNull) {
+    Result<Uuid> uuid = id->kind == RawJson::Kind::kString ? Uuid::Parse(id->str)
+                                                           : Result<Uuid>(Status::InvalidArgument(
+                                                                 "must be a string"));
+    if (!uuid.ok()) return Field(line, "\"id\" is not a UUID: " + uuid.status().message());
+    json += ",\"id\":" + JsonQuote(uuid->ToString());
+  }
+  if (const RawJson* data = v->Find("data")) json += ",\"data\":" + std::string(data->text);
+  if (const RawJson* meta = v->Find("metadata"); meta != nullptr && meta->kind != RawJson::Kind::kNull) {
+    if (!meta->is_object()) return Field(line, "\"metadata\" must be a JSON object");
+    json += ",\"metadata\":" + std::string(meta->text);
+  }
+  if (const RawJson* vf = v->Find("valid_from"); vf != nullptr && vf->kind != RawJson::Kind::kNull) {
+    Result<Timestamp> t = vf->kind == RawJson::Kind::kString
+                              ? ParseTimestamp(vf->str)
+                              : Result<Timestamp>(Status::InvalidArgument("must be a string"));
+    if (!t.ok()) return Field(line, "\"valid_from\": " + t.status().message());
+    json += ",\"valid_from\":" + JsonQuote(FormatTimestamp(*t));
+  }
+  json += "}";
+  ev.json = std::move(json);
+  for (const char* key : {"revision", "tx"}) {
+    const RawJson* n = v->Find(key);
+    if (n == nullptr || n->kind == RawJson::Kind::kNull) continue;
+    if (!n->AsUint()) return Field(line, "\"" + std::string(key) + "\" must be a whole number");
+    (std::string_view(key) == "tx" ? ev.tx : ev.revision) = *n->AsUint();
+  }
+  return ev;
+}
+
+struct ImportArgs {
+  CommonOptions common;
+  std::string input = "-";
+  bool any_revision = false;
+  bool progress = false;
+};
+
+// The POST /v1/transactions body for events[begin, end): one append per stream, in the order
+// streams first appear, so positions come out in the original order.
+std::string TransactionBody(const std::vector<ImportEvent>& events, std::size_t begin,
+                            std::size_t end, bool any_revision) {
+  std::vector<std::string> streams;
+  for (std::size_t i = begin; i < end; ++i) {
+    if (std::find(streams.begin(), streams.end(), events[i].stream) == streams.end()) {
+      streams.push_back(events[i].stream);
+    }
+  }
+  std::string body = "{\"appends\":[";
+  for (std::size_t s = 0; s < streams.size(); ++s) {
+    std::string list;
+    std::string expected = "\"any\"";
+    bool first = true;
+    for (std::size_t i = begin; i < end; ++i) {
+      if (events[i].stream != streams[s]) continue;
+      if (first && !any_revision && events[i].revision) {
+        // Keep revisions as they were: the stream must be exactly where the export had it.
+        expected = *events[i].revision == 0 ? "\"no_stream\""
+                                            : std::to_string(*events[i].revision - 1);
+      }
+      list += (first ? "" : ",") + events[i].json;
+      first = false;
+    }
+    body += (s ? ",{\"stream\":" : "{\"stream\":") + JsonQuote(streams[s]) +
+            ",\"expected_revision\":" + expected + ",\"events\":[" + list + "]}";
+  }
+  return body + "]}";
+}
+
+int RunImport(const ImportArgs& a) {
+  std::string text;
+  if (a.input == "-") {
+    std::ostringstream s;
+    s << std::cin.rdbuf();
+    text = s.str();
+  } else {
+    std::ifstream in(a.input, std::ios::binary);
+    if (!in) return ReportStatus("import", Status::NotFound("cannot read '" + a.input + "'"));
+    std::ostringstream s;
+    s << in.rdbuf();
+    text = s.str();
+  }
+  // Check every line before writing anything, so a bad file changes nothing.
+  std::vector<ImportEvent> events;
+  std::size_t line_no = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    Result<ImportEvent> ev = ParseLine(line_no, line);
+    if (!ev.ok()) return ReportStatus("import", ev.status().WithPrefix(a.input == "-" ? "stdin" : a.input));
+    events.push_back(std::move(*ev));
+  }
+
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, /*create=*/true);
+  if (!backend.ok()) return ReportStatus("import", backend.status());
+  Progress progress("imported", a.progress);
+  std::uint64_t written = 0, present = 0, transactions = 0;
+  CommonOptions quiet = a.common;
+  quiet.json = false;
+  for (std::size_t begin = 0; begin < events.size();) {
+    // Consecutive lines of one transaction stay one transaction.
+    std::size_t end = begin + 1;
+    if (events[begin].tx) {
+      while (end < events.size() && events[end].tx == events[begin].tx) ++end;
+    }
+    std::string raw;
+    RawJson res;
+    int code = CallJson(**backend, "import", quiet, "POST", "/v1/transactions",
+                        TransactionBody(events, begin, end, a.any_revision), {}, &raw, &res);
+    if (code != kExitOk) {
+      std::cerr << "timetrail import: stopped at line " << events[begin].line << " ("
+                << (end - begin) << " events of one transaction); " << written
+                << " events were written before it, " << present
+                << " were already present. Fix the input and run the import again: events "
+                   "already imported are skipped.\n";
+      return code;
+    }
+    const RawJson* replay = res.Find("idempotent_replay");
+    ((replay != nullptr && replay->boolean) ? present : written) += end - begin;
+    ++transactions;
+    begin = end;
+    progress.Update(written + present);
+  }
+  progress.Finish(written + present);
+  if (a.common.json) {
+    std::cout << "{\"events\":" << events.size() << ",\"transactions\":" << transactions
+              << ",\"written\":" << written << ",\"already_present\":" << present << "}\n";
+  } else {
+    std::cout << "imported " << events.size() << " events in " << transactions
+              << " transactions: " << written << " written, " << present
+              << " already present\n";
+  }
+  return kExitOk;
+}
+
+void AddImport(CLI::App& app) {
+  auto a = std::make_shared<ImportArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "import", "Append the events of an NDJSON file (as `export` writes it), idempotently");
+  AddCommonOptions(cmd, &a->common);
+  cmd->add_option("file", a->input, "NDJSON file, one event per line; - reads stdin")
+      ->capture_default_str();
+  cmd->add_flag("--any-revision", a->any_revision,
+                "Append each stream's events after whatever it holds, instead of requiring the "
+                "revisions of the file");
+  cmd->add_flag("--progress", a->progress,
+                "Report events done and the rate on stderr even when it is not a terminal");
+  cmd->footer(
+      "Examples:\n"
+      "  timetrail import backup.ndjson --data ./restored\n"
+      "  timetrail export --server http://old:7070 | timetrail import --server http://new:7070\n"
+      "Each line needs stream and type; id, data, metadata and valid_from are kept, so importing\n"
+      "the same file twice writes nothing new. Consecutive lines with the same tx become one\n"
+      "transaction. recorded_at, position and hash are assigned by the receiving store. The\n"
+      "whole file is checked first: a bad line (exit 2) changes nothing. Revisions must line\n"
+      "up (exit 4 otherwise) unless --any-revision.");
+  SetAction(cmd, [a] { return RunImport(*a); });
+}
+
+}  // namespace
+
+void AddImportExportCommands(CLI::App& app) {
+  AddImport(app);
+  AddExport(app);
+}
+
+}  // namespace timetrail::cli

@@ -1,0 +1,143 @@
+#include "cli/output.h"
+
+#include <iostream>
+
+namespace timetrail::cli {
+
+void AddCommonOptions(CLI::App* cmd, CommonOptions* options) {
+  cmd->add_option("--server", options->target.server,
+                  "URL of a running `timetrail serve` (ignored with --data)")
+      ->envname("TIMETRAIL_SERVER")
+      ->capture_default_str();
+  cmd->add_option("--data", options->target.data_dir,
+                  "Work directly on this data directory instead (no server may hold it)");
+  cmd->add_flag("--json", options->json, "Print the API's JSON instead of a table");
+}
+
+void SetAction(CLI::App* cmd, std::function<int()> run) {
+  cmd->callback([run = std::move(run)] {
+    int code = run();
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+int ExitCodeForError(std::string_view code) {
+  if (code == "bad_json" || code == "invalid_argument" || code == "too_large" ||
+      code == "unsupported_media_type") {
+    return kExitBadInput;
+  }
+  if (code == "not_found") return kExitNotFound;
+  if (code == "wrong_expected_revision" || code == "duplicate_event") return kExitConflict;
+  if (code == "unavailable") return kExitUnavailable;
+  return kExitFailure;
+}
+
+int ExitCodeFor(const Status& status) {
+  if (status.ok()) return kExitOk;
+  return ExitCodeForError(StatusCodeName(status.code()));
+}
+
+int ReportStatus(std::string_view command, const Status& status) {
+  std::cerr << "timetrail " << command << ": " << status.ToString() << "\n";
+  return ExitCodeFor(status);
+}
+
+int ReportErrorResponse(std::string_view command, const HttpResponse& response, bool json) {
+  Result<server::RawJson> body = server::ParseRawJson(response.body);
+  if (!body.ok() || !body->is_object() || body->Find("error") == nullptr) {
+    std::cerr << "timetrail " << command << ": the server answered HTTP " << response.status
+              << " without an error body: " << response.body.substr(0, 200) << "\n";
+    if (response.status == 404) return kExitNotFound;
+    if (response.status == 503) return kExitUnavailable;
+    return response.status >= 400 && response.status < 500 ? kExitBadInput : kExitFailure;
+  }
+  if (json) std::cout << OneLine(response.body) << "\n";
+  std::string code = Str(*body, "error");
+  std::cerr << "timetrail " << command << ": " << code << ": " << Str(*body, "message");
+  std::cerr << "\n";
+  return ExitCodeForError(code);
+}
+
+int CallJson(Backend& backend, std::string_view command, const CommonOptions& options,
+             std::string_view method, std::string_view target, std::string_view body,
+             const Headers& headers, std::string* raw_body, server::RawJson* out) {
+  Result<HttpResponse> res = backend.Call(method, target, body, headers);
+  if (!res.ok()) return ReportStatus(command, res.status());
+  if (res->status < 200 || res->status >= 300) {
+    return ReportErrorResponse(command, *res, options.json);
+  }
+  // "out" points into the text it was parsed from, so it parses the caller's copy.
+  *raw_body = std::move(res->body);
+  Result<server::RawJson> parsed = server::ParseRawJson(*raw_body);
+  if (!parsed.ok()) {
+    std::cerr << "timetrail " << command << ": the answer from " << backend.Describe()
+              << " is not JSON: " << parsed.status().message() << "\n";
+    return kExitFailure;
+  }
+  *out = std::move(*parsed);
+  return kExitOk;
+}
+
+std::string Str(const server::RawJson& obj, std::string_view key) {
+  const server::RawJson* v = obj.Find(key);
+  return v != nullptr && v->kind == server::RawJson::Kind::kString ? v->str : std::string();
+}
+
+std::uint64_t Uint(const server::RawJson& obj, std::string_view key) {
+  const server::RawJson* v = obj.Find(key);
+  if (v == nullptr) return 0;
+  return v->AsUint().value_or(0);
+}
+
+std::string Text(const server::RawJson& obj, std::string_view key) {
+  const server::RawJson* v = obj.Find(key);
+  return v == nullptr ? std::string("null") : std::string(v->text);
+}
+
+void Table::Print(std::ostream& out) const {
+  std::vector<std::size_t> width(header_.size(), 0);
+  auto measure = [&width](const std::vector<std::string>& row) {
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  };
+  measure(header_);
+  for (const auto& row : rows_) measure(row);
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out << line << "\n";
+  };
+  print(header_);
+  for (const auto& row : rows_) print(row);
+}
+
+std::vector<std::string> EventHeader() {
+  return {"POSITION", "STREAM", "REV", "TYPE", "RECORDED_AT", "ACTOR", "DATA"};
+}
+
+std::string OneLine(std::string_view json) {
+  std::string out(json);
+  for (char& c : out) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return out;
+}
+
+std::vector<std::string> EventRow(const server::RawJson& event) {
+  std::string actor;
+  if (const server::RawJson* meta = event.Find("metadata"); meta != nullptr && meta->is_object()) {
+    actor = Str(*meta, "actor");
+  }
+  std::string data = OneLine(Text(event, "data"));
+  constexpr std::size_t kMaxData = 80;
+  if (data.size() > kMaxData) data = data.substr(0, kMaxData - 3) + "...";
+  return {std::to_string(Uint(event, "position")), Str(event, "stream"),
+          std::to_string(Uint(event, "revision")), Str(event, "type"), Str(event, "recorded_at"),
+          actor, data};
+}
+
+}  // namespace timetrail::cli
