@@ -1,9 +1,8 @@
-// asof_bench: "what did this entity look like at time t" answered by PostgreSQL from a history
-// table with a tstzrange validity column and EXCLUDE USING gist, the usual way to keep versions
-// in PostgreSQL. These are the figures the timetrail as-of query is to be measured against
-// (issue 3: at least 10x the queries/s at the same client concurrency, and latency that stays
-// flat from 1,000 to 1,000,000 events per stream). The timetrail side joins this program when
-// the temporal API (include/timetrail/temporal.h) exists.
+// asof_bench: "what did this entity look like at time t", answered by timetrail
+// (EventStore::GetEntity with EntityQuery::AsOf) and by PostgreSQL from a history table with a
+// tstzrange validity column and EXCLUDE USING gist, the usual way to keep versions in
+// PostgreSQL. Goals (issue 3): latency flat from 1,000 to 1,000,000 events per stream, and at
+// least 10x PostgreSQL's queries/s at the same client concurrency.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "timetrail/store.h"
 
 namespace {
 
@@ -21,8 +21,9 @@ using bench::Json;
 
 constexpr const char* kHelp = R"(asof_bench: as-of queries against PostgreSQL's history-table pattern
 
-Usage: asof_bench --pg=CONNINFO [options]
+Usage: asof_bench --data-dir=DIR --pg=CONNINFO [options]
 
+  --data-dir=DIR      where the timetrail store is created (must not hold a store yet)
   --pg=CONNINFO       libpq connection string; the table "history" is dropped and recreated
                       and the extension btree_gist is created
   --sizes=N,M,...     versions per entity for the latency part
@@ -39,9 +40,11 @@ Usage: asof_bench --pg=CONNINFO [options]
   --run-name=NAME     what to call this run in the summary (default "custom")
   --help              this text
 
-Versions of entity e are valid one after another, one second each from 2026-01-01, the last one
-open-ended; a query asks for the version valid at a uniformly random instant of that span and
-must get exactly one row.
+timetrail: every version is a $put event; a query asks GetEntity(stream, AsOf(t)) for a
+uniformly random t between the entity's first and last commit and must find the entity.
+PostgreSQL: versions of entity e are valid one after another, one second each from 2026-01-01,
+the last one open-ended; a query asks for the version valid at a uniformly random instant of
+that span and must get exactly one row.
 )";
 
 // The version of entity $1 valid at $2 (seconds since the epoch); the gist index answers it.
@@ -107,6 +110,84 @@ bool Load(bench::PgConn& c, const std::string& prefix, std::int64_t entities,
   return true;
 }
 
+std::string Doc(std::int64_t v) {
+  return R"({"name": "Rachel", "location": "city-)" + std::to_string(v) + R"(", "version": )" +
+         std::to_string(v) + R"(, "note": "moved again"})";
+}
+
+// Appends "versions" $put events to one stream in appends of up to 1,000; returns the commit
+// times of the first and the last append.
+bool LoadStream(timetrail::EventStore& store, const std::string& stream, std::int64_t versions,
+                timetrail::Timestamp* first, timetrail::Timestamp* last) {
+  for (std::int64_t v = 0; v < versions; v += 1000) {
+    std::int64_t n = std::min<std::int64_t>(1000, versions - v);
+    std::vector<timetrail::ProposedEvent> events(n);
+    for (std::int64_t k = 0; k < n; ++k) {
+      events[k].type = "$put";
+      events[k].data = Doc(v + k);
+    }
+    auto r = store.Append(stream, timetrail::ExpectedRevision::Any(), std::move(events));
+    if (!r.ok()) {
+      std::cerr << "loading " << stream << ": " << r.status().ToString() << "\n";
+      return false;
+    }
+    if (v == 0) *first = r->recorded_at;
+    *last = r->recorded_at;
+    if ((v + n) % 100000 == 0 && versions > 100000) {
+      std::fprintf(stderr, "  timetrail: loaded %lld of %lld versions\n",
+                   static_cast<long long>(v + n), static_cast<long long>(versions));
+    }
+  }
+  return true;
+}
+
+// Version v of every entity is appended before version v + 1 of any, 1,000 streams per
+// transaction, so that after the first round every entity exists. Returns the commit time
+// that ends the first round and the last one.
+bool LoadEntities(timetrail::EventStore& store, std::int64_t entities, std::int64_t versions,
+                  timetrail::Timestamp* first_round_done, timetrail::Timestamp* last) {
+  for (std::int64_t v = 0; v < versions; ++v) {
+    for (std::int64_t e = 0; e < entities; e += 1000) {
+      timetrail::Transaction tx;
+      for (std::int64_t k = e; k < std::min(entities, e + 1000); ++k) {
+        timetrail::StreamAppend a;
+        a.stream = "entity-" + std::to_string(k);
+        timetrail::ProposedEvent ev;
+        ev.type = "$put";
+        ev.data = Doc(v);
+        a.events.push_back(std::move(ev));
+        tx.appends.push_back(std::move(a));
+      }
+      auto r = store.Transact(tx);
+      if (!r.ok()) {
+        std::cerr << "loading entities: " << r.status().ToString() << "\n";
+        return false;
+      }
+      *last = r->recorded_at;
+    }
+    if (v == 0) *first_round_done = *last;
+    std::fprintf(stderr, "  timetrail: loaded version %lld of %lld of %lld entities\n",
+                 static_cast<long long>(v + 1), static_cast<long long>(versions),
+                 static_cast<long long>(entities));
+  }
+  return true;
+}
+
+// One as-of query; -1 with *error unless the entity is found.
+std::int64_t AsOf(const timetrail::EventStore& store, const std::string& stream,
+                  timetrail::Timestamp t, std::string* error) {
+  auto r = store.GetEntity(stream, timetrail::EntityQuery::AsOf(t));
+  if (!r.ok()) {
+    *error = r.status().ToString();
+    return -1;
+  }
+  if (!r->exists) {
+    *error = stream + " does not exist at " + std::to_string(t.micros);
+    return -1;
+  }
+  return 1;
+}
+
 std::string Fmt(const char* format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, v);
@@ -123,6 +204,7 @@ int main(int argc, char** argv) {
   }
   bool quick = flags.Has("quick");
   std::string pg = flags.Get("pg", "");
+  std::string data_dir = flags.Get("data-dir", "");
   std::string out_path = flags.Get("out", "");
   std::string md_path = flags.Get("markdown", "");
   std::string run_name = flags.Get("run-name", "custom");
@@ -133,8 +215,8 @@ int main(int argc, char** argv) {
   int clients = static_cast<int>(flags.GetInt("clients", 4));
   double seconds = flags.GetDouble("seconds", quick ? 3 : 10);
   if (!flags.CheckAllUsed()) return 2;
-  if (pg.empty()) {
-    std::cerr << "asof_bench: --pg is required (see --help)\n";
+  if (pg.empty() || data_dir.empty()) {
+    std::cerr << "asof_bench: --pg and --data-dir are required (see --help)\n";
     return 2;
   }
   if (sizes.empty() || *std::min_element(sizes.begin(), sizes.end()) < 1 || queries < 1 ||
@@ -159,7 +241,12 @@ int main(int argc, char** argv) {
   out["config"] = Json{{"sizes", sizes},     {"queries_per_size", queries},
                        {"events", events},   {"entities", entities},
                        {"clients", clients}, {"seconds", seconds}};
-  out["timetrail"] = "not measured yet: the temporal API (include/timetrail/temporal.h) is not built";
+  auto opened = timetrail::EventStore::Open(timetrail::Options{}, data_dir + "/store");
+  if (!opened.ok()) {
+    std::cerr << "asof_bench: cannot open the store: " << opened.status().ToString() << "\n";
+    return 1;
+  }
+  timetrail::EventStore& store = **opened;
   if (!admin->Exec("CREATE EXTENSION IF NOT EXISTS btree_gist", &error) ||
       !admin->Exec("DROP TABLE IF EXISTS history", &error) ||
       !admin->Exec("CREATE TABLE history (entity text NOT NULL, valid tstzrange NOT NULL,"
@@ -172,7 +259,19 @@ int main(int argc, char** argv) {
   // Latency: one entity per size, queried by one client.
   Json latency = Json::array();
   for (std::int64_t n : sizes) {
-    std::cerr << "loading one entity with " << n << " versions\n";
+    std::cerr << "timetrail: loading one stream with " << n << " versions\n";
+    std::string tt_stream = "size-" + std::to_string(n);
+    timetrail::Timestamp first, last;
+    if (!LoadStream(store, tt_stream, n, &first, &last)) return 1;
+    std::mt19937_64 tt_rng(n);
+    std::uniform_int_distribution<std::int64_t> tt_at(first.micros, last.micros);
+    bench::Driver tt_driver("timetrail as-of, " + std::to_string(n) + " versions", 1, 0);
+    auto tt = tt_driver.RunCount(
+        [&](int, std::uint64_t, std::string* err) -> std::int64_t {
+          return AsOf(store, tt_stream, timetrail::Timestamp{tt_at(tt_rng)}, err);
+        },
+        static_cast<std::uint64_t>(queries));
+    std::cerr << "postgres: loading one entity with " << n << " versions\n";
     std::string prefix = "size" + std::to_string(n) + "-";
     if (!Load(*admin, prefix, 1, n, &error) || !admin->Exec("ANALYZE history", &error)) {
       std::cerr << error << "\n";
@@ -196,12 +295,27 @@ int main(int argc, char** argv) {
           return -1;
         },
         static_cast<std::uint64_t>(queries));
-    latency.push_back(Json{{"versions", n}, {"postgres", r.ToJson()}});
+    latency.push_back(Json{{"versions", n}, {"timetrail", tt.ToJson()}, {"postgres", r.ToJson()}});
   }
   out["latency"] = latency;
 
   // Throughput: many entities, several clients at once.
-  std::cerr << "loading " << entities << " entities with " << versions << " versions each\n";
+  std::cerr << "timetrail: loading " << entities << " entities with " << versions
+            << " versions each\n";
+  timetrail::Timestamp round_done, load_end;
+  if (!LoadEntities(store, entities, versions, &round_done, &load_end)) return 1;
+  std::vector<std::mt19937_64> tt_rngs;
+  for (int i = 0; i < clients; ++i) tt_rngs.emplace_back(2000 + i);
+  bench::Driver tt_driver("timetrail as-of, " + std::to_string(clients) + " clients", clients,
+                          seconds);
+  auto tt_tp = tt_driver.Run([&](int t, std::uint64_t, std::string* err) -> std::int64_t {
+    std::uniform_int_distribution<std::int64_t> pick(0, entities - 1);
+    std::uniform_int_distribution<std::int64_t> at(round_done.micros, load_end.micros);
+    return AsOf(store, "entity-" + std::to_string(pick(tt_rngs[t])),
+                timetrail::Timestamp{at(tt_rngs[t])}, err);
+  });
+  std::cerr << "postgres: loading " << entities << " entities with " << versions
+            << " versions each\n";
   if (!Load(*admin, "entity-", entities, versions, &error) ||
       !admin->Exec("VACUUM ANALYZE history", &error)) {
     std::cerr << error << "\n";
@@ -229,48 +343,96 @@ int main(int argc, char** argv) {
     if (rows >= 0) *err = "expected one version, got " + std::to_string(rows);
     return -1;
   });
-  out["throughput"] = Json{{"events", events}, {"entities", entities}, {"clients", clients},
-                           {"postgres", tp.ToJson()}};
+  out["throughput"] = Json{{"events", events},
+                           {"entities", entities},
+                           {"clients", clients},
+                           {"timetrail", tt_tp.ToJson()},
+                           {"postgres", tp.ToJson()},
+                           {"ratio_queries_per_second",
+                            tt_tp.calls_per_second / std::max(1e-9, tp.calls_per_second)}};
+  // Goals: flat latency from 1,000 versions to the largest size, and 10x PostgreSQL.
+  Json goals = Json::array();
+  const Json* small = nullptr;
+  const Json* large = nullptr;
+  for (const auto& l : latency) {
+    if (l["versions"].get<std::int64_t>() == 1000) small = &l;
+    if (large == nullptr ||
+        l["versions"].get<std::int64_t>() > (*large)["versions"].get<std::int64_t>()) {
+      large = &l;
+    }
+  }
+  if (small != nullptr && large != small) {
+    for (const char* q : {"p50_us", "p99_us"}) {
+      double ratio = (*large)["timetrail"]["latency"][q].get<double>() /
+                     std::max(1e-9, (*small)["timetrail"]["latency"][q].get<double>());
+      goals.push_back(Json{{"goal", std::string("timetrail ") + q + " at " +
+                                        (*large)["versions"].dump() +
+                                        " versions within 2x of 1000 versions"},
+                           {"measured", ratio},
+                           {"met", ratio <= 2.0}});
+    }
+  }
+  double tp_ratio = out["throughput"]["ratio_queries_per_second"].get<double>();
+  goals.push_back(Json{{"goal", "as-of queries/s at least 10x PostgreSQL"},
+                       {"measured", tp_ratio},
+                       {"met", tp_ratio >= 10.0}});
+  out["goals"] = goals;
   out["finished_at"] = bench::UtcNow();
   out["load_average_end"] = bench::LoadAverage();
 
-  std::printf("\n%-28s %10s %10s %10s\n", "postgres as-of", "p50 us", "p99 us", "queries/s");
+  auto ms = [](const Json& r, const char* q) {
+    return Fmt("%.3f", r["latency"][q].get<double>() / 1000);
+  };
+  std::printf("\n%-30s %12s %12s %12s %12s\n", "as-of", "tt p50 ms", "tt p99 ms", "pg p50 ms",
+              "pg p99 ms");
   for (const auto& l : latency) {
-    std::printf("%-28s %10.0f %10.0f %10.0f\n",
+    std::printf("%-30s %12s %12s %12s %12s\n",
                 (std::to_string(l["versions"].get<std::int64_t>()) + " versions").c_str(),
-                l["postgres"]["latency"]["p50_us"].get<double>(),
-                l["postgres"]["latency"]["p99_us"].get<double>(),
-                l["postgres"]["calls_per_second"].get<double>());
+                ms(l["timetrail"], "p50_us").c_str(), ms(l["timetrail"], "p99_us").c_str(),
+                ms(l["postgres"], "p50_us").c_str(), ms(l["postgres"], "p99_us").c_str());
   }
-  std::printf("%-28s %10.0f %10.0f %10.0f\n",
-              (std::to_string(clients) + " clients, " + std::to_string(entities) + " entities").c_str(),
-              tp.latency.p50_us, tp.latency.p99_us, tp.calls_per_second);
+  std::printf("%d clients, %lld entities: timetrail %.0f queries/s, PostgreSQL %.0f queries/s"
+              " (%.2fx)\n",
+              clients, static_cast<long long>(entities), tt_tp.calls_per_second,
+              tp.calls_per_second, out["throughput"]["ratio_queries_per_second"].get<double>());
+  for (auto& g : goals) {
+    std::printf("goal %-52s measured %.2f  %s\n", g["goal"].get<std::string>().c_str(),
+                g["measured"].get<double>(), g["met"].get<bool>() ? "MET" : "NOT MET");
+  }
 
   if (!out_path.empty() && !bench::WriteJson(out_path, out)) return 1;
   if (!md_path.empty()) {
     std::ostringstream md;
     const Json& m = out["machine"];
-    md << "#### As-of queries, PostgreSQL baseline (" << run_name << " run, "
-       << out["started_at"].get<std::string>() << ")\n\n"
+    md << "#### As-of queries (" << run_name << " run, " << out["started_at"].get<std::string>()
+       << ")\n\n"
        << m["cores"].dump() << " cores, " << Fmt("%.1f", m["memory_gib"].get<double>())
        << " GiB, " << m["cpu_model"].get<std::string>() << "; load average "
        << Fmt("%.2f", m["load_average"][0].get<double>()) << " at start, "
        << Fmt("%.2f", out["load_average_end"][0].get<double>()) << " at end; PostgreSQL "
        << out["postgres"].value("server_version", std::string("?"))
        << ", history table with `tstzrange` and `EXCLUDE USING gist (entity WITH =, valid WITH &&)`."
-       << " The timetrail column is empty until the temporal API exists.\n\n"
-       << "| versions per entity | PostgreSQL p50 ms | p99 ms | timetrail p50 ms | p99 ms |\n"
+       << "\n\n"
+       << "| versions per entity | timetrail p50 ms | p99 ms | PostgreSQL p50 ms | p99 ms |\n"
        << "|--:|--:|--:|--:|--:|\n";
     for (const auto& l : latency) {
-      md << "| " << l["versions"].get<std::int64_t>() << " | "
-         << Fmt("%.3f", l["postgres"]["latency"]["p50_us"].get<double>() / 1000) << " | "
-         << Fmt("%.3f", l["postgres"]["latency"]["p99_us"].get<double>() / 1000) << " | - | - |\n";
+      md << "| " << l["versions"].get<std::int64_t>() << " | " << ms(l["timetrail"], "p50_us")
+         << " | " << ms(l["timetrail"], "p99_us") << " | " << ms(l["postgres"], "p50_us") << " | "
+         << ms(l["postgres"], "p99_us") << " |\n";
     }
     md << "\n" << events << " versions over " << entities << " entities, " << clients
-       << " clients: PostgreSQL **" << Fmt("%.0f", tp.calls_per_second)
-       << " as-of queries/s** (p50 " << Fmt("%.2f", tp.latency.p50_us / 1000) << " ms, p99 "
-       << Fmt("%.2f", tp.latency.p99_us / 1000)
-       << " ms). The goal for timetrail through the C++ API is 10x that.\n";
+       << " clients: timetrail **" << Fmt("%.0f", tt_tp.calls_per_second)
+       << " as-of queries/s** (p50 " << Fmt("%.3f", tt_tp.latency.p50_us / 1000) << " ms, p99 "
+       << Fmt("%.3f", tt_tp.latency.p99_us / 1000) << " ms), PostgreSQL **"
+       << Fmt("%.0f", tp.calls_per_second) << "** (p50 " << Fmt("%.3f", tp.latency.p50_us / 1000)
+       << " ms, p99 " << Fmt("%.3f", tp.latency.p99_us / 1000) << " ms): **"
+       << Fmt("%.2f", out["throughput"]["ratio_queries_per_second"].get<double>())
+       << "x**.\n\nGoals:\n";
+    for (const auto& g : goals) {
+      md << "- " << g["goal"].get<std::string>() << ": measured "
+         << Fmt("%.2fx", g["measured"].get<double>()) << " — **"
+         << (g["met"].get<bool>() ? "met" : "not met") << "**\n";
+    }
     std::ofstream f(md_path);
     f << md.str();
     if (!f) {
@@ -278,8 +440,11 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  bool failed = tp.errors != 0;
-  for (const auto& l : latency) failed = failed || l["postgres"]["errors"].get<std::uint64_t>() != 0;
+  bool failed = tp.errors != 0 || tt_tp.errors != 0;
+  for (const auto& l : latency) {
+    failed = failed || l["postgres"]["errors"].get<std::uint64_t>() != 0 ||
+             l["timetrail"]["errors"].get<std::uint64_t>() != 0;
+  }
   if (failed) {
     std::cerr << "asof_bench: some queries failed (see first_error in the results)\n";
     return 1;
