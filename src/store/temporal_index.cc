@@ -368,8 +368,13 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     std::erase_if(pending_, [](const auto& kv) { return kv.second.empty(); });
   }
   for (const RecordedEvent& e : events) {
-    // Actor index. Metadata was validated as a JSON object by the write path.
-    Json meta = Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false);
+    // Actor index. Metadata was validated as a JSON object by the write path. Parsing it is
+    // skipped when it cannot hold an "actor" key: the key's letters can only be spelled
+    // literally or with \u escapes.
+    const bool may_have_actor = e.metadata.find("actor") != std::string::npos ||
+                                e.metadata.find("\\u") != std::string::npos;
+    Json meta = may_have_actor ? Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false)
+                               : Json();
     if (meta.is_object()) {
       auto actor = meta.find("actor");
       if (actor != meta.end() && actor->is_string()) {

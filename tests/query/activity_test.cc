@@ -66,6 +66,7 @@ TEST(TemporalActivityTest, FiltersAndCursorPagingMatchAFullScan) {
     e.data = e.type == "Shipped" ? "1" : R"({"n": 1})";
     int a = pick(5);
     e.metadata = a == 4 ? R"({"reason": "no actor"})" : json{{"actor", actors[a]}}.dump();
+    if (a == 1 && pick(2)) e.metadata = R"({"\u0061ctor": "bob"})";  // the same key, escaped
     std::string stream = std::string(prefixes[pick(3)]) + std::to_string(pick(20));
     ASSERT_TRUE(store->Append(stream, ExpectedRevision::Any(), {e}).ok());
   }
