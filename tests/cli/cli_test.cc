@@ -1,0 +1,594 @@
+// Runs the real `timetrail` binary: each command's output and exit code, --json parsed and
+// checked, import/export round trips, bad input, --help, and server mode against a real
+// `timetrail serve` process.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "store/keys.h"
+#include "support/temp_dir.h"
+
+namespace timetrail {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Reads "fd" to its end.
+std::string Drain(int fd) {
+  std::string s;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
+  return s;
+}
+
+// A child process running the timetrail binary with "args".
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+    int in[2], out[2], err[2];
+    EXPECT_EQ(::pipe(in), 0);
+    EXPECT_EQ(::pipe(out), 0);
+    EXPECT_EQ(::pipe(err), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::dup2(err[1], 2);
+      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
+      ::unsetenv("TIMETRAIL_SERVER");
+      for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(TIMETRAIL_BIN));
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(TIMETRAIL_BIN, argv.data());
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    in_ = in[1];
+    out_ = out[0];
+    err_ = err[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {in_, out_, err_}) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  void Write(const std::string& s) {
+    std::size_t off = 0;
+    while (off < s.size()) {
+      ssize_t n = ::write(in_, s.data() + off, s.size() - off);
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+  }
+  void CloseStdin() {
+    ::close(in_);
+    in_ = -1;
+  }
+  // One line of stdout (without the newline); "" at the end.
+  std::string ReadLine() {
+    std::string line;
+    char c;
+    while (::read(out_, &c, 1) == 1) {
+      if (c == '\n') return line;
+      line.push_back(c);
+    }
+    return line;
+  }
+  // Waits for the exit; collects the rest of stdout and stderr.
+  Outcome Wait() {
+    if (in_ >= 0) CloseStdin();
+    Outcome r;
+    std::thread t([&] { r.err = Drain(err_); });
+    r.out = Drain(out_);
+    t.join();
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
+};
+
+Outcome Cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
+  Child c(args);
+  c.Write(stdin_text);
+  return c.Wait();
+}
+
+std::string Describe(const Outcome& r) {
+  return "exit " + std::to_string(r.code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+// An export without what the receiving store assigns anew (recorded_at, hash).
+std::vector<json> Portable(const std::string& ndjson) {
+  std::vector<json> out;
+  for (const std::string& line : Lines(ndjson)) {
+    json e = json::parse(line);
+    e.erase("recorded_at");
+    e.erase("hash");
+    out.push_back(e);
+  }
+  return out;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> Data(std::vector<std::string> args, const std::string& dir = "") {
+    args.push_back("--data");
+    args.push_back(dir.empty() ? dir_.Sub("data") : dir);
+    return args;
+  }
+  Outcome InData(std::vector<std::string> args, const std::string& stdin_text = "") {
+    return Cli(Data(std::move(args)), stdin_text);
+  }
+  TempDir dir_;
+};
+
+TEST_F(CliTest, EveryCommandHasHelpWithAnExample) {
+  Outcome top = Cli({"--help"});
+  EXPECT_EQ(top.code, 0);
+  for (const char* cmd : {"append", "read", "info", "event", "log", "tail", "integrity", "verify",
+                          "import", "export", "serve"}) {
+    EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
+    Outcome r = Cli({cmd, "--help"});
+    EXPECT_EQ(r.code, 0) << cmd << Describe(r);
+    EXPECT_NE(r.out.find("Usage:"), std::string::npos) << cmd;
+    if (std::string(cmd) != "serve") {
+      EXPECT_NE(r.out.find("timetrail " + std::string(cmd)), std::string::npos)
+          << cmd << " --help shows no example:\n" << r.out;
+      EXPECT_NE(r.out.find("--server"), std::string::npos) << cmd;
+      EXPECT_NE(r.out.find("--json"), std::string::npos) << cmd;
+    }
+  }
+}
+
+TEST_F(CliTest, AppendReadInfoLogOnADataDirectory) {
+  Outcome a = InData({"append", "friend-1", "--type", "$put", "--event-data",
+                  R"({"name":"Rachel","location":"New York","n":12345678901234567890123})",
+                  "--actor", "joey", "--reason", "we met", "--expected", "no_stream", "--json"});
+  ASSERT_EQ(a.code, 0) << Describe(a);
+  json ack = json::parse(a.out);
+  EXPECT_EQ(ack["stream"], "friend-1");
+  EXPECT_EQ(ack["revision"], 0);
+  EXPECT_EQ(ack["position"], 1);
+  EXPECT_EQ(ack["idempotent_replay"], false);
+
+  Outcome b = InData({"append", "friend-1", "-t", "$patch", "-d", R"({"location":"Paris"})",
+                  "--expected", "0", "--valid-from", "2026-01-02"});
+  ASSERT_EQ(b.code, 0) << Describe(b);
+  EXPECT_NE(b.out.find("appended 1 event to friend-1: revision 1, position 2"), std::string::npos)
+      << b.out;
+
+  Outcome r = InData({"read", "friend-1", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  json page = json::parse(r.out);
+  ASSERT_EQ(page["events"].size(), 2u);
+  EXPECT_TRUE(page["next"].is_null());
+  json e0 = page["events"][0];
+  EXPECT_EQ(e0["type"], "$put");
+  EXPECT_EQ(e0["metadata"]["actor"], "joey");
+  EXPECT_EQ(e0["metadata"]["reason"], "we met");
+  // Data is printed as stored: the big number keeps every digit.
+  EXPECT_NE(r.out.find("12345678901234567890123"), std::string::npos);
+  EXPECT_EQ(page["events"][1]["valid_from"], "2026-01-02T00:00:00.000000Z");
+  for (const char* key : {"stream", "revision", "position", "id", "type", "data", "metadata",
+                          "recorded_at", "valid_from", "tx", "hash"}) {
+    EXPECT_TRUE(e0.contains(key)) << key;
+  }
+
+  Outcome table = InData({"read", "friend-1"});
+  ASSERT_EQ(table.code, 0);
+  std::vector<std::string> rows = Lines(table.out);
+  ASSERT_EQ(rows.size(), 3u) << table.out;
+  EXPECT_EQ(rows[0].rfind("POSITION", 0), 0u);
+  EXPECT_NE(rows[1].find("joey"), std::string::npos);
+  EXPECT_NE(rows[2].find(R"({"location":"Paris"})"), std::string::npos);
+
+  Outcome back = InData({"read", "friend-1", "--backward", "--limit", "1", "--json"});
+  json bp = json::parse(back.out);
+  ASSERT_EQ(bp["events"].size(), 1u);
+  EXPECT_EQ(bp["events"][0]["revision"], 1);
+  EXPECT_EQ(bp["next"], 0);
+
+  Outcome info = InData({"info", "friend-1", "--json"});
+  ASSERT_EQ(info.code, 0) << Describe(info);
+  json ij = json::parse(info.out);
+  EXPECT_EQ(ij["exists"], true);
+  EXPECT_EQ(ij["revision"], 1);
+  EXPECT_EQ(ij["position"], 2);
+  Outcome info_table = InData({"info", "nobody"});
+  EXPECT_EQ(info_table.code, 0);
+  EXPECT_NE(info_table.out.find("exists:   false"), std::string::npos) << info_table.out;
+
+  Outcome ev = InData({"event", e0["id"].get<std::string>(), "--json"});
+  ASSERT_EQ(ev.code, 0) << Describe(ev);
+  EXPECT_EQ(json::parse(ev.out)["position"], 1);
+
+  InData({"append", "other", "-t", "note", "-d", "1"});
+  Outcome log = InData({"log", "--stream-prefix", "friend-", "--json"});
+  ASSERT_EQ(log.code, 0) << Describe(log);
+  json lj = json::parse(log.out);
+  EXPECT_EQ(lj["events"].size(), 2u);
+  EXPECT_EQ(lj["head"], 3);
+  Outcome types = InData({"log", "--types", "note", "--json"});
+  json tj = json::parse(types.out);
+  ASSERT_EQ(tj["events"].size(), 1u);
+  EXPECT_EQ(tj["events"][0]["stream"], "other");
+  Outcome more = InData({"log", "--limit", "1"});
+  EXPECT_NE(more.out.find("(more: continue with --from 2)"), std::string::npos) << more.out;
+
+  Outcome head = InData({"integrity", "--json"});
+  ASSERT_EQ(head.code, 0);
+  json hj = json::parse(head.out);
+  EXPECT_EQ(hj["position"], 3);
+  EXPECT_EQ(hj["hash"].get<std::string>().size(), 64u);
+  Outcome verify = InData({"verify", "--json"});
+  ASSERT_EQ(verify.code, 0) << Describe(verify);
+  json vj = json::parse(verify.out);
+  EXPECT_EQ(vj["ok"], true);
+  EXPECT_EQ(vj["events_checked"], 3);
+  EXPECT_EQ(vj["head"]["hash"], hj["hash"]);
+}
+
+TEST_F(CliTest, AppendFromAnEventsFileAndStreamNamesWithSlashes) {
+  std::string file = dir_.Sub("events.json");
+  std::ofstream(file) << R"([{"type":"$put","data":{"total":5}},
+                             {"type":"$patch","data":{"total":6},"metadata":{"actor":"ann"}}])";
+  Outcome a = InData({"append", "public.orders/42", "--events", file, "--json"});
+  ASSERT_EQ(a.code, 0) << Describe(a);
+  json ack = json::parse(a.out);
+  EXPECT_EQ(ack["first_revision"], 0);
+  EXPECT_EQ(ack["revision"], 1);
+  Outcome r = InData({"read", "public.orders/42", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(json::parse(r.out)["events"][1]["metadata"]["actor"], "ann");
+  Outcome stdin_append = InData({"append", "public.orders/42", "--events", "-", "--expected", "1"},
+                            R"([{"type":"shipped"}])");
+  EXPECT_EQ(stdin_append.code, 0) << Describe(stdin_append);
+}
+
+TEST_F(CliTest, BadInputGetsAClearErrorExitCodeAndChangesNothing) {
+  ASSERT_EQ(InData({"append", "s", "-t", "$put", "-d", "{}"}).code, 0);
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string says;
+  };
+  std::vector<Case> cases = {
+      {{"append", "s", "-t", "$put", "-d", "{\"a\":"}, 2, "--event-data is not valid JSON"},
+      {{"append", "s", "-t", "$put", "-d", "[1]"}, 2, "invalid_argument"},
+      {{"append", "s", "-d", "{}"}, 2, "--type is required"},
+      {{"append", "s", "-t", "$put", "-m", "[]"}, 2, "--metadata must be a JSON object"},
+      {{"append", "s", "-t", "$put", "--id", "not-a-uuid"}, 2, "--id"},
+      {{"append", "s", "-t", "$put", "--valid-from", "yesterday"}, 2, "--valid-from"},
+      {{"append", "s", "-t", "$put", "--expected", "maybe"}, 2, "--expected must be"},
+      {{"append", "s", "-t", "$put", "-d", "{}", "--expected", "no_stream"}, 4,
+       "wrong_expected_revision"},
+      {{"append", "s", "-t", "$bogus"}, 2, "invalid_argument"},
+      {{"read", "missing"}, 3, "not_found"},
+      {{"read", "s", "--limit", "0"}, 2, "limit"},
+      {{"event", "not-a-uuid"}, 2, "invalid_argument"},
+      {{"event", "0191b7a4-6c1e-7d2a-9f3b-1a2b3c4d5e6f"}, 3, "not_found"},
+      {{"log", "--limit", "abc"}, 2, "limit"},
+      {{"read"}, 2, "stream is required"},
+  };
+  for (const Case& c : cases) {
+    Outcome r = InData(c.args);
+    EXPECT_EQ(r.code, c.code) << c.args[0] << " " << c.args.back() << "\n" << Describe(r);
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << Describe(r);
+  }
+  Outcome info = InData({"info", "s", "--json"});
+  EXPECT_EQ(json::parse(info.out)["revision"], 0) << "a rejected command changed the store";
+
+  EXPECT_EQ(Cli({"no-such-command"}).code, 2);
+  EXPECT_EQ(Cli({}).code, 2);
+  Outcome missing_dir = Cli({"read", "s", "--data", dir_.Sub("nowhere")});
+  EXPECT_EQ(missing_dir.code, 3) << Describe(missing_dir);
+  Outcome unreachable = Cli({"info", "s", "--server", "http://127.0.0.1:1"});
+  EXPECT_EQ(unreachable.code, 5) << Describe(unreachable);
+  EXPECT_NE(unreachable.err.find("cannot reach the timetrail server at http://127.0.0.1:1"),
+            std::string::npos);
+  Outcome bad_url = Cli({"info", "s", "--server", "https://x"});
+  EXPECT_EQ(bad_url.code, 2) << Describe(bad_url);
+}
+
+TEST_F(CliTest, ExportImportRoundTripIsExactAndIdempotent) {
+  // Source: single-stream appends, a multi-stream transaction (imported from a hand-written
+  // file), a correction with valid_from, a delete, data with big numbers and pretty JSON.
+  std::string src = dir_.Sub("src");
+  ASSERT_EQ(Cli(Data({"append", "friend-1", "-t", "$put", "-d",
+                      R"({"name":"Rachel","n":123456789012345678901234567890})", "--actor",
+                      "joey"}, src)).code, 0);
+  std::string handwritten =
+      R"({"stream":"order/1","type":"$put","data":{"qty":1},"tx":7})" "\n"
+      R"({"stream":"stock/9","type":"$patch","data":{"left":4},"tx":7})" "\n"
+      "\n"
+      R"({"stream":"order/1","type":"$patch","data":{"qty":2},"metadata":{"reason":"typo"},"valid_from":"2026-01-01T00:00:00Z","tx":8})" "\n";
+  Outcome hw = Cli(Data({"import", "-", "--any-revision"}, src), handwritten);
+  ASSERT_EQ(hw.code, 0) << Describe(hw);
+  EXPECT_NE(hw.out.find("imported 3 events in 2 transactions: 3 written, 0 already present"),
+            std::string::npos) << hw.out;
+  std::string events_file = dir_.Sub("pretty.json");
+  std::ofstream(events_file) << "[{\"type\": \"$put\",\n \"data\": {\"a\": [1,\n 2]}}]";
+  ASSERT_EQ(Cli(Data({"append", "pretty", "--events", events_file}, src)).code, 0);
+  ASSERT_EQ(Cli(Data({"append", "friend-1", "-t", "$delete"}, src)).code, 0);
+
+  Outcome first = Cli(Data({"export"}, src));
+  ASSERT_EQ(first.code, 0) << Describe(first);
+  std::vector<std::string> lines = Lines(first.out);
+  ASSERT_EQ(lines.size(), 6u) << first.out;
+  // Consecutive lines of one source transaction stayed one transaction.
+  std::vector<json> src_events = Portable(first.out);
+  EXPECT_EQ(src_events[1]["tx"], src_events[2]["tx"]);
+  EXPECT_NE(src_events[2]["tx"], src_events[3]["tx"]);
+  EXPECT_EQ(src_events[3]["valid_from"], "2026-01-01T00:00:00.000000Z");
+  EXPECT_NE(first.out.find("123456789012345678901234567890"), std::string::npos);
+  for (const std::string& line : lines) EXPECT_NO_THROW(json::parse(line)) << line;
+
+  std::string file = dir_.Sub("export.ndjson");
+  Outcome to_file = Cli(Data({"export", "-o", file, "--progress"}, src));
+  ASSERT_EQ(to_file.code, 0) << Describe(to_file);
+  EXPECT_NE(to_file.err.find("exported 6 events"), std::string::npos) << to_file.err;
+  std::ifstream in(file);
+  std::string file_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(file_text, first.out);
+
+  std::string dst = dir_.Sub("dst");
+  Outcome imp = Cli(Data({"import", file, "--json", "--progress"}, dst));
+  ASSERT_EQ(imp.code, 0) << Describe(imp);
+  json ij = json::parse(imp.out);
+  EXPECT_EQ(ij["events"], 6);
+  EXPECT_EQ(ij["transactions"], 5);
+  EXPECT_EQ(ij["written"], 6);
+  EXPECT_NE(imp.err.find("imported 6 events"), std::string::npos) << imp.err;
+
+  Outcome second = Cli(Data({"export"}, dst));
+  ASSERT_EQ(second.code, 0);
+  // Everything but what the new store assigns (recorded_at, hash) is identical: stream,
+  // revision, position, id, type, data, metadata, valid_from and the tx grouping.
+  EXPECT_EQ(Portable(second.out), src_events);
+  // Data and metadata are byte-identical, not just equal as JSON.
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string a = lines[i], b = Lines(second.out)[i];
+    EXPECT_EQ(a.substr(0, a.find(",\"recorded_at\"")), b.substr(0, b.find(",\"recorded_at\"")));
+  }
+
+  Outcome again = Cli(Data({"import", file, "--json"}, dst));
+  ASSERT_EQ(again.code, 0) << Describe(again);
+  EXPECT_EQ(json::parse(again.out)["written"], 0);
+  EXPECT_EQ(json::parse(again.out)["already_present"], 6);
+  Outcome third = Cli(Data({"export"}, dst));
+  EXPECT_EQ(third.out, second.out) << "importing the same file twice wrote something";
+
+  // Revisions must line up: the same file into a store whose stream is elsewhere conflicts.
+  std::string other = dir_.Sub("other");
+  ASSERT_EQ(Cli(Data({"append", "friend-1", "-t", "x"}, other)).code, 0);
+  Outcome conflict = Cli(Data({"import", file}, other));
+  EXPECT_EQ(conflict.code, 4) << Describe(conflict);
+  EXPECT_NE(conflict.err.find("stopped at line 1"), std::string::npos) << conflict.err;
+}
+
+TEST_F(CliTest, ImportRejectsABadFileBeforeWritingAnything) {
+  std::string text = R"({"stream":"a","type":"$put","data":{}})" "\n"
+                     R"({"stream":"b","type":"$put","data":{})" "\n";
+  Outcome r = InData({"import", "-"}, text);
+  EXPECT_EQ(r.code, 2) << Describe(r);
+  EXPECT_NE(r.err.find("line 2: not valid JSON"), std::string::npos) << r.err;
+  Outcome no_stream = InData({"import", "-"}, R"({"type":"x"})" "\n");
+  EXPECT_EQ(no_stream.code, 2);
+  EXPECT_NE(no_stream.err.find("line 1: \"stream\" must be a non-empty string"),
+            std::string::npos) << no_stream.err;
+  Outcome bad_id = InData({"import", "-"}, R"({"stream":"a","type":"x","id":"zz"})" "\n");
+  EXPECT_EQ(bad_id.code, 2);
+  // Nothing was written by any of them: the data directory was not even created.
+  Outcome log = InData({"log", "--json"});
+  EXPECT_EQ(log.code, 3) << Describe(log);
+  EXPECT_NE(log.err.find("does not exist"), std::string::npos) << log.err;
+  Outcome missing = InData({"import", dir_.Sub("no-such-file")});
+  EXPECT_EQ(missing.code, 3) << Describe(missing);
+}
+
+// Deletes the stored record of one position, as a faulty tool or an attacker could.
+void RemoveLogRecord(const std::string& dir, std::uint64_t position) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == "log") {
+      ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handles[i], keys::Log(position)).ok());
+    }
+  }
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  ASSERT_TRUE(db->Close().ok());
+}
+
+TEST_F(CliTest, VerifyNamesTheFirstBadPosition) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(InData({"append", "s", "-t", "tick", "-d", std::to_string(i)}).code, 0);
+  }
+  ASSERT_EQ(InData({"verify"}).code, 0);
+  RemoveLogRecord(dir_.Sub("data"), 3);
+  Outcome r = InData({"verify"});
+  EXPECT_EQ(r.code, 1) << Describe(r);
+  EXPECT_NE(r.out.find("BROKEN: the integrity chain does not hold at position 3"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("first bad position 3"), std::string::npos) << r.err;
+  Outcome j = InData({"verify", "--json"});
+  EXPECT_EQ(j.code, 1);
+  EXPECT_EQ(json::parse(j.out)["first_bad_position"], 3);
+}
+
+TEST_F(CliTest, TailOnADataDirectoryDeliversStoredEventsWithFilters) {
+  for (const char* s : {"a/1", "b/1", "a/2"}) {
+    ASSERT_EQ(InData({"append", s, "-t", "$put", "-d", "{}"}).code, 0);
+  }
+  Outcome r = InData({"tail", "--stream-prefix", "a/", "--count", "2", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(json::parse(lines[0])["stream"], "a/1");
+  EXPECT_EQ(json::parse(lines[1])["stream"], "a/2");
+  Outcome from = InData({"tail", "--from", "3", "--count", "1"});
+  ASSERT_EQ(from.code, 0);
+  EXPECT_NE(from.out.find("a/2"), std::string::npos);
+  EXPECT_EQ(from.out.find("b/1"), std::string::npos);
+}
+
+// A `timetrail serve` process on a free port, stopped at the end.
+class ServerTest : public CliTest {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<Child>(std::vector<std::string>{
+        "serve", "--data", dir_.Sub("served"), "--listen", "127.0.0.1:0"});
+    std::string line = server_->ReadLine();
+    const std::string prefix = "listening on ";
+    ASSERT_EQ(line.rfind(prefix, 0), 0u) << "server did not start: " << line;
+    url_ = line.substr(prefix.size());
+  }
+  void TearDown() override {
+    if (server_) {
+      ::kill(server_->pid(), SIGTERM);
+      Outcome r = server_->Wait();
+      EXPECT_EQ(r.code, 0) << r.err;
+    }
+  }
+  Outcome OnServer(std::vector<std::string> args, const std::string& stdin_text = "") {
+    args.push_back("--server");
+    args.push_back(url_);
+    return Cli(args, stdin_text);
+  }
+  std::unique_ptr<Child> server_;
+  std::string url_;
+};
+
+TEST_F(ServerTest, CommandsWorkAgainstAServerLikeOnADataDirectory) {
+  Outcome a = OnServer({"append", "public.orders/42", "-t", "$put", "-d", R"({"qty":1})", "--expected",
+                    "no_stream", "--json"});
+  ASSERT_EQ(a.code, 0) << Describe(a);
+  EXPECT_EQ(json::parse(a.out)["stream"], "public.orders/42");
+  Outcome conflict = OnServer({"append", "public.orders/42", "-t", "$put", "-d", "{}", "--expected",
+                           "no_stream"});
+  EXPECT_EQ(conflict.code, 4) << Describe(conflict);
+  Outcome r = OnServer({"read", "public.orders/42", "--json"});
+  ASSERT_EQ(r.code, 0) << Describe(r);
+  EXPECT_EQ(json::parse(r.out)["events"][0]["data"]["qty"], 1);
+  EXPECT_EQ(OnServer({"read", "nothing"}).code, 3);
+  Outcome info = OnServer({"info", "public.orders/42", "--json"});
+  EXPECT_EQ(json::parse(info.out)["revision"], 0);
+  EXPECT_EQ(json::parse(OnServer({"log", "--json"}).out)["head"], 1);
+  EXPECT_EQ(OnServer({"verify"}).code, 0);
+  EXPECT_EQ(json::parse(OnServer({"integrity", "--json"}).out)["position"], 1);
+
+  // TIMETRAIL_SERVER picks the server when --server is not given.
+  Child env_child({"info", "public.orders/42", "--json"}, {"TIMETRAIL_SERVER=" + url_});
+  Outcome via_env = env_child.Wait();
+  EXPECT_EQ(via_env.code, 0) << Describe(via_env);
+
+  // The server holds its data directory: opening it directly is refused, clearly.
+  Outcome held = Cli({"read", "public.orders/42", "--data", dir_.Sub("served")});
+  EXPECT_EQ(held.code, 5) << Describe(held);
+  EXPECT_NE(held.err.find("--server"), std::string::npos) << held.err;
+
+  // Import through the server, twice; export through the server equals the file.
+  std::string file = dir_.Sub("in.ndjson");
+  ASSERT_EQ(InData({"append", "x/1", "-t", "$put", "-d", "{\"v\":1}"}).code, 0);
+  ASSERT_EQ(InData({"append", "x/2", "-t", "note", "-d", "\"hi\""}).code, 0);
+  ASSERT_EQ(InData({"export", "-o", file}).code, 0);
+  Outcome imp = OnServer({"import", file, "--json"});
+  ASSERT_EQ(imp.code, 0) << Describe(imp);
+  EXPECT_EQ(json::parse(imp.out)["written"], 2);
+  Outcome imp2 = OnServer({"import", file, "--json"});
+  EXPECT_EQ(json::parse(imp2.out)["already_present"], 2) << Describe(imp2);
+  Outcome exp = OnServer({"export", "--stream-prefix", "x/"});
+  ASSERT_EQ(exp.code, 0);
+  std::vector<json> got = Portable(exp.out);
+  ASSERT_EQ(got.size(), 2u);
+  std::vector<json> want = Portable(InData({"export"}).out);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got[i]["id"], want[i]["id"]);
+    EXPECT_EQ(got[i]["data"], want[i]["data"]);
+    EXPECT_EQ(got[i]["valid_from"], want[i]["valid_from"]);
+  }
+}
+
+TEST_F(ServerTest, TailFollowsLiveEventsAndConsumersResume) {
+  ASSERT_EQ(OnServer({"append", "f/1", "-t", "$put", "-d", "{}"}).code, 0);
+  // Follows: the stored event first, then one appended while it runs.
+  Child tail({"tail", "--server", url_, "--stream-prefix", "f/", "--count", "2", "--json"});
+  std::string first = tail.ReadLine();
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(json::parse(first)["stream"], "f/1");
+  ASSERT_EQ(OnServer({"append", "g/1", "-t", "$put", "-d", "{}"}).code, 0);  // filtered out
+  ASSERT_EQ(OnServer({"append", "f/2", "-t", "$put", "-d", "{\"live\":true}"}).code, 0);
+  Outcome rest = tail.Wait();
+  EXPECT_EQ(rest.code, 0) << Describe(rest);
+  std::vector<std::string> lines = Lines(rest.out);
+  ASSERT_EQ(lines.size(), 1u) << rest.out;
+  EXPECT_EQ(json::parse(lines[0])["stream"], "f/2");
+  EXPECT_EQ(json::parse(lines[0])["data"]["live"], true);
+
+  // A named consumer acknowledges what it printed; the next tail resumes after it.
+  Outcome c1 = OnServer({"tail", "--consumer", "mailer", "--count", "2", "--json"});
+  ASSERT_EQ(c1.code, 0) << Describe(c1);
+  ASSERT_EQ(Lines(c1.out).size(), 2u);
+  EXPECT_EQ(json::parse(Lines(c1.out)[1])["position"], 2);
+  Outcome c2 = OnServer({"tail", "--consumer", "mailer", "--count", "1", "--json"});
+  ASSERT_EQ(c2.code, 0) << Describe(c2);
+  EXPECT_EQ(json::parse(Lines(c2.out)[0])["position"], 3);
+  Outcome bad = OnServer({"tail", "--consumer", "bad name!", "--count", "1"});
+  EXPECT_EQ(bad.code, 2) << Describe(bad);
+}
+
+}  // namespace
+}  // namespace timetrail
