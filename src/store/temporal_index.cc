@@ -307,8 +307,7 @@ Result<std::optional<Timestamp>> TemporalIndexHook::LoadMaxValidFrom(const std::
   return max;
 }
 
-Result<std::string> TemporalIndexHook::EncodeValidSnapshotAt(const std::string& stream, Revision r,
-                                                            Timestamp* boundary) {
+Status TemporalIndexHook::RefoldValid(const std::string& stream, Revision r, Entry& entry) {
   TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap,
                       FindValidSnapshot(*engine_, stream, kMaxTimestamp, r));
   std::map<Revision, RecordedEvent> events;
@@ -348,8 +347,11 @@ Result<std::string> TemporalIndexHook::EncodeValidSnapshotAt(const std::string& 
     out.boundary_valid_from = e->valid_from;
     out.boundary_position = e->position;
   }
-  *boundary = out.boundary_valid_from;
-  return EncodeValidSnapshot(out);
+  entry.valid_current = true;
+  entry.valid_state = std::move(out.state);
+  entry.valid_boundary = out.boundary_valid_from;
+  entry.valid_boundary_position = out.boundary_position;
+  return Status::Ok();
 }
 
 void TemporalIndexHook::EvictDurable() {
@@ -385,6 +387,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     auto it = cache_.find(e.stream);
     if (it == cache_.end()) {
       Entry fresh;
+      fresh.valid_current = e.revision == 0;  // nothing folded yet, in either order
       if (e.revision > 0) {
         // Not cached, so every earlier revision is durable and the engine can fold it.
         auto loaded = StateAtRevision(*engine_, e.stream, e.revision - 1);
@@ -418,18 +421,37 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
         entry.max_valid_from = e.valid_from;
       }
       pending_[e.stream].push_back(e);
+      if (entry.valid_current && e.valid_from >= entry.valid_boundary) {
+        // In valid-time order: this event simply comes last in the valid-time fold too.
+        Status vs = FoldInto(entry.valid_state, e);
+        if (!vs.ok()) {
+          cache_.erase(it);
+          return vs.WithPrefix("stream '" + e.stream + "'");
+        }
+        entry.valid_boundary = e.valid_from;
+        entry.valid_boundary_position = e.position;
+      } else {
+        entry.valid_current = false;  // a correction, or not loaded: refold at the snapshot
+      }
     }
     if ((e.revision + 1) % interval_ == 0) {
       batch.Put(Family::kSnapshots, SnapshotKey(e.stream, e.revision),
                 EncodeSnapshot(e.position, entry.state));
-      Timestamp boundary;
-      auto valid = EncodeValidSnapshotAt(e.stream, e.revision, &boundary);
-      if (!valid.ok()) {
-        cache_.erase(it);
-        return valid.status().WithPrefix("stream '" + e.stream + "'");
+      if (!entry.valid_current) {
+        Status vs = RefoldValid(e.stream, e.revision, entry);
+        if (!vs.ok()) {
+          cache_.erase(it);
+          return vs.WithPrefix("stream '" + e.stream + "'");
+        }
       }
-      batch.Put(Family::kIndex, ValidSnapshotKey(e.stream, e.revision), *valid);
-      batch.Put(Family::kIndex, ValidSnapshotByTimeKey(e.stream, boundary, e.revision), "");
+      ValidSnapshot snapshot;
+      snapshot.revision = e.revision;
+      snapshot.boundary_valid_from = entry.valid_boundary;
+      snapshot.boundary_position = entry.valid_boundary_position;
+      snapshot.state = entry.valid_state;
+      batch.Put(Family::kIndex, ValidSnapshotKey(e.stream, e.revision), EncodeValidSnapshot(snapshot));
+      batch.Put(Family::kIndex,
+                ValidSnapshotByTimeKey(e.stream, entry.valid_boundary, e.revision), "");
     }
   }
   return Status::Ok();

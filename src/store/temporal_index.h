@@ -89,12 +89,18 @@ class TemporalIndexHook final : public IndexHook {
     Position position = 0;  // its position
     FoldedState state;
     std::optional<Timestamp> max_valid_from;  // over the document events folded in
+    // The valid-time fold of the same revisions and its boundary (the last valid_from and
+    // position folded in), kept while events arrive in valid-time order; a correction clears
+    // valid_current, and the next valid-time snapshot refolds.
+    bool valid_current = false;
+    FoldedState valid_state;
+    Timestamp valid_boundary = kMinTimestamp;
+    Position valid_boundary_position = 0;
   };
   void EvictDurable();
-  // The valid-time fold of revisions 0..r of "stream" for a valid-time snapshot, from the engine
-  // and the not yet durable events in pending_.
-  Result<std::string> EncodeValidSnapshotAt(const std::string& stream, Revision r,
-                                            Timestamp* boundary);
+  // Sets entry's valid-time fold to that of revisions 0..r of "stream", from the engine and the
+  // not yet durable events in pending_.
+  Status RefoldValid(const std::string& stream, Revision r, Entry& entry);
   Result<std::optional<Timestamp>> LoadMaxValidFrom(const std::string& stream, Revision r);
 
   const KvEngine* engine_;
