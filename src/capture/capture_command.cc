@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "capture/capture.h"
 #include "capture/pgoutput.h"
+#include "capture/source_revert.h"
 #include "timetrail/store.h"
 
 namespace timetrail::capture {
@@ -101,9 +103,110 @@ int RunCapture(CaptureArgs& args) {
   return 0;
 }
 
+struct RevertArgs {
+  std::string url;
+  std::string data_dir;
+  std::vector<std::string> streams;
+  std::string to;
+  std::string table, from, until, changes_by;
+  std::optional<std::uint64_t> xid;
+  SourceRevertOptions options;
+};
+
+int RunRevert(RevertArgs& args) {
+  args.options.source_url = args.url;
+  bool filtered = !args.table.empty();
+  if (filtered == !args.streams.empty() || (!filtered && args.to.empty())) {
+    std::cerr << "error: give either STREAM... with --to TIME, or --table with --changes-by, "
+                 "--xid, --from and/or --until\n";
+    return 2;
+  }
+  auto parse_time = [](const std::string& text, const char* what, Timestamp* out) {
+    auto t = ParseTimestamp(text);
+    if (!t.ok()) {
+      std::cerr << "error: " << what << ": " << t.status().message() << "\n";
+      return false;
+    }
+    *out = *t;
+    return true;
+  };
+  if (!args.to.empty() && !parse_time(args.to, "--to", &args.options.to)) return 2;
+  RowFilter filter;
+  filter.table = args.table;
+  filter.xid = args.xid;
+  if (!args.changes_by.empty()) filter.actor = args.changes_by;
+  Timestamp t;
+  if (!args.from.empty()) {
+    if (!parse_time(args.from, "--from", &t)) return 2;
+    filter.from = t;
+  }
+  if (!args.until.empty()) {
+    if (!parse_time(args.until, "--until", &t)) return 2;
+    filter.until = t;
+  }
+  Options store_options;
+  store_options.create_if_missing = false;
+  auto store = EventStore::Open(store_options, args.data_dir);
+  if (!store.ok()) {
+    std::cerr << "error: cannot open the store in " << args.data_dir << ": "
+              << store.status().ToString() << "\n";
+    return 1;
+  }
+  auto result = filtered ? RevertFilteredInSource(**store, filter, args.options)
+                         : RevertInSource(**store, args.streams, args.options);
+  if (!result.ok()) {
+    std::cerr << "error: " << result.status().ToString() << "\n";
+    return result.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (result->statements.empty()) {
+    std::cerr << "nothing matches: no row to revert\n";
+    return 0;
+  }
+  if (args.options.dry_run) {
+    for (const auto& s : result->statements) std::cout << s << ";\n";
+  } else {
+    std::cerr << "reverted " << result->rows_changed << " row(s) in the source\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
+void AddRevertSourceCommand(CLI::App& app) {
+  auto args = std::make_shared<RevertArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "revert-source",
+      "Put captured PostgreSQL rows back as they were, in the source database, in one "
+      "transaction the capture then records (with a context saying it is a revert).\n"
+      "  timetrail revert-source postgresql://app@db/shop --data ./audit public.orders/42 "
+      "--to 2026-11-22T13:00:00Z\n"
+      "  timetrail revert-source postgresql://app@db/shop --data ./audit --table public.orders "
+      "--changes-by mallory --dry-run");
+  cmd->add_option("postgres-url", args->url, "Source database")->required();
+  cmd->add_option("streams", args->streams, "Row streams to revert, e.g. public.orders/42");
+  cmd->add_option("--data", args->data_dir, "timetrail data directory holding the capture")
+      ->required();
+  cmd->add_option("--to", args->to, "Source time to go back to (RFC 3339) for the STREAMs");
+  cmd->add_option("--table", args->table,
+                  "Revert every row of this schema.table with a matching change to its state "
+                  "just before that change");
+  cmd->add_option("--changes-by", args->changes_by, "Only changes whose context actor is this");
+  cmd->add_option("--xid", args->xid, "Only changes of this source transaction id");
+  cmd->add_option("--from", args->from, "Only changes committed at or after this time");
+  cmd->add_option("--until", args->until, "Only changes committed before this time");
+  cmd->add_option("--prefix", args->options.prefix, "The capture's --prefix, if it had one");
+  cmd->add_option("--as", args->options.actor,
+                  "Actor recorded for the revert (default: \"timetrail revert\")");
+  cmd->add_option("--reason", args->options.reason, "Reason recorded for the revert");
+  cmd->add_flag("--dry-run", args->options.dry_run, "Print the SQL instead of running it");
+  cmd->callback([args]() {
+    int rc = RunRevert(*args);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
 void AddCaptureCommand(CLI::App& app) {
+  AddRevertSourceCommand(app);
   auto args = std::make_shared<CaptureArgs>();
   CLI::App* cmd = app.add_subcommand(
       "capture",

@@ -201,6 +201,28 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
     }
   }
   ASSERT_GT(witness_per_xid.size(), 50u);
+
+  // The revert command over the same store, as a user runs it: a dry run prints the SQL and
+  // changes nothing; a request without a target is refused as bad input (exit code 2).
+  store->reset();
+  std::string first_id = pg.Scalar("SELECT min(id)::text FROM accounts");
+  std::string before = pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id);
+  std::string revert = std::string(CAPTURE_TOOL) + " revert-source '" + pg.Url() + "' --data " +
+                       data + " public.accounts/" + first_id +
+                       " --to 2000-01-01 --dry-run > " + dir.Sub("dry.sql") + " 2>&1";
+  ASSERT_EQ(std::system(revert.c_str()), 0);
+  std::ifstream dry(dir.Sub("dry.sql"));
+  std::stringstream dry_text;
+  dry_text << dry.rdbuf();
+  EXPECT_NE(dry_text.str().find("DELETE FROM \"public\".\"accounts\" WHERE \"id\" = '" +
+                                first_id + "'::integer;"),
+            std::string::npos)
+      << dry_text.str();
+  EXPECT_EQ(pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id), before);
+  std::string no_target = std::string(CAPTURE_TOOL) + " revert-source '" + pg.Url() +
+                          "' --data " + data + " > /dev/null 2>&1";
+  int rc = std::system(no_target.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << rc;
   EXPECT_EQ(captured_per_xid, witness_per_xid);
   for (const auto& [x, n] : witness_per_xid) {
     if (captured_per_xid[x] != n) {
