@@ -23,6 +23,7 @@ struct ServeFlags {
   std::uint32_t request_timeout_ms = 30000;
   std::size_t io_threads = 2;
   std::size_t worker_threads = 64;
+  std::uint32_t keepalive_ms = 15000;
   bool no_sync = false;
 };
 
@@ -99,6 +100,7 @@ int RunServe(const ServeFlags& f) {
   so.request_timeout_ms = f.request_timeout_ms;
   so.io_threads = f.io_threads == 0 ? 1 : f.io_threads;
   so.worker_threads = f.worker_threads == 0 ? 1 : f.worker_threads;
+  so.keepalive_ms = f.keepalive_ms == 0 ? 1 : f.keepalive_ms;
 
   Options options;
   options.sync = !f.no_sync;
@@ -165,6 +167,10 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--worker-threads", flags->worker_threads,
                   "Threads for store calls (appends wait for fsync there)")
       ->envname("TIMETRAIL_WORKER_THREADS")
+      ->capture_default_str();
+  cmd->add_option("--keepalive-ms", flags->keepalive_ms,
+                  "Interval of ': keepalive' comments on idle subscriptions")
+      ->envname("TIMETRAIL_KEEPALIVE_MS")
       ->capture_default_str();
   cmd->add_flag("--no-sync", flags->no_sync,
                 "Acknowledge appends before fsync (throwaway data only: a crash loses them)")

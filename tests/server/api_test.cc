@@ -147,6 +147,7 @@ TEST_F(ApiTest, RejectedRequestsSayWhyAndChangeNothing) {
                                           {"stream":"r","expected_revision":"no_stream","events":[{"type":"a"}]}]})",
        "application/json", 409, "wrong_expected_revision"},
       {"/v1/transactions", R"({"appends":{}})", "application/json", 400, "invalid_argument"},
+      {"/v1/streams/r", std::string(50000, '['), "application/json", 400, "bad_json"},
   };
   for (const Case& c : cases) {
     HttpResult r = client_->Post(c.target, c.body, {{"Content-Type", c.content_type}});

@@ -92,6 +92,43 @@ TEST(SubscribeTest, FiltersByStreamPrefixAndTypes) {
   EXPECT_EQ(json::parse(second->data)["stream"], "orders/2");
 }
 
+TEST(SubscribeTest, IdleSubscriptionsGetKeepaliveComments) {
+  TempDir dir;
+  ServerProcess server(dir.Sub("data"), {"--keepalive-ms", "100"});
+  ASSERT_TRUE(server.started());
+  SseClient sub(server.port(), "/v1/subscribe");
+  ASSERT_EQ(sub.status(), 200);
+  HttpClient client(server.port());
+  // The subscriber is counted while it waits for live events.
+  std::string metrics;
+  while (metrics.find("timetrail_subscribers 1\n") == std::string::npos) {
+    metrics = client.Get("/metrics").body;
+  }
+  // Comments are skipped by Next(); an event after them still arrives.
+  ASSERT_EQ(client.Post("/v1/streams/k", R"({"events":[{"type":"a"}]})").status, 201);
+  std::optional<SseEvent> e = sub.Next();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->id, 1u);
+  while (sub.comments().size() < 3) {
+    ASSERT_TRUE(client.Post("/v1/streams/k", R"({"events":[{"type":"a"}]})").status == 201);
+    ASSERT_TRUE(sub.Next().has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  EXPECT_EQ(sub.comments()[0], ": subscribed");
+  EXPECT_EQ(sub.comments()[1], ": keepalive");
+}
+
+TEST(SubscribeTest, SecondServerOnTheSameDataDirectoryIsRefused) {
+  TempDir dir;
+  ServerProcess first(dir.Sub("data"));
+  ASSERT_TRUE(first.started());
+  auto [code, output] = RunServeBinary({"serve", "--data", dir.Sub("data"), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(code, 5) << output;
+  EXPECT_NE(output.find("cannot open data directory"), std::string::npos) << output;
+  HttpClient client(first.port());
+  EXPECT_EQ(client.Get("/healthz").status, 200);
+}
+
 TEST(SubscribeTest, BadSubscriptionRequestsAreRejected) {
   TempDir dir;
   ServerProcess server(dir.Sub("data"));
