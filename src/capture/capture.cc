@@ -883,4 +883,29 @@ void Capture::Impl::ResetTransaction() {
   skip_parts_ = 0;
 }
 
+BackgroundCapture::BackgroundCapture(EventStore* store, CaptureOptions options)
+    : capture_(store, options), options_(std::move(options)) {}
+
+Result<std::unique_ptr<BackgroundCapture>> BackgroundCapture::Start(EventStore* store,
+                                                                    CaptureOptions options) {
+  std::unique_ptr<BackgroundCapture> bg(new BackgroundCapture(store, std::move(options)));
+  TT_RETURN_IF_ERROR(bg->capture_.Prepare());
+  BackgroundCapture* self = bg.get();
+  bg->thread_ = std::thread([self] {
+    self->result_ = self->capture_.Run(self->stop_);
+    if (!self->result_.ok() && self->options_.log) {
+      self->options_.log("capture stopped: " + self->result_.ToString());
+    }
+  });
+  return bg;
+}
+
+BackgroundCapture::~BackgroundCapture() { (void)Stop(); }
+
+Status BackgroundCapture::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  return result_;
+}
+
 }  // namespace timetrail::capture

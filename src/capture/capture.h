@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "timetrail/status.h"
@@ -98,6 +99,35 @@ class Capture {
   class Impl;
   std::unique_ptr<Impl> impl_;
   CaptureOptions options_;
+};
+
+// A Capture running on its own thread beside other work (e.g. inside `timetrail serve`):
+//
+//   auto bg = BackgroundCapture::Start(store.get(), options);   // Prepare()s first
+//   if (!bg.ok()) { /* bg.status(): the source is not ready */ }
+//   ...
+//   Status s = (*bg)->Stop();   // also on destruction; returns how Run ended
+class BackgroundCapture {
+ public:
+  // Prepares the source (see Capture::Prepare) and starts streaming on a new thread.
+  static Result<std::unique_ptr<BackgroundCapture>> Start(EventStore* store,
+                                                          CaptureOptions options);
+  ~BackgroundCapture();
+  BackgroundCapture(const BackgroundCapture&) = delete;
+  BackgroundCapture& operator=(const BackgroundCapture&) = delete;
+
+  // Stops streaming and waits for the thread. Returns OK, or the error that ended the capture
+  // early (which was also passed to options.log). Idempotent.
+  Status Stop();
+  CaptureStats stats() const { return capture_.stats(); }
+
+ private:
+  BackgroundCapture(EventStore* store, CaptureOptions options);
+  Capture capture_;
+  CaptureOptions options_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  Status result_;
 };
 
 }  // namespace timetrail::capture
