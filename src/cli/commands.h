@@ -11,6 +11,8 @@ namespace timetrail::cli {
 void AddStreamCommands(CLI::App& app);
 // import, export.
 void AddImportExportCommands(CLI::App& app);
+// get, history, diff, activity, revert.
+void AddTemporalCommands(CLI::App& app);
 
 }  // namespace timetrail::cli
 

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   timetrail::capture::AddCaptureCommand(app);
 #endif
   timetrail::cli::AddStreamCommands(app);
+  timetrail::cli::AddTemporalCommands(app);
   timetrail::cli::AddImportExportCommands(app);
   try {
     app.parse(argc, argv);

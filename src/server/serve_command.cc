@@ -9,6 +9,9 @@
 
 #include "server/http_server.h"
 #include "timetrail/store.h"
+#ifdef TIMETRAIL_SERVER_CAPTURE
+#include "capture/capture.h"
+#endif
 
 namespace timetrail::server {
 namespace {
@@ -25,6 +28,8 @@ struct ServeFlags {
   std::size_t worker_threads = 64;
   std::uint32_t keepalive_ms = 15000;
   bool no_sync = false;
+  std::string capture_url;   // record a PostgreSQL database's changes too (docs/capture.md)
+  std::string capture_slot = "timetrail";
 };
 
 // "HOST:PORT", "[v6]:PORT" or ":PORT".
@@ -110,6 +115,22 @@ int RunServe(const ServeFlags& f) {
               << "': " << store.status().ToString() << "\n";
     return store.status().code() == StatusCode::kUnavailable ? 5 : 1;
   }
+#ifdef TIMETRAIL_SERVER_CAPTURE
+  std::unique_ptr<capture::BackgroundCapture> capture;
+  if (!f.capture_url.empty()) {
+    capture::CaptureOptions co;
+    co.source_url = f.capture_url;
+    co.slot = f.capture_slot;
+    co.publication = f.capture_slot;
+    co.log = [](const std::string& line) { std::cerr << "capture: " << line << std::endl; };
+    auto started = capture::BackgroundCapture::Start(store->get(), co);
+    if (!started.ok()) {
+      std::cerr << "timetrail serve: --capture: " << started.status().ToString() << "\n";
+      return started.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    capture = std::move(started).value();
+  }
+#endif
   {
     HttpServer server(store->get(), so);
     Status s = server.Start();
@@ -122,6 +143,9 @@ int RunServe(const ServeFlags& f) {
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
     server.Run();
   }
+#ifdef TIMETRAIL_SERVER_CAPTURE
+  if (capture) (void)capture->Stop();  // before the store closes
+#endif
   store->reset();  // commits queued appends and closes the store
   std::cerr << "timetrail serve: stopped cleanly" << std::endl;
   return 0;
@@ -175,6 +199,16 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_flag("--no-sync", flags->no_sync,
                 "Acknowledge appends before fsync (throwaway data only: a crash loses them)")
       ->envname("TIMETRAIL_NO_SYNC");
+#ifdef TIMETRAIL_SERVER_CAPTURE
+  cmd->add_option("--capture", flags->capture_url,
+                  "Also record every row change of this PostgreSQL database (logical "
+                  "replication; see docs/capture.md and `timetrail capture --help`)")
+      ->envname("TIMETRAIL_CAPTURE");
+  cmd->add_option("--capture-slot", flags->capture_slot,
+                  "Replication slot and publication name for --capture")
+      ->envname("TIMETRAIL_CAPTURE_SLOT")
+      ->capture_default_str();
+#endif
   cmd->callback([flags, cmd] {
     if (!flags->config.empty()) ApplyConfigFile(cmd, flags->config);
     int code = RunServe(*flags);

@@ -174,7 +174,8 @@ TEST_F(CliTest, EveryCommandHasHelpWithAnExample) {
   Outcome top = Cli({"--help"});
   EXPECT_EQ(top.code, 0);
   for (const char* cmd : {"append", "read", "info", "event", "log", "tail", "integrity", "verify",
-                          "import", "export", "serve"}) {
+                          "import", "export", "get", "history", "diff", "activity", "revert",
+                          "serve"}) {
     EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
     Outcome r = Cli({cmd, "--help"});
     EXPECT_EQ(r.code, 0) << cmd << Describe(r);
@@ -432,6 +433,68 @@ TEST_F(CliTest, ImportRejectsABadFileBeforeWritingAnything) {
   EXPECT_NE(log.err.find("does not exist"), std::string::npos) << log.err;
   Outcome missing = InData({"import", dir_.Sub("no-such-file")});
   EXPECT_EQ(missing.code, 3) << Describe(missing);
+}
+
+TEST_F(CliTest, TemporalCommandsGetHistoryDiffActivityRevert) {
+  ASSERT_EQ(InData({"append", "friend-1", "-t", "$put", "-d",
+                    R"({"name":"Rachel","location":"New York"})", "--actor", "joey", "--reason",
+                    "we met", "-e", "no_stream"}).code, 0);
+  ASSERT_EQ(InData({"append", "friend-1", "-t", "$patch", "-d", R"({"location":"Paris"})",
+                    "--actor", "ross", "--reason", "moved"}).code, 0);
+  ASSERT_EQ(InData({"append", "friend-2", "-t", "$put", "-d", R"({"name":"Joey"})", "--actor",
+                    "joey"}).code, 0);
+
+  Outcome now = InData({"get", "friend-1", "--json"});
+  ASSERT_EQ(now.code, 0) << Describe(now);
+  EXPECT_EQ(json::parse(now.out)["state"]["location"], "Paris");
+  Outcome then = InData({"get", "friend-1", "--at-revision", "0", "--json"});
+  EXPECT_EQ(json::parse(then.out)["state"]["location"], "New York");
+  Outcome table = InData({"get", "friend-1"});
+  EXPECT_NE(table.out.find(R"("location":"Paris")"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("actor:       ross"), std::string::npos) << table.out;
+  EXPECT_EQ(InData({"get", "nobody"}).code, 3);
+  EXPECT_EQ(InData({"get", "friend-1", "--as-of", "not a time"}).code, 2);
+
+  Outcome hist = InData({"history", "friend-1", "--path", "/location", "--json"});
+  ASSERT_EQ(hist.code, 0) << Describe(hist);
+  json iv = json::parse(hist.out)["intervals"];
+  ASSERT_EQ(iv.size(), 2u);
+  EXPECT_EQ(iv[0]["value"], "New York");
+  EXPECT_EQ(iv[1]["value"], "Paris");
+  EXPECT_TRUE(iv[1]["to"].is_null());
+  Outcome hist_table = InData({"history", "friend-1", "-p", "/location"});
+  EXPECT_NE(hist_table.out.find("\"Paris\""), std::string::npos) << hist_table.out;
+  EXPECT_NE(hist_table.out.find("moved"), std::string::npos) << hist_table.out;
+
+  Outcome diff = InData({"diff", "friend-1", "--from", "0", "--to", "1", "--json"});
+  ASSERT_EQ(diff.code, 0) << Describe(diff);
+  json dj = json::parse(diff.out);
+  ASSERT_EQ(dj["patch"].size(), 1u);
+  EXPECT_EQ(dj["patch"][0]["op"], "replace");
+  EXPECT_EQ(dj["patch"][0]["path"], "/location");
+  EXPECT_EQ(dj["events"].size(), 1u);
+  EXPECT_EQ(InData({"diff", "friend-1"}).code, 2);
+
+  Outcome act = InData({"activity", "--actor", "joey", "--json"});
+  ASSERT_EQ(act.code, 0) << Describe(act);
+  json aj = json::parse(act.out)["events"];
+  ASSERT_EQ(aj.size(), 2u);
+  EXPECT_EQ(aj[0]["stream"], "friend-2");  // newest first
+  EXPECT_EQ(aj[1]["stream"], "friend-1");
+
+  Outcome rv = InData({"revert", "friend-1", "--to-revision", "0", "--expected", "1", "--actor",
+                       "monica", "--reason", "wrong city"});
+  ASSERT_EQ(rv.code, 0) << Describe(rv);
+  EXPECT_NE(rv.out.find("new revision 2"), std::string::npos) << rv.out;
+  Outcome after = InData({"get", "friend-1", "--json"});
+  json st = json::parse(after.out);
+  EXPECT_EQ(st["state"]["location"], "New York");
+  EXPECT_EQ(st["metadata"]["actor"], "monica");
+  Outcome stale = InData({"revert", "friend-1", "--to-revision", "0", "--expected", "1"});
+  EXPECT_EQ(stale.code, 4) << Describe(stale);
+  EXPECT_EQ(InData({"revert", "friend-1"}).code, 2);
+  // History is never rewritten: all three events are still there.
+  EXPECT_EQ(json::parse(InData({"read", "friend-1", "--json"}).out)["events"].size(), 3u);
 }
 
 // Deletes the stored record of one position, as a faulty tool or an attacker could.
