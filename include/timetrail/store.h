@@ -195,6 +195,11 @@ class EventStore {
 
   virtual StoreStats GetStats() const = 0;
 
+  // Waits until the storage engine has finished the flushes and compactions that the writes so
+  // far started (RocksDB reorganizes its files in the background after a large load). Only for
+  // measurements, so that queries do not compete with that work; answers are the same either way.
+  virtual Status WaitForBackgroundWork() const = 0;
+
   // --- Temporal queries (docs/temporal.md) -----------------------------------------------------
   // An entity's document state at a point. kNotFound if the stream has no events (at all, or
   // for kRevision, no event at that revision); kInvalidArgument for a malformed query. Cost:

@@ -69,6 +69,10 @@ class KvEngine {
   virtual Status Write(KvWriteBatch& batch, bool sync) = 0;
   // Bytes of live data files, approximately.
   virtual std::uint64_t ApproximateDiskBytes() const = 0;
+  // Waits until the engine has no flush or compaction running or pending for what was written
+  // before the call (writes made meanwhile may start new work). For measurements that must not
+  // compete with background work; never needed for correctness.
+  virtual Status WaitForBackgroundWork() const { return Status::Ok(); }
 };
 
 // Options of the embedded RocksDB engine. Intentionally copyable.

@@ -42,6 +42,7 @@ class EventStoreImpl final : public EventStore {
   Result<Committed> TransactWithCheckpoint(const Transaction& tx, std::string_view name,
                                            std::string_view value) override;
   StoreStats GetStats() const override;
+  Status WaitForBackgroundWork() const override { return engine_->WaitForBackgroundWork(); }
 
   // Temporal queries (temporal_queries.cc).
   Result<EntityState> GetEntity(std::string_view stream, const EntityQuery& query) const override;

@@ -173,6 +173,14 @@ std::string ActorKey(std::string_view actor, Position p) {
   return k;
 }
 
+std::string PositionPrefix(std::string_view stream) { return Prefixed('p', stream); }
+
+std::string PositionKey(std::string_view stream, Position p) {
+  std::string k = PositionPrefix(stream);
+  PutBigEndian64(&k, p);
+  return k;
+}
+
 std::string ValidPrefix(std::string_view stream) { return Prefixed('v', stream); }
 
 std::string ValidKey(std::string_view stream, Timestamp valid_from, Position p) {
@@ -260,32 +268,147 @@ Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p) {
   return e;
 }
 
+namespace {
+
+bool IsReset(std::string_view type) { return type == kPutType || type == kDeleteType; }
+
+// Folds "newest_first" (read going back in fold order) in reverse into "state", and records the
+// last document event's point.
+Status FoldBack(FoldedState& state, std::vector<RecordedEvent>& newest_first) {
+  for (auto e = newest_first.rbegin(); e != newest_first.rend(); ++e) {
+    TT_RETURN_IF_ERROR(FoldInto(state, *e));
+  }
+  if (!newest_first.empty()) state.last_event = query::PointOf(newest_first.front());
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view stream, Revision r) {
   const std::string prefix = keys::StreamIndexPrefix(stream);
+  // Document events after the starting point, newest first.
+  std::vector<RecordedEvent> tail;
   FoldedState state;
-  Revision next = 0;
-  {
-    auto it = engine.NewIterator(Family::kSnapshots);
-    it->SeekForPrev(SnapshotKey(stream, r));
-    TT_RETURN_IF_ERROR(it->status());
-    if (it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8) {
-      TT_ASSIGN_OR_RETURN(state, DecodeSnapshot(it->value()));
-      next = DecodeBigEndian64(it->key().data() + prefix.size()) + 1;
-    }
-  }
-  if (next > r) return state;
+  // The snapshot at or before "r", looked up once the walk meets an event that is no $put.
+  bool snapshot_looked_up = false;
+  std::optional<Revision> snapshot_revision;
+  std::string snapshot_value;
+  bool from_snapshot = false;
   auto it = engine.NewIterator(Family::kStreamIndex);
-  for (it->Seek(keys::StreamIndex(stream, next)); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
+  for (it->SeekForPrev(keys::StreamIndex(stream, r));
+       it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
+       it->Prev()) {
     Revision rev = DecodeBigEndian64(it->key().data() + prefix.size());
-    if (rev > r) break;
+    if (snapshot_revision && rev <= *snapshot_revision) {
+      from_snapshot = true;
+      break;
+    }
     auto p = keys::DecodePosition(it->value());
     if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
     TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, *p));
-    TT_RETURN_IF_ERROR(FoldInto(state, e));
+    if (IsReset(e.type)) {
+      // A $put or $delete replaces the whole document: nothing before it matters.
+      TT_RETURN_IF_ERROR(FoldInto(state, e));
+      state.last_event = query::PointOf(e);
+      break;
+    }
+    if (query::IsDocumentType(e.type)) tail.push_back(std::move(e));
+    if (!snapshot_looked_up) {
+      snapshot_looked_up = true;
+      auto snap = engine.NewIterator(Family::kSnapshots);
+      snap->SeekForPrev(SnapshotKey(stream, r));
+      TT_RETURN_IF_ERROR(snap->status());
+      if (snap->Valid() && snap->key().starts_with(prefix) &&
+          snap->key().size() == prefix.size() + 8) {
+        snapshot_revision = DecodeBigEndian64(snap->key().data() + prefix.size());
+        snapshot_value = std::string(snap->value());
+        if (*snapshot_revision >= rev) {
+          // The snapshot already holds this event (it was taken at "r").
+          tail.clear();
+          from_snapshot = true;
+          break;
+        }
+      }
+    }
   }
   TT_RETURN_IF_ERROR(it->status());
+  if (from_snapshot) {
+    TT_ASSIGN_OR_RETURN(state, DecodeSnapshot(snapshot_value));
+  }
+  TT_RETURN_IF_ERROR(FoldBack(state, tail));
   return state;
+}
+
+Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_view stream,
+                                          Revision last, Position p) {
+  const std::string prefix = PositionPrefix(stream);
+  auto in_stream = [&](const KvIterator& it) {
+    return it.Valid() && it.key().starts_with(prefix) && it.key().size() == prefix.size() + 8;
+  };
+  auto revision_of = [&](const KvIterator& it) -> std::optional<Revision> {
+    return keys::DecodePosition(it.value());  // fixed64, like positions
+  };
+  RevisionLookup out;
+  auto it = engine.NewIterator(Family::kIndex);
+  it->SeekForPrev(PositionKey(stream, p));
+  TT_RETURN_IF_ERROR(it->status());
+  if (in_stream(*it)) {
+    std::optional<Revision> c = revision_of(*it);
+    if (!c) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
+    if (*c > last) return out;  // not visible yet: let the caller search what is
+    if (*c == last) {
+      out.known = true;
+      out.revision = c;
+      return out;
+    }
+    // Revision c + 1 must be the next entry (and so lie after p); if it is missing, events
+    // between were written before the index existed.
+    it->Next();
+    TT_RETURN_IF_ERROR(it->status());
+    if (!in_stream(*it)) return out;
+    std::optional<Revision> next = revision_of(*it);
+    if (!next) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
+    if (*next != *c + 1) return out;
+    out.known = true;
+    out.revision = c;
+    return out;
+  }
+  // Nothing indexed at or before p: the answer is "none" only if revision 0 is indexed after p.
+  it->Seek(prefix);
+  TT_RETURN_IF_ERROR(it->status());
+  if (!in_stream(*it)) return out;
+  std::optional<Revision> first = revision_of(*it);
+  if (!first) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
+  out.known = *first == 0;
+  return out;
+}
+
+Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engine,
+                                                           std::string_view stream,
+                                                           Position known, Timestamp v,
+                                                           std::size_t max_steps) {
+  const std::string prefix = ValidPrefix(stream);
+  std::vector<RecordedEvent> tail;  // newest first in valid-time fold order
+  FoldedState state;
+  std::size_t steps = 0;
+  auto it = engine.NewIterator(Family::kIndex);
+  for (it->SeekForPrev(ValidKey(stream, v, UINT64_MAX));
+       it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 16;
+       it->Prev()) {
+    if (++steps > max_steps) return std::optional<FoldedState>();
+    Position p = DecodeBigEndian64(it->key().data() + prefix.size() + 8);
+    if (p > known) continue;  // recorded after the time it is known at
+    TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, p));
+    if (IsReset(e.type)) {
+      TT_RETURN_IF_ERROR(FoldInto(state, e));
+      state.last_event = query::PointOf(e);
+      break;
+    }
+    tail.push_back(std::move(e));
+  }
+  TT_RETURN_IF_ERROR(it->status());
+  TT_RETURN_IF_ERROR(FoldBack(state, tail));
+  return std::optional<FoldedState>(std::move(state));
 }
 
 TemporalIndexHook::TemporalIndexHook(const KvEngine* engine, std::uint32_t interval,
@@ -382,6 +505,12 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       if (actor != meta.end() && actor->is_string()) {
         batch.Put(Family::kIndex, ActorKey(actor->get_ref<const std::string&>(), e.position), "");
       }
+    }
+
+    {
+      std::string rev;
+      PutFixed64(&rev, e.revision);
+      batch.Put(Family::kIndex, PositionKey(e.stream, e.position), rev);
     }
 
     auto it = cache_.find(e.stream);

@@ -47,17 +47,52 @@ std::string CorrectionKey(std::string_view stream, Revision r);
 std::string ValidSnapshotKey(std::string_view stream, Revision r);
 std::string ValidSnapshotByTimeKey(std::string_view stream, Timestamp boundary, Revision r);
 
+// kIndex, position index: 'p', length, stream, big-endian position -> fixed64 revision. One key
+// per event (written since this index exists; older stores lack it for their earlier events,
+// and RevisionAtPosition notices): the revision of a stream at a position in one seek.
+std::string PositionPrefix(std::string_view stream);
+std::string PositionKey(std::string_view stream, Position p);
+
 // A stream's folded state after some revision. Intentionally copyable.
 struct FoldedState {
   query::Document doc;
   std::optional<Revision> last_document_revision;  // the last $put/$patch/$delete folded in
+  // That event's point, when the fold read it (not when it lies inside a snapshot); saves
+  // reading it again to describe the state.
+  std::optional<EventPoint> last_event;
 };
+
+// The answer of RevisionAtPosition. Intentionally copyable.
+struct RevisionLookup {
+  // False when the position index cannot answer (events written before it existed): the caller
+  // must search the stream index instead.
+  bool known = false;
+  std::optional<Revision> revision;  // the last revision at or before the position, if any
+};
+
+// The last revision of "stream" whose position is at or before "p", from the position index,
+// where "last" is the stream's last visible revision. The answer is checked against the
+// neighbouring index entry (the next revision must lie after "p"), so a store whose index has
+// gaps gets known == false rather than a wrong revision.
+Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_view stream,
+                                          Revision last, Position p);
+
+// The state valid at "v" as known at position "known", found by walking the valid-time index
+// back from "v" to the last $put or $delete (which replaces everything before it in the fold)
+// and folding forward from there. Gives up (nullopt) after "max_steps" index entries without
+// one; then ValidStateAt answers with its bounded cost.
+Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engine,
+                                                           std::string_view stream,
+                                                           Position known, Timestamp v,
+                                                           std::size_t max_steps);
 
 // The event stored at position "p" (no visibility check: callers bound positions themselves).
 Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 
-// The state of "stream" after revision "r": the nearest snapshot at or before "r" plus the
-// events after it. REQUIRES: revision "r" is stored.
+// The state of "stream" after revision "r": walks the stream back from "r" to the last $put or
+// $delete (which replaces the whole document), or to the nearest snapshot when there is none
+// before it, and folds the events after that. Reads at most Options::snapshot_interval events;
+// usually one when the stream is written with $put. REQUIRES: revision "r" is stored.
 Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view stream, Revision r);
 
 // The state valid at "v" as known at position "known" (events with position <= known and

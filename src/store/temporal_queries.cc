@@ -55,7 +55,11 @@ void EventStoreImpl::RegisterTemporalIndex() {
 Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::string_view stream,
                                                                         Revision last,
                                                                         Position p) const {
-  // Positions grow with revisions, so a binary search over the stream index finds the cut.
+  TT_ASSIGN_OR_RETURN(temporal::RevisionLookup lookup,
+                      temporal::RevisionAtPosition(*engine_, stream, last, p));
+  if (lookup.known) return lookup.revision;
+  // Events written before the position index existed: positions grow with revisions, so a
+  // binary search over the stream index finds the cut.
   auto position_of = [&](Revision r) -> Result<Position> {
     TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
                         engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
@@ -88,8 +92,8 @@ Result<EntityState> EventStoreImpl::StateAt(std::string_view stream,
 
 Result<EntityState> EventStoreImpl::WithEvent(std::string_view stream,
                                               const temporal::FoldedState& folded) const {
-  std::optional<EventPoint> point;
-  if (folded.last_document_revision) {
+  std::optional<EventPoint> point = folded.last_event;
+  if (!point && folded.last_document_revision) {
     TT_ASSIGN_OR_RETURN(std::optional<Position> p,
                         FindRevision(stream, *folded.last_document_revision));
     if (!p) return Status::Corruption("revision missing from the stream index of " + Quoted(stream));
@@ -129,17 +133,25 @@ Result<EntityState> EventStoreImpl::GetEntity(std::string_view stream,
       }
       return StateAt(stream, query.revision);
     case EntityQuery::Kind::kPosition: {
+      if (query.position >= info.last_position) return StateAt(stream, last);
       TT_ASSIGN_OR_RETURN(std::optional<Revision> r,
                           LastRevisionAtOrBefore(stream, last, query.position));
       return StateAt(stream, r);
     }
     case EntityQuery::Kind::kSystemTime: {
       TT_ASSIGN_OR_RETURN(Position p, PositionAt(query.as_of));
+      if (p >= info.last_position) return StateAt(stream, last);
       TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, p));
       return StateAt(stream, r);
     }
     case EntityQuery::Kind::kValidTime: {
       TT_ASSIGN_OR_RETURN(Position cut, KnownCut(query.known_at));
+      // Usually the last $put or $delete before valid_at is a few entries back; the bound keeps
+      // a stream of patches at the snapshot path's cost.
+      TT_ASSIGN_OR_RETURN(std::optional<temporal::FoldedState> quick,
+                          temporal::ValidStateFromLastReset(*engine_, stream, cut, query.valid_at,
+                                                            options_.snapshot_interval));
+      if (quick) return WithEvent(stream, *quick);
       TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, cut));
       if (!r) return query::ToState(stream, query::Document{}, std::nullopt);
       TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,

@@ -6,7 +6,9 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "storage/kv_engine.h"
@@ -197,6 +199,29 @@ class RocksDbEngine final : public KvEngine {
       total += wal;
     }
     return total;
+  }
+
+  Status WaitForBackgroundWork() const override {
+    // RocksDB 7.8 has no WaitForCompact: poll the properties that say whether a flush or a
+    // compaction is running or queued, in every family, until all are zero.
+    static constexpr std::string_view kBusy[] = {"rocksdb.mem-table-flush-pending",
+                                                 "rocksdb.compaction-pending",
+                                                 "rocksdb.num-running-flushes",
+                                                 "rocksdb.num-running-compactions"};
+    for (;;) {
+      bool busy = false;
+      for (auto* h : cfs_) {
+        for (std::string_view property : kBusy) {
+          std::uint64_t v = 0;
+          if (db_->GetIntProperty(h, rocksdb::Slice(property.data(), property.size()), &v) &&
+              v != 0) {
+            busy = true;
+          }
+        }
+      }
+      if (!busy) return Status::Ok();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 
  private:
