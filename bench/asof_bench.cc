@@ -2,9 +2,24 @@
 // (EventStore::GetEntity with EntityQuery::AsOf) and by PostgreSQL from a history table with a
 // tstzrange validity column and EXCLUDE USING gist, the usual way to keep versions in
 // PostgreSQL. Goals (issue 3): latency flat from 1,000 to 1,000,000 events per stream, and at
-// least 10x PostgreSQL's queries/s at the same client concurrency.
+// least 10x PostgreSQL's queries/s at the same client concurrency through the C++ API, 2x
+// through HTTP (the real `timetrail serve` on the loaded data directory, keep-alive clients).
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -14,6 +29,8 @@
 
 #include "bench_common.h"
 #include "timetrail/store.h"
+
+extern char** environ;
 
 namespace {
 
@@ -33,6 +50,11 @@ Usage: asof_bench --data-dir=DIR --pg=CONNINFO [options]
   --entities=N        entities they are spread over (default 100000)
   --clients=N         concurrent clients (connections) for the throughput part (default 4)
   --seconds=N         how long the throughput part runs (default 10)
+  --block-cache-mb=N  RocksDB block cache of the store the C++ API part opens (default 1024:
+                      sized to hold the throughput part's data)
+  --timetrail=PATH    the timetrail binary; with it, the throughput part also runs through
+                      HTTP: `timetrail serve` on the loaded data directory, one keep-alive
+                      connection per client, GET /v1/entities/{stream}?as_of=T
   --quick             sizes 10,1000,100000; 100,000 events over 10,000 entities; 1,000
                       queries per size; 3 seconds
   --out=FILE          write the results as JSON to FILE
@@ -42,6 +64,8 @@ Usage: asof_bench --data-dir=DIR --pg=CONNINFO [options]
 
 timetrail: every version is a $put event; a query asks GetEntity(stream, AsOf(t)) for a
 uniformly random t between the entity's first and last commit and must find the entity.
+Before measuring, timetrail waits until RocksDB has finished the flushes and compactions the
+load started (EventStore::WaitForBackgroundWork), as PostgreSQL gets VACUUM ANALYZE.
 PostgreSQL: versions of entity e are valid one after another, one second each from 2026-01-01,
 the last one open-ended; a query asks for the version valid at a uniformly random instant of
 that span and must get exactly one row.
@@ -194,6 +218,133 @@ std::string Fmt(const char* format, double v) {
   return buf;
 }
 
+// Waits for the store's background work after a load; returns the seconds it took.
+double Settle(const timetrail::EventStore& store) {
+  auto start = std::chrono::steady_clock::now();
+  std::cerr << "timetrail: waiting for RocksDB's flushes and compactions to finish\n";
+  timetrail::Status s = store.WaitForBackgroundWork();
+  if (!s.ok()) std::cerr << "  " << s.ToString() << "\n";
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(stderr, "  settled after %.1f s\n", secs);
+  return secs;
+}
+
+// `timetrail serve` on a data directory, on a free loopback port; stopped with SIGTERM.
+class ServeProcess {
+ public:
+  // Starts it and waits for its "listening on http://HOST:PORT" line; nullptr with *error set
+  // when it does not come up. The server's own log goes to "log_path".
+  static std::unique_ptr<ServeProcess> Start(const std::string& binary, const std::string& data,
+                                             const std::string& log_path, std::string* error) {
+    int out[2];
+    if (pipe(out) != 0) {
+      *error = "pipe failed";
+      return nullptr;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> args = {binary, "serve", "--data", data, "--listen", "127.0.0.1:0"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (rc != 0) {
+      close(out[0]);
+      *error = "cannot run " + binary + ": " + std::strerror(rc);
+      return nullptr;
+    }
+    auto p = std::unique_ptr<ServeProcess>(new ServeProcess(pid));
+    std::string line;
+    char c = 0;
+    while (read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    close(out[0]);
+    const std::string marker = "listening on http://";
+    auto at = line.find(marker);
+    auto colon = line.rfind(':');
+    if (at == std::string::npos || colon == std::string::npos || colon < at + marker.size()) {
+      *error = "timetrail serve did not start (see " + log_path + ")";
+      return nullptr;
+    }
+    p->host_ = line.substr(at + marker.size(), colon - at - marker.size());
+    p->port_ = line.substr(colon + 1);
+    return p;
+  }
+  ~ServeProcess() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  const std::string& host() const { return host_; }
+  const std::string& port() const { return port_; }
+
+ private:
+  explicit ServeProcess(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  std::string host_, port_;
+};
+
+// One keep-alive HTTP/1.1 connection (Boost.Beast), reconnecting when the server closes it.
+// Not thread-safe: one per client thread.
+class HttpClient {
+ public:
+  HttpClient(std::string host, std::string port)
+      : host_(std::move(host)), port_(std::move(port)), stream_(ioc_) {}
+
+  // GET "target"; false with *error set when the request fails at the transport level.
+  bool Get(const std::string& target, int* status, std::string* body, std::string* error) {
+    namespace http = boost::beast::http;
+    boost::beast::error_code ec;
+    if (!connected_) {
+      boost::asio::ip::tcp::resolver resolver(ioc_);
+      auto endpoints = resolver.resolve(host_, port_, ec);
+      if (!ec) stream_.connect(endpoints, ec);
+      if (ec) {
+        *error = "connect to " + host_ + ":" + port_ + ": " + ec.message();
+        return false;
+      }
+      stream_.socket().set_option(boost::asio::ip::tcp::no_delay(true));
+      connected_ = true;
+    }
+    http::request<http::empty_body> req{http::verb::get, target, 11};
+    req.set(http::field::host, host_);
+    req.keep_alive(true);
+    http::write(stream_, req, ec);
+    http::response<http::string_body> res;
+    if (!ec) http::read(stream_, buffer_, res, ec);
+    if (ec) {
+      *error = "GET " + target + ": " + ec.message();
+      Close();
+      return false;
+    }
+    if (!res.keep_alive()) Close();
+    *status = static_cast<int>(res.result_int());
+    *body = std::move(res.body());
+    return true;
+  }
+
+ private:
+  void Close() {
+    boost::beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.close();
+    buffer_.clear();
+    connected_ = false;
+  }
+
+  std::string host_, port_;
+  boost::asio::io_context ioc_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  bool connected_ = false;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -214,15 +365,17 @@ int main(int argc, char** argv) {
   std::int64_t entities = flags.GetInt("entities", quick ? 10000 : 100000);
   int clients = static_cast<int>(flags.GetInt("clients", 4));
   double seconds = flags.GetDouble("seconds", quick ? 3 : 10);
+  std::int64_t block_cache_mb = flags.GetInt("block-cache-mb", 1024);
+  std::string timetrail_bin = flags.Get("timetrail", "");
   if (!flags.CheckAllUsed()) return 2;
   if (pg.empty() || data_dir.empty()) {
     std::cerr << "asof_bench: --pg and --data-dir are required (see --help)\n";
     return 2;
   }
   if (sizes.empty() || *std::min_element(sizes.begin(), sizes.end()) < 1 || queries < 1 ||
-      entities < 1 || events < entities || clients < 1 || seconds <= 0) {
-    std::cerr << "asof_bench: --sizes, --queries, --entities, --clients and --seconds must be"
-                 " positive, and --events at least --entities\n";
+      entities < 1 || events < entities || clients < 1 || seconds <= 0 || block_cache_mb < 1) {
+    std::cerr << "asof_bench: --sizes, --queries, --entities, --clients, --seconds and"
+                 " --block-cache-mb must be positive, and --events at least --entities\n";
     return 2;
   }
   std::int64_t versions = events / entities;
@@ -240,13 +393,17 @@ int main(int argc, char** argv) {
   out["postgres"] = bench::DescribePostgres(*admin);
   out["config"] = Json{{"sizes", sizes},     {"queries_per_size", queries},
                        {"events", events},   {"entities", entities},
-                       {"clients", clients}, {"seconds", seconds}};
-  auto opened = timetrail::EventStore::Open(timetrail::Options{}, data_dir + "/store");
+                       {"clients", clients}, {"seconds", seconds},
+                       {"block_cache_mb", block_cache_mb}, {"http", !timetrail_bin.empty()}};
+  timetrail::Options options;
+  options.block_cache_bytes = static_cast<std::size_t>(block_cache_mb) << 20;
+  auto opened = timetrail::EventStore::Open(options, data_dir + "/store");
   if (!opened.ok()) {
     std::cerr << "asof_bench: cannot open the store: " << opened.status().ToString() << "\n";
     return 1;
   }
-  timetrail::EventStore& store = **opened;
+  std::unique_ptr<timetrail::EventStore> store_holder = std::move(opened).value();
+  timetrail::EventStore& store = *store_holder;
   if (!admin->Exec("CREATE EXTENSION IF NOT EXISTS btree_gist", &error) ||
       !admin->Exec("DROP TABLE IF EXISTS history", &error) ||
       !admin->Exec("CREATE TABLE history (entity text NOT NULL, valid tstzrange NOT NULL,"
@@ -263,6 +420,7 @@ int main(int argc, char** argv) {
     std::string tt_stream = "size-" + std::to_string(n);
     timetrail::Timestamp first, last;
     if (!LoadStream(store, tt_stream, n, &first, &last)) return 1;
+    double settle = Settle(store);
     std::mt19937_64 tt_rng(n);
     std::uniform_int_distribution<std::int64_t> tt_at(first.micros, last.micros);
     bench::Driver tt_driver("timetrail as-of, " + std::to_string(n) + " versions", 1, 0);
@@ -295,7 +453,10 @@ int main(int argc, char** argv) {
           return -1;
         },
         static_cast<std::uint64_t>(queries));
-    latency.push_back(Json{{"versions", n}, {"timetrail", tt.ToJson()}, {"postgres", r.ToJson()}});
+    latency.push_back(Json{{"versions", n},
+                           {"timetrail", tt.ToJson()},
+                           {"postgres", r.ToJson()},
+                           {"timetrail_settle_seconds", settle}});
   }
   out["latency"] = latency;
 
@@ -304,6 +465,7 @@ int main(int argc, char** argv) {
             << " versions each\n";
   timetrail::Timestamp round_done, load_end;
   if (!LoadEntities(store, entities, versions, &round_done, &load_end)) return 1;
+  double settle = Settle(store);
   std::vector<std::mt19937_64> tt_rngs;
   for (int i = 0; i < clients; ++i) tt_rngs.emplace_back(2000 + i);
   bench::Driver tt_driver("timetrail as-of, " + std::to_string(clients) + " clients", clients,
@@ -314,6 +476,41 @@ int main(int argc, char** argv) {
     return AsOf(store, "entity-" + std::to_string(pick(tt_rngs[t])),
                 timetrail::Timestamp{at(tt_rngs[t])}, err);
   });
+  // The same queries through HTTP: the store is closed and `timetrail serve` opens the directory.
+  std::optional<bench::RunResult> http_tp;
+  if (!timetrail_bin.empty()) {
+    store_holder.reset();
+    std::cerr << "timetrail: starting " << timetrail_bin << " serve on the loaded data\n";
+    auto server = ServeProcess::Start(timetrail_bin, data_dir + "/store", data_dir + "/serve.log",
+                                      &error);
+    if (!server) {
+      std::cerr << "asof_bench: " << error << "\n";
+      return 1;
+    }
+    std::vector<std::unique_ptr<HttpClient>> http;
+    for (int i = 0; i < clients; ++i) {
+      http.push_back(std::make_unique<HttpClient>(server->host(), server->port()));
+    }
+    std::vector<std::mt19937_64> http_rngs;
+    for (int i = 0; i < clients; ++i) http_rngs.emplace_back(3000 + i);
+    bench::Driver http_driver("timetrail HTTP as-of, " + std::to_string(clients) + " clients",
+                              clients, seconds);
+    http_tp = http_driver.Run([&](int t, std::uint64_t, std::string* err) -> std::int64_t {
+      std::uniform_int_distribution<std::int64_t> pick(0, entities - 1);
+      std::uniform_int_distribution<std::int64_t> at(round_done.micros, load_end.micros);
+      std::string target = "/v1/entities/entity-" + std::to_string(pick(http_rngs[t])) +
+                           "?as_of=" + timetrail::FormatTimestamp(timetrail::Timestamp{at(http_rngs[t])});
+      int status = 0;
+      std::string body;
+      if (!http[t]->Get(target, &status, &body, err)) return -1;
+      if (status != 200 || body.find("\"exists\":true") == std::string::npos) {
+        *err = "GET " + target + ": " + std::to_string(status) + " " + body.substr(0, 200);
+        return -1;
+      }
+      return 1;
+    });
+  }
+
   std::cerr << "postgres: loading " << entities << " entities with " << versions
             << " versions each\n";
   if (!Load(*admin, "entity-", entities, versions, &error) ||
@@ -348,8 +545,14 @@ int main(int argc, char** argv) {
                            {"clients", clients},
                            {"timetrail", tt_tp.ToJson()},
                            {"postgres", tp.ToJson()},
+                           {"timetrail_settle_seconds", settle},
                            {"ratio_queries_per_second",
                             tt_tp.calls_per_second / std::max(1e-9, tp.calls_per_second)}};
+  if (http_tp) {
+    out["throughput"]["timetrail_http"] = http_tp->ToJson();
+    out["throughput"]["ratio_http_queries_per_second"] =
+        http_tp->calls_per_second / std::max(1e-9, tp.calls_per_second);
+  }
   // Goals: flat latency from 1,000 versions to the largest size, and 10x PostgreSQL.
   Json goals = Json::array();
   const Json* small = nullptr;
@@ -376,6 +579,12 @@ int main(int argc, char** argv) {
   goals.push_back(Json{{"goal", "as-of queries/s at least 10x PostgreSQL"},
                        {"measured", tp_ratio},
                        {"met", tp_ratio >= 10.0}});
+  if (http_tp) {
+    double r = out["throughput"]["ratio_http_queries_per_second"].get<double>();
+    goals.push_back(Json{{"goal", "as-of queries/s through HTTP at least 2x PostgreSQL"},
+                         {"measured", r},
+                         {"met", r >= 2.0}});
+  }
   out["goals"] = goals;
   out["finished_at"] = bench::UtcNow();
   out["load_average_end"] = bench::LoadAverage();
@@ -395,6 +604,11 @@ int main(int argc, char** argv) {
               " (%.2fx)\n",
               clients, static_cast<long long>(entities), tt_tp.calls_per_second,
               tp.calls_per_second, out["throughput"]["ratio_queries_per_second"].get<double>());
+  if (http_tp) {
+    std::printf("through HTTP: timetrail %.0f queries/s (%.2fx PostgreSQL)\n",
+                http_tp->calls_per_second,
+                out["throughput"]["ratio_http_queries_per_second"].get<double>());
+  }
   for (auto& g : goals) {
     std::printf("goal %-52s measured %.2f  %s\n", g["goal"].get<std::string>().c_str(),
                 g["measured"].get<double>(), g["met"].get<bool>() ? "MET" : "NOT MET");
@@ -426,8 +640,19 @@ int main(int argc, char** argv) {
        << Fmt("%.3f", tt_tp.latency.p99_us / 1000) << " ms), PostgreSQL **"
        << Fmt("%.0f", tp.calls_per_second) << "** (p50 " << Fmt("%.3f", tp.latency.p50_us / 1000)
        << " ms, p99 " << Fmt("%.3f", tp.latency.p99_us / 1000) << " ms): **"
-       << Fmt("%.2f", out["throughput"]["ratio_queries_per_second"].get<double>())
-       << "x**.\n\nGoals:\n";
+       << Fmt("%.2f", out["throughput"]["ratio_queries_per_second"].get<double>()) << "x**.\n";
+    if (http_tp) {
+      md << "\nThrough HTTP (`timetrail serve`, " << clients
+         << " keep-alive connections, `GET /v1/entities/{stream}?as_of=T`): timetrail **"
+         << Fmt("%.0f", http_tp->calls_per_second) << " as-of queries/s** (p50 "
+         << Fmt("%.3f", http_tp->latency.p50_us / 1000) << " ms, p99 "
+         << Fmt("%.3f", http_tp->latency.p99_us / 1000) << " ms): **"
+         << Fmt("%.2f", out["throughput"]["ratio_http_queries_per_second"].get<double>())
+         << "x** PostgreSQL.\n";
+    }
+    md << "\ntimetrail measured after RocksDB's background work finished (" << Fmt("%.1f", settle)
+       << " s after the load); block cache " << block_cache_mb << " MiB in-process, the server's"
+       << " default through HTTP.\n\nGoals:\n";
     for (const auto& g : goals) {
       md << "- " << g["goal"].get<std::string>() << ": measured "
          << Fmt("%.2fx", g["measured"].get<double>()) << " — **"
@@ -440,7 +665,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  bool failed = tp.errors != 0 || tt_tp.errors != 0;
+  bool failed = tp.errors != 0 || tt_tp.errors != 0 || (http_tp && http_tp->errors != 0);
   for (const auto& l : latency) {
     failed = failed || l["postgres"]["errors"].get<std::uint64_t>() != 0 ||
              l["timetrail"]["errors"].get<std::uint64_t>() != 0;
