@@ -29,8 +29,13 @@ Result<Lsn> ParseLsn(std::string_view text);
 
 // PostgreSQL timestamps count from 2000-01-01; timetrail's from 1970-01-01.
 inline constexpr std::int64_t kPgEpochOffsetMicros = 946684800LL * 1000000;
+// PostgreSQL's '-infinity' and 'infinity' (the int64 limits) stay the limits, and times near
+// them saturate rather than overflow.
 inline Timestamp FromPgTime(std::int64_t pg_micros) {
-  return Timestamp{pg_micros + kPgEpochOffsetMicros};
+  std::int64_t micros;
+  if (pg_micros == INT64_MIN) return Timestamp{INT64_MIN};
+  if (__builtin_add_overflow(pg_micros, kPgEpochOffsetMicros, &micros)) micros = INT64_MAX;
+  return Timestamp{micros};
 }
 inline std::int64_t ToPgTime(Timestamp t) { return t.micros - kPgEpochOffsetMicros; }
 

@@ -11,6 +11,14 @@ std::string Be(std::uint64_t v, int bytes) {
   return out;
 }
 
+// Found by fuzz/pgoutput: a commit time near the int64 limit overflowed on the way to
+// timetrail's epoch. PostgreSQL's 'infinity' is INT64_MAX.
+TEST(PgOutputTest, TimesNearTheLimitsSaturate) {
+  EXPECT_EQ(FromPgTime(INT64_MAX).micros, INT64_MAX);
+  EXPECT_EQ(FromPgTime(INT64_MIN).micros, INT64_MIN);
+  EXPECT_EQ(FromPgTime(0).micros, kPgEpochOffsetMicros);
+}
+
 TEST(PgOutputTest, LsnFormatRoundTrips) {
   EXPECT_EQ(FormatLsn(0x16B374D848ULL), "16/B374D848");
   EXPECT_EQ(*ParseLsn("16/B374D848"), 0x16B374D848ULL);

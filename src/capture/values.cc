@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <optional>
 
+#include "core/validation.h"
+
 namespace timetrail::capture {
 namespace {
 
@@ -70,8 +72,12 @@ std::optional<std::string> CanonicalDecimal(std::string_view s) {
   if (!seen_digit) return std::nullopt;
   if (i < s.size()) {
     if (s[i] != 'e' && s[i] != 'E') return std::nullopt;
-    auto e = ParseInt64(s.substr(i + 1)[0] == '+' ? s.substr(i + 2) : s.substr(i + 1));
-    if (!e) return std::nullopt;
+    std::string_view exp = s.substr(i + 1);
+    if (!exp.empty() && exp[0] == '+') exp.remove_prefix(1);
+    auto e = ParseInt64(exp);
+    // PostgreSQL's numeric exponents are far smaller; a larger one is not a numeric's text.
+    constexpr std::int64_t kMaxExponent = 1'000'000;
+    if (!e || *e > kMaxExponent || *e < -kMaxExponent) return std::nullopt;
     exponent += static_cast<long>(*e);
   }
   std::size_t first = digits.find_first_not_of('0');
@@ -208,9 +214,8 @@ void AppendArrayLiteral(std::string* out, const nlohmann::json& value, bool json
   out->push_back('}');
 }
 
-}  // namespace
-
-nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text) {
+// PgTextToJson without the UTF-8 guard.
+nlohmann::json MapPgText(std::uint32_t type_oid, std::string_view text) {
   switch (type_oid) {
     case kBool:
       return text == "t" || text == "true";
@@ -246,6 +251,18 @@ nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text) {
     if (parsed && pos == text.size()) return std::move(*parsed);
   }
   return std::string(text);
+}
+
+}  // namespace
+
+nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text) {
+  nlohmann::json value = MapPgText(type_oid, text);
+  if (IsUtf8(text)) return value;
+  // pgoutput sends text in the database's encoding, and capture refuses databases that are not
+  // UTF8 (docs/capture.md). Should a source break that promise, the value is kept with each
+  // malformed byte replaced by U+FFFD: an exception when the row is serialized would end the
+  // capture, and a row recorded with a visible replacement is better than no record.
+  return nlohmann::json::parse(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::string JsonToPgText(const nlohmann::json& value, std::string_view column_type) {

@@ -16,6 +16,25 @@ TEST(ValuesTest, NumericIsANumberOnlyWhenExact) {
   EXPECT_EQ(PgTextToJson(1700, "NaN"), json("NaN"));
 }
 
+// Found by fuzz/pg_values: a value that is not UTF-8 threw when the row was serialized, which
+// would end the capture.
+TEST(ValuesTest, MalformedUtf8IsKeptWithReplacementCharacters) {
+  json text = PgTextToJson(25, "caf\xE9 au lait");
+  EXPECT_EQ(text, json("caf\xEF\xBF\xBD au lait"));
+  EXPECT_NO_THROW((void)text.dump());
+  json array = PgTextToJson(1009, "{ok,\"\xFF\"}");
+  EXPECT_EQ(array, json::parse("[\"ok\", \"\\ufffd\"]"));
+  EXPECT_EQ(PgTextToJson(25, "caf\xC3\xA9"), json("caf\xC3\xA9"));  // valid UTF-8 untouched
+}
+
+// Found by fuzz/pg_values: an exponent marker with nothing after it read past the text.
+TEST(ValuesTest, NumericWithAMalformedExponentStaysText) {
+  EXPECT_EQ(PgTextToJson(1700, "24908e"), json("24908e"));
+  EXPECT_EQ(PgTextToJson(1700, "1e+"), json("1e+"));
+  EXPECT_EQ(PgTextToJson(1700, "1e9223372036854775807"), json("1e9223372036854775807"));
+  EXPECT_EQ(PgTextToJson(1700, "15e-1"), json(1.5));
+}
+
 TEST(ValuesTest, ArraysNestAndKeepNulls) {
   EXPECT_EQ(PgTextToJson(1007, "{{1,2},{3,NULL}}"), json::parse("[[1,2],[3,null]]"));
   EXPECT_EQ(PgTextToJson(1009, R"({"a b","c\"d",NULL,"NULL"})"),

@@ -72,6 +72,9 @@ class Decoder {
       in_.remove_prefix(1);
       r |= std::uint64_t{b & 0x7Fu} << shift;
       if (!(b & 0x80)) {
+        // One encoding per value (what PutVarint64 writes): no trailing zero group, nothing
+        // past 64 bits. Stored bytes that decode must be the bytes the writer wrote.
+        if ((b == 0 && shift > 0) || (shift == 63 && b > 1)) return Fail();
         *v = r;
         return true;
       }

@@ -48,6 +48,20 @@ TEST(EventCodecTest, TruncatedOrExtendedBytesAreCorruption) {
   EXPECT_FALSE(DecodeStoredEvent(bytes + "x").ok());
 }
 
+// Found by fuzz/stored_event: a length written with a redundant zero group decoded to the same
+// event, so two byte strings meant one event. Each event has one stored form.
+TEST(EventCodecTest, OverlongLengthIsCorruption) {
+  RecordedEvent e = Sample();
+  std::string bytes = EncodeStoredEvent(e);
+  constexpr std::size_t kStreamLength = 1 + 8;  // after the version byte and the position
+  ASSERT_EQ(static_cast<unsigned char>(bytes[kStreamLength]), e.stream.size());
+  bytes[kStreamLength] = static_cast<char>(e.stream.size() | 0x80);
+  bytes.insert(kStreamLength + 1, 1, '\0');
+  auto d = DecodeStoredEvent(bytes);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kCorruption);
+}
+
 TEST(EventCodecTest, ChainHashIsSha256OfPreviousAndCanonical) {
   // SHA-256 of 32 zero bytes followed by "abc", computed independently (Python hashlib).
   Hash h = ChainHash(Hash{}, "abc");

@@ -81,42 +81,77 @@ Status ValidateEvent(const ProposedEvent& e, std::size_t a, std::size_t i, const
   return Status::Ok();
 }
 
-}  // namespace
+// The length of the UTF-8 sequence starting at s[i], with its code point in *cp; 0 if the
+// bytes there are not one.
+std::size_t Utf8Sequence(std::string_view s, std::size_t i, std::uint32_t* cp) {
+  auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    *cp = c & 0x1F;
+    n = 2;
+  } else if ((c & 0xF0) == 0xE0) {
+    *cp = c & 0x0F;
+    n = 3;
+  } else if ((c & 0xF8) == 0xF0) {
+    *cp = c & 0x07;
+    n = 4;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    *cp = *cp << 6 | (cc & 0x3F);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+  static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (*cp < kMin[n] || *cp > 0x10FFFF || (*cp >= 0xD800 && *cp <= 0xDFFF)) return 0;
+  return n;
+}
 
-bool IsPrintableUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
+// True if "s" is UTF-8 and accept(code point) holds for each of its code points.
+template <typename Accept>
+bool AllUtf8(std::string_view s, Accept accept) {
+  for (std::size_t i = 0; i < s.size();) {
     std::uint32_t cp;
-    std::size_t n;
-    if (c < 0x80) {
-      cp = c;
-      n = 1;
-    } else if ((c & 0xE0) == 0xC0) {
-      cp = c & 0x1F;
-      n = 2;
-    } else if ((c & 0xF0) == 0xE0) {
-      cp = c & 0x0F;
-      n = 3;
-    } else if ((c & 0xF8) == 0xF0) {
-      cp = c & 0x07;
-      n = 4;
-    } else {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    for (std::size_t k = 1; k < n; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = cp << 6 | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return false;
+    std::size_t n = Utf8Sequence(s, i, &cp);
+    if (n == 0 || !accept(cp)) return false;
     i += n;
   }
   return true;
+}
+
+}  // namespace
+
+bool IsUtf8(std::string_view s) {
+  return AllUtf8(s, [](std::uint32_t) { return true; });
+}
+
+bool IsPrintableUtf8(std::string_view s) {
+  return AllUtf8(s, [](std::uint32_t cp) {
+    return !(cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F));
+  });
+}
+
+std::string ToValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp;
+    std::size_t n = Utf8Sequence(s, i, &cp);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
 }
 
 bool IsValidJson(std::string_view json) {

@@ -4,6 +4,7 @@
 #ifndef TIMETRAIL_CORE_VALIDATION_H_
 #define TIMETRAIL_CORE_VALIDATION_H_
 
+#include <string>
 #include <string_view>
 
 #include "timetrail/event.h"
@@ -19,6 +20,12 @@ Status ValidateTransaction(const Transaction& tx, const Limits& limits);
 // Stream names: 1..limits.max_stream_name_bytes of valid UTF-8 without control characters.
 Status ValidateStreamName(std::string_view stream, const Limits& limits,
                           std::string_view field = "stream");
+
+// True if "text" is well-formed UTF-8 (no overlong forms, surrogates or values past U+10FFFF).
+bool IsUtf8(std::string_view text);
+
+// "text" with each byte that does not belong to a UTF-8 sequence replaced by U+FFFD.
+std::string ToValidUtf8(std::string_view text);
 
 // True if "text" is well-formed UTF-8 with no control characters (C0, DEL, C1).
 bool IsPrintableUtf8(std::string_view text);

@@ -18,6 +18,10 @@ Transaction OneEvent(std::string stream, std::string type, std::string data,
 
 TEST(ValidationTest, Utf8Rules) {
   EXPECT_TRUE(IsPrintableUtf8("public.orders/42"));
+  EXPECT_TRUE(IsUtf8("tab\there \xC3\xA9"));  // control characters are UTF-8, just not printable
+  EXPECT_FALSE(IsUtf8("caf\xE9"));
+  EXPECT_FALSE(IsUtf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(IsUtf8("\xED\xA0\x80"));      // a surrogate
   EXPECT_TRUE(IsPrintableUtf8("caf\xC3\xA9/\xF0\x9F\x98\x80"));
   EXPECT_FALSE(IsPrintableUtf8("tab\there"));
   EXPECT_FALSE(IsPrintableUtf8(std::string("nul\0x", 5)));

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/validation.h"
+
 namespace timetrail::server {
 namespace {
 
@@ -57,7 +59,7 @@ class Parser {
           SkipWs();
           RawJson v;
           TT_RETURN_IF_ERROR(Value(&v, depth + 1));
-          out->members.emplace_back(std::move(key), std::move(v));
+          out->members.push_back({std::move(key), std::move(v)});
           SkipWs();
           if (i_ < s_.size() && s_[i_] == ',') { ++i_; continue; }
           if (i_ < s_.size() && s_[i_] == '}') { ++i_; break; }
@@ -160,11 +162,20 @@ class Parser {
   }
 
   Status String(std::string* out) {
+    const std::size_t start = i_;
     ++i_;  // opening quote
     while (true) {
       if (i_ >= s_.size()) return Error("unterminated string");
       char c = s_[i_];
-      if (c == '"') { ++i_; return Status::Ok(); }
+      if (c == '"') {
+        // JSON text is UTF-8 (RFC 8259); escapes are ASCII, so checking the source is enough.
+        if (!IsUtf8(s_.substr(start, i_ - start))) {
+          i_ = start;
+          return Error("string that is not valid UTF-8");
+        }
+        ++i_;
+        return Status::Ok();
+      }
       if (static_cast<unsigned char>(c) < 0x20) return Error("control character in string");
       if (c != '\\') { out->push_back(c); ++i_; continue; }
       ++i_;
@@ -244,6 +255,9 @@ Result<RawJson> ParseRawJson(std::string_view text) {
 
 std::string JsonQuote(std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // JSON is UTF-8; error messages quote what a client sent, which may not be.
+  std::string valid;
+  if (!IsUtf8(text)) text = valid = ToValidUtf8(text);
   std::string out;
   out.reserve(text.size() + 2);
   out.push_back('"');

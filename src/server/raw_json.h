@@ -24,7 +24,8 @@ struct RawJson {
   std::string_view text;  // the value's exact source text
   bool boolean = false;   // for kBool
   std::string str;        // for kString: the decoded string
-  std::vector<std::pair<std::string, RawJson>> members;  // for kObject, in source order
+  struct Member;                // a key and its value; defined below, once RawJson is complete
+  std::vector<Member> members;  // for kObject, in source order
   std::vector<RawJson> items;                            // for kArray
 
   // The member named "key" of an object (the last one if repeated), or nullptr.
@@ -34,6 +35,11 @@ struct RawJson {
   std::optional<std::uint64_t> AsUint() const;
   // "a string", "an object"... for error messages.
   std::string_view KindName() const;
+};
+
+struct RawJson::Member {
+  std::string key;
+  RawJson value;
 };
 
 // Parses exactly one JSON value (surrounding whitespace allowed). Nesting deeper than 256

@@ -1,0 +1,21 @@
+// The JSON reader behind every request body and every NDJSON import line. It must reject, never
+// crash on, any input; and what it accepts must be JSON that nlohmann-json (the reference used
+// to validate stored data) accepts too, with the same kind.
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "server/raw_json.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  timetrail::Result<timetrail::server::RawJson> parsed = timetrail::server::ParseRawJson(text);
+  if (!parsed.ok()) return 0;
+  if (!nlohmann::json::accept(text.begin(), text.end())) std::abort();
+  (void)parsed->KindName();
+  (void)parsed->AsUint();
+  (void)timetrail::server::JsonQuote(parsed->text);
+  return 0;
+}
