@@ -72,6 +72,9 @@ class EventStoreImpl final : public EventStore {
                                                          Position p) const;
   // The state after revision "r" (nullopt: before the first event).
   Result<EntityState> StateAt(std::string_view stream, std::optional<Revision> r) const;
+  // The state at position "p" of "stream", whose head is "info" (info.exists).
+  Result<EntityState> StateAtPosition(std::string_view stream, const StreamInfo& info,
+                                      Position p) const;
   // "folded" as an EntityState, with the event that produced it.
   Result<EntityState> WithEvent(std::string_view stream, const temporal::FoldedState& folded) const;
   // The stream's visible events with position <= cut, in revision order.

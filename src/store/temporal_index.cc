@@ -285,6 +285,15 @@ Status FoldBack(FoldedState& state, std::vector<RecordedEvent>& newest_first) {
 }  // namespace
 
 Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view stream, Revision r) {
+  TT_ASSIGN_OR_RETURN(std::optional<FoldedState> s,
+                      StateAtRevisionAtOrBefore(engine, stream, r, UINT64_MAX));
+  if (!s) return Status::Corruption("stream index of '" + std::string(stream) + "' is damaged");
+  return std::move(*s);
+}
+
+Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& engine,
+                                                             std::string_view stream, Revision r,
+                                                             Position at_or_before) {
   const std::string prefix = keys::StreamIndexPrefix(stream);
   // Document events after the starting point, newest first.
   std::vector<RecordedEvent> tail;
@@ -295,9 +304,15 @@ Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view str
   std::string snapshot_value;
   bool from_snapshot = false;
   auto it = engine.NewIterator(Family::kStreamIndex);
-  for (it->SeekForPrev(keys::StreamIndex(stream, r));
-       it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
-       it->Prev()) {
+  auto in_stream = [&] {
+    return it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
+  };
+  // Revision r is stored, so a forward seek lands on it (cheaper than SeekForPrev in a memtable).
+  it->Seek(keys::StreamIndex(stream, r));
+  if (!in_stream() || DecodeBigEndian64(it->key().data() + prefix.size()) != r) {
+    it->SeekForPrev(keys::StreamIndex(stream, r));
+  }
+  for (bool first = true; in_stream(); it->Prev(), first = false) {
     Revision rev = DecodeBigEndian64(it->key().data() + prefix.size());
     if (snapshot_revision && rev <= *snapshot_revision) {
       from_snapshot = true;
@@ -305,6 +320,7 @@ Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view str
     }
     auto p = keys::DecodePosition(it->value());
     if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
+    if (first && *p > at_or_before) return std::optional<FoldedState>();
     TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, *p));
     if (IsReset(e.type)) {
       // A $put or $delete replaces the whole document: nothing before it matters.
@@ -336,50 +352,29 @@ Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view str
     TT_ASSIGN_OR_RETURN(state, DecodeSnapshot(snapshot_value));
   }
   TT_RETURN_IF_ERROR(FoldBack(state, tail));
-  return state;
+  return std::optional<FoldedState>(std::move(state));
 }
 
 Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_view stream,
                                           Revision last, Position p) {
   const std::string prefix = PositionPrefix(stream);
-  auto in_stream = [&](const KvIterator& it) {
-    return it.Valid() && it.key().starts_with(prefix) && it.key().size() == prefix.size() + 8;
-  };
-  auto revision_of = [&](const KvIterator& it) -> std::optional<Revision> {
-    return keys::DecodePosition(it.value());  // fixed64, like positions
-  };
   RevisionLookup out;
+  if (p == UINT64_MAX) return out;
   auto it = engine.NewIterator(Family::kIndex);
-  it->SeekForPrev(PositionKey(stream, p));
+  it->Seek(PositionKey(stream, p + 1));
   TT_RETURN_IF_ERROR(it->status());
-  if (in_stream(*it)) {
-    std::optional<Revision> c = revision_of(*it);
-    if (!c) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
-    if (*c > last) return out;  // not visible yet: let the caller search what is
-    if (*c == last) {
-      out.known = true;
-      out.revision = c;
-      return out;
-    }
-    // Revision c + 1 must be the next entry (and so lie after p); if it is missing, events
-    // between were written before the index existed.
-    it->Next();
-    TT_RETURN_IF_ERROR(it->status());
-    if (!in_stream(*it)) return out;
-    std::optional<Revision> next = revision_of(*it);
-    if (!next) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
-    if (*next != *c + 1) return out;
-    out.known = true;
-    out.revision = c;
+  if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) {
+    return out;  // the events after p are not indexed
+  }
+  std::optional<Revision> next = keys::DecodePosition(it->value());  // fixed64, like positions
+  if (!next) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
+  if (*next == 0) {
+    out.known = true;  // the stream's first event comes after p
     return out;
   }
-  // Nothing indexed at or before p: the answer is "none" only if revision 0 is indexed after p.
-  it->Seek(prefix);
-  TT_RETURN_IF_ERROR(it->status());
-  if (!in_stream(*it)) return out;
-  std::optional<Revision> first = revision_of(*it);
-  if (!first) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
-  out.known = *first == 0;
+  if (*next - 1 >= last) return out;  // not visible yet: let the caller search what is
+  out.known = true;
+  out.revision = *next - 1;
   return out;
 }
 

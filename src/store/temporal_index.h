@@ -67,13 +67,17 @@ struct RevisionLookup {
   // False when the position index cannot answer (events written before it existed): the caller
   // must search the stream index instead.
   bool known = false;
-  std::optional<Revision> revision;  // the last revision at or before the position, if any
+  // When known: the last revision at or before the position, if any, provided that its own
+  // position is at or before it too (which the caller checks, see RevisionAtPosition).
+  std::optional<Revision> revision;
 };
 
-// The last revision of "stream" whose position is at or before "p", from the position index,
-// where "last" is the stream's last visible revision. The answer is checked against the
-// neighbouring index entry (the next revision must lie after "p"), so a store whose index has
-// gaps gets known == false rather than a wrong revision.
+// The last revision of "stream" whose position is at or before "p" < the position of its last
+// visible revision "last", from the position index: one forward seek to the first indexed
+// event after "p", revision n; the answer is n - 1 once the caller has checked that revision
+// n - 1 lies at or before "p" (it may not when the index misses older events, and then the
+// caller searches the stream index). Forward seeks, because RocksDB's memtable finds a
+// predecessor by searching again from the top.
 Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_view stream,
                                           Revision last, Position p);
 
@@ -94,6 +98,12 @@ Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 // before it, and folds the events after that. Reads at most Options::snapshot_interval events;
 // usually one when the stream is written with $put. REQUIRES: revision "r" is stored.
 Result<FoldedState> StateAtRevision(const KvEngine& engine, std::string_view stream, Revision r);
+
+// StateAtRevision, or nullopt if revision "r" has a position after "at_or_before" (checked on
+// the way, so that RevisionAtPosition's answer costs no extra read).
+Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& engine,
+                                                             std::string_view stream, Revision r,
+                                                             Position at_or_before);
 
 // The state valid at "v" as known at position "known" (events with position <= known and
 // valid_from <= v, in (valid_from, position) order), where "last" is the stream's last revision

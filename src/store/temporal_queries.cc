@@ -57,7 +57,15 @@ Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::stri
                                                                         Position p) const {
   TT_ASSIGN_OR_RETURN(temporal::RevisionLookup lookup,
                       temporal::RevisionAtPosition(*engine_, stream, last, p));
-  if (lookup.known) return lookup.revision;
+  if (lookup.known && !lookup.revision) return lookup.revision;
+  if (lookup.known) {
+    // The index's answer holds when that revision lies at or before p (see RevisionAtPosition).
+    TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                        engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, *lookup.revision)));
+    auto pos = raw ? keys::DecodePosition(*raw) : std::nullopt;
+    if (!pos) return Status::Corruption("stream index of " + Quoted(stream) + " is damaged");
+    if (*pos <= p) return lookup.revision;
+  }
   // Events written before the position index existed: positions grow with revisions, so a
   // binary search over the stream index finds the cut.
   auto position_of = [&](Revision r) -> Result<Position> {
@@ -88,6 +96,23 @@ Result<EntityState> EventStoreImpl::StateAt(std::string_view stream,
   TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,
                       temporal::StateAtRevision(*engine_, stream, *r));
   return WithEvent(stream, folded);
+}
+
+Result<EntityState> EventStoreImpl::StateAtPosition(std::string_view stream,
+                                                    const StreamInfo& info, Position p) const {
+  const Revision last = *info.last_revision;
+  if (p >= info.last_position) return StateAt(stream, last);
+  TT_ASSIGN_OR_RETURN(temporal::RevisionLookup lookup,
+                      temporal::RevisionAtPosition(*engine_, stream, last, p));
+  if (lookup.known && !lookup.revision) return StateAt(stream, std::nullopt);
+  if (lookup.known) {
+    // The fold checks the revision's position as it reads it: no separate read.
+    TT_ASSIGN_OR_RETURN(std::optional<temporal::FoldedState> folded,
+                        temporal::StateAtRevisionAtOrBefore(*engine_, stream, *lookup.revision, p));
+    if (folded) return WithEvent(stream, *folded);
+  }
+  TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, p));
+  return StateAt(stream, r);
 }
 
 Result<EntityState> EventStoreImpl::WithEvent(std::string_view stream,
@@ -132,17 +157,11 @@ Result<EntityState> EventStoreImpl::GetEntity(std::string_view stream,
                                 std::to_string(last));
       }
       return StateAt(stream, query.revision);
-    case EntityQuery::Kind::kPosition: {
-      if (query.position >= info.last_position) return StateAt(stream, last);
-      TT_ASSIGN_OR_RETURN(std::optional<Revision> r,
-                          LastRevisionAtOrBefore(stream, last, query.position));
-      return StateAt(stream, r);
-    }
+    case EntityQuery::Kind::kPosition:
+      return StateAtPosition(stream, info, query.position);
     case EntityQuery::Kind::kSystemTime: {
       TT_ASSIGN_OR_RETURN(Position p, PositionAt(query.as_of));
-      if (p >= info.last_position) return StateAt(stream, last);
-      TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, p));
-      return StateAt(stream, r);
+      return StateAtPosition(stream, info, p);
     }
     case EntityQuery::Kind::kValidTime: {
       TT_ASSIGN_OR_RETURN(Position cut, KnownCut(query.known_at));
