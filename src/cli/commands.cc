@@ -431,9 +431,9 @@ int RunTail(const TailArgs& a) {
   }
   Backend& ack_backend = acker ? *acker : **backend;
 
+  StreamingTable table(EventHeader(), EventMinWidths());
   if (!a.common.json) {
-    Table header(EventHeader());
-    header.Print(std::cout);
+    table.PrintHeader(std::cout);
     std::cout.flush();
   }
   std::uint64_t seen = 0;
@@ -449,10 +449,7 @@ int RunTail(const TailArgs& a) {
     if (a.common.json) {
       std::cout << OneLine(event_json) << "\n";
     } else {
-      std::vector<std::string> row = EventRow(*ev);
-      std::string line;
-      for (std::size_t i = 0; i < row.size(); ++i) line += (i ? "  " : "") + row[i];
-      std::cout << line << "\n";
+      table.PrintRow(std::cout, EventRow(*ev));
     }
     std::cout.flush();
     if (!a.consumer.empty()) {

@@ -1,5 +1,6 @@
 #include "cli/output.h"
 
+#include <algorithm>
 #include <iostream>
 
 namespace timetrail::cli {
@@ -113,6 +114,36 @@ void Table::Print(std::ostream& out) const {
   };
   print(header_);
   for (const auto& row : rows_) print(row);
+}
+
+StreamingTable::StreamingTable(std::vector<std::string> header, std::vector<std::size_t> min_width)
+    : header_(std::move(header)), width_(std::move(min_width)) {
+  width_.resize(header_.size(), 0);
+  for (std::size_t i = 0; i < header_.size(); ++i) width_[i] = std::max(width_[i], header_[i].size());
+}
+
+void StreamingTable::PrintHeader(std::ostream& out) { PrintLine(out, header_); }
+
+void StreamingTable::PrintRow(std::ostream& out, const std::vector<std::string>& row) {
+  PrintLine(out, row);
+}
+
+void StreamingTable::PrintLine(std::ostream& out, const std::vector<std::string>& row) {
+  std::string line;
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    line += row[i];
+    if (i + 1 < row.size()) {
+      if (i < width_.size()) width_[i] = std::max(width_[i], row[i].size());
+      std::size_t w = i < width_.size() ? width_[i] : row[i].size();
+      line += std::string(w - row[i].size() + 2, ' ');
+    }
+  }
+  out << line << "\n";
+}
+
+std::vector<std::size_t> EventMinWidths() {
+  // POSITION, STREAM, REV, TYPE, RECORDED_AT (always 27 characters), ACTOR; DATA is last.
+  return {8, 12, 4, 8, 27, 8, 0};
 }
 
 std::vector<std::string> EventHeader() {

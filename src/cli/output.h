@@ -75,9 +75,26 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+// A table printed a row at a time, for output that follows live events (`tail`): rows cannot
+// wait for the widest cell, so a column is as wide as its header, its minimum width, and the
+// widest cell printed so far. Columns stay aligned unless a cell outgrows what came before.
+class StreamingTable {
+ public:
+  StreamingTable(std::vector<std::string> header, std::vector<std::size_t> min_width);
+  void PrintHeader(std::ostream& out);
+  void PrintRow(std::ostream& out, const std::vector<std::string>& row);
+
+ private:
+  void PrintLine(std::ostream& out, const std::vector<std::string>& row);
+  std::vector<std::string> header_;
+  std::vector<std::size_t> width_;
+};
+
 // The event table's columns, and one event's row.
 std::vector<std::string> EventHeader();
 std::vector<std::string> EventRow(const server::RawJson& event);
+// Minimum column widths that keep typical events aligned when they are printed one at a time.
+std::vector<std::size_t> EventMinWidths();
 // One line of JSON text: line breaks (only ever whitespace between JSON tokens) become spaces.
 std::string OneLine(std::string_view json);
 

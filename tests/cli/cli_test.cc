@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cli_harness.h"
 #include "store/keys.h"
 #include "support/temp_dir.h"
 
@@ -26,124 +27,12 @@ namespace timetrail {
 namespace {
 
 using nlohmann::json;
+using testing::Child;
+using testing::Cli;
+using testing::Describe;
+using testing::Lines;
+using testing::Outcome;
 using testing::TempDir;
-
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Reads "fd" to its end.
-std::string Drain(int fd) {
-  std::string s;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<std::size_t>(n));
-  return s;
-}
-
-// A child process running the timetrail binary with "args".
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
-    int in[2], out[2], err[2];
-    EXPECT_EQ(::pipe(in), 0);
-    EXPECT_EQ(::pipe(out), 0);
-    EXPECT_EQ(::pipe(err), 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
-      ::unsetenv("TIMETRAIL_SERVER");
-      for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(TIMETRAIL_BIN));
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(TIMETRAIL_BIN, argv.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    in_ = in[1];
-    out_ = out[0];
-    err_ = err[0];
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    for (int fd : {in_, out_, err_}) {
-      if (fd >= 0) ::close(fd);
-    }
-  }
-
-  void Write(const std::string& s) {
-    std::size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::write(in_, s.data() + off, s.size() - off);
-      if (n <= 0) break;
-      off += static_cast<std::size_t>(n);
-    }
-  }
-  void CloseStdin() {
-    ::close(in_);
-    in_ = -1;
-  }
-  // One line of stdout (without the newline); "" at the end.
-  std::string ReadLine() {
-    std::string line;
-    char c;
-    while (::read(out_, &c, 1) == 1) {
-      if (c == '\n') return line;
-      line.push_back(c);
-    }
-    return line;
-  }
-  // Waits for the exit; collects the rest of stdout and stderr.
-  Outcome Wait() {
-    if (in_ >= 0) CloseStdin();
-    Outcome r;
-    std::thread t([&] { r.err = Drain(err_); });
-    r.out = Drain(out_);
-    t.join();
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return r;
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int in_ = -1, out_ = -1, err_ = -1;
-};
-
-Outcome Cli(const std::vector<std::string>& args, const std::string& stdin_text = "") {
-  Child c(args);
-  c.Write(stdin_text);
-  return c.Wait();
-}
-
-std::string Describe(const Outcome& r) {
-  return "exit " + std::to_string(r.code) + "\nstdout: " + r.out + "\nstderr: " + r.err;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
-}
 
 // An export without what the receiving store assigns anew (recorded_at, hash).
 std::vector<json> Portable(const std::string& ndjson) {
