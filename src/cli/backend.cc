@@ -128,11 +128,9 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool c
   Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, target.data_dir);
   if (!store.ok()) {
     Status s = store.status();
-    if (s.code() == StatusCode::kUnavailable) {
-      return Status::Unavailable("data directory '" + target.data_dir +
-                                 "' is in use by another process (a running `timetrail serve`?); "
-                                 "use --server URL to go through it: " + s.message());
-    }
+    // kUnavailable: another process holds the directory; the store's message names it and
+    // says to go through its server with --server, so it is passed on as it is.
+    if (s.code() == StatusCode::kUnavailable) return s;
     return s.WithPrefix("cannot open data directory '" + target.data_dir + "'");
   }
   return std::unique_ptr<Backend>(

@@ -110,6 +110,8 @@ void Table::Print(std::ostream& out) const {
       line += row[i];
       if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
     }
+    // Empty cells at the end of a row leave no trailing spaces.
+    line.erase(line.find_last_not_of(' ') + 1);
     out << line << "\n";
   };
   print(header_);
@@ -138,6 +140,7 @@ void StreamingTable::PrintLine(std::ostream& out, const std::vector<std::string>
       line += std::string(w - row[i].size() + 2, ' ');
     }
   }
+  line.erase(line.find_last_not_of(' ') + 1);
   out << line << "\n";
 }
 
