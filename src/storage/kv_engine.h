@@ -65,8 +65,15 @@ class KvEngine {
   virtual Result<std::optional<std::string>> Get(Family family, std::string_view key) const = 0;
   virtual std::unique_ptr<KvIterator> NewIterator(Family family) const = 0;
   virtual std::unique_ptr<KvWriteBatch> NewBatch() const = 0;
-  // Applies "batch" atomically. With "sync", returns only once it is durable on disk.
+  // Applies "batch" atomically. With "sync", returns only once it is durable on disk. Without
+  // it, the batch is visible to reads at once and handed to the operating system, but a power
+  // loss may drop it (a process crash does not); SyncWal() makes it durable.
   virtual Status Write(KvWriteBatch& batch, bool sync) = 0;
+  // Makes every batch whose Write returned before this call durable on disk. Thread-safe, and
+  // may run while another thread writes: the write path fsyncs one group while it writes the
+  // next. A batch is never made durable in part (after a crash it is there whole or not at all),
+  // and never without the batches written before it.
+  virtual Status SyncWal() = 0;
   // Bytes of live data files, approximately.
   virtual std::uint64_t ApproximateDiskBytes() const = 0;
   // Waits until the engine has no flush or compaction running or pending for what was written

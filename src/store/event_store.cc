@@ -99,7 +99,8 @@ Status EventStoreImpl::SetCheckpoint(std::string_view name, std::string_view val
 }
 
 Result<std::optional<std::string>> EventStoreImpl::GetCheckpoint(std::string_view name) const {
-  return engine_->Get(Family::kMeta, keys::Checkpoint(name));
+  // Not the engine directly: it also holds values of groups whose sync is still running.
+  return write_path_->DurableCheckpoint(name);
 }
 
 Result<RecordedEvent> EventStoreImpl::LoadEvent(Position p) const {

@@ -24,6 +24,21 @@ std::string DescribeRevision(const std::optional<keys::StreamHead>& head) {
   return head ? "is at revision " + std::to_string(head->last_revision) : "does not exist";
 }
 
+std::uint32_t VarintLength(std::uint64_t v) {
+  std::uint32_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Overwrites the 8 bytes at "offset" with "v" as PutFixed64 writes it.
+void PatchFixed64(std::string* s, std::size_t offset, std::uint64_t v) {
+  char* p = s->data() + offset;
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+
 }  // namespace
 
 struct WritePath::BatchState {
@@ -39,6 +54,10 @@ struct WritePath::BatchState {
 WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
                      PublishFn publish)
     : engine_(engine), options_(options), publish_(std::move(publish)), head_(initial) {
+  sync_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "tt-sync");
+    RunSync();
+  });
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "tt-writer");  // shows in top, perf and gdb
     Run();
@@ -51,12 +70,52 @@ WritePath::~WritePath() {
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  thread_.join();  // the writer hands its last group to the sync thread before it returns
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    writer_done_ = true;
+  }
+  sync_cv_.notify_all();
+  sync_thread_.join();
+}
+
+void WritePath::Prepare(const Transaction& tx, Prepared* out) {
+  std::size_t n = 0;
+  for (const auto& a : tx.appends) n += a.events.size();
+  out->events.reserve(n);
+  out->encoded.reserve(n);
+  out->revision_offset.reserve(n);
+  out->time_offset.reserve(n);
+  out->valid_from_given.reserve(n);
+  for (const StreamAppend& sa : tx.appends) {
+    for (const ProposedEvent& pe : sa.events) {
+      RecordedEvent& e = out->events.emplace_back();
+      e.stream = sa.stream;
+      e.id = pe.id ? *pe.id : Uuid::Generate();
+      e.type = pe.type;
+      e.data = pe.data.empty() ? "null" : pe.data;
+      e.metadata = pe.metadata.empty() ? "{}" : pe.metadata;
+      if (pe.valid_from) e.valid_from = *pe.valid_from;
+      out->valid_from_given.push_back(pe.valid_from.has_value());
+      // The order-dependent fields are zero here. Their offsets follow the canonical layout
+      // (docs/format/encoding.md): version, position, stream, revision, id, type, recorded_at,
+      // valid_from, tx, metadata, data.
+      std::string& enc = out->encoded.emplace_back();
+      enc.reserve(80 + e.stream.size() + e.type.size() + e.data.size() + e.metadata.size());
+      EncodeCanonicalEvent(e, &enc);
+      std::uint32_t rev = 1 + 8 + VarintLength(e.stream.size()) +
+                          static_cast<std::uint32_t>(e.stream.size());
+      out->revision_offset.push_back(rev);
+      out->time_offset.push_back(rev + 8 + 16 + VarintLength(e.type.size()) +
+                                 static_cast<std::uint32_t>(e.type.size()));
+    }
+  }
 }
 
 Result<Committed> WritePath::Commit(
     const Transaction& tx, const std::optional<std::pair<std::string, std::string>>& checkpoint) {
-  // Validation needs no shared state, so it runs on the caller's thread, in parallel.
+  // Validation and encoding need no shared state, so they run on the caller's thread, in
+  // parallel, and the writer thread does only what depends on the order of commits.
   Status valid = ValidateTransaction(tx, options_.limits);
   if (!valid.ok()) {
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
@@ -68,6 +127,7 @@ Result<Committed> WritePath::Commit(
   for (const auto& a : tx.appends) {
     for (const auto& e : a.events) p.bytes += e.data.size() + e.metadata.size() + 64;
   }
+  Prepare(tx, &p.prepared);
   return Enqueue(p);
 }
 
@@ -78,7 +138,32 @@ Status WritePath::SetCheckpoint(std::string_view name, std::string_view value) {
   return Enqueue(p).status();
 }
 
+Result<std::optional<std::string>> WritePath::DurableCheckpoint(std::string_view name) const {
+  std::lock_guard<std::mutex> l(checkpoint_mu_);
+  auto it = unsynced_checkpoints_.find(std::string(name));
+  if (it != unsynced_checkpoints_.end()) return it->second.second;
+  return engine_->Get(Family::kMeta, keys::Checkpoint(name));
+}
+
+Status WritePath::NoteCheckpointWrite(const std::string& name, std::uint64_t seq) {
+  std::lock_guard<std::mutex> l(checkpoint_mu_);
+  auto it = unsynced_checkpoints_.find(name);
+  if (it != unsynced_checkpoints_.end()) {
+    it->second.first = seq;
+    return Status::Ok();
+  }
+  // No unsynced group writes "name", so what the engine holds is durable.
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> durable,
+                      engine_->Get(Family::kMeta, keys::Checkpoint(name)));
+  unsynced_checkpoints_.emplace(name, std::make_pair(seq, std::move(durable)));
+  return Status::Ok();
+}
+
 Result<Committed> WritePath::Enqueue(Pending& p) {
+  if (broken_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    return broken_status_;
+  }
   p.enqueued_micros = Now().micros;
   auto result = p.done.get_future();
   {
@@ -111,6 +196,72 @@ void WritePath::Run() {
       }
     }
     CommitBatch(batch);
+  }
+}
+
+void WritePath::RunSync() {
+  for (;;) {
+    std::deque<Group> groups;
+    {
+      std::unique_lock<std::mutex> l(sync_mu_);
+      sync_cv_.wait(l, [&] { return writer_done_ || !groups_.empty(); });
+      if (groups_.empty()) return;  // the writer has stopped and everything is answered
+      groups.swap(groups_);
+    }
+    // Every group taken here was written before this call, so one sync covers them all.
+    bool wrote = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.wrote; });
+    if (wrote && options_.sync && !broken_.load(std::memory_order_acquire)) {
+      Status s = engine_->SyncWal();
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> l(sync_mu_);
+        broken_status_ = Status::IOError(
+            "the disk did not confirm a write (" + s.message() +
+            "); appends since the last confirmed one may or may not be stored, so the store "
+            "accepts no more: reopen it and read the streams to see what was stored");
+        broken_.store(true, std::memory_order_release);
+      }
+    }
+    if (wrote && !broken_.load(std::memory_order_acquire)) {
+      counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (Group& g : groups) Deliver(g);
+  }
+}
+
+void WritePath::Deliver(Group& group) {
+  if (broken_.load(std::memory_order_acquire)) {
+    // Results decided on top of groups that may be lost (replays, conflicts) are not reliable
+    // either: everything fails with the sync's error. Nothing is published.
+    Status broken;
+    {
+      std::lock_guard<std::mutex> l(sync_mu_);
+      broken = broken_status_;
+    }
+    for (Pending* p : group.members) p->done.set_value(broken);
+    return;
+  }
+  if (group.wrote) {
+    counters_.events.fetch_add(group.events, std::memory_order_relaxed);
+    publish_(group.head);
+  }
+  {
+    // Every group that wrote these checkpoints is durable (or its write failed and changed
+    // nothing), so the engine's values are the durable ones again.
+    std::lock_guard<std::mutex> l(checkpoint_mu_);
+    for (auto it = unsynced_checkpoints_.begin(); it != unsynced_checkpoints_.end();) {
+      it = it->second.first <= group.seq ? unsynced_checkpoints_.erase(it) : std::next(it);
+    }
+  }
+  std::int64_t now = Now().micros;
+  for (std::size_t i = 0; i < group.members.size(); ++i) {
+    Pending* p = group.members[i];
+    Result<Committed>& r = group.results[i];
+    if (r.ok() && p->tx != nullptr && !r.value().idempotent_replay) {
+      counters_.transactions.fetch_add(1, std::memory_order_relaxed);
+      counters_.latency_micros.fetch_add(static_cast<std::uint64_t>(now - p->enqueued_micros),
+                                         std::memory_order_relaxed);
+    }
+    p->done.set_value(std::move(r));
   }
 }
 
@@ -200,6 +351,18 @@ Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& 
 }
 
 void WritePath::CommitBatch(std::vector<Pending*>& batch) {
+  Group group;
+  group.seq = next_seq_++;
+  if (broken_.load(std::memory_order_acquire)) {
+    // A sync failed: nothing more is written. The sync thread answers with its error.
+    group.members = std::move(batch);
+    group.results.assign(group.members.size(), Status::Ok());
+    std::lock_guard<std::mutex> l(sync_mu_);
+    groups_.push_back(std::move(group));
+    sync_cv_.notify_one();
+    return;
+  }
+
   BatchState st;
   st.batch = engine_->NewBatch();
   st.head = head_;
@@ -208,10 +371,13 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
   std::vector<Pending*> deferred;
   std::uint64_t events_written = 0;
   Status batch_error;
+  std::string pos_value;
 
   for (std::size_t i = 0; i < batch.size() && batch_error.ok(); ++i) {
     Pending* p = batch[i];
     if (p->tx == nullptr) {
+      batch_error = NoteCheckpointWrite(p->checkpoint->first, group.seq);
+      if (!batch_error.ok()) break;
       st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
       results[i] = Committed{};
       written.push_back(i);
@@ -231,12 +397,15 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
       continue;
     }
     if (replay->has_value()) {
+      // The original may be in a group that is not durable yet; the answer waits in this
+      // group, which is delivered after it.
       counters_.replays.fetch_add(1, std::memory_order_relaxed);
       results[i] = std::move(**replay);
       continue;
     }
 
-    // Every expectation must hold before anything of the transaction is applied.
+    // Every expectation must hold before anything of the transaction is applied. Heads include
+    // groups written but not yet durable: a transaction builds on everything before it.
     std::vector<std::optional<keys::StreamHead>*> heads;
     Status failed;
     for (const StreamAppend& sa : tx.appends) {
@@ -262,14 +431,18 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
       results[i] = failed;
       continue;
     }
+    if (p->checkpoint) {
+      batch_error = NoteCheckpointWrite(p->checkpoint->first, group.seq);
+      if (!batch_error.ok()) break;
+    }
 
     Timestamp now = std::max(Now(), st.head.last_recorded_at);
     Committed c;
     c.tx = ++st.head.last_tx;
     c.recorded_at = now;
     c.first_position = st.head.last_position + 1;
-    std::vector<RecordedEvent> events;
-    std::string canonical;
+    Prepared& prep = p->prepared;
+    std::size_t k = 0;  // index into prep.events
     for (std::size_t a = 0; a < tx.appends.size(); ++a) {
       const StreamAppend& sa = tx.appends[a];
       std::optional<keys::StreamHead>& h = *heads[a];
@@ -278,36 +451,35 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
       r.first_revision = h ? h->last_revision + 1 : 0;
       r.first_position = st.head.last_position + 1;
       keys::StreamHead next = h.value_or(keys::StreamHead{});
-      for (std::size_t k = 0; k < sa.events.size(); ++k) {
-        const ProposedEvent& pe = sa.events[k];
-        RecordedEvent e;
-        e.stream = sa.stream;
-        e.revision = r.first_revision + k;
+      for (std::size_t j = 0; j < sa.events.size(); ++j, ++k) {
+        RecordedEvent& e = prep.events[k];
+        std::string& canonical = prep.encoded[k];
+        e.revision = r.first_revision + j;
         e.position = ++st.head.last_position;
-        e.id = pe.id ? *pe.id : Uuid::Generate();
-        e.type = pe.type;
-        e.data = pe.data.empty() ? "null" : pe.data;
-        e.metadata = pe.metadata.empty() ? "{}" : pe.metadata;
         e.recorded_at = now;
-        e.valid_from = pe.valid_from.value_or(now);
+        if (!prep.valid_from_given[k]) e.valid_from = now;
         e.tx = c.tx;
-        canonical.clear();
-        EncodeCanonicalEvent(e, &canonical);
+        const std::size_t t = prep.time_offset[k];
+        PatchFixed64(&canonical, 1, e.position);
+        PatchFixed64(&canonical, prep.revision_offset[k], e.revision);
+        PatchFixed64(&canonical, t, static_cast<std::uint64_t>(e.recorded_at.micros));
+        PatchFixed64(&canonical, t + 8, static_cast<std::uint64_t>(e.valid_from.micros));
+        PatchFixed64(&canonical, t + 16, e.tx);
         e.hash = ChainHash(st.head.hash, canonical);
         st.head.hash = e.hash;
         canonical.append(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
 
-        std::string id_key = keys::EventId(e.id);
-        std::string pos_value = keys::EncodePosition(e.position);
+        pos_value = keys::EncodePosition(e.position);
         st.batch->Put(Family::kLog, keys::Log(e.position), canonical);
         st.batch->Put(Family::kStreamIndex, keys::StreamIndex(e.stream, e.revision), pos_value);
+        std::string id_key = keys::EventId(e.id);
         st.batch->Put(Family::kEventIds, id_key, pos_value);
-        st.ids.insert(std::move(id_key));
+        // Only ids the caller chose can repeat; generated ones are random.
+        if (sa.events[j].id) st.ids.insert(std::move(id_key));
 
         next.last_revision = e.revision;
         next.last_position = e.position;
         if (IsDocumentType(e.type)) next.deleted = e.type == kDeleteType;
-        events.push_back(std::move(e));
       }
       h = next;
       st.dirty.insert(sa.stream);
@@ -322,14 +494,14 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
       st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
     }
     for (IndexHook* hook : hooks_) {
-      Status s = hook->OnTransaction(events, *st.batch);
+      Status s = hook->OnTransaction(prep.events, *st.batch);
       if (!s.ok()) {
         // A hook's records may already be in the batch, so the whole batch is abandoned.
         batch_error = s.WithPrefix("indexing the transaction failed");
         break;
       }
     }
-    events_written += events.size();
+    events_written += prep.events.size();
     results[i] = std::move(c);
     written.push_back(i);
   }
@@ -339,7 +511,9 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
       st.batch->Put(Family::kStreamHeads, stream, keys::EncodeStreamHead(*st.heads[stream]));
     }
     st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
-    batch_error = engine_->Write(*st.batch, options_.sync);
+    // Not synced here: the sync thread makes it durable while this thread goes on with the
+    // next group. Readers do not see it before then (reads stop at the published head).
+    batch_error = engine_->Write(*st.batch, /*sync=*/false);
   }
 
   if (!batch_error.ok()) {
@@ -357,21 +531,21 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     head_ = st.head;
     if (head_cache_.size() + st.dirty.size() > kMaxCachedHeads) head_cache_.clear();
     for (const std::string& stream : st.dirty) head_cache_[stream] = st.heads[stream];
-    counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
-    counters_.events.fetch_add(events_written, std::memory_order_relaxed);
-    publish_(head_);
+    group.wrote = true;
+    group.head = st.head;
+    group.events = events_written;
   }
 
-  std::int64_t now = Now().micros;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!results[i]) continue;  // deferred
-    if (results[i]->ok() && batch[i]->tx != nullptr && !results[i]->value().idempotent_replay) {
-      counters_.transactions.fetch_add(1, std::memory_order_relaxed);
-      counters_.latency_micros.fetch_add(static_cast<std::uint64_t>(now - batch[i]->enqueued_micros),
-                                         std::memory_order_relaxed);
-    }
-    batch[i]->done.set_value(std::move(*results[i]));
+    group.members.push_back(batch[i]);
+    group.results.push_back(std::move(*results[i]));
   }
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    groups_.push_back(std::move(group));
+  }
+  sync_cv_.notify_one();
   if (!deferred.empty()) {
     std::lock_guard<std::mutex> l(mu_);
     for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);

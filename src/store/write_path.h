@@ -1,6 +1,18 @@
 // The write path: validates transactions, checks expected revisions and idempotency, assigns
 // positions, times and hashes, and commits many concurrent transactions with one durable write
-// (group commit). One writer thread owns all of this state, so no lock guards it.
+// (group commit).
+//
+// Three stages, so that the disk and the CPU work at the same time:
+//  1. The calling thread validates its transaction and encodes everything that does not depend
+//     on the order of commits (ids, stream, type, data, metadata) before it queues.
+//  2. The writer thread takes a group of queued transactions, checks them against the state so
+//     far (including groups written but not yet durable), assigns positions, revisions, times
+//     and the hash chain, and writes the group to the engine without waiting for the disk.
+//  3. The sync thread fsyncs (KvEngine::SyncWal) everything written so far, and only then
+//     publishes the new head and answers the group's callers, in group order. While it waits
+//     for the disk, the writer builds and writes the next group.
+// So nothing is acknowledged, and no reader or listener sees a position (the store caps reads at
+// the published head), before a sync that covers it has completed.
 #ifndef TIMETRAIL_STORE_WRITE_PATH_H_
 #define TIMETRAIL_STORE_WRITE_PATH_H_
 
@@ -38,7 +50,8 @@ class IndexHook {
   virtual void OnBatchAborted() {}
 };
 
-// Receives each new durable head; called on the writer thread after every successful write.
+// Receives each new durable head, in order; called on the sync thread once a sync covering the
+// groups up to that head has completed.
 using PublishFn = std::function<void(const keys::HeadState&)>;
 
 class WritePath {
@@ -47,7 +60,7 @@ class WritePath {
             PublishFn publish);
   WritePath(const WritePath&) = delete;
   WritePath& operator=(const WritePath&) = delete;
-  // Commits everything queued, then stops the writer thread.
+  // Commits and syncs everything queued, then stops both threads.
   ~WritePath();
 
   // Blocks until "tx" is durable or rejected. With "checkpoint" (name, value), the checkpoint is
@@ -58,18 +71,33 @@ class WritePath {
   // Durably sets a checkpoint, ordered with the writes around it.
   Status SetCheckpoint(std::string_view name, std::string_view value);
 
+  // The durable value of checkpoint "name" (nullopt: never set). A value written by a group
+  // whose sync has not completed is not returned yet: the one before it is.
+  Result<std::optional<std::string>> DurableCheckpoint(std::string_view name) const;
+
   // Must be called before the first Commit, from the thread that opened the store.
   void AddIndexHook(IndexHook* hook) { hooks_.push_back(hook); }
 
   struct Counters {
     std::atomic<std::uint64_t> transactions{0}, events{0}, replays{0}, conflicts{0},
-        rejected{0}, group_commits{0}, latency_micros{0};
+        rejected{0}, group_commits{0}, latency_micros{0}, syncs{0};
   };
   const Counters& counters() const { return counters_; }
 
  private:
+  // A transaction's events as far as the caller's thread can build them: everything but
+  // position, revision, recorded_at, valid_from (when defaulted), tx and hash.
+  struct Prepared {
+    std::vector<RecordedEvent> events;  // all appends' events, in order
+    // Canonical encodings with zeros where the order-dependent fields go; the writer fills
+    // them in at the offsets below and appends the hash.
+    std::vector<std::string> encoded;
+    std::vector<std::uint32_t> revision_offset, time_offset;
+    std::vector<bool> valid_from_given;
+  };
   struct Pending {
     const Transaction* tx = nullptr;  // null: a checkpoint-only request
+    Prepared prepared;
     std::optional<std::pair<std::string, std::string>> checkpoint;
     std::size_t bytes = 0;
     std::int64_t enqueued_micros = 0;
@@ -77,16 +105,31 @@ class WritePath {
   };
   // What the batch being built has changed so far, on top of the stored state.
   struct BatchState;
+  // A group the writer has finished with, waiting for the sync thread: its results are decided
+  // but are delivered only once everything written up to and including it is durable.
+  struct Group {
+    std::vector<Pending*> members;
+    std::vector<Result<Committed>> results;  // parallel to members
+    bool wrote = false;                      // records of this group reached the engine
+    keys::HeadState head;                    // the head after this group (when wrote)
+    std::uint64_t events = 0;
+    std::uint64_t seq = 0;  // the writer's group number
+  };
 
+  static void Prepare(const Transaction& tx, Prepared* out);
   Result<Committed> Enqueue(Pending& p);
   void Run();
+  void RunSync();
   void CommitBatch(std::vector<Pending*>& batch);
+  void Deliver(Group& group);
   // Classifies "tx" against ids already stored: nullopt when all ids are new, the original
   // result when "tx" repeats an earlier one, or an error.
   Result<std::optional<Committed>> CheckIdempotency(const Transaction& tx, BatchState& state,
                                                     bool* defer);
   Result<std::optional<keys::StreamHead>*> LoadHead(const std::string& stream,
                                                    BatchState& state);
+  // Notes that group "seq" writes checkpoint "name", keeping its durable value for readers.
+  Status NoteCheckpointWrite(const std::string& name, std::uint64_t seq);
 
   KvEngine* engine_;
   const Options options_;
@@ -94,16 +137,36 @@ class WritePath {
   std::vector<IndexHook*> hooks_;
   Counters counters_;
 
-  // Writer-thread state: the durable head, and a cache of stream heads (only the writer
-  // changes heads, so the cache is always right; it is cleared when it grows too large).
+  // Writer-thread state: the head as written (possibly ahead of the durable head), and a cache
+  // of stream heads (only the writer changes heads, so the cache is always right; it is
+  // cleared when it grows too large).
   keys::HeadState head_;
   std::unordered_map<std::string, std::optional<keys::StreamHead>> head_cache_;
+  std::uint64_t next_seq_ = 1;
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending*> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;       // GUARDED_BY(mu_)
   std::thread thread_;
+
+  // Between the writer and the sync thread.
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<Group> groups_;     // GUARDED_BY(sync_mu_)
+  bool writer_done_ = false;     // GUARDED_BY(sync_mu_)
+  // Set by the sync thread when a sync failed: what was written since the last good sync may
+  // or may not be on disk, so every later append fails until the store is reopened.
+  std::atomic<bool> broken_{false};
+  Status broken_status_;  // GUARDED_BY(sync_mu_); written once, before broken_ is set
+  std::thread sync_thread_;
+
+  // Checkpoints written by groups that are not durable yet: name -> (last group writing it,
+  // durable value). Held while a reader reads the engine, so that the writer cannot write a
+  // new value between a reader's look here and its read.
+  mutable std::mutex checkpoint_mu_;
+  std::unordered_map<std::string, std::pair<std::uint64_t, std::optional<std::string>>>
+      unsynced_checkpoints_;  // GUARDED_BY(checkpoint_mu_)
 };
 
 }  // namespace timetrail
