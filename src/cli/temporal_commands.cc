@@ -127,6 +127,13 @@ void AddHistory(CLI::App& app) {
   cmd->footer("Examples:\n  timetrail history friend-1 --path /location\n"
               "  timetrail history friend-1 -p /location --valid-time --json");
   SetAction(cmd, [a] {
+    if (!a->known_at.empty() && !a->valid_time) {
+      // Without --valid-time the intervals are in system time, where "known at" means nothing;
+      // say so rather than answer a question that was not asked.
+      return ReportStatus("history", Status::InvalidArgument(
+                                         "--known-at needs --valid-time (it picks what was known "
+                                         "at that time about the valid-time history)"));
+    }
     std::string q;
     Param(&q, "path", a->path);
     if (a->valid_time) q += "&valid_time=true";

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -33,6 +34,11 @@ using testing::Describe;
 using testing::Lines;
 using testing::Outcome;
 using testing::TempDir;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 // An export without what the receiving store assigns anew (recorded_at, hash).
 std::vector<json> Portable(const std::string& ndjson) {
@@ -251,6 +257,8 @@ TEST_F(CliTest, ExportImportRoundTripIsExactAndIdempotent) {
 
   Outcome first = Cli(Data({"export"}, src));
   ASSERT_EQ(first.code, 0) << Describe(first);
+  // stderr is a pipe, not a terminal, and --progress is not given: no progress report.
+  EXPECT_EQ(first.err, "");
   std::vector<std::string> lines = Lines(first.out);
   ASSERT_EQ(lines.size(), 6u) << first.out;
   // Consecutive lines of one source transaction stayed one transaction.
@@ -304,6 +312,69 @@ TEST_F(CliTest, ExportImportRoundTripIsExactAndIdempotent) {
   EXPECT_NE(conflict.err.find("stopped at line 1"), std::string::npos) << conflict.err;
 }
 
+// Runs the timetrail binary with stderr on a pseudo-terminal (stdout and stdin on /dev/null);
+// returns what it wrote to the terminal and its exit code.
+std::pair<std::string, int> RunWithTerminalStderr(const std::vector<std::string>& args) {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) return {"no pty", -1};
+  std::string slave_name = ::ptsname(master);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    int slave = ::open(slave_name.c_str(), O_RDWR);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(slave, 2);
+    ::close(master);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(testing::TimetrailBinary()));
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(testing::TimetrailBinary(), argv.data());
+    ::_exit(127);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(master, buf, sizeof buf);
+    if (n <= 0) break;  // EIO once the child closed the terminal's last descriptor
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(master);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+TEST_F(CliTest, ImportAndExportShowProgressWhenStderrIsATerminal) {
+  std::string events;
+  for (int i = 0; i < 300; ++i) {
+    events += R"({"stream":"s/)" + std::to_string(i % 7) + R"(","type":"tick","data":)" +
+              std::to_string(i) + "}\n";
+  }
+  std::string file = dir_.Sub("in.ndjson");
+  std::ofstream(file) << events;
+  auto [imported, import_code] = RunWithTerminalStderr(Data({"import", file, "--any-revision"}));
+  ASSERT_EQ(import_code, 0) << imported;
+  // The report is rewritten in place (a carriage return before each) and ends with the total.
+  EXPECT_NE(imported.find("\rimported 300 events, "), std::string::npos) << imported;
+  EXPECT_NE(imported.find(" events/s, "), std::string::npos) << imported;
+  EXPECT_NE(imported.find(", done"), std::string::npos) << imported;
+
+  auto [exported, export_code] =
+      RunWithTerminalStderr(Data({"export", "-o", dir_.Sub("out.ndjson")}));
+  ASSERT_EQ(export_code, 0) << exported;
+  EXPECT_NE(exported.find("\rexported 300 events, "), std::string::npos) << exported;
+  EXPECT_NE(exported.find(", done"), std::string::npos) << exported;
+  EXPECT_EQ(Lines(ReadAll(dir_.Sub("out.ndjson"))).size(), 300u);
+
+  // Without a terminal and without --progress, stderr stays quiet.
+  Outcome quiet = InData({"import", file, "--any-revision"});
+  EXPECT_EQ(quiet.code, 0) << Describe(quiet);
+  EXPECT_EQ(quiet.err, "");
+}
+
 TEST_F(CliTest, ImportRejectsABadFileBeforeWritingAnything) {
   std::string text = R"({"stream":"a","type":"$put","data":{}})" "\n"
                      R"({"stream":"b","type":"$put","data":{})" "\n";
@@ -351,6 +422,9 @@ TEST_F(CliTest, TemporalCommandsGetHistoryDiffActivityRevert) {
   EXPECT_EQ(iv[0]["value"], "New York");
   EXPECT_EQ(iv[1]["value"], "Paris");
   EXPECT_TRUE(iv[1]["to"].is_null());
+  Outcome known_alone = InData({"history", "friend-1", "-p", "/location", "--known-at", "2026-01-01"});
+  EXPECT_EQ(known_alone.code, 2) << Describe(known_alone);
+  EXPECT_NE(known_alone.err.find("--known-at needs --valid-time"), std::string::npos);
   Outcome hist_table = InData({"history", "friend-1", "-p", "/location"});
   EXPECT_NE(hist_table.out.find("\"Paris\""), std::string::npos) << hist_table.out;
   EXPECT_NE(hist_table.out.find("moved"), std::string::npos) << hist_table.out;
