@@ -91,15 +91,22 @@ void AddGet(CLI::App& app) {
     return GetAndPrint(a->common, "get", WithQuery("/v1/entities/" + UrlEncode(a->stream), q),
                        [](const RawJson& r) {
                          bool exists = r.Find("exists") != nullptr && r.Find("exists")->boolean;
-                         std::cout << "stream:      " << Str(r, "stream") << "\n"
-                                   << "exists:      " << (exists ? "true" : "false") << "\n"
-                                   << "revision:    " << Text(r, "revision") << "\n"
-                                   << "position:    " << Text(r, "position") << "\n"
-                                   << "recorded_at: " << Str(r, "recorded_at") << "\n"
-                                   << "valid_from:  " << Str(r, "valid_from") << "\n"
-                                   << "actor:       " << MetaField(r, "actor") << "\n"
-                                   << "reason:      " << MetaField(r, "reason") << "\n"
-                                   << "state:       " << OneLine(Text(r, "state")) << "\n";
+                         auto line = [](std::string_view key, const std::string& value) {
+                           std::cout << key << ":";
+                           if (!value.empty()) {
+                             std::cout << std::string(12 - key.size(), ' ') << value;
+                           }
+                           std::cout << "\n";
+                         };
+                         line("stream", Str(r, "stream"));
+                         line("exists", exists ? "true" : "false");
+                         line("revision", Text(r, "revision"));
+                         line("position", Text(r, "position"));
+                         line("recorded_at", Str(r, "recorded_at"));
+                         line("valid_from", Str(r, "valid_from"));
+                         line("actor", MetaField(r, "actor"));
+                         line("reason", MetaField(r, "reason"));
+                         line("state", OneLine(Text(r, "state")));
                        });
   });
 }

@@ -1,16 +1,23 @@
-// Runs docs/tutorial.md against a real `timetrail serve` process, so the tutorial cannot rot: every
-// ```sh block is run by bash with the real `timetrail` binary and the real curl, and what it
-// prints (stdout and stderr) must be the ```text block that follows it in the tutorial.
+// Runs the examples of docs/tutorial.md and docs/cli.md against a real `timetrail serve`
+// process, so the documentation cannot rot: every ```sh block is run by bash with the real
+// `timetrail` binary and the real curl, and what it prints (stdout and stderr) must be the
+// ```text block that follows it in the document.
 //
 // Block kinds, by the fence's info string:
-//   ```sh             run in one shell session (variables carry over from block to block)
-//   ```sh server      starting the server: not run; the test starts `timetrail serve` itself
+//   ```sh             run in one shell session per document (variables carry over from block to
+//                     block; the working directory is a fresh one holding the server's data
+//                     directory, ./timetrail-data)
+//   ```sh server      starting a server: not run; the test starts `timetrail serve` itself
 //   ```sh background  a command that follows live events (tail): started where it appears, left
-//                     running while the later blocks run, then it must have printed its text
-//                     block's lines; then it is stopped
+//                     running while the later blocks run; what it printed until the server
+//                     stopped must be the next ```text block that does not follow a command
 // Outputs are compared after replacing what differs from run to run: the times at which events
-// were recorded (every time not at midnight; the tutorial's valid times are dates), event ids
-// and hashes. The tutorial's `localhost:7070` becomes the test server's address.
+// were recorded (every time not at midnight; the documents' valid times are dates), event ids,
+// hashes and rates. The documents' `localhost:7070` becomes the test server's address.
+//
+// After changing a document or what a command prints, run this test with
+// TIMETRAIL_DOCS_UPDATE=DIR to get each document written to DIR with every ```text block
+// holding what its commands printed now.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -38,8 +45,8 @@ struct Block {
   std::string kind;      // "sh", "sh server", "sh background"
   std::string commands;  // the block's text
   std::string expected;  // the body of its ```text block ("" if none)
-  int line = 0;          // where the block starts in the tutorial (1-based), for messages
-  // Lines [text_begin, text_end) of the tutorial hold the ```text block's body; -1 if none.
+  int line = 0;          // where the block starts in the document (1-based), for messages
+  // Lines [text_begin, text_end) of the document hold the ```text block's body; -1 if none.
   int text_begin = -1;
   int text_end = -1;
 };
@@ -111,19 +118,21 @@ std::string Normalize(const std::string& text) {
   static const std::regex kTime(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)");
   static const std::regex kUuid(R"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})");
   static const std::regex kHash(R"([0-9a-f]{64})");
+  static const std::regex kRate(R"(\d+ events/s, \d+\.\d s)");
   std::string out;
   std::size_t last = 0;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), kTime); it != std::sregex_iterator();
        ++it) {
     std::string t = it->str();
     out += text.substr(last, static_cast<std::size_t>(it->position()) - last);
-    // Valid times in the tutorial are dates (midnight); any other time is a recording time.
+    // Valid times in the documents are dates (midnight); any other time is a recording time.
     out += t.find("T00:00:00.000000Z") != std::string::npos ? t : "<time>";
     last = static_cast<std::size_t>(it->position() + it->length());
   }
   out += text.substr(last);
   out = std::regex_replace(out, kUuid, "<id>");
   out = std::regex_replace(out, kHash, "<hash>");
+  out = std::regex_replace(out, kRate, "<rate>");
   std::istringstream in(out);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) {
@@ -147,8 +156,8 @@ std::string ReadFile(const std::string& path) {
 
 std::string Directory(const std::string& path) { return path.substr(0, path.rfind('/')); }
 
-// Writes "tutorial" to "path" with each block's ```text body replaced by what it printed.
-void WriteUpdated(const std::vector<std::string>& tutorial,
+// Writes "document" to "path" with each block's ```text body replaced by what it printed.
+void WriteUpdated(const std::vector<std::string>& document,
                   std::vector<std::pair<const Block*, std::string>> printed,
                   const std::string& path) {
   std::sort(printed.begin(), printed.end(),
@@ -161,29 +170,28 @@ void WriteUpdated(const std::vector<std::string>& tutorial,
     while (!body.empty() && body.front() == '\n') body.erase(0, 1);
     if (block->text_begin < 0) {
       if (!body.empty()) {
-        ADD_FAILURE() << "tutorial line " << block->line << " prints something: add a ```text block";
+        ADD_FAILURE() << "line " << block->line << " prints something: add a ```text block";
       }
       continue;
     }
-    for (; next < block->text_begin; ++next) out << tutorial[next] << "\n";
+    for (; next < block->text_begin; ++next) out << document[next] << "\n";
     if (!body.empty()) out << body << "\n";
     next = block->text_end;
   }
-  for (; next < static_cast<int>(tutorial.size()); ++next) out << tutorial[next] << "\n";
+  for (; next < static_cast<int>(document.size()); ++next) out << document[next] << "\n";
 }
 
-TEST(TutorialTest, EveryCommandPrintsWhatTheTutorialShows) {
-  std::string markdown = ReadFile(TIMETRAIL_TUTORIAL);
-  ASSERT_FALSE(markdown.empty()) << "cannot read " << TIMETRAIL_TUTORIAL;
-  std::vector<std::string> tutorial;
+// Runs the ```sh blocks of the markdown file "path" (see the top of this file); "live_tail":
+// the document must have a background block.
+void RunDocument(const std::string& path, bool live_tail) {
+  std::string markdown = ReadFile(path);
+  ASSERT_FALSE(markdown.empty()) << "cannot read " << path;
+  std::vector<std::string> document;
   std::istringstream in(markdown);
-  for (std::string line; std::getline(in, line);) tutorial.push_back(line);
-  std::vector<Block> blocks = ParseBlocks(tutorial);
-  // After a change to the tutorial or to what a command prints, set this to a file name to get
-  // the tutorial back with every ```text block holding what the commands printed.
-  const char* update = std::getenv("TIMETRAIL_TUTORIAL_UPDATE");
+  for (std::string line; std::getline(in, line);) document.push_back(line);
+  std::vector<Block> blocks = ParseBlocks(document);
   std::vector<std::pair<const Block*, std::string>> printed;
-  ASSERT_GE(blocks.size(), 10u) << "the tutorial lost its commands";
+  ASSERT_GE(blocks.size(), 10u) << path << " lost its commands";
 
   TempDir dir;
   ServerProcess server(dir.Sub("timetrail-data"));
@@ -193,7 +201,7 @@ TEST(TutorialTest, EveryCommandPrintsWhatTheTutorialShows) {
       "PATH=" + Directory(testing::TimetrailBinary()) + ":/usr/local/bin:/usr/bin:/bin",
       "TIMETRAIL_SERVER=http://" + address, "LC_ALL=C", "TZ=UTC"};
 
-  // One shell session for the whole tutorial. Each block is sourced from a file with stdin
+  // One shell session for the whole document. Each block is sourced from a file with stdin
   // from /dev/null (so no command can read the next block) and stderr merged into stdout, as a
   // terminal shows them; a marker line ends each block's output.
   Child shell("/bin/bash", {"--noprofile", "--norc"}, env);
@@ -210,7 +218,7 @@ TEST(TutorialTest, EveryCommandPrintsWhatTheTutorialShows) {
   for (const Block& b : blocks) {
     std::string commands = ReplaceAll(b.commands, "localhost:7070", address);
     commands = ReplaceAll(commands, "127.0.0.1:7070", address);
-    SCOPED_TRACE("tutorial line " + std::to_string(b.line) + ":\n" + b.commands);
+    SCOPED_TRACE(path + " line " + std::to_string(b.line) + ":\n" + b.commands);
     if (b.kind == "sh server") {
       ++servers;
       continue;
@@ -238,23 +246,25 @@ TEST(TutorialTest, EveryCommandPrintsWhatTheTutorialShows) {
     output = ReplaceAll(output, address, "127.0.0.1:7070");
     printed.emplace_back(&b, output);
     EXPECT_EQ(Normalize(output), Normalize(b.expected))
-        << "the command printed (left) something other than the tutorial shows (right)";
+        << "the command printed (left) something other than the document shows (right)";
   }
-  EXPECT_GE(servers, 1) << "the tutorial starts a server";
-  ASSERT_FALSE(background.empty()) << "the tutorial has no live tail";
+  EXPECT_GE(servers, 1) << path << " starts a server";
+  if (live_tail) {
+    EXPECT_FALSE(background.empty()) << path << " has no live tail";
+  }
 
   shell.CloseStdin();
   EXPECT_EQ(shell.Wait().code, 0);
   // Stopping the server ends every subscription, so a background tail has printed all it will
-  // (Ctrl-C in the tutorial); then its output is complete and reading it cannot hang.
+  // (Ctrl-C in the document); then its output is complete and reading it cannot hang.
   EXPECT_EQ(server.Stop(SIGTERM), 0);
   for (Background& bg : background) {
-    SCOPED_TRACE("tutorial line " + std::to_string(bg.block->line) + ":\n" + bg.block->commands);
+    SCOPED_TRACE(path + " line " + std::to_string(bg.block->line) + ":\n" + bg.block->commands);
     testing::Outcome r = bg.child->Wait();
     std::vector<std::string> got_lines;
     std::istringstream got_in(r.out);
     for (std::string line; std::getline(got_in, line);) got_lines.push_back(line);
-    // The last line says the server ended the event stream; it is not part of the tutorial.
+    // The last line says the server ended the event stream (Ctrl-C in the document).
     ASSERT_FALSE(got_lines.empty());
     EXPECT_NE(got_lines.back().find("ended"), std::string::npos) << r.out;
     got_lines.pop_back();
@@ -263,7 +273,17 @@ TEST(TutorialTest, EveryCommandPrintsWhatTheTutorialShows) {
     EXPECT_EQ(Normalize(got), Normalize(bg.block->expected));
     printed.emplace_back(bg.block, got);
   }
-  if (update != nullptr) WriteUpdated(tutorial, printed, update);
+  if (const char* update = std::getenv("TIMETRAIL_DOCS_UPDATE")) {
+    WriteUpdated(document, printed, std::string(update) + path.substr(path.rfind('/')));
+  }
+}
+
+TEST(DocsTest, EveryTutorialCommandPrintsWhatTheTutorialShows) {
+  RunDocument(TIMETRAIL_DOCS_DIR "/tutorial.md", /*live_tail=*/true);
+}
+
+TEST(DocsTest, EveryCliReferenceExamplePrintsWhatTheReferenceShows) {
+  RunDocument(TIMETRAIL_DOCS_DIR "/cli.md", /*live_tail=*/false);
 }
 
 }  // namespace
