@@ -253,25 +253,36 @@ void RunDocument(const std::string& path, bool live_tail) {
     EXPECT_FALSE(background.empty()) << path << " has no live tail";
   }
 
-  shell.CloseStdin();
-  EXPECT_EQ(shell.Wait().code, 0);
-  // Stopping the server ends every subscription, so a background tail has printed all it will
-  // (Ctrl-C in the document); then its output is complete and reading it cannot hang.
-  EXPECT_EQ(server.Stop(SIGTERM), 0);
+  const bool updating = std::getenv("TIMETRAIL_DOCS_UPDATE") != nullptr;
+  // A background command must have printed its block's lines, all events committed above.
+  // They are read one at a time and compared as they come, so a wrong line fails at once; only
+  // a missing one (an event never delivered) leaves the read waiting, until the test's timeout.
   for (Background& bg : background) {
     SCOPED_TRACE(path + " line " + std::to_string(bg.block->line) + ":\n" + bg.block->commands);
-    testing::Outcome r = bg.child->Wait();
-    std::vector<std::string> got_lines;
-    std::istringstream got_in(r.out);
-    for (std::string line; std::getline(got_in, line);) got_lines.push_back(line);
-    // The last line says the server ended the event stream (Ctrl-C in the document).
-    ASSERT_FALSE(got_lines.empty());
-    EXPECT_NE(got_lines.back().find("ended"), std::string::npos) << r.out;
-    got_lines.pop_back();
+    std::vector<std::string> want = testing::Lines(Normalize(bg.block->expected));
     std::string got;
-    for (const std::string& line : got_lines) got += line + "\n";
+    for (const std::string& want_line : want) {
+      std::string line = bg.child->ReadLine();
+      if (bg.child->at_end()) break;
+      got += line + "\n";
+      // (Updating the document reads as many lines as it shows, to replace them all.)
+      if (Normalize(line) != want_line + "\n" && !updating) break;
+    }
     EXPECT_EQ(Normalize(got), Normalize(bg.block->expected));
     printed.emplace_back(bg.block, got);
+  }
+  shell.CloseStdin();
+  EXPECT_EQ(shell.Wait().code, 0);
+  // Stopping the server ends every subscription (Ctrl-C in the document): a background command
+  // then prints only that its event stream ended, and exits.
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+  for (Background& bg : background) {
+    testing::Outcome r = bg.child->Wait();
+    std::vector<std::string> rest = testing::Lines(r.out);
+    EXPECT_EQ(rest.size(), 1u) << "printed after the expected lines:\n" << r.out;
+    if (!rest.empty()) {
+      EXPECT_NE(rest.back().find("ended"), std::string::npos) << r.out;
+    }
   }
   if (const char* update = std::getenv("TIMETRAIL_DOCS_UPDATE")) {
     WriteUpdated(document, printed, std::string(update) + path.substr(path.rfind('/')));
