@@ -51,17 +51,10 @@ unique violation. Both commit durably (timetrail sync=true, PostgreSQL synchrono
 Progress goes to stderr, a summary table to stdout.
 )";
 
-// The same event body for both systems: a document of typical size.
-std::string EventData(int thread, std::uint64_t i, int k) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                R"({"customer": "customer-%d", "order": %)" PRIu64
-                R"(, "line": %d, "amount": 1249.5, "currency": "EUR", "status": "placed", "note": "left at the door"})",
-                thread, i, k);
-  return buf;
-}
-constexpr const char* kMetadata = R"({"actor": "bench", "reason": "load test"})";
-constexpr const char* kType = "$put";
+// The same events for both systems (bench_common.h).
+using bench::EventData;
+constexpr const char* kMetadata = bench::kEventMetadata;
+constexpr const char* kType = bench::kEventType;
 
 struct Scenario {
   std::string name;
@@ -120,17 +113,7 @@ bench::RunResult RunTimetrail(EventStore& store, const Scenario& sc, const Confi
   return result;
 }
 
-// Builds "INSERT ... VALUES ($1,$2,...),(...)" for "rows" events of one stream.
-std::string PgInsertSql(int rows) {
-  std::ostringstream sql;
-  sql << "INSERT INTO events (stream, revision, type, data, metadata) VALUES ";
-  for (int r = 0; r < rows; ++r) {
-    int p = r * 4 + 2;  // $1 is the stream
-    sql << (r ? "," : "") << "($1, $" << p << "::bigint, $" << p + 1 << ", $" << p + 2
-        << "::jsonb, $" << p + 3 << "::jsonb)";
-  }
-  return sql.str();
-}
+using bench::PgInsertSql;
 
 bench::RunResult RunPostgres(std::vector<std::unique_ptr<bench::PgConn>>& conns,
                              const Scenario& sc, const Config& cfg) {
@@ -173,20 +156,7 @@ bool SetUpPostgres(const Config& cfg, int max_threads, const std::vector<int>& b
     std::cerr << error << "\n";
     return false;
   }
-  // The identity column gives the log its order; the unique keys mirror what timetrail
-  // enforces: one event per (stream, revision) and per event id.
-  if (!admin->Exec("DROP TABLE IF EXISTS events", &error) ||
-      !admin->Exec("CREATE TABLE events ("
-                   " position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-                   " stream text NOT NULL,"
-                   " revision bigint NOT NULL,"
-                   " id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,"
-                   " type text NOT NULL,"
-                   " data jsonb NOT NULL,"
-                   " metadata jsonb NOT NULL,"
-                   " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-                   " UNIQUE (stream, revision))",
-                   &error)) {
+  if (!bench::PgCreateEventsTable(*admin, &error)) {
     std::cerr << error << "\n";
     return false;
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -269,6 +270,41 @@ Json DescribePostgres(PgConn& conn) {
     PQclear(r);
   }
   return j;
+}
+
+std::string EventData(int thread, std::uint64_t i, int k) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                R"({"customer": "customer-%d", "order": %)" PRIu64
+                R"(, "line": %d, "amount": 1249.5, "currency": "EUR", "status": "placed", "note": "left at the door"})",
+                thread, i, k);
+  return buf;
+}
+
+bool PgCreateEventsTable(PgConn& conn, std::string* error) {
+  return conn.Exec("DROP TABLE IF EXISTS events", error) &&
+         conn.Exec("CREATE TABLE events ("
+                   " position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                   " stream text NOT NULL,"
+                   " revision bigint NOT NULL,"
+                   " id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,"
+                   " type text NOT NULL,"
+                   " data jsonb NOT NULL,"
+                   " metadata jsonb NOT NULL,"
+                   " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+                   " UNIQUE (stream, revision))",
+                   error);
+}
+
+std::string PgInsertSql(int rows) {
+  std::ostringstream sql;
+  sql << "INSERT INTO events (stream, revision, type, data, metadata) VALUES ";
+  for (int r = 0; r < rows; ++r) {
+    int p = r * 4 + 2;  // $1 is the stream
+    sql << (r ? "," : "") << "($1, $" << p << "::bigint, $" << p + 1 << ", $" << p + 2
+        << "::jsonb, $" << p + 3 << "::jsonb)";
+  }
+  return sql.str();
 }
 
 Flags::Flags(int argc, char** argv) {

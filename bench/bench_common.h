@@ -105,6 +105,22 @@ class PgConn {
 // The server's version string and the settings a durability comparison depends on.
 Json DescribePostgres(PgConn& conn);
 
+// The events every append benchmark writes, the same for timetrail and PostgreSQL: a `$put` of
+// a 117-byte document (for thread "thread", call "i", event "k" of the call) with 41 bytes of
+// metadata.
+std::string EventData(int thread, std::uint64_t i, int k);
+inline constexpr const char* kEventMetadata = R"({"actor": "bench", "reason": "load test"})";
+inline constexpr const char* kEventType = "$put";
+
+// PostgreSQL's side of a conditional append: this table, where the identity column gives the
+// log its order and the unique keys mirror what timetrail enforces (one event per (stream,
+// revision) and per event id), so a concurrent writer at the same revision fails with a unique
+// violation (SQLSTATE 23505). Drops and recreates "events".
+bool PgCreateEventsTable(PgConn& conn, std::string* error);
+// "INSERT ... VALUES ($1,$2,...),(...)" for "rows" events of one stream: $1 is the stream, then
+// per row the revision, type, data and metadata (1 + 4 * rows parameters).
+std::string PgInsertSql(int rows);
+
 // Reads "--name=value" style flags. Unknown flags are an error so a typo never runs the wrong
 // benchmark silently.
 class Flags {
