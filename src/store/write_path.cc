@@ -177,6 +177,13 @@ Result<Committed> WritePath::Enqueue(Pending& p) {
 
 void WritePath::Run() {
   for (;;) {
+    {
+      // Stay at most one group ahead of the disk: while a written group still waits for its
+      // sync to start, more appends queue up and go into one larger group later, rather than
+      // into many small ones that each cost a write.
+      std::unique_lock<std::mutex> l(sync_mu_);
+      sync_cv_.wait(l, [&] { return groups_.empty(); });
+    }
     std::vector<Pending*> batch;
     {
       std::unique_lock<std::mutex> l(mu_);
@@ -208,6 +215,7 @@ void WritePath::RunSync() {
       if (groups_.empty()) return;  // the writer has stopped and everything is answered
       groups.swap(groups_);
     }
+    sync_cv_.notify_all();  // the writer may write the next group now
     // Every group taken here was written before this call, so one sync covers them all.
     bool wrote = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.wrote; });
     if (wrote && options_.sync && !broken_.load(std::memory_order_acquire)) {
@@ -359,7 +367,7 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     group.results.assign(group.members.size(), Status::Ok());
     std::lock_guard<std::mutex> l(sync_mu_);
     groups_.push_back(std::move(group));
-    sync_cv_.notify_one();
+    sync_cv_.notify_all();
     return;
   }
 
@@ -545,7 +553,7 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     std::lock_guard<std::mutex> l(sync_mu_);
     groups_.push_back(std::move(group));
   }
-  sync_cv_.notify_one();
+  sync_cv_.notify_all();
   if (!deferred.empty()) {
     std::lock_guard<std::mutex> l(mu_);
     for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);

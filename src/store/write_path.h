@@ -10,7 +10,8 @@
 //     and the hash chain, and writes the group to the engine without waiting for the disk.
 //  3. The sync thread fsyncs (KvEngine::SyncWal) everything written so far, and only then
 //     publishes the new head and answers the group's callers, in group order. While it waits
-//     for the disk, the writer builds and writes the next group.
+//     for the disk, the writer builds and writes the next group (one group ahead at most, so
+//     that appends arriving meanwhile gather into one group instead of many small writes).
 // So nothing is acknowledged, and no reader or listener sees a position (the store caps reads at
 // the published head), before a sync that covers it has completed.
 #ifndef TIMETRAIL_STORE_WRITE_PATH_H_
@@ -153,6 +154,8 @@ class WritePath {
   // Between the writer and the sync thread.
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
+  // Written groups whose sync has not started; the writer waits for it to be empty before
+  // it starts the next group. sync_cv_ wakes both threads.
   std::deque<Group> groups_;     // GUARDED_BY(sync_mu_)
   bool writer_done_ = false;     // GUARDED_BY(sync_mu_)
   // Set by the sync thread when a sync failed: what was written since the last good sync may
