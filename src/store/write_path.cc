@@ -364,7 +364,8 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
   if (broken_.load(std::memory_order_acquire)) {
     // A sync failed: nothing more is written. The sync thread answers with its error.
     group.members = std::move(batch);
-    group.results.assign(group.members.size(), Status::Ok());
+    group.results.assign(group.members.size(),
+                         Status::IOError("not written: an earlier sync failed"));
     std::lock_guard<std::mutex> l(sync_mu_);
     groups_.push_back(std::move(group));
     sync_cv_.notify_all();
