@@ -1,14 +1,10 @@
 // The `timetrail` command: one binary for the server, change capture and the client commands.
 #include <CLI/CLI.hpp>
 
+#include "capture/capture_command.h"
 #include "cli/commands.h"
 #include "cli/output.h"
-#ifdef TIMETRAIL_HAVE_SERVER
 #include "server/serve_command.h"
-#endif
-#ifdef TIMETRAIL_HAVE_CAPTURE
-#include "capture/capture_command.h"
-#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"timetrail: an immutable temporal event store"};
@@ -19,12 +15,8 @@ int main(int argc, char** argv) {
       "holds (--data DIR).\nRun `timetrail COMMAND --help` for a command's options and examples. "
       "Exit codes: 0 ok,\n1 other failure, 2 bad input or usage, 3 not found, 4 conflict, "
       "5 server unreachable.");
-#ifdef TIMETRAIL_HAVE_SERVER
   timetrail::server::AddServeCommand(app);
-#endif
-#ifdef TIMETRAIL_HAVE_CAPTURE
   timetrail::capture::AddCaptureCommand(app);
-#endif
   timetrail::cli::AddStreamCommands(app);
   timetrail::cli::AddTemporalCommands(app);
   timetrail::cli::AddImportExportCommands(app);

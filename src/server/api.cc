@@ -333,7 +333,6 @@ class Handler {
       if (m != "GET") return MethodNotAllowed("GET");
       return Consumer(s[2]);
     }
-#ifdef TIMETRAIL_SERVER_TEMPORAL
     if (top == "entities" && n == 3) {
       if (m != "GET") return MethodNotAllowed("GET");
       return Entity(s[2]);
@@ -354,7 +353,6 @@ class Handler {
       if (m != "GET") return MethodNotAllowed("GET");
       return Activity();
     }
-#endif
     if (top == "integrity" && n == 2) {
       if (m != "GET") return MethodNotAllowed("GET");
       IntegrityHead h = store_->GetIntegrityHead();
@@ -643,7 +641,6 @@ class Handler {
                          U64(r.head.position) + ",\"hash\":\"" + r.head.hash_hex + "\"}}");
   }
 
-#ifdef TIMETRAIL_SERVER_TEMPORAL
   Result<std::optional<Timestamp>> TimeParam(const char* name) {
     auto it = query_.find(name);
     if (it == query_.end()) return std::optional<Timestamp>();
@@ -854,7 +851,6 @@ class Handler {
                          (page->next_cursor.empty() ? std::string("null") : JsonQuote(page->next_cursor)) +
                          "}");
   }
-#endif  // TIMETRAIL_SERVER_TEMPORAL
 
   EventStore* store_;
   subscribe::SubscriptionHub* hub_;

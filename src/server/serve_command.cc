@@ -9,9 +9,7 @@
 
 #include "server/http_server.h"
 #include "timetrail/store.h"
-#ifdef TIMETRAIL_SERVER_CAPTURE
 #include "capture/capture.h"
-#endif
 
 namespace timetrail::server {
 namespace {
@@ -115,7 +113,6 @@ int RunServe(const ServeFlags& f) {
               << "': " << store.status().ToString() << "\n";
     return store.status().code() == StatusCode::kUnavailable ? 5 : 1;
   }
-#ifdef TIMETRAIL_SERVER_CAPTURE
   std::unique_ptr<capture::BackgroundCapture> capture;
   if (!f.capture_url.empty()) {
     capture::CaptureOptions co;
@@ -130,7 +127,6 @@ int RunServe(const ServeFlags& f) {
     }
     capture = std::move(started).value();
   }
-#endif
   {
     HttpServer server(store->get(), so);
     Status s = server.Start();
@@ -143,9 +139,7 @@ int RunServe(const ServeFlags& f) {
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
     server.Run();
   }
-#ifdef TIMETRAIL_SERVER_CAPTURE
   if (capture) (void)capture->Stop();  // before the store closes
-#endif
   store->reset();  // commits queued appends and closes the store
   std::cerr << "timetrail serve: stopped cleanly" << std::endl;
   return 0;
@@ -199,7 +193,6 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_flag("--no-sync", flags->no_sync,
                 "Acknowledge appends before fsync (throwaway data only: a crash loses them)")
       ->envname("TIMETRAIL_NO_SYNC");
-#ifdef TIMETRAIL_SERVER_CAPTURE
   cmd->add_option("--capture", flags->capture_url,
                   "Also record every row change of this PostgreSQL database (logical "
                   "replication; see docs/capture.md and `timetrail capture --help`)")
@@ -208,7 +201,6 @@ void AddServeCommand(CLI::App& app) {
                   "Replication slot and publication name for --capture")
       ->envname("TIMETRAIL_CAPTURE_SLOT")
       ->capture_default_str();
-#endif
   cmd->callback([flags, cmd] {
     if (!flags->config.empty()) ApplyConfigFile(cmd, flags->config);
     int code = RunServe(*flags);
