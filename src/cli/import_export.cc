@@ -118,7 +118,12 @@ int RunExport(const ExportArgs& a) {
   out.flush();
   if (!out) return ReportStatus("export", Status::IOError("writing '" + a.output + "' failed"));
   progress.Finish(count);
-  if (a.output != "-") {
+  // The summary goes to stdout only when the events do not: a pipe of events stays pure NDJSON.
+  if (a.common.json) {
+    (a.output == "-" ? std::cerr : std::cout)
+        << "{\"events\":" << count << ",\"head\":" << head.value_or(0)
+        << ",\"output\":" << JsonQuote(a.output) << "}\n";
+  } else if (a.output != "-") {
     std::cerr << "exported " << count << " events up to position " << head.value_or(0) << " to "
               << a.output << "\n";
   }

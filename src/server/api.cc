@@ -728,6 +728,10 @@ class Handler {
     }
     Result<std::optional<Timestamp>> known = TimeParam("known_at");
     if (!known.ok()) return ErrorResponse(known.status());
+    // Without valid time, history is in system time and already ends at what is known now.
+    if (*known && !hq.valid_time) {
+      return ErrorResponse(Status::InvalidArgument("known_at needs valid_time=true"));
+    }
     hq.known_at = *known;
     Result<PropertyHistory> h = store_->GetPropertyHistory(stream, path, hq);
     if (!h.ok()) return ErrorResponse(h.status());

@@ -276,6 +276,18 @@ TEST_F(CliTest, ExportImportRoundTripIsExactAndIdempotent) {
   std::ifstream in(file);
   std::string file_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(file_text, first.out);
+  // --json: a machine-readable summary on stdout when the events go to a file, and on stderr
+  // when they go to stdout, which stays pure NDJSON.
+  Outcome summary = Cli(Data({"export", "-o", dir_.Sub("again.ndjson"), "--json"}, src));
+  ASSERT_EQ(summary.code, 0) << Describe(summary);
+  json sj = json::parse(summary.out);
+  EXPECT_EQ(sj["events"], 6);
+  EXPECT_EQ(sj["head"], 6);
+  EXPECT_EQ(sj["output"], dir_.Sub("again.ndjson"));
+  Outcome piped = Cli(Data({"export", "--json"}, src));
+  ASSERT_EQ(piped.code, 0) << Describe(piped);
+  EXPECT_EQ(piped.out, first.out);
+  EXPECT_EQ(json::parse(piped.err)["events"], 6);
 
   std::string dst = dir_.Sub("dst");
   Outcome imp = Cli(Data({"import", file, "--json", "--progress"}, dst));

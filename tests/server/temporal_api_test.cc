@@ -79,6 +79,9 @@ TEST_F(TemporalApiTest, PropertyHistory) {
   EXPECT_EQ(absent.json()["intervals"][0]["exists"], false);
   EXPECT_EQ(client_->Get("/v1/entities/friend-1/history?path=nope").status, 400);
   EXPECT_EQ(client_->Get("/v1/entities/friend-1/history?path=/x&valid_time=maybe").status, 400);
+  HttpResult known = client_->Get("/v1/entities/friend-1/history?path=/x&known_at=2026-01-01");
+  EXPECT_EQ(known.status, 400);
+  EXPECT_NE(known.body.find("known_at needs valid_time=true"), std::string::npos) << known.body;
 }
 
 TEST_F(TemporalApiTest, DiffBetweenRevisions) {
