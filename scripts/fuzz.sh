@@ -69,7 +69,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$scratch" "$findings"
   echo "== fuzz_$t for ${seconds}s (corpus fuzz/corpus/$t, findings $findings)" >&2
   # New inputs go to the scratch corpus (the first directory); the repo's corpus seeds the run.
-  if ! "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=90 -rss_limit_mb=4096 \
+  if ! LSAN_OPTIONS="suppressions=$root/fuzz/lsan.supp:print_suppressions=0" \
+      "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=90 -rss_limit_mb=4096 \
       -print_final_stats=1 -artifact_prefix="$findings/" "$scratch" "$root/fuzz/corpus/$t" \
       2> "$build/fuzz_$t.log"; then
     failed+=("$t")

@@ -1,6 +1,9 @@
 #include "server/raw_json.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "core/validation.h"
 
@@ -107,23 +110,38 @@ class Parser {
   static bool Digit(char c) { return c >= '0' && c <= '9'; }
 
   Status Number() {
+    std::size_t start = i_;
     if (s_[i_] == '-') ++i_;
     if (i_ >= s_.size() || !Digit(s_[i_])) return Error("malformed number");
+    std::size_t int_start = i_;
     if (s_[i_] == '0') {
       ++i_;
     } else {
       while (i_ < s_.size() && Digit(s_[i_])) ++i_;
     }
+    std::size_t int_digits = i_ - int_start;
     if (i_ < s_.size() && s_[i_] == '.') {
       ++i_;
       if (i_ >= s_.size() || !Digit(s_[i_])) return Error("malformed number");
       while (i_ < s_.size() && Digit(s_[i_])) ++i_;
     }
+    bool has_exponent = false;
     if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
       ++i_;
       if (i_ < s_.size() && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
       if (i_ >= s_.size() || !Digit(s_[i_])) return Error("malformed number");
       while (i_ < s_.size() && Digit(s_[i_])) ++i_;
+      has_exponent = true;
+    }
+    // Stored JSON is read back as IEEE doubles (document folds, validation), so a number
+    // beyond their range is refused here rather than by a later layer. Only an exponent or
+    // more than 308 integer digits can get there.
+    if (has_exponent || int_digits > 308) {
+      double d = std::strtod(std::string(s_.substr(start, i_ - start)).c_str(), nullptr);
+      if (!std::isfinite(d)) {
+        i_ = start;
+        return Error("number out of range (the largest is about 1.8e308)");
+      }
     }
     return Status::Ok();
   }
