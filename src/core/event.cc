@@ -25,8 +25,7 @@ std::string Uuid::ToString() const {
 
 namespace {
 
-// Built with append rather than operator+ on literals: GCC 12 reports a false -Wrestrict for
-// the latter at -O2 (its bug 105329), which breaks Release builds with warnings as errors.
+// The error for text that is not a UUID; long inputs are cut to 64 bytes in the message.
 Status NotAUuid(std::string_view text, std::string_view why) {
   std::string message = "'";
   message.append(text.substr(0, 64)).append("' is not a UUID (").append(why).append(")");
