@@ -161,6 +161,17 @@ Status Capture::Impl::Prepare() {
         "Run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL (docs/capture.md, "
         "\"Source settings\")");
   }
+  // Events hold JSON, which is UTF-8; pgoutput sends text in the database's own encoding.
+  TT_ASSIGN_OR_RETURN(auto encoding, PgQuery(sql_.get(), "SHOW server_encoding"));
+  std::string server_encoding = encoding.empty() ? "" : encoding[0][0].value_or("");
+  if (server_encoding != "UTF8") {
+    return Status::InvalidArgument(
+        "the source database's encoding is " + server_encoding +
+        "; capture records rows as JSON, which is UTF-8, and reads only UTF8 databases "
+        "(docs/capture.md, \"Source settings\"). Capture a UTF8 copy of the database, e.g. one "
+        "made with CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0 and a dump restored "
+        "into it");
+  }
   TT_ASSIGN_OR_RETURN(auto role, PgQuery(sql_.get(),
                                          "SELECT current_user, rolreplication OR rolsuper "
                                          "FROM pg_roles WHERE rolname = current_user"));
@@ -273,6 +284,7 @@ Status Capture::Impl::Snapshot(PGconn* /*repl: keeps the snapshot alive*/,
   Checkpoint progress;
   progress.snapshot_incomplete = true;
   std::uint64_t rows_total = 0;
+  auto last_progress = std::chrono::steady_clock::now();
   Transaction batch;
   auto flush = [&](bool last) -> Status {
     Checkpoint c = last ? Checkpoint{} : progress;
@@ -350,7 +362,14 @@ Status Capture::Impl::Snapshot(PGconn* /*repl: keeps the snapshot alive*/,
       batch.appends.push_back(StreamAppend{stream, ExpectedRevision::Any(), {std::move(e)}});
       cache_[stream] = std::move(row);
       ++rows;
-      if (batch.appends.size() >= 500) TT_RETURN_IF_ERROR(flush(false));
+      if (batch.appends.size() >= 500) {
+        TT_RETURN_IF_ERROR(flush(false));
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_progress >= std::chrono::seconds(2)) {
+          last_progress = now;
+          Log("snapshot: " + rel.name() + ": " + std::to_string(rows) + " rows so far");
+        }
+      }
     }
     rows_total += rows;
     Log("snapshot: " + rel.name() + ": " + std::to_string(rows) + " rows");

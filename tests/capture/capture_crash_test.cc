@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <random>
 
 #include "capture_test_util.h"
@@ -31,7 +32,8 @@ pid_t StartCaptureTool(const std::string& url, const std::string& data, const st
 }
 
 // Runs small transactions until told to stop: inserts, updates and deletes over two tables,
-// some with a context message.
+// some with a context message; every 20th is a large one (more changes than the capture puts in
+// one timetrail transaction, so it is stored in parts and a kill can fall between them).
 class Workload {
  public:
   explicit Workload(const std::string& url) : url_(url) {}
@@ -55,6 +57,10 @@ class Workload {
       if (rng() % 3 == 0) {
         sql += "SELECT timetrail.set_context('{\"actor\": \"user" + std::to_string(rng() % 5) +
                "\"}');";
+      }
+      if (transactions_.load() % 20 == 19) {
+        sql += "INSERT INTO transfers (account, amount) SELECT 1, g FROM generate_series(1, " +
+               std::to_string(2100 + rng() % 2000) + ") g;";
       }
       int changes = 1 + static_cast<int>(rng() % 4);
       for (int i = 0; i < changes; ++i) {
@@ -173,12 +179,19 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
   }
   std::map<std::string, std::optional<json>> states;
   std::map<std::uint64_t, int> captured_per_xid;
+  std::map<std::uint64_t, std::set<std::uint64_t>> parts_per_xid;  // timetrail txs per source tx
   for (const auto& e : Log(**store)) {
     if (e.type == "schema") continue;
     json meta = json::parse(e.metadata);
-    captured_per_xid[meta["source"]["xid"].get<std::uint64_t>()]++;
+    std::uint64_t source_xid = meta["source"]["xid"].get<std::uint64_t>();
+    captured_per_xid[source_xid]++;
+    parts_per_xid[source_xid].insert(e.tx);
     states[e.stream];
   }
+  // The large source transactions were stored in parts, each part whole.
+  std::size_t split = 0;
+  for (const auto& [x, txs] : parts_per_xid) split += txs.size() > 1 ? 1 : 0;
+  EXPECT_GT(split, 0u);
   std::size_t live_streams = 0;
   for (auto& [stream, state] : states) live_streams += Fold(**store, stream).has_value() ? 1 : 0;
   EXPECT_EQ(live_streams, live_rows);

@@ -252,6 +252,68 @@ TEST(CaptureTest, MixedWorkloadIsRecordedTransactionByTransactionWithContext) {
   EXPECT_TRUE(cap.Stop().ok());
 }
 
+// --snapshot records the rows that existed before the slot once, as snapshot events, and the
+// changes after the slot's start once each; --table-pattern chooses the tables.
+TEST(CaptureTest, SnapshotAndTablePatternRecordEveryRowOnce) {
+  PostgresCluster pg;
+  pg.Exec(R"sql(
+    CREATE TABLE items (id int PRIMARY KEY, name text);
+    CREATE TABLE item_tags (item int, tag text, PRIMARY KEY (item, tag));
+    CREATE TABLE audit_notes (id int PRIMARY KEY, note text);
+    INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 1200) g;
+    INSERT INTO item_tags VALUES (1, 'red'), (1, 'big'), (2, 'red');
+    INSERT INTO audit_notes VALUES (1, 'not captured'))sql");
+  TempDir dir;
+  auto store = OpenStore(dir.Sub("store"));
+  auto options = OptionsFor(pg);
+  options.table_pattern = "public.item%";
+  options.snapshot = true;
+  CaptureThread cap(store.get(), options);
+  ASSERT_TRUE(cap.Prepare().ok());
+  EXPECT_EQ(pg.Scalar("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM "
+                      "pg_publication_tables WHERE pubname = 'timetrail'"),
+            "item_tags,items");
+  // Every existing row, once, marked as a snapshot event, before anything else.
+  std::vector<RecordedEvent> snapshot = Log(*store);
+  ASSERT_EQ(snapshot.size(), 1203u);
+  std::set<std::string> streams;
+  for (const auto& e : snapshot) {
+    EXPECT_EQ(e.type, "$put");
+    EXPECT_EQ(json::parse(e.metadata)["source"]["operation"], "snapshot") << e.metadata;
+    EXPECT_TRUE(streams.insert(e.stream).second) << e.stream << " recorded twice";
+  }
+  EXPECT_TRUE(streams.count("public.item_tags/1,big"));
+  EXPECT_FALSE(streams.count("public.audit_notes/1"));
+
+  cap.Start();
+  pg.Exec("UPDATE items SET name = 'renamed' WHERE id = 7");
+  pg.Exec("INSERT INTO items VALUES (5000, 'new')");
+  pg.Exec("DELETE FROM item_tags WHERE item = 2");
+  pg.Exec("UPDATE audit_notes SET note = 'still not captured'");
+  ASSERT_TRUE(cap.WaitCaughtUp(pg));
+  EXPECT_TRUE(cap.Stop().ok());
+  EXPECT_EQ((*Fold(*store, "public.items/7"))["name"], "renamed");
+  EXPECT_EQ(ReadAll(*store, "public.items/7").size(), 2u);  // the snapshot, then the update
+  EXPECT_EQ(ReadAll(*store, "public.items/5000").size(), 1u);
+  EXPECT_FALSE(Fold(*store, "public.item_tags/2,red").has_value());
+  EXPECT_EQ(ReadAll(*store, "public.audit_notes/1").size(), 0u);
+  std::size_t changes = 0;
+  for (const auto& e : Log(*store)) changes += e.type == "schema" ? 0 : 1;
+  EXPECT_EQ(changes, 1203u + 3u);
+
+  // Started again on the same slot: no second snapshot, nothing recorded twice.
+  std::uint64_t head = store->LastPosition();
+  CaptureThread again(store.get(), options);
+  ASSERT_TRUE(again.Prepare().ok());
+  again.Start();
+  pg.Exec("UPDATE items SET name = 'again' WHERE id = 8");
+  ASSERT_TRUE(again.WaitCaughtUp(pg));
+  EXPECT_TRUE(again.Stop().ok());
+  std::size_t after = 0;
+  for (const auto& e : Log(*store)) after += e.position > head && e.type != "schema" ? 1 : 0;
+  EXPECT_EQ(after, 1u);
+}
+
 TEST(CaptureTest, SourceRestartDuringCaptureLosesNothing) {
   PostgresCluster pg;
   pg.Exec("CREATE TABLE counters (id int PRIMARY KEY, n int)");
@@ -343,6 +405,18 @@ TEST(CaptureTest, RoleWithoutReplicationAndKeylessTablesGetTheDocumentedErrors) 
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("public.log_lines"), std::string::npos) << s.message();
   EXPECT_EQ(pg.Scalar("SELECT count(*) FROM pg_replication_slots"), "0");
+
+  // A database whose encoding is not UTF8.
+  pg.Exec("CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
+          "TEMPLATE template0");
+  auto latin = OptionsFor(pg);
+  latin.source_url = pg.Url();
+  latin.source_url.replace(latin.source_url.rfind('/'), std::string::npos, "/latin");
+  capture::Capture cap_latin(store.get(), latin);
+  s = cap_latin.Prepare();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("the source database's encoding is LATIN1"), std::string::npos)
+      << s.message();
 
   // Unreachable source: kUnavailable with libpq's reason.
   auto bad = OptionsFor(pg);
