@@ -46,7 +46,12 @@ class DataBackend final : public Backend {
       : dir_(std::move(dir)),
         store_(std::move(store)),
         hub_(store_.get()),
-        api_(store_.get(), &hub_, &metrics_) {}
+        api_(store_.get(), &hub_, &metrics_) {
+    // The user holds the data directory, so a source revert may name its own database.
+    server::CaptureLink link;
+    link.request_may_name_source = true;
+    api_.SetCapture(std::move(link));
+  }
 
   Result<HttpResponse> Call(std::string_view method, std::string_view target,
                             std::string_view body, const Headers& headers) override {

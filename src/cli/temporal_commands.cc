@@ -289,9 +289,49 @@ struct RevertArgs {
   std::string expected = "any";
   std::string reason;
   std::string actor;
+  std::string source;  // revert the row in this PostgreSQL database instead (docs/capture.md)
+  bool dry_run = false;
 };
 
+// revert --source: the captured row goes back in the source database, through
+// POST /v1/capture/revert; the capture then records the change like any other.
+int RunSourceRevert(const RevertArgs& a) {
+  if (a.to_revision || a.to_time.empty()) {
+    return ReportStatus("revert", Status::InvalidArgument(
+                                      "--source puts the row back as it was at a source time: "
+                                      "give --to TIME (not --to-revision)"));
+  }
+  std::string body = "{\"streams\":[" + JsonQuote(a.stream) + "],\"to\":" + JsonQuote(a.to_time) +
+                     ",\"source\":" + JsonQuote(a.source) +
+                     ",\"dry_run\":" + (a.dry_run ? "true" : "false");
+  if (!a.reason.empty()) body += ",\"reason\":" + JsonQuote(a.reason);
+  if (!a.actor.empty()) body += ",\"actor\":" + JsonQuote(a.actor);
+  body += "}";
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  if (!backend.ok()) return ReportStatus("revert", backend.status());
+  std::string raw;
+  RawJson res;
+  int code = CallJson(**backend, "revert", a.common, "POST", "/v1/capture/revert", body, {}, &raw,
+                      &res);
+  if (code != kExitOk) return code;
+  if (a.common.json) {
+    std::cout << OneLine(raw) << "\n";
+  } else if (a.dry_run) {
+    if (const RawJson* statements = res.Find("statements")) {
+      for (const RawJson& st : statements->items) std::cout << st.str << ";\n";
+    }
+  } else {
+    std::cout << "reverted " << Uint(res, "rows_changed") << " row(s) in the source to their "
+              << "state at " << a.to_time << "\n";
+  }
+  return kExitOk;
+}
+
 int RunRevert(const RevertArgs& a) {
+  if (!a.source.empty()) return RunSourceRevert(a);
+  if (a.dry_run) {
+    return ReportStatus("revert", Status::InvalidArgument("--dry-run goes with --source"));
+  }
   if (a.to_revision.has_value() == !a.to_time.empty()) {
     return ReportStatus("revert",
                         Status::InvalidArgument("give exactly one of --to-revision or --to-time"));
@@ -339,14 +379,20 @@ void AddRevert(CLI::App& app) {
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("stream", a->stream, "Stream name")->required();
   cmd->add_option("--to-revision", a->to_revision, "Restore the state after this revision");
-  cmd->add_option("--to-time", a->to_time, "Restore the state as of this time");
+  cmd->add_option("--to-time,--to", a->to_time, "Restore the state as of this time");
   cmd->add_option("--expected,-e", a->expected,
                   "The stream's last revision must be this (any skips the check)")
       ->capture_default_str();
   cmd->add_option("--reason", a->reason, "Why (recorded as metadata.reason)");
   cmd->add_option("--actor", a->actor, "Who (recorded as metadata.actor)");
-  cmd->footer("Example:\n  timetrail revert friend-1 --to-revision 1 --expected 3 --actor monica "
+  cmd->add_option("--source", a->source,
+                  "Put a captured row back in this PostgreSQL database instead, as it was at "
+                  "--to (docs/capture.md); a server reverts only in the database it captures");
+  cmd->add_flag("--dry-run", a->dry_run, "With --source: print the SQL instead of running it");
+  cmd->footer("Examples:\n  timetrail revert friend-1 --to-revision 1 --expected 3 --actor monica "
               "--reason 'the move was a mistake'\n"
+              "  timetrail revert public.orders/42 --to 2026-11-22T13:00:00Z "
+              "--source postgresql://app@db/shop --data ./audit --actor alice\n"
               "Exit codes: 0 ok, 2 bad input, 3 no such stream, 4 the stream moved on.");
   SetAction(cmd, [a] { return RunRevert(*a); });
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <string_view>
 
+#include "server/capture_api.h"
 #include "server/raw_json.h"
 
 namespace timetrail::server {
@@ -192,8 +193,8 @@ std::string StreamResultJson(const StreamResult& s) {
 class Handler {
  public:
   Handler(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics,
-          const ApiRequest& req)
-      : store_(store), hub_(hub), metrics_(metrics), req_(req) {}
+          const CaptureLink* capture, const ApiRequest& req)
+      : store_(store), hub_(hub), metrics_(metrics), capture_(capture), req_(req) {}
 
   ApiResponse Run() {
     std::string_view target = req_.target;
@@ -296,6 +297,7 @@ class Handler {
       ApiResponse r;
       r.content_type = "text/plain; version=0.0.4";
       r.body = metrics_->Render(store_->GetStats(), hub_->watchers(), store_->LastPosition());
+      if (capture_ != nullptr) r.body += CaptureMetricsText(*capture_);
       return r;
     }
     if (n < 2 || s[0] != "v1") return NotFound();
@@ -352,6 +354,16 @@ class Handler {
     if (top == "activity" && n == 2) {
       if (m != "GET") return MethodNotAllowed("GET");
       return Activity();
+    }
+    if (top == "capture" && n == 2) {
+      if (m != "GET") return MethodNotAllowed("GET");
+      return CaptureStatusResponse(capture_);
+    }
+    if (top == "capture" && n == 3 && s[2] == "revert") {
+      if (m != "POST") return MethodNotAllowed("POST");
+      Result<RawJson> body = BodyObject();
+      if (!body.ok()) return BodyError(body.status());
+      return CaptureRevertResponse(*store_, capture_, *body);
     }
     if (top == "integrity" && n == 2) {
       if (m != "GET") return MethodNotAllowed("GET");
@@ -859,6 +871,7 @@ class Handler {
   EventStore* store_;
   subscribe::SubscriptionHub* hub_;
   Metrics* metrics_;
+  const CaptureLink* capture_;  // null: no capture here
   const ApiRequest& req_;
   Query query_;
   bool bad_json_ = false;
@@ -970,7 +983,7 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
 }
 
 ApiResponse Api::Handle(const ApiRequest& request) {
-  Handler h(store_, hub_, metrics_, request);
+  Handler h(store_, hub_, metrics_, capture_ ? &*capture_ : nullptr, request);
   return h.Run();
 }
 

@@ -7,11 +7,13 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "capture/capture.h"
 #include "subscribe/hub.h"
 #include "timetrail/store.h"
 
@@ -72,6 +74,16 @@ std::string EventJson(const RecordedEvent& e);
 ApiResponse ErrorResponse(const Status& s);
 ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message);
 
+// A capture running beside the API (`serve --capture`), for GET /v1/capture, its /metrics lines
+// and reverts in its source; or, in the CLI's data mode, leave to revert in the source database
+// that a request names. Intentionally copyable.
+struct CaptureLink {
+  std::string source_url;  // where source reverts go; empty: only a request's own "source"
+  std::string slot;
+  bool request_may_name_source = false;  // only where the caller already holds the data
+  std::function<capture::CaptureStats()> stats;  // empty when no capture runs here
+};
+
 class Api {
  public:
   // REQUIRES: every pointer outlives the Api.
@@ -83,10 +95,14 @@ class Api {
   // Serves one request. Thread-safe; may block.
   ApiResponse Handle(const ApiRequest& request);
 
+  // Enables the /v1/capture endpoints. REQUIRES: called before the first Handle().
+  void SetCapture(CaptureLink link) { capture_ = std::move(link); }
+
  private:
   EventStore* store_;
   subscribe::SubscriptionHub* hub_;
   Metrics* metrics_;
+  std::optional<CaptureLink> capture_;
 };
 
 }  // namespace timetrail::server

@@ -33,7 +33,9 @@ class HttpServer::Impl {
   Impl(EventStore* store, const ServerOptions& options)
       : store_(store), options_(options), hub_(store), api_(store, &hub_, &metrics_),
         ioc_(static_cast<int>(options.io_threads)), acceptor_(ioc_), signals_(ioc_),
-        pool_(options.worker_threads) {}
+        pool_(options.worker_threads) {
+    if (options.capture) api_.SetCapture(*options.capture);
+  }
 
   ~Impl() {
     pool_.join();

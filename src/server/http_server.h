@@ -12,8 +12,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "server/api.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
@@ -29,6 +31,7 @@ struct ServerOptions {
   std::size_t io_threads = 2;
   std::size_t worker_threads = 64;  // concurrent blocking store calls (appends share fsyncs)
   std::uint32_t keepalive_ms = 15000;  // SSE comment interval
+  std::optional<CaptureLink> capture;  // a capture running beside the server
 };
 
 class HttpServer {

@@ -126,6 +126,12 @@ int RunServe(const ServeFlags& f) {
       return started.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     }
     capture = std::move(started).value();
+    CaptureLink link;
+    link.source_url = f.capture_url;
+    link.slot = f.capture_slot;
+    capture::BackgroundCapture* running = capture.get();
+    link.stats = [running] { return running->stats(); };
+    so.capture = std::move(link);
   }
   {
     HttpServer server(store->get(), so);
