@@ -232,6 +232,19 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
             std::string::npos)
       << dry_text.str();
   EXPECT_EQ(pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id), before);
+  // The same through `timetrail revert --source` on the data directory.
+  std::string revert_cli = std::string(CAPTURE_TOOL) + " revert public.accounts/" + first_id +
+                           " --to 2000-01-01 --source '" + pg.Url() + "' --data " + data +
+                           " --dry-run > " + dir.Sub("dry2.sql") + " 2>&1";
+  ASSERT_EQ(std::system(revert_cli.c_str()), 0);
+  std::ifstream dry2(dir.Sub("dry2.sql"));
+  std::stringstream dry2_text;
+  dry2_text << dry2.rdbuf();
+  EXPECT_NE(dry2_text.str().find("DELETE FROM \"public\".\"accounts\" WHERE \"id\" = '" +
+                                 first_id + "'::integer;"),
+            std::string::npos)
+      << dry2_text.str();
+  EXPECT_EQ(pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id), before);
   std::string no_target = std::string(CAPTURE_TOOL) + " revert-source '" + pg.Url() +
                           "' --data " + data + " > /dev/null 2>&1";
   int rc = std::system(no_target.c_str());
