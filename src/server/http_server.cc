@@ -1,8 +1,10 @@
 #include "server/http_server.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -64,6 +66,7 @@ class HttpServer::Impl {
   Api api_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> subscriptions_{0};
   std::string address_;
   std::mutex mu_;
   std::map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
@@ -85,6 +88,7 @@ class Session : public std::enable_shared_from_this<Session> {
     server_->metrics_.Connection(1);
   }
   ~Session() {
+    if (counted_subscription_) server_->subscriptions_.fetch_sub(1);
     server_->Unregister(this);
     server_->connections_.fetch_sub(1);
     server_->metrics_.Connection(-1);
@@ -131,18 +135,40 @@ class Session : public std::enable_shared_from_this<Session> {
     // that sent part of a request deserves a 408 saying why.
     stream_.expires_never();
     timed_out_ = false;
-    read_timer_.expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
-    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || !self->reading_ || self->closed_) return;
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    });
+    read_start_ = Clock::now();
     reading_ = true;
+    ArmReadTimer();
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               self->OnHeader(ec);
                             });
+  }
+
+  bool RequestStarted() const { return (parser_ && parser_->got_some()) || buffer_.size() > 0; }
+
+  // One timer, two deadlines, both counted from the start of this read: the idle deadline
+  // while no byte of a new request has arrived, then the deadline for the whole request (head
+  // and body). A client that trickles a byte a second is cut off at the latter however
+  // steadily it sends, because no read re-arms it. The timer wakes at the earlier deadline
+  // that may apply and checks which one has passed.
+  void ArmReadTimer() {
+    Clock::time_point whole = read_start_ + std::chrono::milliseconds(opts().request_timeout_ms);
+    Clock::time_point idle = read_start_ + std::chrono::milliseconds(opts().idle_timeout_ms);
+    Clock::time_point next = idle;
+    if (RequestStarted()) {
+      next = whole;
+    } else if (Clock::now() < whole) {
+      next = std::min(idle, whole);
+    }
+    read_timer_.expires_at(next);
+    read_timer_.async_wait([self = shared_from_this(), whole, idle](beast::error_code ec) {
+      if (ec || !self->reading_ || self->closed_) return;
+      Clock::time_point passed = self->RequestStarted() ? whole : idle;
+      if (Clock::now() < passed) return self->ArmReadTimer();
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
   }
 
   void OnHeader(beast::error_code ec) {
@@ -190,7 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                          std::to_string(opts().max_body_bytes) + " bytes"));
     }
     if (ec == http::error::header_limit) {
-      return SendError(ErrorResponse(413, "too_large",
+      return SendError(ErrorResponse(431, "too_large",
                                      "the request headers exceed the limit of " +
                                          std::to_string(opts().max_header_bytes) + " bytes"));
     }
@@ -259,6 +285,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- Server-sent events ------------------------------------------------------------------
 
   void StartStream(const SubscribeSpec& spec) {
+    if (server_->subscriptions_.fetch_add(1) >= opts().max_subscriptions) {
+      server_->subscriptions_.fetch_sub(1);
+      server_->metrics_.Rejected();
+      return SendError(ErrorResponse(
+          503, "unavailable",
+          "the server has too many open subscriptions (limit " +
+              std::to_string(opts().max_subscriptions) + "); retry later"));
+    }
+    counted_subscription_ = true;
     streaming_ = true;
     cursor_ = std::make_unique<subscribe::LogCursor>(server_->store_, spec.from, spec.filter);
     std::weak_ptr<Session> weak = weak_from_this();
@@ -275,10 +310,12 @@ class Session : public std::enable_shared_from_this<Session> {
         "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
         ": subscribed\n\n");
     writing_ = true;
+    ArmSubscriberWrite();
     asio::async_write(stream_, asio::buffer(*header),
                       [self = shared_from_this(), header](beast::error_code ec, std::size_t) {
                         self->writing_ = false;
-                        if (ec) return self->Close();
+                        if (ec) return self->DropSubscriber(ec);
+                        self->stream_.expires_never();
                         self->WatchForClose();
                         self->ReadPage();
                       });
@@ -332,10 +369,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     std::size_t n = page->size();
     writing_ = true;
+    ArmSubscriberWrite();
     asio::async_write(stream_, asio::buffer(*text),
                       [self = shared_from_this(), text, n](beast::error_code ec, std::size_t) {
                         self->writing_ = false;
-                        if (ec) return self->Close();
+                        if (ec) return self->DropSubscriber(ec);
+                        self->stream_.expires_never();
                         self->server_->metrics_.EventsSent(n);
                         self->ReadPage();
                       });
@@ -351,10 +390,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec == asio::error::operation_aborted) return self->ReadPage();
       auto ka = std::make_shared<std::string>(": keepalive\n\n");
       self->writing_ = true;
+      self->ArmSubscriberWrite();
       asio::async_write(self->stream_, asio::buffer(*ka),
                         [self, ka](beast::error_code wec, std::size_t) {
                           self->writing_ = false;
-                          if (wec) return self->Close();
+                          if (wec) return self->DropSubscriber(wec);
+                          self->stream_.expires_never();
                           self->WaitForCommit();
                         });
     });
@@ -364,9 +405,27 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Every write to a subscriber carries a deadline: a client that stops reading fills the
+  // socket's buffers, and without one the write (and the page it holds) would wait forever.
+  void ArmSubscriberWrite() {
+    stream_.expires_after(std::chrono::milliseconds(opts().subscriber_write_timeout_ms));
+  }
+
+  void DropSubscriber(beast::error_code ec) {
+    if (ec == beast::error::timeout) {
+      std::cerr << "timetrail serve: dropped a subscriber that read nothing for "
+                << opts().subscriber_write_timeout_ms << " ms (slow reader)" << std::endl;
+    }
+    Close();
+  }
+
   void Close() {
     if (closed_) return;
     closed_ = true;
+    if (counted_subscription_) {
+      server_->subscriptions_.fetch_sub(1);
+      counted_subscription_ = false;
+    }
     if (watching_) {
       server_->hub_.Unwatch(watch_id_);
       watching_ = false;
@@ -383,6 +442,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer timer_;       // subscriptions: wake-up and keep-alive
   asio::steady_timer read_timer_;  // the deadline for receiving one request
   bool timed_out_ = false;
+  Clock::time_point read_start_;
+  bool counted_subscription_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool over_limit_ = false;

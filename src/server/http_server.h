@@ -31,6 +31,12 @@ struct ServerOptions {
   std::size_t io_threads = 2;
   std::size_t worker_threads = 64;  // concurrent blocking store calls (appends share fsyncs)
   std::uint32_t keepalive_ms = 15000;  // SSE comment interval
+  // A keep-alive connection that starts no new request within this time is closed quietly.
+  std::uint32_t idle_timeout_ms = 30000;
+  // A subscriber whose socket accepts none of a pending write within this time is dropped:
+  // the server holds at most one page of events per subscriber, never a growing backlog.
+  std::uint32_t subscriber_write_timeout_ms = 30000;
+  std::size_t max_subscriptions = 1000;  // more are answered 503
   std::optional<CaptureLink> capture;  // a capture running beside the server
 };
 

@@ -25,6 +25,9 @@ struct ServeFlags {
   std::size_t io_threads = 2;
   std::size_t worker_threads = 64;
   std::uint32_t keepalive_ms = 15000;
+  std::uint32_t idle_timeout_ms = 30000;
+  std::uint32_t subscriber_write_timeout_ms = 30000;
+  std::size_t max_subscriptions = 1000;
   bool no_sync = false;
   std::string capture_url;   // record a PostgreSQL database's changes too (docs/capture.md)
   std::string capture_slot = "timetrail";
@@ -104,6 +107,10 @@ int RunServe(const ServeFlags& f) {
   so.io_threads = f.io_threads == 0 ? 1 : f.io_threads;
   so.worker_threads = f.worker_threads == 0 ? 1 : f.worker_threads;
   so.keepalive_ms = f.keepalive_ms == 0 ? 1 : f.keepalive_ms;
+  so.idle_timeout_ms = f.idle_timeout_ms == 0 ? 1 : f.idle_timeout_ms;
+  so.subscriber_write_timeout_ms =
+      f.subscriber_write_timeout_ms == 0 ? 1 : f.subscriber_write_timeout_ms;
+  so.max_subscriptions = f.max_subscriptions;
 
   Options options;
   options.sync = !f.no_sync;
@@ -182,7 +189,8 @@ void AddServeCommand(CLI::App& app) {
       ->envname("TIMETRAIL_MAX_CONNECTIONS")
       ->capture_default_str();
   cmd->add_option("--request-timeout-ms", flags->request_timeout_ms,
-                  "Time allowed to receive one request (also the keep-alive idle time)")
+                  "Time allowed to receive one whole request, head and body; a client still "
+                  "sending after it gets 408 and is disconnected")
       ->envname("TIMETRAIL_REQUEST_TIMEOUT_MS")
       ->capture_default_str();
   cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads")
@@ -195,6 +203,18 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--keepalive-ms", flags->keepalive_ms,
                   "Interval of ': keepalive' comments on idle subscriptions")
       ->envname("TIMETRAIL_KEEPALIVE_MS")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout-ms", flags->idle_timeout_ms,
+                  "A keep-alive connection sending no new request for this long is closed")
+      ->envname("TIMETRAIL_IDLE_TIMEOUT_MS")
+      ->capture_default_str();
+  cmd->add_option("--subscriber-write-timeout-ms", flags->subscriber_write_timeout_ms,
+                  "A subscriber that reads nothing for this long while events wait is dropped")
+      ->envname("TIMETRAIL_SUBSCRIBER_WRITE_TIMEOUT_MS")
+      ->capture_default_str();
+  cmd->add_option("--max-subscriptions", flags->max_subscriptions,
+                  "Open subscriptions allowed; more are answered 503")
+      ->envname("TIMETRAIL_MAX_SUBSCRIPTIONS")
       ->capture_default_str();
   cmd->add_flag("--no-sync", flags->no_sync,
                 "Acknowledge appends before fsync (throwaway data only: a crash loses them)")

@@ -298,7 +298,7 @@ TEST_F(ApiTest, IntegrityHeadVerifyHealthAndMetrics) {
 
 TEST_F(ApiTest, OversizedHeadersAreRejected) {
   HttpResult r = client_->Get("/healthz", {{"X-Big", std::string(20000, 'a')}});
-  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.status, 431);
   EXPECT_EQ(r.json()["error"], "too_large");
   HttpClient fresh(server_->port());
   EXPECT_EQ(fresh.Get("/healthz").status, 200);
