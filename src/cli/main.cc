@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "capture/capture_command.h"
+#include "cli/backup.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "server/serve_command.h"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   timetrail::cli::AddStreamCommands(app);
   timetrail::cli::AddTemporalCommands(app);
   timetrail::cli::AddImportExportCommands(app);
+  timetrail::cli::AddBackupCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
