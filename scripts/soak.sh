@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Crash-and-verify soak of `timetrail serve`: concurrent HTTP writers and a subscriber run for a
+# configurable time while the server is killed (SIGKILL) and restarted at random. At the end:
+# every acknowledged append is in the log exactly once, no event is stored twice, the
+# subscriber saw every position in order exactly once across its reconnects (resuming with
+# Last-Event-ID), and `timetrail verify` passes. Exits non-zero on any violation.
+# See docs/operations.md ("The soak script").
+set -uo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/soak.sh [--minutes=N] [--seconds=N] [--seed=S] [--writers=N] [--bin=PATH] [--keep]
+
+  --minutes=N   how long to run the workload (default 1); --seconds=N for shorter runs
+  --seed=S      seed of the random kill schedule (default: the current time); printed, so a
+                run can be repeated
+  --writers=N   concurrent HTTP writers (default 3)
+  --bin=PATH    the timetrail binary (default: $TIMETRAIL_BIN, else build/*/src/cli/timetrail)
+  --keep        keep the work directory (data, acknowledgements, logs) for inspection
+
+Needs curl and python3. Prints progress and a summary; exit 0 only if every check passed.
+EOF
+}
+
+seconds=60
+seed=$(date +%s)
+writers=3
+bin=${TIMETRAIL_BIN:-}
+keep=0
+for arg in "$@"; do
+  case "$arg" in
+    --minutes=*) seconds=$(( ${arg#*=} * 60 )) ;;
+    --seconds=*) seconds=${arg#*=} ;;
+    --seed=*) seed=${arg#*=} ;;
+    --writers=*) writers=${arg#*=} ;;
+    --bin=*) bin=${arg#*=} ;;
+    --keep) keep=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "soak: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z "$bin" ]]; then
+  bin=$(ls -t "$root"/build/*/src/cli/timetrail 2>/dev/null | head -n 1)
+fi
+if [[ -z "$bin" || ! -x "$bin" ]]; then
+  echo "soak: no timetrail binary; build it or pass --bin=PATH" >&2
+  exit 2
+fi
+RANDOM=$seed
+work=$(mktemp -d /tmp/timetrail-soak.XXXXXX)
+data=$work/data
+echo "soak: ${seconds}s, seed $seed, $writers writers, binary $bin, work dir $work"
+
+server_pid=""
+port=""
+start_server() {
+  local listen=${1:-127.0.0.1:0}
+  "$bin" serve --data "$data" --listen "$listen" >"$work/serve.out" 2>>"$work/serve.log" &
+  server_pid=$!
+  for _ in $(seq 1 200); do
+    if grep -q '^listening on' "$work/serve.out" 2>/dev/null; then
+      port=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.out")
+      echo "$port" >"$work/port"
+      return 0
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  echo "soak: the server did not start (see $work/serve.log)" >&2
+  return 1
+}
+
+cleanup() {
+  jobs -p | xargs -r kill 2>/dev/null
+  [[ -n "$server_pid" ]] && kill -9 "$server_pid" 2>/dev/null
+  wait 2>/dev/null
+  if [[ $keep -eq 0 ]]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+start_server || exit 1
+stop_at=$(( $(date +%s) + seconds ))
+
+# A writer appends one event at a time to its own stream and records (writer, n, position) for
+# every 201. A request the kill interrupts is unacknowledged: it may or may not be stored, but
+# never twice.
+writer() {
+  local w=$1 n=0 code body
+  while [[ $(date +%s) -lt $stop_at ]]; do
+    n=$((n + 1))
+    body=$(curl -s -m 10 -w '\n%{http_code}' -H 'Content-Type: application/json' \
+      -d "{\"events\":[{\"type\":\"soak\",\"data\":{\"w\":$w,\"n\":$n}}]}" \
+      "http://127.0.0.1:$(cat "$work/port")/v1/streams/soak-$w" 2>/dev/null)
+    code=${body##*$'\n'}
+    if [[ "$code" == 201 ]]; then
+      echo "$w $n ${body%$'\n'*}" >>"$work/acks.$w"
+    else
+      sleep 0.05
+    fi
+  done
+}
+
+# The subscriber records every id it is sent and resumes after the last one on reconnect.
+subscriber() {
+  touch "$work/seen"
+  while [[ ! -e "$work/subscriber.stop" ]]; do
+    local last
+    last=$(tail -n 1 "$work/seen")
+    curl -sN -m 30 -H "Last-Event-ID: ${last:-0}" \
+      "http://127.0.0.1:$(cat "$work/port")/v1/subscribe?from=1" 2>/dev/null |
+      while IFS= read -r line; do
+        case "$line" in id:*) echo "${line#id: }" >>"$work/seen" ;; esac
+      done
+    sleep 0.1
+  done
+}
+
+writer_pids=()
+for w in $(seq 1 "$writers"); do writer "$w" & writer_pids+=($!); done
+subscriber &
+subscriber_pid=$!
+
+kills=0
+while [[ $(date +%s) -lt $stop_at ]]; do
+  sleep "$(( RANDOM % 4 + 1 )).$(( RANDOM % 10 ))"
+  [[ $(date +%s) -ge $stop_at ]] && break
+  kill -9 "$server_pid" 2>/dev/null
+  wait "$server_pid" 2>/dev/null
+  kills=$((kills + 1))
+  start_server "127.0.0.1:$port" || exit 1
+  acked=$(cat "$work"/acks.* 2>/dev/null | wc -l)
+  echo "soak: kill $kills, restarted; $acked appends acknowledged, subscriber at $(tail -n 1 "$work/seen")"
+done
+for p in "${writer_pids[@]}"; do wait "$p" 2>/dev/null; done
+
+# Let the subscriber catch up with the final head, then stop everything cleanly.
+head=$(curl -s "http://127.0.0.1:$port/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["position"])')
+for _ in $(seq 1 600); do
+  [[ "$(tail -n 1 "$work/seen")" == "$head" ]] && break
+  sleep 0.1
+done
+touch "$work/subscriber.stop"
+kill "$server_pid"
+wait "$server_pid"
+rc=$?
+kill "$subscriber_pid" 2>/dev/null
+wait "$subscriber_pid" 2>/dev/null
+server_pid=""
+if [[ $rc -ne 0 ]]; then echo "soak: FAIL: the server did not stop cleanly (exit $rc)"; exit 1; fi
+
+"$bin" export --data "$data" -o "$work/log.ndjson" >/dev/null 2>&1 || {
+  echo "soak: FAIL: export of the data directory failed"; exit 1; }
+verify_out=$("$bin" verify --data "$data" 2>&1)
+verify_rc=$?
+
+python3 - "$work" "$writers" "$head" "$kills" "$verify_rc" "$verify_out" <<'EOF'
+import glob, json, sys
+work, writers, head, kills, verify_rc, verify_out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+failures = []
+stored = {}
+positions = []
+for line in open(f"{work}/log.ndjson"):
+    e = json.loads(line)
+    positions.append(e["position"])
+    d = e.get("data")
+    if e["stream"].startswith("soak-") and isinstance(d, dict):
+        stored.setdefault((d["w"], d["n"]), []).append(e["position"])
+if positions != list(range(1, len(positions) + 1)):
+    failures.append("the log's positions are not 1..N without gaps")
+dups = {k: v for k, v in stored.items() if len(v) > 1}
+if dups:
+    failures.append(f"{len(dups)} appends stored more than once, e.g. {next(iter(dups.items()))}")
+acked = 0
+for path in glob.glob(f"{work}/acks.*"):
+    for line in open(path):
+        w, n, body = line.split(" ", 2)
+        acked += 1
+        key = (int(w), int(n))
+        pos = json.loads(body)["position"]
+        if key not in stored:
+            failures.append(f"acknowledged append {key} at position {pos} is missing")
+        elif stored[key] != [pos]:
+            failures.append(f"acknowledged append {key} was answered position {pos} but is at {stored[key]}")
+seen = [int(x) for x in open(f"{work}/seen").read().split()]
+if seen != list(range(1, head + 1)):
+    bad = next((i for i, (a, b) in enumerate(zip(seen, range(1, head + 1))) if a != b), min(len(seen), head))
+    failures.append(f"the subscriber saw {len(seen)} ids, not 1..{head} once each in order (first difference at index {bad})")
+if verify_rc != 0:
+    failures.append(f"timetrail verify failed: {verify_out.strip()}")
+print(f"soak: {kills} kills; {acked} appends acknowledged, {len(stored)} stored, log head {head}; "
+      f"subscriber saw {len(seen)} events; verify exit {verify_rc}")
+for f in failures[:20]:
+    print("soak: FAIL:", f)
+if failures:
+    sys.exit(1)
+print("soak: PASS")
+EOF
