@@ -28,7 +28,9 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kNotFound: return 404;
     case StatusCode::kTimeout: return 504;
     case StatusCode::kUnavailable: return 503;
-    case StatusCode::kIOError: return 500;
+    // The disk failed and nothing was acknowledged: the server stays up and a later retry may
+    // succeed (docs/operations.md, "Faults and a full disk"). A full disk is 507, below.
+    case StatusCode::kIOError: return 503;
     case StatusCode::kCorruption: return 500;
     case StatusCode::kInternal: return 500;
   }
@@ -911,6 +913,10 @@ ApiResponse ErrorResponse(const Status& s) {
             (c->actual_revision ? U64(*c->actual_revision) : "null");
   }
   body += "}";
+  if (s.code() == StatusCode::kIOError &&
+      s.message().find("the disk is full") != std::string::npos) {
+    return Json(507, std::move(body));  // Insufficient Storage
+  }
   return Json(HttpStatusFor(s.code()), std::move(body));
 }
 

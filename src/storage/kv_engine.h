@@ -14,6 +14,10 @@
 
 #include "timetrail/status.h"
 
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
 namespace timetrail {
 
 // The key spaces. Each is ordered bytewise by key.
@@ -86,6 +90,9 @@ class KvEngine {
 struct RocksDbEngineOptions {
   bool create_if_missing = true;
   std::size_t block_cache_bytes = 64u << 20;
+  // For tests only: the RocksDB Env (and so the file system) the engine uses instead of the
+  // default one, e.g. one that injects I/O faults. Must outlive the engine. Null: the default.
+  std::shared_ptr<rocksdb::Env> env;
 };
 
 // Opens the embedded default engine in directory "path".

@@ -25,7 +25,13 @@ EventStoreImpl::EventStoreImpl(const Options& options, std::unique_ptr<KvEngine>
 
 Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& options,
                                                               std::string_view path) {
+  return OpenWithEnv(options, path, nullptr);
+}
+
+Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
+    const Options& options, std::string_view path, std::shared_ptr<rocksdb::Env> env) {
   RocksDbEngineOptions engine_options;
+  engine_options.env = std::move(env);
   engine_options.create_if_missing = options.create_if_missing;
   engine_options.block_cache_bytes = options.block_cache_bytes;
   if (options.snapshot_interval == 0) {

@@ -21,6 +21,11 @@ class EventStoreImpl final : public EventStore {
  public:
   static Result<std::unique_ptr<EventStoreImpl>> Open(const Options& options,
                                                       std::string_view path);
+  // For tests only: opens the store with the RocksDB Env "env" (e.g. one injecting I/O faults,
+  // tests/support/fault_fs.h). "env" must outlive the store.
+  static Result<std::unique_ptr<EventStoreImpl>> OpenWithEnv(const Options& options,
+                                                             std::string_view path,
+                                                             std::shared_ptr<rocksdb::Env> env);
   ~EventStoreImpl() override;
 
   Result<Committed> Transact(const Transaction& tx) override;

@@ -2,11 +2,17 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/table.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -44,6 +50,55 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsBusy() || s.IsTryAgain()) return Status::Unavailable(msg);
   return Status::Internal(msg);
 }
+
+// RocksDB's diagnostic log ("LOG" in the data directory), written with plain stdio. RocksDB's
+// own file logger aborts the process (in builds with assertions, as Debian's is) when it writes
+// again after a failed write, which a full disk causes; this one drops the line instead.
+class StdioLogger final : public rocksdb::Logger {
+ public:
+  explicit StdioLogger(const std::string& dir)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {
+    std::string path = dir + "/LOG";
+    std::error_code ec;
+    // Keep it bounded: start over (keeping one old copy) once it is large.
+    if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) > (16u << 20)) {
+      std::filesystem::rename(path, path + ".old", ec);
+    }
+    file_ = std::fopen(path.c_str(), "a");
+  }
+  ~StdioLogger() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    if (file_ == nullptr) return;
+    std::lock_guard<std::mutex> l(mu_);
+    std::time_t now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ ", std::gmtime(&now));
+    std::fputs(stamp, file_);
+    std::vfprintf(file_, format, ap);
+    std::fputc('\n', file_);
+    std::fflush(file_);
+    std::clearerr(file_);  // a full disk loses this line, not the next ones
+  }
+
+ private:
+  std::mutex mu_;
+  std::FILE* file_ = nullptr;
+};
+
+// Turns off RocksDB's own recovery from a full disk: it waits until the free space exceeds the
+// total size of all memory tables (hundreds of MB), so on a small disk it would never finish,
+// and while it runs DB::Resume() is refused. The engine calls Resume() itself on the next write
+// or sync instead, which succeeds as soon as the flush it does fits.
+class NoAutoRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                            bool* auto_recovery) override {
+    *auto_recovery = false;
+  }
+};
 
 class RocksBatch final : public KvWriteBatch {
  public:
@@ -111,6 +166,9 @@ class RocksDbEngine final : public KvEngine {
     }
 
     rocksdb::Options db_options;
+    if (options.env) db_options.env = options.env.get();
+    db_options.info_log = std::make_shared<StdioLogger>(dir);
+    db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
     db_options.create_if_missing = true;
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = 2;
@@ -158,6 +216,8 @@ class RocksDbEngine final : public KvEngine {
       return FromRocks(s, "opening '" + dir + "'");
     }
     auto engine = std::unique_ptr<RocksDbEngine>(new RocksDbEngine());
+    engine->env_ = options.env;
+    engine->dir_ = dir;
     engine->db_.reset(db);
     engine->default_cf_ = handles.back();
     handles.pop_back();
@@ -182,9 +242,34 @@ class RocksDbEngine final : public KvEngine {
   }
 
   Status Write(KvWriteBatch& batch, bool sync) override {
+    // After a failed write RocksDB refuses every write (its "background error") until
+    // DB::Resume(), which flushes the memory tables to new files and starts a new log. So a
+    // write first tries to resume: after a full disk, appends go on once space is freed,
+    // without a restart. A write that failed was not applied, so resuming cannot make a
+    // refused append appear. Other write errors (e.g. EIO) RocksDB treats as fatal: Resume()
+    // refuses, and the store must be reopened.
+    if (needs_resume_.load()) {
+      rocksdb::Status r = db_->Resume();
+      if (r.ok()) {
+        needs_resume_.store(false);
+      } else if (!r.IsBusy() && !last_error_no_space_) {
+        return Annotate(Status::IOError(
+            "the storage engine stopped writing after a failed write (" + r.ToString() +
+            "); reads go on, but appends need the store reopened (restart the server) once "
+            "the disk is healthy"));
+      }
+      // Busy: RocksDB is recovering by itself (after a full disk it watches for free space).
+      // The write below then fails with the error that stopped it, or succeeds once it is
+      // done.
+    }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    return FromRocks(db_->Write(wo, static_cast<RocksBatch&>(batch).rep()), "writing");
+    rocksdb::Status s = db_->Write(wo, static_cast<RocksBatch&>(batch).rep());
+    if (!s.ok()) {
+      last_error_no_space_ = s.IsNoSpace();
+      needs_resume_.store(true);
+    }
+    return Annotate(FromRocks(s, "writing"));
   }
 
   Status SyncWal() override {
@@ -192,7 +277,19 @@ class RocksDbEngine final : public KvEngine {
     // manual_wal_flush), so this is one fdatasync of the WAL files; RocksDB lets it run beside
     // a concurrent Write. The WAL is sequential and each batch is one checksummed record, so a
     // crash keeps a prefix of whole batches.
-    return FromRocks(db_->SyncWAL(), "syncing the write-ahead log");
+    if (needs_resume_.load()) {
+      // A write failed since the last sync: RocksDB must not sync the log file that failed
+      // (its writer refuses, and debug builds abort). Resume() flushes the memory tables to
+      // synced table files instead, which makes every batch written before it durable; if it
+      // cannot, the sync fails and the write path acknowledges nothing more.
+      rocksdb::Status r = db_->Resume();
+      if (!r.ok()) {
+        return Annotate(FromRocks(r, "syncing after a failed write"));
+      }
+      needs_resume_.store(false);
+      return Status::Ok();
+    }
+    return Annotate(FromRocks(db_->SyncWAL(), "syncing the write-ahead log"));
   }
 
   std::uint64_t ApproximateDiskBytes() const override {
@@ -236,6 +333,19 @@ class RocksDbEngine final : public KvEngine {
   RocksDbEngine() = default;
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[static_cast<int>(f)]; }
 
+  // Names the data directory in I/O errors, so that the operator knows which disk to look at.
+  Status Annotate(Status s) const {
+    if (s.ok() || s.code() != StatusCode::kIOError) return s;
+    return Status::IOError(s.message() + " [data directory '" + dir_ + "']");
+  }
+
+  std::shared_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
+  std::string dir_;
+  // Set when a write failed; the next write or sync calls DB::Resume() first.
+  std::atomic<bool> needs_resume_{false};
+  // The last failed write found the disk full. Only the writing thread touches it (Write
+  // calls are serialized by the caller).
+  bool last_error_no_space_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
