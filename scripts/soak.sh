@@ -9,12 +9,17 @@ set -uo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/soak.sh [--minutes=N] [--seconds=N] [--seed=S] [--writers=N] [--bin=PATH] [--keep]
+Usage: scripts/soak.sh [--minutes=N] [--seconds=N] [--seed=S] [--writers=N] [--capture]
+                      [--bin=PATH] [--keep]
 
   --minutes=N   how long to run the workload (default 1); --seconds=N for shorter runs
   --seed=S      seed of the random kill schedule (default: the current time); printed, so a
                 run can be repeated
   --writers=N   concurrent HTTP writers (default 3)
+  --capture     also start a private PostgreSQL 15 (bench/lib/postgres.sh), run the server with
+                --capture on it and a SQL workload (inserts and updates) on the source; the
+                end checks every committed source change is captured exactly once and every
+                row's last event matches the source's final row
   --bin=PATH    the timetrail binary (default: $TIMETRAIL_BIN, else build/*/src/cli/timetrail)
   --keep        keep the work directory (data, acknowledgements, logs) for inspection
 
@@ -27,6 +32,7 @@ seed=$(date +%s)
 writers=3
 bin=${TIMETRAIL_BIN:-}
 keep=0
+capture=0
 for arg in "$@"; do
   case "$arg" in
     --minutes=*) seconds=$(( ${arg#*=} * 60 )) ;;
@@ -35,6 +41,7 @@ for arg in "$@"; do
     --writers=*) writers=${arg#*=} ;;
     --bin=*) bin=${arg#*=} ;;
     --keep) keep=1 ;;
+    --capture) capture=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "soak: unknown argument '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -54,9 +61,11 @@ echo "soak: ${seconds}s, seed $seed, $writers writers, binary $bin, work dir $wo
 
 server_pid=""
 port=""
+capture_args=()
 start_server() {
   local listen=${1:-127.0.0.1:0}
-  "$bin" serve --data "$data" --listen "$listen" >"$work/serve.out" 2>>"$work/serve.log" &
+  "$bin" serve --data "$data" --listen "$listen" "${capture_args[@]}" >"$work/serve.out" \
+      2>>"$work/serve.log" &
   server_pid=$!
   for _ in $(seq 1 200); do
     if grep -q '^listening on' "$work/serve.out" 2>/dev/null; then
@@ -75,9 +84,22 @@ cleanup() {
   jobs -p | xargs -r kill 2>/dev/null
   [[ -n "$server_pid" ]] && kill -9 "$server_pid" 2>/dev/null
   wait 2>/dev/null
+  if [[ $capture -eq 1 ]]; then bench_pg_stop; fi
   if [[ $keep -eq 0 ]]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
+
+if [[ $capture -eq 1 ]]; then
+  # shellcheck source=../bench/lib/postgres.sh
+  source "$root/bench/lib/postgres.sh"
+  BENCH_PG_EXTRA_CONF="wal_level = logical
+max_replication_slots = 4
+max_wal_senders = 4"
+  bench_pg_start "$work" || exit 1
+  psql -q -X "$BENCH_PG_CONNINFO" -c "CREATE TABLE soak_rows (id int PRIMARY KEY, v int NOT NULL)" \
+    || exit 1
+  capture_args=(--capture "postgresql://postgres@127.0.0.1:$BENCH_PG_PORT/postgres")
+fi
 
 start_server || exit 1
 stop_at=$(( $(date +%s) + seconds ))
@@ -118,6 +140,26 @@ subscriber() {
 
 writer_pids=()
 for w in $(seq 1 "$writers"); do writer "$w" & writer_pids+=($!); done
+
+# The SQL workload: each statement commits on its own; a successful psql is a committed change,
+# recorded as "insert ID" or "update ID".
+sql_workload() {
+  local k=0
+  while [[ $(date +%s) -lt $stop_at ]]; do
+    k=$((k + 1))
+    psql -q -X "$BENCH_PG_CONNINFO" -c "INSERT INTO soak_rows VALUES ($k, 0)" >/dev/null 2>&1 &&
+      echo "insert $k" >>"$work/sql"
+    if (( k % 2 == 0 )); then
+      local u=$(( RANDOM % k + 1 ))
+      psql -q -X "$BENCH_PG_CONNINFO" -At -c "UPDATE soak_rows SET v = v + 1 WHERE id = $u RETURNING id" \
+        2>/dev/null | grep -q . && echo "update $u" >>"$work/sql"
+    fi
+  done
+}
+if [[ $capture -eq 1 ]]; then
+  sql_workload &
+  writer_pids+=($!)
+fi
 subscriber &
 subscriber_pid=$!
 
@@ -133,6 +175,18 @@ while [[ $(date +%s) -lt $stop_at ]]; do
   echo "soak: kill $kills, restarted; $acked appends acknowledged, subscriber at $(tail -n 1 "$work/seen")"
 done
 for p in "${writer_pids[@]}"; do wait "$p" 2>/dev/null; done
+
+# With capture: wait until every committed source change is in the store.
+if [[ $capture -eq 1 ]]; then
+  changes=$(wc -l <"$work/sql")
+  for _ in $(seq 1 600); do
+    got=$("$bin" export --server "http://127.0.0.1:$port" --stream-prefix public.soak_rows/ 2>/dev/null | wc -l)
+    [[ $got -ge $changes ]] && break
+    sleep 0.2
+  done
+  psql -X -At -F ' ' "$BENCH_PG_CONNINFO" -c "SELECT id, v FROM soak_rows ORDER BY id" >"$work/source_rows"
+  echo "soak: $changes source changes committed; $got captured"
+fi
 
 # Let the subscriber catch up with the final head, then stop everything cleanly.
 head=$(curl -s "http://127.0.0.1:$port/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["position"])')
@@ -154,16 +208,20 @@ if [[ $rc -ne 0 ]]; then echo "soak: FAIL: the server did not stop cleanly (exit
 verify_out=$("$bin" verify --data "$data" 2>&1)
 verify_rc=$?
 
-python3 - "$work" "$writers" "$head" "$kills" "$verify_rc" "$verify_out" <<'EOF'
-import glob, json, sys
+python3 - "$work" "$writers" "$head" "$kills" "$verify_rc" "$verify_out" "$capture" <<'EOF'
+import collections, glob, json, sys
 work, writers, head, kills, verify_rc, verify_out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
+capture = sys.argv[7] == "1"
 failures = []
+captured = collections.defaultdict(list)
 stored = {}
 positions = []
 for line in open(f"{work}/log.ndjson"):
     e = json.loads(line)
     positions.append(e["position"])
     d = e.get("data")
+    if e["stream"].startswith("public.soak_rows/"):
+        captured[int(e["stream"].split("/", 1)[1])].append(e)
     if e["stream"].startswith("soak-") and isinstance(d, dict):
         stored.setdefault((d["w"], d["n"]), []).append(e["position"])
 if positions != list(range(1, len(positions) + 1)):
@@ -186,6 +244,23 @@ seen = [int(x) for x in open(f"{work}/seen").read().split()]
 if seen != list(range(1, head + 1)):
     bad = next((i for i, (a, b) in enumerate(zip(seen, range(1, head + 1))) if a != b), min(len(seen), head))
     failures.append(f"the subscriber saw {len(seen)} ids, not 1..{head} once each in order (first difference at index {bad})")
+if capture:
+    expected = collections.Counter()
+    for line in open(f"{work}/sql"):
+        op, k = line.split()
+        expected[int(k)] += 1
+    for k, n in expected.items():
+        if len(captured.get(k, [])) != n:
+            failures.append(f"source row {k}: {n} committed changes, {len(captured.get(k, []))} captured")
+    for k in captured:
+        if k not in expected:
+            failures.append(f"source row {k} was captured but never committed")
+    for line in open(f"{work}/source_rows"):
+        k, v = map(int, line.split())
+        events = captured.get(k, [])
+        if not events or (events[-1].get("data") or {}).get("v") != v:
+            failures.append(f"source row {k} has v={v}; its last captured event is {events[-1]['data'] if events else None}")
+    print(f"soak: {sum(expected.values())} source changes on {len(expected)} rows checked")
 if verify_rc != 0:
     failures.append(f"timetrail verify failed: {verify_out.strip()}")
 print(f"soak: {kills} kills; {acked} appends acknowledged, {len(stored)} stored, log head {head}; "
