@@ -192,6 +192,19 @@ class EventStore {
   // both the events and the checkpoint are stored, or neither.
   virtual Result<Committed> TransactWithCheckpoint(const Transaction& tx, std::string_view name,
                                                    std::string_view value) = 0;
+  // Like TransactWithCheckpoint, but returns at once: "done" receives the result once the
+  // transaction is durable or rejected. It runs on a store thread (or on the calling thread when
+  // the transaction is rejected before it is queued), so it must be quick and must not wait on
+  // the store. Transactions queued from one thread are committed in the order they were
+  // queued, and many queued together share one fsync. With "expected_previous", the
+  // transaction is rejected (kWrongExpectedRevision) unless checkpoint "name" holds exactly
+  // that value when its turn comes, after every transaction queued before it: a chain in which
+  // each transaction names the value its predecessor writes stops at the first that fails, so
+  // none after it is stored. (This is how a capture keeps several source transactions in
+  // flight without ever storing one past a gap.)
+  virtual void TransactWithCheckpointAsync(Transaction tx, std::string name, std::string value,
+                                           std::optional<std::string> expected_previous,
+                                           std::function<void(Result<Committed>)> done) = 0;
 
   virtual StoreStats GetStats() const = 0;
 

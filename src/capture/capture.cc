@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <condition_variable>
+#include <deque>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -26,6 +28,10 @@ constexpr std::size_t kPartMaxStreams = 900;
 constexpr std::size_t kPartMaxBytes = 8u << 20;
 // Row states kept in memory to compute patches without re-reading streams.
 constexpr std::size_t kStateCacheMax = 100000;
+// Source transactions (or parts) handed to the store before the earlier ones are durable, so
+// that the store's group commit writes many of them with one fsync.
+constexpr std::size_t kMaxInFlight = 256;
+constexpr std::size_t kMaxInFlightBytes = 32u << 20;
 
 struct RelationInfo {
   RelationMessage msg;
@@ -84,6 +90,7 @@ class Capture::Impl {
   std::string CheckpointName() const { return "capture/" + o_.slot; }
 
   Status Stream(const std::atomic<bool>& stop, bool* received_any);
+  Status StreamUntilError(const std::atomic<bool>& stop, bool* received_any);
   Status Handle(std::string_view payload);
   Status OnRelation(RelationMessage msg);
   Status OnInsert(const InsertMessage& m);
@@ -109,6 +116,14 @@ class Capture::Impl {
   Status MaybeCutPart();
   Status WritePart(bool final_part, Lsn end_lsn);
   void ResetTransaction();
+  // Takes the store's answers for the oldest writes in flight, in order, until at most
+  // "keep" remain (waiting for them), or, with keep = SIZE_MAX, only those already answered.
+  // Confirms the source positions that became durable. After a failed write it waits for every
+  // write in flight and returns the failure, with the capture's state reset to what is stored.
+  Status Harvest(std::size_t keep);
+  // Forgets cached row states; first waits for the writes in flight, whose rows the store
+  // could not yet answer for.
+  Status ClearStates();
 
   EventStore* store_;
   CaptureOptions o_;
@@ -134,8 +149,31 @@ class Capture::Impl {
   std::unordered_map<std::string, std::optional<json>> tx_states_;
   std::size_t tx_events_ = 0;
   std::size_t tx_bytes_ = 0;
+  std::int64_t commit_micros_ = 0;  // the source commit time of the transaction being ended
   std::uint64_t part_ = 0;         // parts of this transaction cut so far
   std::uint64_t skip_parts_ = 0;   // parts already stored before a restart
+
+  // Writes handed to the store and not yet answered, oldest first. Each names the checkpoint
+  // value the one before it writes, so none is stored after one that failed.
+  struct InFlight {
+    std::uint64_t seq = 0;
+    bool write = true;           // false: stores nothing; done once everything before it is
+    Lsn confirm_lsn = 0;         // the source position to confirm once durable (0: none)
+    bool counts_transaction = false;
+    std::int64_t commit_micros = 0;
+    std::uint64_t events = 0;
+    std::size_t bytes = 0;
+  };
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::unordered_map<std::uint64_t, Status> done;  // GUARDED_BY(mu)
+  };
+  std::deque<InFlight> in_flight_;
+  std::size_t in_flight_bytes_ = 0;
+  std::uint64_t next_seq_ = 0;
+  std::shared_ptr<Answers> answers_ = std::make_shared<Answers>();
+  std::optional<std::string> written_checkpoint_;  // what the last queued write leaves stored
 
   mutable std::mutex stats_mu_;
   CaptureStats stats_;
@@ -411,6 +449,25 @@ Status Capture::Impl::Run(const std::atomic<bool>& stop) {
 }
 
 Status Capture::Impl::Stream(const std::atomic<bool>& stop, bool* received_any) {
+  // The chain of conditional writes starts from what is stored.
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->GetCheckpoint(CheckpointName()));
+  if (!stored) {
+    stored = checkpoint_.Encode();
+    TT_RETURN_IF_ERROR(store_->SetCheckpoint(CheckpointName(), *stored));
+  }
+  written_checkpoint_ = std::move(stored);
+  Status s = StreamUntilError(stop, received_any);
+  // Nothing may stay in flight once streaming stops: every write is answered first.
+  Status drained = Harvest(0);
+  if (s.ok() && drained.ok() && stop.load() && repl_ != nullptr) {
+    (void)SendStatus(false);  // what became durable while draining
+    PQputCopyEnd(repl_.get(), nullptr);
+    PQflush(repl_.get());
+  }
+  return drained.ok() ? s : drained;
+}
+
+Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* received_any) {
   TT_ASSIGN_OR_RETURN(repl_, PgConnect(o_.source_url, true));
   if (sql_ == nullptr || PQstatus(sql_.get()) != CONNECTION_OK) {
     TT_ASSIGN_OR_RETURN(sql_, PgConnect(o_.source_url, false));
@@ -436,12 +493,7 @@ Status Capture::Impl::Stream(const std::atomic<bool>& stop, bool* received_any) 
   Log("streaming from slot " + o_.slot + " at " + FormatLsn(checkpoint_.lsn));
   last_status_ = std::chrono::steady_clock::now();
   while (true) {
-    if (stop.load()) {
-      (void)SendStatus(false);
-      PQputCopyEnd(repl_.get(), nullptr);
-      PQflush(repl_.get());
-      return Status::Ok();
-    }
+    if (stop.load()) return Status::Ok();  // Stream drains the writes and says goodbye
     char* buf = nullptr;
     int n = PQgetCopyData(repl_.get(), &buf, /*async=*/1);
     if (n > 0) {
@@ -450,6 +502,13 @@ Status Capture::Impl::Stream(const std::atomic<bool>& stop, bool* received_any) 
       PQfreemem(buf);
       TT_RETURN_IF_ERROR(s);
     } else if (n == 0) {
+      if (!in_flight_.empty()) {
+        // Nothing more to read right now: wait for the writes handed over so far (one fsync,
+        // usually) and confirm them, then look for more.
+        TT_RETURN_IF_ERROR(Harvest(0));
+        if (flushed_lsn_ > last_sent_flush_) TT_RETURN_IF_ERROR(SendStatus(false));
+        continue;
+      }
       pollfd p{PQsocket(repl_.get()), POLLIN, 0};
       poll(&p, 1, 200);
       if (!PQconsumeInput(repl_.get())) {
@@ -487,11 +546,11 @@ Status Capture::Impl::Handle(std::string_view payload) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.server_lsn = std::max(stats_.server_lsn, k->wal_end);
-      if (!in_tx_) stats_.stored_lsn = std::max(stats_.stored_lsn, k->wal_end);
+      if (!in_tx_ && in_flight_.empty()) stats_.stored_lsn = std::max(stats_.stored_lsn, k->wal_end);
     }
     // Between transactions everything the server sent before this keepalive is stored, so an
     // idle slot can advance to the server's position and the source can recycle its WAL.
-    if (!in_tx_) flushed_lsn_ = std::max(flushed_lsn_, k->wal_end);
+    if (!in_tx_ && in_flight_.empty()) flushed_lsn_ = std::max(flushed_lsn_, k->wal_end);
     if (k->reply_requested || flushed_lsn_ > last_sent_flush_) return SendStatus(false);
     return Status::Ok();
   }
@@ -673,7 +732,7 @@ Result<std::optional<json>> Capture::Impl::State(const std::string& stream) {
     }
     if (events->size() < ro.max_count) break;
   }
-  if (cache_.size() >= kStateCacheMax) cache_.clear();
+  if (cache_.size() >= kStateCacheMax) TT_RETURN_IF_ERROR(ClearStates());
   cache_[stream] = state;
   return state;
 }
@@ -841,24 +900,38 @@ Status Capture::Impl::WritePart(bool final_part, Lsn end_lsn) {
     // read them back from the store.
     for (const auto& [stream, state] : tx_states_) cache_.erase(stream);
   } else if (!tx_.appends.empty()) {
-    auto r = store_->TransactWithCheckpoint(tx_, CheckpointName(), next.Encode());
-    if (!r.ok()) {
-      cache_.clear();
-      known_schemas_.clear();
-      return r.status().WithPrefix("storing source transaction " + std::to_string(begin_.xid));
-    }
-    for (auto& [stream, state] : tx_states_) {
-      if (cache_.size() >= kStateCacheMax) cache_.clear();
-      cache_[stream] = std::move(state);
-    }
+    InFlight f;
+    f.seq = next_seq_++;
+    f.confirm_lsn = final_part ? end_lsn : 0;
+    f.counts_transaction = final_part;
+    f.commit_micros = final_part ? commit_micros_ : 0;
+    f.events = tx_events_;
+    f.bytes = tx_bytes_;
+    std::string value = next.Encode();
+    std::string what = "storing source transaction " + std::to_string(begin_.xid);
+    store_->TransactWithCheckpointAsync(
+        std::move(tx_), CheckpointName(), value, written_checkpoint_,
+        [answers = answers_, seq = f.seq, what](Result<Committed> r) {
+          std::lock_guard<std::mutex> lock(answers->mu);
+          answers->done[seq] = r.ok() ? Status::Ok() : r.status().WithPrefix(what);
+          answers->cv.notify_all();
+        });
+    written_checkpoint_ = std::move(value);
+    in_flight_bytes_ += f.bytes;
+    in_flight_.push_back(f);
+    // Later changes build on these states before the store can answer for them.
+    if (cache_.size() + tx_states_.size() >= kStateCacheMax) TT_RETURN_IF_ERROR(ClearStates());
+    for (auto& [stream, state] : tx_states_) cache_[stream] = std::move(state);
     checkpoint_ = next;
+    bool full = in_flight_.size() >= kMaxInFlight || in_flight_bytes_ >= kMaxInFlightBytes;
+    TT_RETURN_IF_ERROR(Harvest(full ? kMaxInFlight / 2 : SIZE_MAX));
   } else if (part_ > 1 && final_part) {
-    TT_RETURN_IF_ERROR(store_->SetCheckpoint(CheckpointName(), next.Encode()));
+    // A plain checkpoint write is not conditional: it goes after everything in flight is stored.
+    TT_RETURN_IF_ERROR(Harvest(0));
+    std::string value = next.Encode();
+    TT_RETURN_IF_ERROR(store_->SetCheckpoint(CheckpointName(), value));
+    written_checkpoint_ = std::move(value);
     checkpoint_ = next;
-  }
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    if (!already_stored) stats_.changes += tx_events_;
   }
   tx_.appends.clear();
   tx_index_.clear();
@@ -871,22 +944,78 @@ Status Capture::Impl::WritePart(bool final_part, Lsn end_lsn) {
 Status Capture::Impl::OnCommit(const CommitMessage& m) {
   if (!in_tx_) return Status::Corruption("Commit without Begin in the replication stream");
   bool already = m.end_lsn <= checkpoint_.lsn;
+  std::uint64_t writes_before = next_seq_;
+  commit_micros_ = m.commit_time.micros;
   TT_RETURN_IF_ERROR(WritePart(true, m.end_lsn));
   if (already) known_schemas_.clear();
   if (checkpoint_.lsn < m.end_lsn) checkpoint_.lsn = m.end_lsn;  // nothing to store: still done
-  flushed_lsn_ = std::max(flushed_lsn_, m.end_lsn);
-  received_lsn_ = std::max(received_lsn_, m.end_lsn);
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    if (!already) ++stats_.transactions;
-    stats_.stored_lsn = std::max(stats_.stored_lsn, m.end_lsn);
-    stats_.last_commit_micros = m.commit_time.micros;
+  if (next_seq_ == writes_before) {
+    // Nothing was handed to the store for this transaction's end; its position may still be
+    // confirmed only after everything before it is durable.
+    InFlight f;
+    f.write = false;
+    f.confirm_lsn = m.end_lsn;
+    f.counts_transaction = !already;
+    f.commit_micros = m.commit_time.micros;
+    in_flight_.push_back(f);
+    TT_RETURN_IF_ERROR(Harvest(SIZE_MAX));
   }
+  received_lsn_ = std::max(received_lsn_, m.end_lsn);
   ResetTransaction();
   // Confirm promptly (but not for every small transaction) so the source can recycle its WAL.
   if (std::chrono::steady_clock::now() - last_status_ > std::chrono::milliseconds(100)) {
     return SendStatus(false);
   }
+  return Status::Ok();
+}
+
+Status Capture::Impl::Harvest(std::size_t keep) {
+  Status failure;
+  while (!in_flight_.empty() && (in_flight_.size() > keep || keep == SIZE_MAX || !failure.ok())) {
+    InFlight& f = in_flight_.front();
+    Status result;
+    if (f.write) {
+      std::unique_lock<std::mutex> lock(answers_->mu);
+      auto it = answers_->done.find(f.seq);
+      if (it == answers_->done.end()) {
+        if (keep == SIZE_MAX && failure.ok()) break;  // not answered yet, and not waiting
+        answers_->cv.wait(lock, [&] { return answers_->done.count(f.seq) > 0; });
+        it = answers_->done.find(f.seq);
+      }
+      result = std::move(it->second);
+      answers_->done.erase(it);
+    }
+    if (!result.ok() && failure.ok()) failure = result;
+    if (failure.ok()) {
+      if (f.confirm_lsn > 0) flushed_lsn_ = std::max(flushed_lsn_, f.confirm_lsn);
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.changes += f.events;
+      if (f.counts_transaction) ++stats_.transactions;
+      if (f.confirm_lsn > 0) {
+        stats_.stored_lsn = std::max(stats_.stored_lsn, f.confirm_lsn);
+        stats_.last_commit_micros = f.commit_micros;
+      }
+    }
+    in_flight_bytes_ -= f.bytes;
+    in_flight_.pop_front();
+  }
+  if (failure.ok()) return Status::Ok();
+  // Every write after the failed one was refused too (each names its predecessor's
+  // checkpoint): start again from what is stored.
+  cache_.clear();
+  known_schemas_.clear();
+  auto stored = store_->GetCheckpoint(CheckpointName());
+  if (stored.ok() && stored->has_value()) {
+    auto decoded = Checkpoint::Decode(**stored);
+    if (decoded.ok()) checkpoint_ = *decoded;
+    written_checkpoint_ = **stored;
+  }
+  return failure;
+}
+
+Status Capture::Impl::ClearStates() {
+  TT_RETURN_IF_ERROR(Harvest(0));
+  cache_.clear();
   return Status::Ok();
 }
 

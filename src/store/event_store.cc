@@ -99,6 +99,18 @@ Result<Committed> EventStoreImpl::TransactWithCheckpoint(const Transaction& tx,
   return write_path_->Commit(tx, std::make_pair(std::string(name), std::string(value)));
 }
 
+void EventStoreImpl::TransactWithCheckpointAsync(Transaction tx, std::string name,
+                                                 std::string value,
+                                                 std::optional<std::string> expected_previous,
+                                                 std::function<void(Result<Committed>)> done) {
+  if (name.empty()) {
+    done(Status::InvalidArgument("checkpoint name: must not be empty"));
+    return;
+  }
+  write_path_->CommitAsync(std::move(tx), std::make_pair(std::move(name), std::move(value)),
+                           std::move(expected_previous), std::move(done));
+}
+
 Status EventStoreImpl::SetCheckpoint(std::string_view name, std::string_view value) {
   if (name.empty()) return Status::InvalidArgument("checkpoint name: must not be empty");
   return write_path_->SetCheckpoint(name, value);

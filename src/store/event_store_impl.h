@@ -29,6 +29,9 @@ class EventStoreImpl final : public EventStore {
   ~EventStoreImpl() override;
 
   Result<Committed> Transact(const Transaction& tx) override;
+  void TransactWithCheckpointAsync(Transaction tx, std::string name, std::string value,
+                                   std::optional<std::string> expected_previous,
+                                   std::function<void(Result<Committed>)> done) override;
   Result<std::vector<RecordedEvent>> ReadStream(std::string_view stream,
                                                 const ReadStreamOptions& options) const override;
   Result<LogPage> ReadLog(const ReadLogOptions& options) const override;

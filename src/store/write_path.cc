@@ -49,6 +49,8 @@ struct WritePath::BatchState {
   std::unordered_set<std::string> dirty;
   // Ids of events this batch writes.
   std::unordered_set<std::string> ids;
+  // Checkpoints this batch writes, with their values, for conditional checkpoints.
+  std::unordered_map<std::string, std::string> checkpoints;
 };
 
 WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
@@ -160,19 +162,66 @@ Status WritePath::NoteCheckpointWrite(const std::string& name, std::uint64_t seq
 }
 
 Result<Committed> WritePath::Enqueue(Pending& p) {
+  auto result = p.done.get_future();
+  Status refused;
+  if (!Push(&p, &refused)) return refused;
+  return result.get();
+}
+
+bool WritePath::Push(Pending* p, Status* refused) {
   if (broken_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> l(sync_mu_);
-    return broken_status_;
+    *refused = broken_status_;
+    return false;
   }
-  p.enqueued_micros = Now().micros;
-  auto result = p.done.get_future();
+  p->enqueued_micros = Now().micros;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (stopping_) return Status::Unavailable("the store is closing; the append was not written");
-    queue_.push_back(&p);
+    if (stopping_) {
+      *refused = Status::Unavailable("the store is closing; the append was not written");
+      return false;
+    }
+    queue_.push_back(p);
   }
   cv_.notify_one();
-  return result.get();
+  return true;
+}
+
+void WritePath::CommitAsync(Transaction tx, std::pair<std::string, std::string> checkpoint,
+                            std::optional<std::string> expected_checkpoint,
+                            std::function<void(Result<Committed>)> done) {
+  Status valid = ValidateTransaction(tx, options_.limits);
+  if (!valid.ok()) {
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    done(valid);
+    return;
+  }
+  auto p = std::make_unique<Pending>();
+  p->owned_tx = std::move(tx);
+  p->tx = &*p->owned_tx;
+  p->checkpoint = std::move(checkpoint);
+  p->expected_checkpoint = std::move(expected_checkpoint);
+  p->callback = std::move(done);
+  for (const auto& a : p->tx->appends) {
+    for (const auto& e : a.events) p->bytes += e.data.size() + e.metadata.size() + 64;
+  }
+  Prepare(*p->tx, &p->prepared);
+  Status refused;
+  if (!Push(p.get(), &refused)) {
+    p->callback(refused);
+    return;
+  }
+  p.release();  // answered, then deleted, by Answer
+}
+
+void WritePath::Answer(Pending* p, Result<Committed> r) {
+  if (p->callback) {
+    std::function<void(Result<Committed>)> callback = std::move(p->callback);
+    delete p;
+    callback(std::move(r));
+  } else {
+    p->done.set_value(std::move(r));
+  }
 }
 
 void WritePath::Run() {
@@ -245,7 +294,7 @@ void WritePath::Deliver(Group& group) {
       std::lock_guard<std::mutex> l(sync_mu_);
       broken = broken_status_;
     }
-    for (Pending* p : group.members) p->done.set_value(broken);
+    for (Pending* p : group.members) Answer(p, broken);
     return;
   }
   if (group.wrote) {
@@ -269,7 +318,7 @@ void WritePath::Deliver(Group& group) {
       counters_.latency_micros.fetch_add(static_cast<std::uint64_t>(now - p->enqueued_micros),
                                          std::memory_order_relaxed);
     }
-    p->done.set_value(std::move(r));
+    Answer(p, std::move(r));
   }
 }
 
@@ -388,6 +437,7 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
       batch_error = NoteCheckpointWrite(p->checkpoint->first, group.seq);
       if (!batch_error.ok()) break;
       st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
+      st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
       results[i] = Committed{};
       written.push_back(i);
       continue;
@@ -417,6 +467,30 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     // groups written but not yet durable: a transaction builds on everything before it.
     std::vector<std::optional<keys::StreamHead>*> heads;
     Status failed;
+    if (p->expected_checkpoint) {
+      // The value left by everything before this transaction: this batch's, else the engine's,
+      // which holds groups written but not yet synced and never a failed group's.
+      const std::string& name = p->checkpoint->first;
+      std::optional<std::string> current;
+      if (auto it = st.checkpoints.find(name); it != st.checkpoints.end()) {
+        current = it->second;
+      } else {
+        auto stored = engine_->Get(Family::kMeta, keys::Checkpoint(name));
+        if (!stored.ok()) {
+          results[i] = stored.status();
+          continue;
+        }
+        current = std::move(*stored);
+      }
+      if (current != p->expected_checkpoint) {
+        counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
+        results[i] = Status::WrongExpectedRevision(
+            "checkpoint '" + name + "' is not at the value this transaction follows (an earlier "
+            "transaction of the chain was not stored); nothing of it was written",
+            ConflictDetail{});  // no stream is at fault
+        continue;
+      }
+    }
     for (const StreamAppend& sa : tx.appends) {
       auto head = LoadHead(sa.stream, st);
       if (!head.ok()) {
@@ -501,6 +575,7 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     st.batch->Put(Family::kTimeIndex, keys::Time(now), keys::EncodePosition(c.last_position));
     if (p->checkpoint) {
       st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
+      st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
     }
     for (IndexHook* hook : hooks_) {
       Status s = hook->OnTransaction(prep.events, *st.batch);

@@ -69,6 +69,16 @@ class WritePath {
   Result<Committed> Commit(const Transaction& tx,
                            const std::optional<std::pair<std::string, std::string>>& checkpoint);
 
+  // Queues "tx" and returns at once; "done" receives the result once the transaction is durable
+  // or rejected, on a store thread (or on this thread, for a transaction rejected before it is
+  // queued). Transactions queued by one thread are committed in that order, many to an fsync.
+  // With "expected_checkpoint", the transaction is rejected unless the checkpoint named in
+  // "checkpoint" holds exactly that value when its turn comes (after every transaction queued
+  // before it): a chain in which each names its predecessor's value stops at the first failure.
+  void CommitAsync(Transaction tx, std::pair<std::string, std::string> checkpoint,
+                   std::optional<std::string> expected_checkpoint,
+                   std::function<void(Result<Committed>)> done);
+
   // Durably sets a checkpoint, ordered with the writes around it.
   Status SetCheckpoint(std::string_view name, std::string_view value);
 
@@ -98,6 +108,11 @@ class WritePath {
   };
   struct Pending {
     const Transaction* tx = nullptr;  // null: a checkpoint-only request
+    // For CommitAsync: the transaction it owns, what it is answered with (instead of "done";
+    // the answering thread deletes the Pending then), and the checkpoint value it requires.
+    std::optional<Transaction> owned_tx;
+    std::function<void(Result<Committed>)> callback;
+    std::optional<std::string> expected_checkpoint;
     Prepared prepared;
     std::optional<std::pair<std::string, std::string>> checkpoint;
     std::size_t bytes = 0;
@@ -119,6 +134,11 @@ class WritePath {
 
   static void Prepare(const Transaction& tx, Prepared* out);
   Result<Committed> Enqueue(Pending& p);
+  // Queues "p" without waiting; false (and "p" untouched) when the store takes no more writes,
+  // with *refused saying why.
+  bool Push(Pending* p, Status* refused);
+  // Hands "r" to whoever waits for "p": its promise, or its callback (then deletes "p").
+  static void Answer(Pending* p, Result<Committed> r);
   void Run();
   void RunSync();
   void CommitBatch(std::vector<Pending*>& batch);
