@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in scripts/debian-packages.txt that are not installed yet.
-# Safe to run again: with everything present it only checks. Needs root (or sudo) for apt-get.
+# Installs the Debian packages listed in scripts/debian-packages.txt (with --bench, also those in
+# scripts/bench-packages.txt) that are not installed yet. Safe to run again: with everything
+# present it only checks. Needs root (or sudo) for apt-get.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+lists=("$here/debian-packages.txt")
+for arg in "$@"; do
+  case "$arg" in
+    --bench) lists+=("$here/bench-packages.txt") ;;
+    *) echo "install-deps: unknown argument '$arg' (only --bench)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 while read -r pkg; do
@@ -11,10 +19,10 @@ while read -r pkg; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi
-done < "$here/debian-packages.txt"
+done < <(cat "${lists[@]}")
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${here##*/}/debian-packages.txt packages are installed"
+  echo "install-deps: all listed packages are installed"
   exit 0
 fi
 
