@@ -293,6 +293,18 @@ struct RevertArgs {
   bool dry_run = false;
 };
 
+// Finishes a revert request body (the optional actor and reason, then the closing brace) and
+// POSTs it to "target"; returns the exit code.
+int PostRevert(const RevertArgs& a, std::string body, const std::string& target, std::string* raw,
+               RawJson* res) {
+  if (!a.reason.empty()) body += ",\"reason\":" + JsonQuote(a.reason);
+  if (!a.actor.empty()) body += ",\"actor\":" + JsonQuote(a.actor);
+  body += "}";
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  if (!backend.ok()) return ReportStatus("revert", backend.status());
+  return CallJson(**backend, "revert", a.common, "POST", target, body, {}, raw, res);
+}
+
 // revert --source: the captured row goes back in the source database, through
 // POST /v1/capture/revert; the capture then records the change like any other.
 int RunSourceRevert(const RevertArgs& a) {
@@ -304,15 +316,9 @@ int RunSourceRevert(const RevertArgs& a) {
   std::string body = "{\"streams\":[" + JsonQuote(a.stream) + "],\"to\":" + JsonQuote(a.to_time) +
                      ",\"source\":" + JsonQuote(a.source) +
                      ",\"dry_run\":" + (a.dry_run ? "true" : "false");
-  if (!a.reason.empty()) body += ",\"reason\":" + JsonQuote(a.reason);
-  if (!a.actor.empty()) body += ",\"actor\":" + JsonQuote(a.actor);
-  body += "}";
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
-  if (!backend.ok()) return ReportStatus("revert", backend.status());
   std::string raw;
   RawJson res;
-  int code = CallJson(**backend, "revert", a.common, "POST", "/v1/capture/revert", body, {}, &raw,
-                      &res);
+  int code = PostRevert(a, std::move(body), "/v1/capture/revert", &raw, &res);
   if (code != kExitOk) return code;
   if (a.common.json) {
     std::cout << OneLine(raw) << "\n";
@@ -350,15 +356,10 @@ int RunRevert(const RevertArgs& a) {
   body += ",\"expected_revision\":" + (e->kind() == ExpectedRevision::Kind::kExact
                                            ? std::to_string(e->revision())
                                            : JsonQuote(e->ToString()));
-  if (!a.reason.empty()) body += ",\"reason\":" + JsonQuote(a.reason);
-  if (!a.actor.empty()) body += ",\"actor\":" + JsonQuote(a.actor);
-  body += "}";
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
-  if (!backend.ok()) return ReportStatus("revert", backend.status());
   std::string raw;
   RawJson res;
-  int code = CallJson(**backend, "revert", a.common, "POST",
-                      "/v1/entities/" + UrlEncode(a.stream) + "/revert", body, {}, &raw, &res);
+  int code = PostRevert(a, std::move(body), "/v1/entities/" + UrlEncode(a.stream) + "/revert",
+                        &raw, &res);
   if (code != kExitOk) return code;
   if (a.common.json) {
     std::cout << OneLine(raw) << "\n";
