@@ -14,12 +14,12 @@ namespace {
 
 class ServerBackend final : public Backend {
  public:
-  explicit ServerBackend(ServerAddress address)
-      : address_(std::move(address)), connection_(address_) {}
+  ServerBackend(ServerAddress address, std::string token)
+      : address_(std::move(address)), token_(std::move(token)), connection_(address_) {}
 
   Result<HttpResponse> Call(std::string_view method, std::string_view target,
                             std::string_view body, const Headers& headers) override {
-    return connection_.Request(method, target, body, headers);
+    return connection_.Request(method, target, body, WithToken(headers));
   }
 
   Status Subscribe(std::string_view query, const Headers& headers,
@@ -28,7 +28,7 @@ class ServerBackend final : public Backend {
     std::string target = "/v1/subscribe";
     if (!query.empty()) target += "?" + std::string(query);
     return ReadEventStream(
-        address_, target, headers,
+        address_, target, WithToken(headers),
         [&](const SseMessage& m) { return m.event != "event" || on_event(m.data); },
         error_response);
   }
@@ -36,7 +36,15 @@ class ServerBackend final : public Backend {
   std::string Describe() const override { return "server " + address_.ToString(); }
 
  private:
+  Headers WithToken(const Headers& headers) const {
+    if (token_.empty()) return headers;
+    Headers out = headers;
+    out.emplace_back("Authorization", "Bearer " + token_);
+    return out;
+  }
+
   ServerAddress address_;
+  std::string token_;
   HttpConnection connection_;
 };
 
@@ -121,7 +129,7 @@ class DataBackend final : public Backend {
 Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create) {
   if (target.data_dir.empty()) {
     TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
-    return std::unique_ptr<Backend>(std::make_unique<ServerBackend>(std::move(address)));
+    return std::unique_ptr<Backend>(std::make_unique<ServerBackend>(std::move(address), target.token));
   }
   struct stat st {};
   if (!create && ::stat(target.data_dir.c_str(), &st) != 0) {

@@ -41,6 +41,7 @@ class Backend {
 struct TargetOptions {
   std::string server;  // URL; used unless data_dir is set
   std::string data_dir;
+  std::string token;  // API token sent as "Authorization: Bearer" in server mode
 };
 
 // Connects to the server, or opens the data directory ("create": make a new store if the

@@ -12,6 +12,9 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* options) {
       ->capture_default_str();
   cmd->add_option("--data", options->target.data_dir,
                   "Work directly on this data directory instead (no server may hold it)");
+  cmd->add_option("--token", options->target.token,
+                  "API token for a server with authentication on (docs/security.md)")
+      ->envname("TIMETRAIL_TOKEN");
   cmd->add_flag("--json", options->json, "Print the API's JSON instead of a table");
 }
 

@@ -26,6 +26,7 @@ struct ApiRequest {
   std::string content_type;  // empty when absent
   std::string if_match;      // empty when absent
   std::string last_event_id;
+  std::string authorization;  // the Authorization header, empty when absent
   std::string body;
 };
 

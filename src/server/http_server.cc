@@ -235,6 +235,7 @@ class Session : public std::enable_shared_from_this<Session> {
     api_req->content_type = std::string(req[http::field::content_type]);
     api_req->if_match = std::string(req[http::field::if_match]);
     api_req->last_event_id = std::string(req["Last-Event-ID"]);
+    api_req->authorization = std::string(req[http::field::authorization]);
     api_req->body = std::move(req.body());
     bool keep_alive = req.keep_alive();
     parser_.reset();
