@@ -46,8 +46,13 @@ struct ReadStreamOptions {
 struct LogFilter {
   std::string stream_prefix;             // stream names starting with this
   std::vector<std::string> event_types;  // any of these types
+  // Leave out system streams, whose names begin with '$' (such as the server's "$audit"):
+  // readers without the admin scope never see them.
+  bool skip_system_streams = false;
   bool Matches(std::string_view stream, std::string_view type) const;
-  bool empty() const { return stream_prefix.empty() && event_types.empty(); }
+  bool empty() const {
+    return stream_prefix.empty() && event_types.empty() && !skip_system_streams;
+  }
 };
 
 // Intentionally copyable.

@@ -134,6 +134,7 @@ struct ActivityQuery {
   std::string stream_prefix;
   std::vector<std::string> event_types;  // any of these
   std::string actor;                     // metadata.actor equal to this
+  bool skip_system_streams = false;      // leave out streams whose names begin with '$'
   std::optional<Timestamp> from;         // recorded_at >= from
   std::optional<Timestamp> to;           // recorded_at <= to
   std::size_t limit = 100;               // events per page, 1..10000

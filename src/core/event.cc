@@ -111,6 +111,7 @@ std::string RecordedEvent::HashHex() const { return HexEncode(hash.data(), hash.
 
 bool LogFilter::Matches(std::string_view stream, std::string_view type) const {
   if (!stream_prefix.empty() && !stream.starts_with(stream_prefix)) return false;
+  if (skip_system_streams && stream.starts_with('$')) return false;
   if (event_types.empty()) return true;
   for (const auto& t : event_types) {
     if (t == type) return true;

@@ -287,7 +287,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
   }
   ActivityPage page;
   if (upper < lower) return page;
-  LogFilter filter{query.stream_prefix, query.event_types};
+  LogFilter filter{query.stream_prefix, query.event_types, query.skip_system_streams};
   bool more = false;
   auto take = [&](RecordedEvent e) {
     if (!filter.Matches(e.stream, e.type)) return;
