@@ -1,8 +1,11 @@
 #include "cli/backend.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "server/api.h"
@@ -59,6 +62,18 @@ class DataBackend final : public Backend {
     server::CaptureLink link;
     link.request_may_name_source = true;
     api_.SetCapture(std::move(link));
+  }
+
+  // Whoever holds the data directory may do everything: its file permissions are the access
+  // control. Administrative actions are recorded with the actor "local:$USER".
+  Status Init() {
+    server::AuthOptions auth;
+    auth.required = false;
+    const char* user = std::getenv("USER");
+    const passwd* pw = user == nullptr ? ::getpwuid(::geteuid()) : nullptr;
+    auth.anonymous_actor =
+        std::string("local:") + (user != nullptr ? user : pw != nullptr ? pw->pw_name : "unknown");
+    return api_.ConfigureAuth(auth);
   }
 
   Result<HttpResponse> Call(std::string_view method, std::string_view target,
@@ -146,8 +161,9 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool c
     if (s.code() == StatusCode::kUnavailable) return s;
     return s.WithPrefix("cannot open data directory '" + target.data_dir + "'");
   }
-  return std::unique_ptr<Backend>(
-      std::make_unique<DataBackend>(target.data_dir, std::move(*store)));
+  auto backend = std::make_unique<DataBackend>(target.data_dir, std::move(*store));
+  TT_RETURN_IF_ERROR(backend->Init());
+  return std::unique_ptr<Backend>(std::move(backend));
 }
 
 }  // namespace timetrail::cli

@@ -13,6 +13,8 @@ void AddStreamCommands(CLI::App& app);
 void AddImportExportCommands(CLI::App& app);
 // get, history, diff, activity, revert.
 void AddTemporalCommands(CLI::App& app);
+// token create, token list, token revoke.
+void AddTokenCommands(CLI::App& app);
 
 }  // namespace timetrail::cli
 

@@ -179,7 +179,17 @@ int RunImport(const ImportArgs& a) {
   if (!parsed.ok()) {
     return ReportStatus("import", parsed.status().WithPrefix(a.input == "-" ? "stdin" : a.input));
   }
-  const std::vector<ImportEvent>& events = *parsed;
+  // Events of system streams ($audit: tokens and administrative actions) belong to the store
+  // they were exported from; the target store keeps its own.
+  std::vector<ImportEvent> events;
+  std::uint64_t skipped = 0;
+  for (ImportEvent& e : *parsed) {
+    if (e.stream.starts_with('$')) {
+      ++skipped;
+    } else {
+      events.push_back(std::move(e));
+    }
+  }
 
   Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, /*create=*/true);
   if (!backend.ok()) return ReportStatus("import", backend.status());
@@ -210,11 +220,16 @@ int RunImport(const ImportArgs& a) {
   progress.Finish(written + present);
   if (a.common.json) {
     std::cout << "{\"events\":" << events.size() << ",\"transactions\":" << transactions
-              << ",\"written\":" << written << ",\"already_present\":" << present << "}\n";
+              << ",\"written\":" << written << ",\"already_present\":" << present
+              << ",\"skipped_system\":" << skipped << "}\n";
   } else {
     std::cout << "imported " << events.size() << " events in " << transactions
               << " transactions: " << written << " written, " << present
               << " already present\n";
+    if (skipped > 0) {
+      std::cout << "skipped " << skipped
+                << " events of system streams ($audit): they belong to the exported store\n";
+    }
   }
   return kExitOk;
 }

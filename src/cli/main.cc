@@ -15,13 +15,14 @@ int main(int argc, char** argv) {
       "http://127.0.0.1:7070,\nenv TIMETRAIL_SERVER) or directly on a data directory no server "
       "holds (--data DIR).\nRun `timetrail COMMAND --help` for a command's options and examples. "
       "Exit codes: 0 ok,\n1 other failure, 2 bad input or usage, 3 not found, 4 conflict, "
-      "5 server unreachable.");
+      "5 server unreachable, 6 not authorized (docs/security.md).");
   timetrail::server::AddServeCommand(app);
   timetrail::capture::AddCaptureCommand(app);
   timetrail::cli::AddStreamCommands(app);
   timetrail::cli::AddTemporalCommands(app);
   timetrail::cli::AddImportExportCommands(app);
   timetrail::cli::AddBackupCommands(app);
+  timetrail::cli::AddTokenCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

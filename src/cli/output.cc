@@ -33,6 +33,7 @@ int ExitCodeForError(std::string_view code) {
   if (code == "not_found") return kExitNotFound;
   if (code == "wrong_expected_revision" || code == "duplicate_event") return kExitConflict;
   if (code == "unavailable") return kExitUnavailable;
+  if (code == "unauthenticated" || code == "forbidden") return kExitUnauthorized;
   return kExitFailure;
 }
 

@@ -24,6 +24,7 @@ inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitNotFound = 3;
 inline constexpr int kExitConflict = 4;
 inline constexpr int kExitUnavailable = 5;
+inline constexpr int kExitUnauthorized = 6;  // no valid token, or the token may not do it
 
 inline constexpr const char* kDefaultServer = "http://127.0.0.1:7070";
 

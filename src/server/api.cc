@@ -195,8 +195,10 @@ std::string StreamResultJson(const StreamResult& s) {
 class Handler {
  public:
   Handler(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics,
-          const CaptureLink* capture, const ApiRequest& req)
-      : store_(store), hub_(hub), metrics_(metrics), capture_(capture), req_(req) {}
+          const CaptureLink* capture, TokenRegistry* tokens, const AuthOptions& auth,
+          const ApiRequest& req)
+      : store_(store), hub_(hub), metrics_(metrics), capture_(capture), tokens_(tokens),
+        auth_(auth), req_(req) {}
 
   ApiResponse Run() {
     std::string_view target = req_.target;
@@ -219,6 +221,7 @@ class Handler {
       rest.remove_prefix(slash + 1);
     }
     if (!segs.empty() && segs.back().empty() && segs.size() > 1) segs.pop_back();
+    if (std::optional<ApiResponse> refused = Authenticate(segs)) return *refused;
 
     if (req_.method == "POST" && !req_.body.empty()) {
       std::string_view ct = req_.content_type;
@@ -283,6 +286,99 @@ class Handler {
     return s;
   }
 
+  // Sets principal_ from the Authorization header; returns the 401 to send instead.
+  std::optional<ApiResponse> Authenticate(const std::vector<std::string>& segs) {
+    if (segs.size() == 1 && segs[0] == "healthz") return std::nullopt;  // open to probes
+    if (req_.authorization.empty()) {
+      principal_.actor = auth_.anonymous_actor;
+      if (!auth_.required) return std::nullopt;
+      return Unauthorized("this server requires an API token: send 'Authorization: Bearer "
+                          "<token>' (timetrail commands: --token or TIMETRAIL_TOKEN); see "
+                          "docs/security.md",
+                          false);
+    }
+    Result<Principal> p = tokens_->Authenticate(req_.authorization);
+    if (!p.ok()) return Unauthorized(p.status().message(), true);
+    principal_ = std::move(*p);
+    return std::nullopt;
+  }
+
+  static ApiResponse Unauthorized(const std::string& message, bool token_given) {
+    ApiResponse r = ErrorResponse(401, "unauthenticated", message);
+    r.headers.emplace_back("WWW-Authenticate", token_given
+                                                   ? "Bearer realm=\"timetrail\", error=\"invalid_token\""
+                                                   : "Bearer realm=\"timetrail\"");
+    return r;
+  }
+
+  static ApiResponse Forbidden(const std::string& message) {
+    return ErrorResponse(403, "forbidden", message);
+  }
+
+  // The 403 to send when the principal lacks "scope" or, given a stream, may not use it.
+  std::optional<ApiResponse> Deny(Scope scope, std::optional<std::string_view> stream = {}) {
+    if (!principal_.Has(scope)) {
+      return Forbidden(principal_.Describe() + " lacks the '" + std::string(ScopeName(scope)) +
+                       "' scope this needs");
+    }
+    if (stream && !principal_.Covers(*stream)) {
+      if (IsSystemStream(*stream)) {
+        return Forbidden("'" + std::string(*stream) +
+                         "' is a system stream: only an admin token without prefixes may read it");
+      }
+      return Forbidden(principal_.Describe() + " may use only streams under " +
+                       PrefixList() + ", not '" + std::string(*stream) + "'");
+    }
+    return std::nullopt;
+  }
+
+  // Reads across streams (the log, subscriptions, activity) need the read scope, a stream
+  // prefix within the token's prefixes, and leave out system streams for non-admins.
+  std::optional<ApiResponse> DenyGlobalRead(const std::string& prefix, bool* skip_system) {
+    if (std::optional<ApiResponse> d = Deny(kScopeRead)) return d;
+    if (!principal_.CoversPrefix(prefix)) {
+      return Forbidden(principal_.Describe() + " may read only streams under " + PrefixList() +
+                       ": pass one of them (or a longer prefix) as stream_prefix");
+    }
+    *skip_system = !principal_.Covers(kAuditStream);
+    return std::nullopt;
+  }
+
+  // Token management is for admin tokens that reach every stream.
+  std::optional<ApiResponse> DenyUnlessFullAdmin() {
+    if (std::optional<ApiResponse> d = Deny(kScopeAdmin)) return d;
+    if (!principal_.prefixes.empty()) {
+      return Forbidden(principal_.Describe() + " is limited to stream prefixes; this needs an "
+                       "admin token without prefixes");
+    }
+    return std::nullopt;
+  }
+
+  std::string PrefixList() const {
+    std::string out;
+    for (std::size_t i = 0; i < principal_.prefixes.size(); ++i) {
+      out += (i ? ", '" : "'") + principal_.prefixes[i] + "'";
+    }
+    return out;
+  }
+
+  static std::optional<ApiResponse> RefuseSystemStreamWrite(std::string_view stream) {
+    if (!IsSystemStream(stream)) return std::nullopt;
+    return ErrorResponse(Status::InvalidArgument(
+        "stream '" + std::string(stream) +
+        "': names beginning with '$' are reserved for the server's own streams (such as " +
+        std::string(kAuditStream) + ")"));
+  }
+
+  // Records an administrative action in the audit stream. When that fails, the action has
+  // happened but is not on record: say so rather than answer as if all were well.
+  std::optional<ApiResponse> Audit(std::string_view type, const std::string& data_json) {
+    Result<Position> p = tokens_->RecordAction(type, data_json, principal_);
+    if (p.ok()) return std::nullopt;
+    return ErrorResponse(HttpStatusFor(p.status().code()), StatusCodeName(p.status().code()),
+                         "the " + std::string(type) + " took effect, but " + p.status().message());
+  }
+
   ApiResponse Route(const std::vector<std::string>& s) {
     const std::string& m = req_.method;
     if (m == "GET" || m == "HEAD") {
@@ -296,6 +392,7 @@ class Handler {
     }
     if (n == 1 && s[0] == "metrics") {
       if (m != "GET") return MethodNotAllowed("GET");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead)) return *d;
       ApiResponse r;
       r.content_type = "text/plain; version=0.0.4";
       r.body = metrics_->Render(store_->GetStats(), hub_->watchers(), store_->LastPosition());
@@ -305,16 +402,20 @@ class Handler {
     if (n < 2 || s[0] != "v1") return NotFound();
     const std::string& top = s[1];
     if (top == "streams" && n == 3) {
-      if (m == "POST") return AppendStream(s[2]);
-      if (m == "GET") return ReadStream(s[2]);
-      return MethodNotAllowed("GET, POST");
+      if (m != "POST" && m != "GET") return MethodNotAllowed("GET, POST");
+      if (std::optional<ApiResponse> d = Deny(m == "POST" ? kScopeAppend : kScopeRead, s[2])) {
+        return *d;
+      }
+      return m == "POST" ? AppendStream(s[2]) : ReadStream(s[2]);
     }
     if (top == "streams" && n == 4 && s[3] == "info") {
       if (m != "GET") return MethodNotAllowed("GET");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead, s[2])) return *d;
       return StreamInfoOf(s[2]);
     }
     if (top == "transactions" && n == 2) {
       if (m != "POST") return MethodNotAllowed("POST");
+      if (std::optional<ApiResponse> d = Deny(kScopeAppend)) return *d;
       return Transact();
     }
     if (top == "log" && n == 2) {
@@ -323,6 +424,7 @@ class Handler {
     }
     if (top == "events" && n == 3) {
       if (m != "GET") return MethodNotAllowed("GET");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead)) return *d;
       return GetEvent(s[2]);
     }
     if (top == "subscribe" && n == 2) {
@@ -331,26 +433,23 @@ class Handler {
     }
     if (top == "consumers" && n == 4 && s[3] == "ack") {
       if (m != "POST") return MethodNotAllowed("POST");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead)) return *d;
       return Ack(s[2]);
     }
     if (top == "consumers" && n == 3) {
       if (m != "GET") return MethodNotAllowed("GET");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead)) return *d;
       return Consumer(s[2]);
     }
-    if (top == "entities" && n == 3) {
+    if (top == "entities" && (n == 3 || (n == 4 && (s[3] == "history" || s[3] == "diff")))) {
       if (m != "GET") return MethodNotAllowed("GET");
-      return Entity(s[2]);
-    }
-    if (top == "entities" && n == 4 && s[3] == "history") {
-      if (m != "GET") return MethodNotAllowed("GET");
-      return History(s[2]);
-    }
-    if (top == "entities" && n == 4 && s[3] == "diff") {
-      if (m != "GET") return MethodNotAllowed("GET");
-      return DiffOf(s[2]);
+      if (std::optional<ApiResponse> d = Deny(kScopeRead, s[2])) return *d;
+      if (n == 3) return Entity(s[2]);
+      return s[3] == "history" ? History(s[2]) : DiffOf(s[2]);
     }
     if (top == "entities" && n == 4 && s[3] == "revert") {
       if (m != "POST") return MethodNotAllowed("POST");
+      if (std::optional<ApiResponse> d = Deny(kScopeAdmin, s[2])) return *d;
       return RevertTo(s[2]);
     }
     if (top == "activity" && n == 2) {
@@ -359,22 +458,32 @@ class Handler {
     }
     if (top == "capture" && n == 2) {
       if (m != "GET") return MethodNotAllowed("GET");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead)) return *d;
       return CaptureStatusResponse(capture_);
     }
     if (top == "capture" && n == 3 && s[2] == "revert") {
       if (m != "POST") return MethodNotAllowed("POST");
-      Result<RawJson> body = BodyObject();
-      if (!body.ok()) return BodyError(body.status());
-      return CaptureRevertResponse(*store_, capture_, *body);
+      // It rewrites rows of any captured table in the source database.
+      if (std::optional<ApiResponse> d = DenyUnlessFullAdmin()) return *d;
+      return CaptureRevert();
     }
     if (top == "integrity" && n == 2) {
       if (m != "GET") return MethodNotAllowed("GET");
+      if (std::optional<ApiResponse> d = Deny(kScopeRead)) return *d;
       IntegrityHead h = store_->GetIntegrityHead();
       return Json(200, "{\"position\":" + U64(h.position) + ",\"hash\":\"" + h.hash_hex + "\"}");
     }
     if (top == "integrity" && n == 3 && s[2] == "verify") {
       if (m != "POST") return MethodNotAllowed("POST");
+      if (std::optional<ApiResponse> d = Deny(kScopeAdmin)) return *d;
       return Verify();
+    }
+    if (top == "tokens" && (n == 2 || n == 3)) {
+      if (n == 2 && m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
+      if (n == 3 && m != "DELETE") return MethodNotAllowed("DELETE");
+      if (std::optional<ApiResponse> d = DenyUnlessFullAdmin()) return *d;
+      if (n == 3) return RevokeToken(s[2]);
+      return m == "GET" ? ListTokens() : CreateToken();
     }
     return NotFound();
   }
@@ -441,6 +550,7 @@ class Handler {
             "unknown field '" + key + "'; allowed: expected_revision, events"));
       }
     }
+    if (std::optional<ApiResponse> r = RefuseSystemStreamWrite(stream)) return *r;
     StreamAppend append;
     append.stream = stream;
     const RawJson* expected = body->Find("expected_revision");
@@ -510,6 +620,8 @@ class Handler {
         return ErrorResponse(Status::InvalidArgument(f + ".stream must be a string"));
       }
       sa.stream = stream->str;
+      if (std::optional<ApiResponse> d = Deny(kScopeAppend, sa.stream)) return *d;
+      if (std::optional<ApiResponse> r = RefuseSystemStreamWrite(sa.stream)) return *r;
       Result<ExpectedRevision> e = ParseExpected(a.Find("expected_revision"), f + ".expected_revision");
       if (!e.ok()) return ErrorResponse(e.status());
       sa.expected = *e;
@@ -576,6 +688,10 @@ class Handler {
     o.max_count = *limit;
     Result<LogFilter> filter = FilterParams();
     if (!filter.ok()) return ErrorResponse(filter.status());
+    if (std::optional<ApiResponse> d = DenyGlobalRead(filter->stream_prefix,
+                                                      &filter->skip_system_streams)) {
+      return *d;
+    }
     o.filter = *filter;
     if (!o.filter.empty()) o.max_scan = 100000;
     Result<LogPage> page = store_->ReadLog(o);
@@ -590,6 +706,7 @@ class Handler {
     if (!id.ok()) return ErrorResponse(id.status().WithPrefix("event id"));
     Result<RecordedEvent> e = store_->GetEvent(*id);
     if (!e.ok()) return ErrorResponse(e.status());
+    if (std::optional<ApiResponse> d = Deny(kScopeRead, e->stream)) return *d;
     return Json(200, EventJson(*e));
   }
 
@@ -597,6 +714,10 @@ class Handler {
     SubscribeSpec spec;
     Result<LogFilter> filter = FilterParams();
     if (!filter.ok()) return ErrorResponse(filter.status());
+    if (std::optional<ApiResponse> d = DenyGlobalRead(filter->stream_prefix,
+                                                      &filter->skip_system_streams)) {
+      return *d;
+    }
     spec.filter = *filter;
     if (auto it = query_.find("from"); it != query_.end()) {
       Result<std::uint64_t> from = ParseUint(it->second, "from");
@@ -647,6 +768,14 @@ class Handler {
     Result<VerifyReport> report = store_->Verify(VerifyOptions{});
     if (!report.ok()) return ErrorResponse(report.status());
     const VerifyReport& r = *report;
+    if (std::optional<ApiResponse> a = Audit(
+            "verify", std::string("{\"ok\":") + (r.ok ? "true" : "false") +
+                          ",\"events_checked\":" + U64(r.events_checked) +
+                          ",\"first_bad_position\":" +
+                          (r.first_bad_position ? U64(*r.first_bad_position) : "null") +
+                          ",\"head_position\":" + U64(r.head.position) + "}")) {
+      return *a;
+    }
     return Json(200, std::string("{\"ok\":") + (r.ok ? "true" : "false") +
                          ",\"events_checked\":" + U64(r.events_checked) +
                          ",\"first_bad_position\":" +
@@ -785,6 +914,7 @@ class Handler {
   }
 
   ApiResponse RevertTo(const std::string& stream) {
+    if (std::optional<ApiResponse> r = RefuseSystemStreamWrite(stream)) return *r;
     Result<RawJson> body = BodyObject();
     if (!body.ok()) return BodyError(body.status());
     RevertRequest rr;
@@ -839,6 +969,14 @@ class Handler {
     }
     Result<RevertResult> r = store_->Revert(rr);
     if (!r.ok()) return ErrorResponse(r.status());
+    if (!r->committed.idempotent_replay) {
+      if (std::optional<ApiResponse> a =
+              Audit("revert", "{\"stream\":" + JsonQuote(stream) + ",\"request\":" +
+                                  std::string(body->text) + ",\"position\":" +
+                                  U64(r->committed.last_position) + "}")) {
+        return *a;
+      }
+    }
     ApiResponse resp = Json(r->committed.idempotent_replay ? 200 : 201, CommittedJson(r->committed, true));
     if (!r->committed.streams.empty()) {
       resp.headers.emplace_back("ETag", "\"" + U64(r->committed.streams.front().last_revision) + "\"");
@@ -862,6 +1000,9 @@ class Handler {
     Result<std::size_t> limit = LimitParam(query_);
     if (!limit.ok()) return ErrorResponse(limit.status());
     q.limit = *limit;
+    if (std::optional<ApiResponse> d = DenyGlobalRead(q.stream_prefix, &q.skip_system_streams)) {
+      return *d;
+    }
     Result<ActivityPage> page = store_->QueryActivity(q);
     if (!page.ok()) return ErrorResponse(page.status());
     return Json(200, "{\"events\":" + EventsArray(page->events, page->events.size()) +
@@ -870,10 +1011,96 @@ class Handler {
                          "}");
   }
 
+  ApiResponse CaptureRevert() {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    ApiResponse r = CaptureRevertResponse(*store_, capture_, *body);
+    const RawJson* dry_run = body->Find("dry_run");
+    if (r.status == 200 && !(dry_run != nullptr && dry_run->boolean)) {
+      if (std::optional<ApiResponse> a =
+              Audit("capture-revert", "{\"request\":" + std::string(body->text) +
+                                          ",\"response\":" + r.body + "}")) {
+        return *a;
+      }
+    }
+    return r;
+  }
+
+  ApiResponse ListTokens() {
+    std::string out = "{\"tokens\":[";
+    std::vector<TokenInfo> tokens = tokens_->List();
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      out += (i ? "," : "") + TokenInfoJson(tokens[i]);
+    }
+    return Json(200, out + "]}");
+  }
+
+  ApiResponse CreateToken() {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    TokenSpec spec;
+    auto strings = [](const RawJson& v, const std::string& key,
+                      std::vector<std::string>* out) -> Status {
+      if (v.kind != RawJson::Kind::kArray) {
+        return Status::InvalidArgument(key + " must be an array of strings");
+      }
+      for (const RawJson& item : v.items) {
+        if (item.kind != RawJson::Kind::kString) {
+          return Status::InvalidArgument(key + " must be an array of strings");
+        }
+        out->push_back(item.str);
+      }
+      return Status::Ok();
+    };
+    for (const auto& [key, v] : body->members) {
+      Status st = Status::Ok();
+      if (key == "name") {
+        if (v.kind != RawJson::Kind::kString) st = Status::InvalidArgument("name must be a string");
+        spec.name = v.str;
+      } else if (key == "scopes") {
+        std::vector<std::string> names;
+        st = strings(v, key, &names);
+        for (std::size_t i = 0; st.ok() && i < names.size(); ++i) {
+          Result<Scope> scope = ParseScope(names[i]);
+          st = scope.status();
+          if (scope.ok()) spec.scopes |= *scope;
+        }
+      } else if (key == "prefixes") {
+        st = strings(v, key, &spec.prefixes);
+      } else if (key == "expires_at") {
+        if (v.kind != RawJson::Kind::kNull) {
+          Result<Timestamp> t = v.kind == RawJson::Kind::kString
+                                    ? ParseTimestamp(v.str)
+                                    : Result<Timestamp>(Status::InvalidArgument("not a string"));
+          st = t.status().WithPrefix("expires_at");
+          if (t.ok()) spec.expires_at = *t;
+        }
+      } else {
+        st = Status::InvalidArgument("unknown field '" + key +
+                                     "'; allowed: name, scopes, prefixes, expires_at");
+      }
+      if (!st.ok()) return ErrorResponse(st);
+    }
+    Result<std::pair<TokenInfo, std::string>> created = tokens_->Create(spec, principal_);
+    if (!created.ok()) return ErrorResponse(created.status());
+    std::string info = TokenInfoJson(created->first);
+    // The only time the token itself is shown: the store keeps only its hash.
+    return Json(201, "{\"token\":" + JsonQuote(created->second) + "," + info.substr(1));
+  }
+
+  ApiResponse RevokeToken(const std::string& id) {
+    Result<TokenInfo> t = tokens_->Revoke(id, principal_);
+    if (!t.ok()) return ErrorResponse(t.status());
+    return Json(200, TokenInfoJson(*t));
+  }
+
   EventStore* store_;
   subscribe::SubscriptionHub* hub_;
   Metrics* metrics_;
   const CaptureLink* capture_;  // null: no capture here
+  TokenRegistry* tokens_;
+  const AuthOptions& auth_;
+  Principal principal_;  // who makes the request; set by Authenticate()
   const ApiRequest& req_;
   Query query_;
   bool bad_json_ = false;
@@ -989,8 +1216,13 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
 }
 
 ApiResponse Api::Handle(const ApiRequest& request) {
-  Handler h(store_, hub_, metrics_, capture_ ? &*capture_ : nullptr, request);
+  Handler h(store_, hub_, metrics_, capture_ ? &*capture_ : nullptr, &tokens_, auth_, request);
   return h.Run();
+}
+
+Status Api::ConfigureAuth(const AuthOptions& options) {
+  auth_ = options;
+  return tokens_.Load();
 }
 
 }  // namespace timetrail::server

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "capture/capture.h"
+#include "server/auth.h"
 #include "subscribe/hub.h"
 #include "timetrail/store.h"
 
@@ -85,11 +86,21 @@ struct CaptureLink {
   std::function<capture::CaptureStats()> stats;  // empty when no capture runs here
 };
 
+// Who may do what (docs/security.md). Intentionally copyable.
+struct AuthOptions {
+  // Refuse requests without a valid token (401). When false, a request without a token may do
+  // everything and one that presents a token is held to that token's scopes.
+  bool required = false;
+  // The actor recorded in the audit stream for the administrative actions of requests without
+  // a token.
+  std::string anonymous_actor = "anonymous";
+};
+
 class Api {
  public:
   // REQUIRES: every pointer outlives the Api.
   Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics)
-      : store_(store), hub_(hub), metrics_(metrics) {}
+      : store_(store), hub_(hub), metrics_(metrics), tokens_(store) {}
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
@@ -99,11 +110,18 @@ class Api {
   // Enables the /v1/capture endpoints. REQUIRES: called before the first Handle().
   void SetCapture(CaptureLink link) { capture_ = std::move(link); }
 
+  // Loads the tokens from the audit stream and sets the policy. REQUIRES: called before the
+  // first Handle(); without it no token authenticates.
+  Status ConfigureAuth(const AuthOptions& options);
+  const TokenRegistry& tokens() const { return tokens_; }
+
  private:
   EventStore* store_;
   subscribe::SubscriptionHub* hub_;
   Metrics* metrics_;
   std::optional<CaptureLink> capture_;
+  TokenRegistry tokens_;
+  AuthOptions auth_;
 };
 
 }  // namespace timetrail::server

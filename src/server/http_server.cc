@@ -460,6 +460,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 Status HttpServer::Impl::Start() {
+  if (Status s = api_.ConfigureAuth(options_.auth); !s.ok()) return s;
   beast::error_code ec;
   auto addr = asio::ip::make_address(options_.host, ec);
   if (ec) {

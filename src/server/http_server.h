@@ -38,6 +38,7 @@ struct ServerOptions {
   std::uint32_t subscriber_write_timeout_ms = 30000;
   std::size_t max_subscriptions = 1000;  // more are answered 503
   std::optional<CaptureLink> capture;  // a capture running beside the server
+  AuthOptions auth;                    // tokens required or not (docs/security.md)
 };
 
 class HttpServer {

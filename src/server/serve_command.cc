@@ -1,5 +1,7 @@
 #include "server/serve_command.h"
 
+#include <arpa/inet.h>
+
 #include <charconv>
 #include <fstream>
 #include <iostream>
@@ -31,7 +33,17 @@ struct ServeFlags {
   bool no_sync = false;
   std::string capture_url;   // record a PostgreSQL database's changes too (docs/capture.md)
   std::string capture_slot = "timetrail";
+  std::string auth = "auto";  // on, off, or auto: on unless listening on loopback only
 };
+
+// Whether only this machine can reach "host": 127.0.0.0/8, ::1 or "localhost".
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
 
 // "HOST:PORT", "[v6]:PORT" or ":PORT".
 bool SplitListen(const std::string& listen, std::string* host, std::uint16_t* port) {
@@ -93,6 +105,26 @@ void ApplyConfigFile(CLI::App* cmd, const std::string& path) {
   }
 }
 
+// Says on stderr whether requests need a token, and how to make the first one.
+void ReportAuth(EventStore* store, bool required, const std::string& data_dir) {
+  if (!required) {
+    std::cerr << "timetrail serve: authentication off: requests without a token may do "
+                 "everything (--auth on to require tokens)" << std::endl;
+    return;
+  }
+  TokenRegistry tokens(store);
+  Status s = tokens.Load();
+  std::size_t active = s.ok() ? tokens.ActiveCount() : 0;
+  std::cerr << "timetrail serve: authentication on: " << active << " active token"
+            << (active == 1 ? "" : "s") << std::endl;
+  if (active == 0) {
+    std::cerr << "timetrail serve: no token can authenticate yet, so every request but "
+                 "/healthz is refused; stop the server and create one with\n"
+                 "  timetrail token create --data "
+              << data_dir << " --scope admin --name admin" << std::endl;
+  }
+}
+
 int RunServe(const ServeFlags& f) {
   ServerOptions so;
   if (!SplitListen(f.listen, &so.host, &so.port)) {
@@ -111,6 +143,14 @@ int RunServe(const ServeFlags& f) {
   so.subscriber_write_timeout_ms =
       f.subscriber_write_timeout_ms == 0 ? 1 : f.subscriber_write_timeout_ms;
   so.max_subscriptions = f.max_subscriptions;
+  if (f.auth == "auto") {
+    so.auth.required = !IsLoopbackHost(so.host);
+  } else if (f.auth == "on" || f.auth == "off") {
+    so.auth.required = f.auth == "on";
+  } else {
+    std::cerr << "timetrail serve: --auth must be on, off or auto, got '" << f.auth << "'\n";
+    return 2;
+  }
 
   Options options;
   options.sync = !f.no_sync;
@@ -148,6 +188,7 @@ int RunServe(const ServeFlags& f) {
       return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
     }
     std::cout << "listening on http://" << server.address() << std::endl;
+    ReportAuth(store->get(), so.auth.required, f.data);
     std::cerr << "timetrail serve: data directory '" << f.data << "', last position "
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
     server.Run();
@@ -211,6 +252,12 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--subscriber-write-timeout-ms", flags->subscriber_write_timeout_ms,
                   "A subscriber that reads nothing for this long while events wait is dropped")
       ->envname("TIMETRAIL_SUBSCRIBER_WRITE_TIMEOUT_MS")
+      ->capture_default_str();
+  cmd->add_option("--auth", flags->auth,
+                  "Require an API token on every request but /healthz: on, off, or auto (on "
+                  "unless listening on a loopback address); see docs/security.md")
+      ->check(CLI::IsMember({"on", "off", "auto"}))
+      ->envname("TIMETRAIL_AUTH")
       ->capture_default_str();
   cmd->add_option("--max-subscriptions", flags->max_subscriptions,
                   "Open subscriptions allowed; more are answered 503")

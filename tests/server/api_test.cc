@@ -288,8 +288,13 @@ TEST_F(ApiTest, IntegrityHeadVerifyHealthAndMetrics) {
   HttpResult metrics = client_->Get("/metrics");
   ASSERT_EQ(metrics.status, 200);
   EXPECT_TRUE(metrics.header("content-type").starts_with("text/plain"));
-  EXPECT_NE(metrics.body.find("timetrail_appends_total 1\n"), std::string::npos) << metrics.body;
-  EXPECT_NE(metrics.body.find("timetrail_events_total 2\n"), std::string::npos);
+  // The append, and the verification recorded in $audit.
+  EXPECT_NE(metrics.body.find("timetrail_appends_total 2\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("timetrail_events_total 3\n"), std::string::npos);
+  json audit = client_->Get("/v1/streams/%24audit").json();
+  ASSERT_EQ(audit["events"].size(), 1u);
+  EXPECT_EQ(audit["events"][0]["type"], "verify");
+  EXPECT_EQ(audit["events"][0]["data"]["events_checked"], 2);
   EXPECT_NE(metrics.body.find("timetrail_conflicts_total 1\n"), std::string::npos);
   EXPECT_NE(metrics.body.find("timetrail_http_request_duration_seconds_count"), std::string::npos);
   EXPECT_NE(metrics.body.find("timetrail_storage_bytes"), std::string::npos);

@@ -59,8 +59,11 @@ ServerProcess::ServerProcess(const std::string& data_dir, const std::vector<std:
   std::string line;
   char c;
   while (read(out_fd_, &c, 1) == 1 && c != '\n') line.push_back(c);
-  const std::string prefix = "listening on http://127.0.0.1:";
-  if (line.rfind(prefix, 0) == 0) port_ = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+  // "listening on http://HOST:PORT" (any host: a test may listen on 0.0.0.0).
+  std::size_t colon = line.rfind(':');
+  if (line.rfind("listening on ", 0) == 0 && colon != std::string::npos) {
+    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+  }
 }
 
 ServerProcess::~ServerProcess() {

@@ -1,0 +1,349 @@
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+#include "core/hex.h"
+#include "server/raw_json.h"
+#include "timetrail/time.h"
+
+namespace timetrail::server {
+namespace {
+
+constexpr std::string_view kTokenPrefix = "tt_";
+constexpr std::size_t kIdBytes = 6;
+constexpr std::size_t kSecretBytes = 32;
+constexpr std::size_t kMaxNameBytes = 128;
+constexpr std::size_t kMaxPrefixes = 64;
+
+constexpr std::string_view kTokenCreated = "token-created";
+constexpr std::string_view kTokenRevoked = "token-revoked";
+
+std::array<std::uint8_t, 32> Sha256(std::string_view text) {
+  std::array<std::uint8_t, 32> out{};
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+std::string Base64Url(const std::uint8_t* data, std::size_t n) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    acc = (acc << 8) | data[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+bool HasControlCharacter(std::string_view s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+std::string JsonStringArray(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ",";
+    out += JsonQuote(items[i]);
+  }
+  return out + "]";
+}
+
+std::vector<std::string> ScopeNames(unsigned scopes) {
+  std::vector<std::string> out;
+  for (Scope s : {kScopeRead, kScopeAppend, kScopeAdmin}) {
+    if (scopes & s) out.emplace_back(ScopeName(s));
+  }
+  return out;
+}
+
+std::string OptionalTime(const std::optional<Timestamp>& t) {
+  return t ? JsonQuote(FormatTimestamp(*t)) : std::string("null");
+}
+
+// A string member of an audit event's JSON, or "" when absent.
+std::string StringMember(const RawJson& object, std::string_view key) {
+  const RawJson* v = object.Find(key);
+  return v != nullptr && v->kind == RawJson::Kind::kString ? v->str : std::string();
+}
+
+bool IsActive(const TokenInfo& t, Timestamp now) {
+  return !t.revoked_at && (!t.spec.expires_at || now < *t.spec.expires_at);
+}
+
+}  // namespace
+
+bool IsSystemStream(std::string_view stream) { return stream.starts_with('$'); }
+
+Result<Scope> ParseScope(std::string_view name) {
+  if (name == "read") return kScopeRead;
+  if (name == "append") return kScopeAppend;
+  if (name == "admin") return kScopeAdmin;
+  return Status::InvalidArgument("unknown scope '" + std::string(name) +
+                                 "'; scopes are read, append and admin");
+}
+
+std::string_view ScopeName(Scope scope) {
+  switch (scope) {
+    case kScopeRead: return "read";
+    case kScopeAppend: return "append";
+    case kScopeAdmin: return "admin";
+  }
+  return "?";
+}
+
+bool Principal::Covers(std::string_view stream) const {
+  if (IsSystemStream(stream)) return (scopes & kScopeAdmin) != 0 && prefixes.empty();
+  if (prefixes.empty()) return true;
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return stream.starts_with(p); });
+}
+
+bool Principal::CoversPrefix(std::string_view prefix) const {
+  if (prefixes.empty()) return true;
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return prefix.starts_with(p); });
+}
+
+std::string Principal::Describe() const {
+  if (token_id.empty()) return "this request";
+  return "token " + token_id + (actor.empty() ? "" : " (" + actor + ")");
+}
+
+std::string TokenInfoJson(const TokenInfo& t) {
+  return "{\"id\":" + JsonQuote(t.id) + ",\"name\":" + JsonQuote(t.spec.name) +
+         ",\"scopes\":" + JsonStringArray(ScopeNames(t.spec.scopes)) +
+         ",\"prefixes\":" + JsonStringArray(t.spec.prefixes) +
+         ",\"created_at\":" + JsonQuote(FormatTimestamp(t.created_at)) +
+         ",\"created_by\":" + JsonQuote(t.created_by) +
+         ",\"expires_at\":" + OptionalTime(t.spec.expires_at) +
+         ",\"revoked_at\":" + OptionalTime(t.revoked_at) +
+         ",\"revoked_by\":" + (t.revoked_at ? JsonQuote(t.revoked_by) : std::string("null")) +
+         ",\"active\":" + (IsActive(t, Now()) ? "true" : "false") + "}";
+}
+
+Status TokenRegistry::Load() {
+  std::lock_guard<std::mutex> lock(mu_);
+  tokens_.clear();
+  ReadStreamOptions o;
+  o.from_revision = 0;
+  o.max_count = 1000;
+  while (true) {
+    Result<std::vector<RecordedEvent>> page = store_->ReadStream(kAuditStream, o);
+    if (!page.ok()) {
+      if (page.status().code() == StatusCode::kNotFound) return Status::Ok();  // no stream yet
+      return page.status().WithPrefix("cannot read the token records in " +
+                                      std::string(kAuditStream));
+    }
+    for (const RecordedEvent& e : *page) Apply(e);
+    if (page->size() < o.max_count) return Status::Ok();
+    o.from_revision = page->back().revision + 1;
+  }
+}
+
+void TokenRegistry::Apply(const RecordedEvent& e) {
+  if (e.type != kTokenCreated && e.type != kTokenRevoked) return;
+  Result<RawJson> data = ParseRawJson(e.data);
+  if (!data.ok() || !data->is_object()) return;
+  std::string actor;
+  if (Result<RawJson> meta = ParseRawJson(e.metadata.empty() ? "{}" : e.metadata); meta.ok()) {
+    actor = StringMember(*meta, "actor");
+  }
+  std::string id = StringMember(*data, "token_id");
+  if (e.type == kTokenRevoked) {
+    auto it = tokens_.find(id);
+    if (it != tokens_.end() && !it->second.revoked_at) {
+      it->second.revoked_at = e.recorded_at;
+      it->second.revoked_by = actor;
+    }
+    return;
+  }
+  TokenInfo t;
+  t.id = id;
+  t.spec.name = StringMember(*data, "name");
+  if (const RawJson* scopes = data->Find("scopes"); scopes != nullptr) {
+    for (const RawJson& s : scopes->items) {
+      if (Result<Scope> scope = ParseScope(s.str); scope.ok()) t.spec.scopes |= *scope;
+    }
+  }
+  if (const RawJson* prefixes = data->Find("prefixes"); prefixes != nullptr) {
+    for (const RawJson& p : prefixes->items) t.spec.prefixes.push_back(p.str);
+  }
+  if (std::string expires = StringMember(*data, "expires_at"); !expires.empty()) {
+    if (Result<Timestamp> ts = ParseTimestamp(expires); ts.ok()) t.spec.expires_at = *ts;
+  }
+  if (!HexDecode(StringMember(*data, "sha256"), t.digest.data(), t.digest.size())) {
+    return;  // unusable: it could never authenticate
+  }
+  t.created_at = e.recorded_at;
+  t.created_by = actor;
+  tokens_[id] = std::move(t);
+}
+
+Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) const {
+  std::string_view v = authorization;
+  constexpr std::string_view kBearer = "bearer ";
+  bool bearer = v.size() > kBearer.size();
+  for (std::size_t i = 0; bearer && i < kBearer.size(); ++i) {
+    bearer = std::tolower(static_cast<unsigned char>(v[i])) == kBearer[i];
+  }
+  if (!bearer) {
+    return Status::InvalidArgument("the Authorization header must be 'Bearer <token>'");
+  }
+  v.remove_prefix(kBearer.size());
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  std::size_t sep = v.find('_', kTokenPrefix.size());
+  if (!v.starts_with(kTokenPrefix) || sep == std::string_view::npos) {
+    return Status::InvalidArgument("not a timetrail token (they look like tt_<id>_<secret>)");
+  }
+  std::string_view id = v.substr(kTokenPrefix.size(), sep - kTokenPrefix.size());
+  std::array<std::uint8_t, 32> digest = Sha256(v);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tokens_.find(id);
+  // Compare in constant time, so the time taken says nothing about how close a guess came.
+  if (it == tokens_.end() ||
+      CRYPTO_memcmp(digest.data(), it->second.digest.data(), digest.size()) != 0) {
+    return Status::InvalidArgument("unknown token");
+  }
+  const TokenInfo& t = it->second;
+  if (t.revoked_at) {
+    return Status::InvalidArgument("token " + t.id + " was revoked at " +
+                                   FormatTimestamp(*t.revoked_at));
+  }
+  if (t.spec.expires_at && Now() >= *t.spec.expires_at) {
+    return Status::InvalidArgument("token " + t.id + " expired at " +
+                                   FormatTimestamp(*t.spec.expires_at));
+  }
+  Principal p;
+  p.token_id = t.id;
+  p.actor = t.spec.name.empty() ? "token " + t.id : t.spec.name;
+  p.scopes = t.spec.scopes;
+  p.prefixes = t.spec.prefixes;
+  return p;
+}
+
+Result<std::pair<TokenInfo, std::string>> TokenRegistry::Create(const TokenSpec& spec,
+                                                                const Principal& by) {
+  if ((spec.scopes & kAllScopes) == 0) {
+    return Status::InvalidArgument("a token needs at least one scope: read, append or admin");
+  }
+  if (spec.name.size() > kMaxNameBytes || HasControlCharacter(spec.name)) {
+    return Status::InvalidArgument("name must be at most " + std::to_string(kMaxNameBytes) +
+                                   " bytes without control characters");
+  }
+  if (spec.prefixes.size() > kMaxPrefixes) {
+    return Status::InvalidArgument("at most " + std::to_string(kMaxPrefixes) + " prefixes");
+  }
+  for (const std::string& p : spec.prefixes) {
+    if (p.empty() || p.size() > 512 || HasControlCharacter(p)) {
+      return Status::InvalidArgument("prefix '" + p +
+                                     "' must be 1 to 512 bytes without control characters");
+    }
+    if (IsSystemStream(p)) {
+      return Status::InvalidArgument("prefix '" + p +
+                                     "': streams beginning with '$' belong to the server");
+    }
+  }
+  if (spec.expires_at && *spec.expires_at <= Now()) {
+    return Status::InvalidArgument("expires_at " + FormatTimestamp(*spec.expires_at) +
+                                   " is not in the future");
+  }
+  std::array<std::uint8_t, kIdBytes + kSecretBytes> random{};
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return Status::Internal("the system's random number generator failed; no token created");
+  }
+  TokenInfo t;
+  t.id = HexEncode(random.data(), kIdBytes);
+  std::string token = std::string(kTokenPrefix) + t.id + "_" +
+                      Base64Url(random.data() + kIdBytes, kSecretBytes);
+  t.spec = spec;
+  t.digest = Sha256(token);
+  t.created_by = by.actor;
+  std::string data =
+      "{\"token_id\":" + JsonQuote(t.id) + ",\"name\":" + JsonQuote(spec.name) +
+      ",\"scopes\":" + JsonStringArray(ScopeNames(spec.scopes)) +
+      ",\"prefixes\":" + JsonStringArray(spec.prefixes) +
+      ",\"expires_at\":" + OptionalTime(spec.expires_at) + ",\"sha256\":\"" +
+      HexEncode(t.digest.data(), t.digest.size()) +
+      "\"}";
+  std::lock_guard<std::mutex> lock(mu_);  // the table changes in the order of the stream
+  TT_ASSIGN_OR_RETURN(Position pos, AppendAuditEvent(kTokenCreated, data, by, &t.created_at));
+  (void)pos;
+  tokens_[t.id] = t;
+  return std::make_pair(std::move(t), std::move(token));
+}
+
+Result<TokenInfo> TokenRegistry::Revoke(std::string_view id, const Principal& by) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tokens_.find(id);
+  if (it == tokens_.end()) {
+    return Status::NotFound("no token has id '" + std::string(id) + "'");
+  }
+  if (it->second.revoked_at) return it->second;
+  Timestamp at;
+  TT_ASSIGN_OR_RETURN(Position pos,
+                      AppendAuditEvent(kTokenRevoked, "{\"token_id\":" + JsonQuote(id) + "}",
+                                         by, &at));
+  (void)pos;
+  it->second.revoked_at = at;
+  it->second.revoked_by = by.actor;
+  return it->second;
+}
+
+std::vector<TokenInfo> TokenRegistry::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TokenInfo> out;
+  out.reserve(tokens_.size());
+  for (const auto& [id, t] : tokens_) out.push_back(t);
+  std::sort(out.begin(), out.end(),
+            [](const TokenInfo& a, const TokenInfo& b) { return a.created_at < b.created_at; });
+  return out;
+}
+
+std::size_t TokenRegistry::ActiveCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Timestamp now = Now();
+  return static_cast<std::size_t>(std::count_if(
+      tokens_.begin(), tokens_.end(), [&](const auto& kv) { return IsActive(kv.second, now); }));
+}
+
+Result<Position> TokenRegistry::RecordAction(std::string_view type, const std::string& data_json,
+                                             const Principal& by) {
+  Timestamp at;
+  return AppendAuditEvent(type, data_json, by, &at);
+}
+
+Result<Position> TokenRegistry::AppendAuditEvent(std::string_view type,
+                                                   const std::string& data_json,
+                                                   const Principal& by, Timestamp* recorded_at) {
+  ProposedEvent e;
+  e.type = std::string(type);
+  e.data = data_json;
+  e.metadata = "{\"actor\":" + JsonQuote(by.actor) +
+               (by.token_id.empty() ? std::string() : ",\"token_id\":" + JsonQuote(by.token_id)) +
+               "}";
+  Result<Committed> c = store_->Append(kAuditStream, ExpectedRevision::Any(), {std::move(e)});
+  if (!c.ok()) {
+    return c.status().WithPrefix("cannot record '" + std::string(type) + "' in " +
+                                 std::string(kAuditStream));
+  }
+  *recorded_at = c->recorded_at;
+  return c->last_position;
+}
+
+}  // namespace timetrail::server
