@@ -20,7 +20,7 @@ USAGE
 }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-targets_all=(stored_event raw_json ndjson_import api_request http_request pgoutput pg_values)
+targets_all=(stored_event raw_json ndjson_import api_request http_request auth_header pgoutput pg_values)
 seconds=60
 keep=0
 targets=()
