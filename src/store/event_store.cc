@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <charconv>
 
 #include "core/event_codec.h"
 #include "core/hex.h"
@@ -28,6 +29,35 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& opti
   return OpenWithEnv(options, path, nullptr);
 }
 
+namespace {
+
+// Refuses a directory laid out by a newer release, before anything reads or writes it; marks
+// one that has no version yet (new, or written before the marker existed: the layout was 1).
+Status CheckLayoutVersion(KvEngine* engine, std::string_view path) {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine->Get(Family::kMeta, keys::kFormatVersion));
+  if (raw) {
+    int version = 0;
+    auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), version);
+    if (ec != std::errc() || ptr != raw->data() + raw->size() || version < 1) {
+      return Status::Corruption("data directory '" + std::string(path) +
+                                "': its layout version record is damaged ('" + *raw + "')");
+    }
+    if (version > keys::kLayoutVersion) {
+      return Status::InvalidArgument(
+          "data directory '" + std::string(path) + "' has layout version " +
+          std::to_string(version) + ", written by a newer timetrail; this one reads up to " +
+          std::to_string(keys::kLayoutVersion) + " (nothing was changed; upgrade timetrail)");
+    }
+    return Status::Ok();
+  }
+  std::unique_ptr<KvWriteBatch> batch = engine->NewBatch();
+  batch->Put(Family::kMeta, keys::kFormatVersion, std::to_string(keys::kLayoutVersion));
+  return engine->Write(*batch, /*sync=*/true);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
     const Options& options, std::string_view path, std::shared_ptr<rocksdb::Env> env) {
   RocksDbEngineOptions engine_options;
@@ -38,6 +68,7 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }
   TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenRocksDbEngine(engine_options, path));
+  TT_RETURN_IF_ERROR(CheckLayoutVersion(engine.get(), path));
 
   keys::HeadState head;
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(Family::kMeta, keys::kHeadState));

@@ -46,7 +46,10 @@ inline std::string Time(Timestamp t) {
 
 // kMeta keys.
 inline constexpr std::string_view kHeadState = "store/head";
+// The key layout's version, as decimal text. Written when a store is created (or first opened
+// by a release that knows it); a store whose version is newer than kLayoutVersion is refused.
 inline constexpr std::string_view kFormatVersion = "store/format";
+inline constexpr int kLayoutVersion = 1;
 inline std::string Checkpoint(std::string_view name) {
   return "checkpoint/" + std::string(name);
 }

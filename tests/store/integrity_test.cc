@@ -19,9 +19,10 @@ using testing::OpenOrDie;
 using testing::TempDir;
 
 // Opens the RocksDB directory directly, as an attacker or a faulty tool would, and changes the
-// stored bytes of one log record.
-void TamperWithLog(const std::string& dir, Position p,
-                   const std::function<void(std::string*)>& change) {
+// stored bytes under one key of one column family ("change" sees "" for a missing key; leaving
+// it empty deletes the key).
+void TamperWith(const std::string& dir, const std::string& family, const std::string& key,
+                const std::function<void(std::string*)>& change) {
   std::vector<std::string> names;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
@@ -30,22 +31,27 @@ void TamperWithLog(const std::string& dir, Position p,
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::ColumnFamilyHandle* log = nullptr;
+  rocksdb::ColumnFamilyHandle* handle = nullptr;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == "log") log = handles[i];
+    if (names[i] == family) handle = handles[i];
   }
-  ASSERT_NE(log, nullptr);
-  std::string key = keys::Log(p);
+  ASSERT_NE(handle, nullptr) << family;
   std::string value;
-  ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), log, key, &value).ok());
+  rocksdb::Status got = db->Get(rocksdb::ReadOptions(), handle, key, &value);
+  ASSERT_TRUE(got.ok() || got.IsNotFound()) << got.ToString();
   change(&value);
   if (value.empty()) {
-    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), log, key).ok());
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handle, key).ok());
   } else {
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), log, key, value).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handle, key, value).ok());
   }
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   ASSERT_TRUE(db->Close().ok());
+}
+
+void TamperWithLog(const std::string& dir, Position p,
+                   const std::function<void(std::string*)>& change) {
+  TamperWith(dir, "log", keys::Log(p), change);
 }
 
 class IntegrityTest : public ::testing::Test {
@@ -150,6 +156,45 @@ TEST_F(IntegrityTest, AForgeryWithARecomputedHashIsStillDetected) {
   VerifyReport report = VerifyNow();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_position, 100u);
+}
+
+// The data directory's layout version: written at creation, and a directory of a newer layout
+// is refused before anything reads or changes it.
+TEST(LayoutVersionTest, ANewerLayoutIsRefusedAndAnUnmarkedOneIsMarked) {
+  TempDir dir;
+  std::string data = dir.Sub("data");
+  {
+    auto store = OpenOrDie(data);
+    ASSERT_TRUE(store->Append("s", ExpectedRevision::Any(), {Event("e")}).ok());
+  }
+  std::string seen;
+  TamperWith(data, "meta", std::string(keys::kFormatVersion), [&](std::string* v) { seen = *v; });
+  EXPECT_EQ(seen, "1");
+
+  TamperWith(data, "meta", std::string(keys::kFormatVersion), [](std::string* v) { *v = "2"; });
+  Result<std::unique_ptr<EventStore>> newer = EventStore::Open(Options{}, data);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(newer.status().message().find("layout version 2, written by a newer timetrail"),
+            std::string::npos)
+      << newer.status().ToString();
+
+  TamperWith(data, "meta", std::string(keys::kFormatVersion), [](std::string* v) { *v = "x"; });
+  Result<std::unique_ptr<EventStore>> damaged = EventStore::Open(Options{}, data);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), StatusCode::kCorruption);
+
+  // A directory from before the marker existed opens, keeps its events and gets the marker.
+  TamperWith(data, "meta", std::string(keys::kFormatVersion), [](std::string* v) { v->clear(); });
+  {
+    auto store = OpenOrDie(data);
+    EXPECT_EQ(store->LastPosition(), 1u);
+    Result<VerifyReport> report = store->Verify(VerifyOptions{});
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok);
+  }
+  TamperWith(data, "meta", std::string(keys::kFormatVersion), [&](std::string* v) { seen = *v; });
+  EXPECT_EQ(seen, "1");
 }
 
 }  // namespace
