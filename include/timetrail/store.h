@@ -185,6 +185,16 @@ class EventStore {
   // could not be read at all.
   virtual Result<VerifyReport> Verify(const VerifyOptions& options) const = 0;
 
+  // --- Online backup -------------------------------------------------------------------------
+
+  // Writes a consistent copy of the store, as of one moment, into the new directory "dir"
+  // while appends go on, then opens the copy and verifies its integrity chain; returns that
+  // verification (report.head is where the copy ends: every event acknowledged before the call
+  // is in it). On the same file system the copy's files are hard links, so it takes little
+  // time and space until the store compacts. kInvalidArgument if "dir" exists or is relative;
+  // the copy is removed again if it does not verify.
+  virtual Result<VerifyReport> Backup(std::string_view dir) = 0;
+
   // --- Checkpoints ---------------------------------------------------------------------------
   // Small named values kept durably beside the log, e.g. a named consumer's acknowledged
   // position or a capture's source position.

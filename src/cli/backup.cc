@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "cli/output.h"
+#include "server/raw_json.h"
 #include "timetrail/store.h"
 
 namespace timetrail::cli {
@@ -158,28 +159,54 @@ int Copy(const char* cmd, const std::string& from, const std::string& to, const 
   return kExitOk;
 }
 
+// Asks a running server to write a checkpoint of its store (POST /v1/backup).
+int OnlineBackup(const CommonOptions& o, const std::string& to) {
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
+  if (!backend.ok()) return ReportStatus("backup", backend.status());
+  std::string raw;
+  server::RawJson res;
+  int code = CallJson(**backend, "backup", o, "POST", "/v1/backup",
+                      "{\"to\":" + server::JsonQuote(to) + "}", {}, &raw, &res);
+  if (code != kExitOk) return code;
+  if (o.json) {
+    std::cout << OneLine(raw) << "\n";
+  } else {
+    std::cout << "backup: " << (*backend)->Describe() << " wrote '" << to
+              << "'; last position " << Uint(res, "position") << ", integrity chain verified ("
+              << Uint(res, "events_checked") << " events)" << std::endl;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddBackupCommands(CLI::App& app) {
-  auto data = std::make_shared<std::string>();
+  auto common = std::make_shared<CommonOptions>();
   auto to = std::make_shared<std::string>();
   CLI::App* backup = app.add_subcommand(
-      "backup", "Copy a data directory no server holds into a new directory, and verify the copy");
-  backup->add_option("--data", *data, "Data directory to back up (stop its server first)")
-      ->envname("TIMETRAIL_DATA")
-      ->required();
-  backup->add_option("--to", *to, "New directory for the backup (must not exist or be empty)")
+      "backup",
+      "Copy a store into a new directory and verify the copy: through a running server, or "
+      "from a data directory no server holds");
+  AddCommonOptions(backup, common.get());
+  backup->get_option("--data")->envname("TIMETRAIL_DATA");
+  backup->add_option("--to", *to,
+                     "New directory for the backup (must not exist or be empty); with a server, "
+                     "an absolute path on the server's machine")
       ->required();
   backup->footer(
-      "The backup is itself a data directory: `timetrail restore` copies it back, or serve it\n"
-      "directly with `timetrail serve --data BACKUP`. Exit 5 if a server holds --data.\n"
-      "Example:\n"
-      "  systemctl stop timetrail\n"
+      "With --server (the default) the running server writes a consistent copy while it keeps\n"
+      "serving (POST /v1/backup; an admin token when authentication is on); on its own file\n"
+      "system the copy's files are hard links. With --data, the directory must not be held by\n"
+      "a server (exit 5 if it is). The backup is itself a data directory: `timetrail restore`\n"
+      "copies it back, or serve it directly with `timetrail serve --data BACKUP`.\n"
+      "Examples:\n"
+      "  timetrail backup --to /backups/timetrail-2026-11-23 --token $ADMIN\n"
       "  timetrail backup --data /var/lib/timetrail --to /backups/timetrail-2026-11-23\n"
-      "  systemctl start timetrail\n"
       "See docs/operations.md.");
-  backup->callback([data, to] {
-    int code = Copy("backup", *data, *to, "backup directory");
+  backup->callback([common, to] {
+    int code = common->target.data_dir.empty()
+                   ? OnlineBackup(*common, *to)
+                   : Copy("backup", common->target.data_dir, *to, "backup directory");
     if (code != 0) throw CLI::RuntimeError(code);
   });
 

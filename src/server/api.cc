@@ -478,6 +478,12 @@ class Handler {
       if (std::optional<ApiResponse> d = Deny(kScopeAdmin)) return *d;
       return Verify();
     }
+    if (top == "backup" && n == 2) {
+      if (m != "POST") return MethodNotAllowed("POST");
+      // It writes a copy of every stream to a directory on the server's machine.
+      if (std::optional<ApiResponse> d = DenyUnlessFullAdmin()) return *d;
+      return Backup();
+    }
     if (top == "tokens" && (n == 2 || n == 3)) {
       if (n == 2 && m != "GET" && m != "POST") return MethodNotAllowed("GET, POST");
       if (n == 3 && m != "DELETE") return MethodNotAllowed("DELETE");
@@ -1024,6 +1030,29 @@ class Handler {
       }
     }
     return r;
+  }
+
+  ApiResponse Backup() {
+    Result<RawJson> body = BodyObject();
+    if (!body.ok()) return BodyError(body.status());
+    std::string to;
+    for (const auto& [key, v] : body->members) {
+      if (key != "to" || v.kind != RawJson::Kind::kString) {
+        return ErrorResponse(Status::InvalidArgument(
+            "the body is {\"to\": \"/absolute/new/directory\"} (on the server's machine)"));
+      }
+      to = v.str;
+    }
+    if (to.empty()) {
+      return ErrorResponse(Status::InvalidArgument("to: the new directory for the backup is required"));
+    }
+    Result<VerifyReport> r = store_->Backup(to);
+    if (!r.ok()) return ErrorResponse(r.status());
+    std::string out = "{\"to\":" + JsonQuote(to) + ",\"position\":" + U64(r->head.position) +
+                      ",\"hash\":\"" + r->head.hash_hex + "\",\"events_checked\":" +
+                      U64(r->events_checked) + "}";
+    if (std::optional<ApiResponse> a = Audit("backup", out)) return *a;
+    return Json(201, out);
   }
 
   ApiResponse ListTokens() {

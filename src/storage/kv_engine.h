@@ -84,6 +84,9 @@ class KvEngine {
   // before the call (writes made meanwhile may start new work). For measurements that must not
   // compete with background work; never needed for correctness.
   virtual Status WaitForBackgroundWork() const { return Status::Ok(); }
+  // Writes a consistent copy of the engine's data, as of one moment, into the new directory
+  // "dir" (on the same file system, files are hard links) while writes go on.
+  virtual Status CreateCheckpoint(const std::string& dir) = 0;
 };
 
 // Options of the embedded RocksDB engine. Intentionally copyable.

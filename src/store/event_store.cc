@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 
 #include "core/event_codec.h"
 #include "core/hex.h"
@@ -325,6 +326,34 @@ void EventStoreImpl::RemoveCommitListener(std::uint64_t id) {
 IntegrityHead EventStoreImpl::GetIntegrityHead() const {
   std::lock_guard<std::mutex> l(mu_);
   return IntegrityHead{head_.last_position, HexEncode(head_.hash.data(), head_.hash.size())};
+}
+
+Result<VerifyReport> EventStoreImpl::Backup(std::string_view dir) {
+  std::filesystem::path to(dir);
+  if (dir.empty() || !to.is_absolute()) {
+    return Status::InvalidArgument("backup directory '" + std::string(dir) +
+                                   "' must be an absolute path");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(to, ec) || ec) {
+    return Status::InvalidArgument("backup directory '" + std::string(dir) +
+                                   "' already exists; name a new directory");
+  }
+  TT_RETURN_IF_ERROR(engine_->CreateCheckpoint(to.string()));
+  // A backup that exists is a backup that opens and verifies.
+  Options options = options_;
+  options.create_if_missing = false;
+  Result<VerifyReport> report = [&]() -> Result<VerifyReport> {
+    TT_ASSIGN_OR_RETURN(std::unique_ptr<EventStoreImpl> copy, Open(options, to.string()));
+    return copy->Verify(VerifyOptions{});
+  }();
+  if (!report.ok() || !report->ok) {
+    std::filesystem::remove_all(to, ec);
+    if (!report.ok()) return report.status().WithPrefix("the backup does not open");
+    return Status::Corruption("the backup's integrity chain does not verify (" +
+                              report->message + "); it was removed");
+  }
+  return report;
 }
 
 Result<VerifyReport> EventStoreImpl::Verify(const VerifyOptions& options) const {

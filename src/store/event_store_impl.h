@@ -45,6 +45,7 @@ class EventStoreImpl final : public EventStore {
   void RemoveCommitListener(std::uint64_t id) override;
   IntegrityHead GetIntegrityHead() const override;
   Result<VerifyReport> Verify(const VerifyOptions& options) const override;
+  Result<VerifyReport> Backup(std::string_view dir) override;
   Result<std::optional<std::string>> GetCheckpoint(std::string_view name) const override;
   Status SetCheckpoint(std::string_view name, std::string_view value) override;
   Result<Committed> TransactWithCheckpoint(const Transaction& tx, std::string_view name,

@@ -196,6 +196,8 @@ TEST_F(ScopedServerTest, EachScopeAllowsAndRefusesExactlyWhatItShould) {
       {scoped_admin_, "POST", "/v1/entities/orders%2F1/revert", R"({"to_revision":0})", 201},
       {scoped_admin_, "POST", "/v1/entities/users%2F1/revert", R"({"to_revision":0})", 403},
       {scoped_admin_, "GET", "/v1/tokens", "", 403},
+      {scoped_admin_, "POST", "/v1/backup", R"({"to":"/nonexistent/b"})", 403},
+      {reader_, "POST", "/v1/backup", R"({"to":"/nonexistent/b"})", 403},
       {scoped_admin_, "GET", "/v1/streams/%24audit", "", 403},
       {admin_, "GET", "/v1/streams/%24audit", "", 200},
       {admin_, "GET", "/v1/tokens", "", 200},

@@ -38,6 +38,7 @@ class GatedEngine final : public KvEngine {
   }
   std::unique_ptr<KvWriteBatch> NewBatch() const override { return inner_->NewBatch(); }
   std::uint64_t ApproximateDiskBytes() const override { return inner_->ApproximateDiskBytes(); }
+  Status CreateCheckpoint(const std::string& dir) override { return inner_->CreateCheckpoint(dir); }
 
   Status Write(KvWriteBatch& batch, bool sync) override {
     Status s = inner_->Write(batch, sync);
