@@ -144,6 +144,7 @@ class DataBackend final : public Backend {
 Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create) {
   if (target.data_dir.empty()) {
     TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
+    address.ca_file = target.ca_file;
     return std::unique_ptr<Backend>(std::make_unique<ServerBackend>(std::move(address), target.token));
   }
   struct stat st {};

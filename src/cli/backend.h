@@ -42,6 +42,7 @@ struct TargetOptions {
   std::string server;  // URL; used unless data_dir is set
   std::string data_dir;
   std::string token;  // API token sent as "Authorization: Bearer" in server mode
+  std::string ca_file;  // certificate authorities for an https server; empty: the system's
 };
 
 // Connects to the server, or opens the data directory ("create": make a new store if the

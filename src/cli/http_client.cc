@@ -16,6 +16,11 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace timetrail::cli {
 
@@ -31,25 +36,106 @@ constexpr auto kRequestTimeout = std::chrono::seconds(600);
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
 
 Status Unreachable(const ServerAddress& a, const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+    std::string why = reason != nullptr ? reason : ec.message();
+    return Status::Unavailable(
+        "TLS with the timetrail server at " + a.ToString() + " failed: " + why +
+        (why.find("certificate") != std::string::npos
+             ? std::string(" (the server's certificate could not be verified against ") +
+                   (a.ca_file.empty() ? "the system's certificate authorities"
+                                      : "--cacert '" + a.ca_file + "'") +
+                   "; pass the CA that signed it with --cacert)"
+             : std::string()));
+  }
+  if (!a.tls && ec == http::error::end_of_stream) {
+    return Status::Unavailable("the timetrail server at " + a.ToString() +
+                               " closed the connection without answering (if it serves HTTPS, "
+                               "use https://" + a.host + ":" + a.port + ")");
+  }
   return Status::Unavailable("cannot reach the timetrail server at " + a.ToString() + ": " +
                              ec.message() +
                              " (is `timetrail serve` running? pass --server URL or --data DIR)");
 }
 
+// One connection to the server, plain or TLS, used synchronously. Visit() hands the stream to
+// a generic function, so every read and write is written once for both.
+class Channel {
+ public:
+  explicit Channel(asio::io_context& ioc) : ioc_(ioc) {}
+
+  Status Connect(const ServerAddress& a, std::chrono::seconds timeout) {
+    beast::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto endpoints = resolver.resolve(a.host, a.port, ec);
+    if (ec) return Unreachable(a, ec);
+    if (!a.tls) {
+      plain_.emplace(ioc_);
+      plain_->expires_after(timeout);
+      plain_->connect(endpoints, ec);
+      if (ec) return Unreachable(a, ec);
+      return Status::Ok();
+    }
+    tls_context_.emplace(asio::ssl::context::tls_client);
+    if (a.ca_file.empty()) {
+      tls_context_->set_default_verify_paths(ec);
+    } else {
+      tls_context_->load_verify_file(a.ca_file, ec);
+    }
+    if (ec) {
+      return Status::InvalidArgument("--cacert '" + a.ca_file +
+                                     "': cannot load certificate authorities from it: " +
+                                     ec.message());
+    }
+    tls_.emplace(ioc_, *tls_context_);
+    tls_->set_verify_mode(asio::ssl::verify_peer);
+    tls_->set_verify_callback(asio::ssl::host_name_verification(a.host));
+    // Server Name Indication, for servers behind a proxy that picks a certificate by name.
+    SSL_set_tlsext_host_name(tls_->native_handle(), a.host.c_str());
+    beast::get_lowest_layer(*tls_).expires_after(timeout);
+    beast::get_lowest_layer(*tls_).connect(endpoints, ec);
+    if (!ec) tls_->handshake(asio::ssl::stream_base::client, ec);
+    if (ec) return Unreachable(a, ec);
+    return Status::Ok();
+  }
+
+  beast::tcp_stream& Tcp() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+
+  template <class F>
+  decltype(auto) Visit(F&& f) {
+    if (tls_) return f(*tls_);
+    return f(*plain_);
+  }
+
+  ~Channel() {
+    if (!plain_ && !tls_) return;
+    beast::error_code ec;
+    Tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+
+ private:
+  asio::io_context& ioc_;
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<asio::ssl::context> tls_context_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+};
+
 }  // namespace
 
 Result<ServerAddress> ParseServerUrl(std::string_view url) {
   std::string_view rest = url;
+  ServerAddress a;
   if (rest.starts_with("https://")) {
-    return Status::InvalidArgument("--server: https is not supported; use http://HOST:PORT");
+    a.tls = true;
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
   }
-  if (rest.starts_with("http://")) rest.remove_prefix(7);
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.empty() || rest.find('/') != std::string_view::npos) {
     return Status::InvalidArgument("--server must look like http://HOST:PORT, got '" +
                                    std::string(url) + "'");
   }
-  ServerAddress a;
   std::size_t colon = rest.rfind(':');
   if (rest.front() == '[') {  // [v6]:port
     std::size_t close = rest.find(']');
@@ -61,7 +147,8 @@ Result<ServerAddress> ParseServerUrl(std::string_view url) {
   } else {
     a.host = std::string(rest.substr(0, colon));
   }
-  a.port = colon == std::string_view::npos ? "80" : std::string(rest.substr(colon + 1));
+  a.port = colon == std::string_view::npos ? (a.tls ? "443" : "80")
+                                           : std::string(rest.substr(colon + 1));
   bool digits = !a.port.empty() && a.port.size() <= 5;
   for (char c : a.port) digits = digits && c >= '0' && c <= '9';
   if (a.host.empty() || !digits || std::stoul(a.port) > 65535) {
@@ -91,24 +178,16 @@ std::string UrlEncode(std::string_view text) {
 struct HttpConnection::Impl {
   ServerAddress address;
   asio::io_context ioc;
-  std::optional<beast::tcp_stream> stream;
+  std::optional<Channel> stream;
   beast::flat_buffer buffer;
 
   Status Connect() {
     stream.reset();
     buffer.clear();
-    beast::error_code ec;
-    tcp::resolver resolver(ioc);
-    auto endpoints = resolver.resolve(address.host, address.port, ec);
-    if (ec) return Unreachable(address, ec);
     stream.emplace(ioc);
-    stream->expires_after(kConnectTimeout);
-    stream->connect(endpoints, ec);
-    if (ec) {
-      stream.reset();
-      return Unreachable(address, ec);
-    }
-    return Status::Ok();
+    Status s = stream->Connect(address, kConnectTimeout);
+    if (!s.ok()) stream.reset();
+    return s;
   }
 };
 
@@ -116,12 +195,7 @@ HttpConnection::HttpConnection(ServerAddress address) : impl_(std::make_unique<I
   impl_->address = std::move(address);
 }
 
-HttpConnection::~HttpConnection() {
-  if (impl_->stream) {
-    beast::error_code ec;
-    impl_->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
-  }
-}
+HttpConnection::~HttpConnection() = default;
 
 Result<HttpResponse> HttpConnection::Request(std::string_view method, std::string_view target,
                                              std::string_view body, const Headers& headers) {
@@ -144,15 +218,17 @@ Result<HttpResponse> HttpConnection::Request(std::string_view method, std::strin
     bool reused = impl_->stream.has_value();
     if (!reused) TT_RETURN_IF_ERROR(impl_->Connect());
     beast::error_code ec;
-    impl_->stream->expires_after(kRequestTimeout);
-    http::write(*impl_->stream, req, ec);
+    impl_->stream->Tcp().expires_after(kRequestTimeout);
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (!ec) http::read(*impl_->stream, impl_->buffer, parser, ec);
+    impl_->stream->Visit([&](auto& stream) {
+      http::write(stream, req, ec);
+      if (!ec) http::read(stream, impl_->buffer, parser, ec);
+    });
     if (ec) {
       impl_->stream.reset();
       bool stale = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-                   ec == asio::error::broken_pipe;
+                   ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
       if (reused && stale) continue;
       return Unreachable(impl_->address, ec);
     }
@@ -171,18 +247,14 @@ Result<HttpResponse> HttpConnection::Request(std::string_view method, std::strin
                              " closed the connection twice; retry");
 }
 
-Status ReadEventStream(const ServerAddress& address, std::string_view target,
-                       const Headers& headers,
-                       const std::function<bool(const SseMessage&)>& on_message,
-                       HttpResponse* error_response) {
-  asio::io_context ioc;
-  tcp::socket socket(ioc);
+namespace {
+
+template <class Stream>
+Status FollowEventStream(Stream& socket, const ServerAddress& address, std::string_view target,
+                         const Headers& headers,
+                         const std::function<bool(const SseMessage&)>& on_message,
+                         HttpResponse* error_response) {
   beast::error_code ec;
-  tcp::resolver resolver(ioc);
-  auto endpoints = resolver.resolve(address.host, address.port, ec);
-  if (ec) return Unreachable(address, ec);
-  asio::connect(socket, endpoints, ec);
-  if (ec) return Unreachable(address, ec);
 
   std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + address.host + ":" +
                     address.port + "\r\nAccept: text/event-stream\r\nUser-Agent: timetrail-cli\r\n";
@@ -257,6 +329,21 @@ Status ReadEventStream(const ServerAddress& address, std::string_view target,
       has_data = true;
     }
   }
+}
+
+}  // namespace
+
+Status ReadEventStream(const ServerAddress& address, std::string_view target,
+                       const Headers& headers,
+                       const std::function<bool(const SseMessage&)>& on_message,
+                       HttpResponse* error_response) {
+  asio::io_context ioc;
+  Channel channel(ioc);
+  TT_RETURN_IF_ERROR(channel.Connect(address, kConnectTimeout));
+  channel.Tcp().expires_never();  // a subscription waits for events as long as it takes
+  return channel.Visit([&](auto& socket) {
+    return FollowEventStream(socket, address, target, headers, on_message, error_response);
+  });
 }
 
 }  // namespace timetrail::cli

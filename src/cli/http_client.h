@@ -29,12 +29,15 @@ struct HttpResponse {
 struct ServerAddress {
   std::string host;
   std::string port;
+  bool tls = false;  // https: the server's certificate is verified, host name included
+  // PEM file of the certificate authorities to trust for https; empty: the system's.
+  std::string ca_file;
   // "http://HOST:PORT", for messages.
-  std::string ToString() const { return "http://" + host + ":" + port; }
+  std::string ToString() const { return (tls ? "https://" : "http://") + host + ":" + port; }
 };
 
-// Accepts "http://HOST:PORT[/]", "HOST:PORT" or "http://HOST" (port 80). kInvalidArgument
-// names what is wrong; https is not supported.
+// Accepts "http://HOST:PORT[/]", "https://HOST:PORT", "HOST:PORT", or a URL without a port
+// (80, or 443 for https). kInvalidArgument names what is wrong.
 Result<ServerAddress> ParseServerUrl(std::string_view url);
 
 // Percent-encodes one path segment or query value: every byte except A-Z a-z 0-9 - . _ ~

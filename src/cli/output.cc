@@ -15,6 +15,10 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* options) {
   cmd->add_option("--token", options->target.token,
                   "API token for a server with authentication on (docs/security.md)")
       ->envname("TIMETRAIL_TOKEN");
+  cmd->add_option("--cacert", options->target.ca_file,
+                  "PEM file of the certificate authorities to trust for an https --server "
+                  "(default: the system's)")
+      ->envname("TIMETRAIL_CACERT");
   cmd->add_flag("--json", options->json, "Print the API's JSON instead of a table");
 }
 

@@ -34,7 +34,8 @@ struct CommonOptions {
   bool json = false;
 };
 
-// Adds --server (env TIMETRAIL_SERVER), --data, --token (env TIMETRAIL_TOKEN) and --json to "cmd".
+// Adds --server (env TIMETRAIL_SERVER), --data, --token (env TIMETRAIL_TOKEN), --cacert
+// (env TIMETRAIL_CACERT) and --json to "cmd".
 void AddCommonOptions(CLI::App* cmd, CommonOptions* options);
 
 // Makes "run" the command's action; a non-zero result becomes the process's exit code.

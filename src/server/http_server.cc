@@ -1,6 +1,10 @@
 #include "server/http_server.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -14,8 +18,10 @@
 #include <vector>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "server/api.h"
 #include "subscribe/hub.h"
@@ -27,8 +33,16 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-class Session;
+// What the server needs of every connection, whatever its transport.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Graceful shutdown: an idle connection closes now; a busy one after its reply; a
+  // subscription at its next step.
+  virtual void Shutdown() = 0;
+};
 
 class HttpServer::Impl {
  public:
@@ -48,11 +62,11 @@ class HttpServer::Impl {
   void Stop();
   void DoAccept();
 
-  void Register(Session* s, std::weak_ptr<Session> w) {
+  void Register(Connection* s, std::weak_ptr<Connection> w) {
     std::lock_guard<std::mutex> lock(mu_);
     sessions_.emplace(s, std::move(w));
   }
-  void Unregister(Session* s) {
+  void Unregister(Connection* s) {
     std::lock_guard<std::mutex> lock(mu_);
     sessions_.erase(s);
   }
@@ -69,19 +83,24 @@ class HttpServer::Impl {
   std::atomic<std::size_t> subscriptions_{0};
   std::string address_;
   std::mutex mu_;
-  std::map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
+  std::map<Connection*, std::weak_ptr<Connection>> sessions_;  // GUARDED_BY(mu_)
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
   asio::thread_pool pool_;
+  std::optional<asio::ssl::context> tls_;  // set when serving HTTPS
 };
 
-// One connection. Every member is touched only on the connection's strand, except "woken_"
-// (set by the hub on the writer thread) and the cursor (used by one pool task at a time).
-class Session : public std::enable_shared_from_this<Session> {
+// One connection over "Stream": beast::tcp_stream for HTTP, TlsStream for HTTPS. Every member
+// is touched only on the connection's strand, except "woken_" (set by the hub on the writer
+// thread) and the cursor (used by one pool task at a time).
+template <class Stream>
+class Session final : public Connection, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl* server, bool over_limit)
-      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()),
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Session(Stream&& stream, HttpServer::Impl* server, bool over_limit)
+      : server_(server), stream_(std::move(stream)), timer_(stream_.get_executor()),
         read_timer_(stream_.get_executor()),
         over_limit_(over_limit) {
     server_->connections_.fetch_add(1);
@@ -95,36 +114,55 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Start() {
-    server_->Register(this, weak_from_this());
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      if (self->over_limit_) {
-        self->server_->metrics_.Rejected();
-        self->SendError(ErrorResponse(503, "unavailable",
-                                      "the server has too many open connections (limit " +
-                                          std::to_string(self->server_->options_.max_connections) +
-                                          "); retry later"));
-        return;
+    server_->Register(this, this->weak_from_this());
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        // The handshake has the same deadline as a request: a client that connects and says
+        // nothing is dropped, as on plain HTTP.
+        self->Tcp().expires_after(std::chrono::milliseconds(self->opts().request_timeout_ms));
+        self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                      [self](beast::error_code ec) {
+                                        if (ec) return self->Close();  // not TLS, or untrusted
+                                        self->Tcp().expires_never();
+                                        self->Begin();
+                                      });
+      } else {
+        self->Begin();
       }
-      self->DoRead();
     });
   }
 
-  // Graceful shutdown: an idle connection closes now; a busy one after its reply; a
-  // subscription at its next step.
-  void Shutdown() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+ private:
+  // The connection is ready for HTTP (after the TLS handshake, if any).
+  void Begin() {
+    if (over_limit_) {
+      server_->metrics_.Rejected();
+      SendError(ErrorResponse(503, "unavailable",
+                              "the server has too many open connections (limit " +
+                                  std::to_string(server_->options_.max_connections) +
+                                  "); retry later"));
+      return;
+    }
+    DoRead();
+  }
+
+ public:
+  void Shutdown() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->closed_) return;
       if (self->reading_) {
-        self->stream_.cancel();
+        self->Tcp().cancel();
       } else if (self->streaming_) {
         self->timer_.cancel();
-        if (self->writing_) self->stream_.cancel();
+        if (self->writing_) self->Tcp().cancel();
       }
     });
   }
 
  private:
   const ServerOptions& opts() const { return server_->options_; }
+  // The TCP layer under the stream: deadlines, cancellation, the socket.
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   void DoRead() {
     if (server_->stopping_) return Close();
@@ -133,13 +171,13 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(opts().max_header_bytes));
     // Our own timer rather than the stream's expiry: that one closes the socket, and a client
     // that sent part of a request deserves a 408 saying why.
-    stream_.expires_never();
+    Tcp().expires_never();
     timed_out_ = false;
     read_start_ = Clock::now();
     reading_ = true;
     ArmReadTimer();
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               self->OnHeader(ec);
                             });
   }
@@ -161,13 +199,13 @@ class Session : public std::enable_shared_from_this<Session> {
       next = std::min(idle, whole);
     }
     read_timer_.expires_at(next);
-    read_timer_.async_wait([self = shared_from_this(), whole, idle](beast::error_code ec) {
+    read_timer_.async_wait([self = this->shared_from_this(), whole, idle](beast::error_code ec) {
       if (ec || !self->reading_ || self->closed_) return;
       Clock::time_point passed = self->RequestStarted() ? whole : idle;
       if (Clock::now() < passed) return self->ArmReadTimer();
       self->timed_out_ = true;
       beast::error_code ignored;
-      self->stream_.socket().cancel(ignored);
+      self->Tcp().socket().cancel(ignored);
     });
   }
 
@@ -178,7 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // curl and others wait for this before sending a large body.
       auto msg = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
       asio::async_write(stream_, asio::buffer(*msg),
-                        [self = shared_from_this(), msg](beast::error_code wec, std::size_t) {
+                        [self = this->shared_from_this(), msg](beast::error_code wec, std::size_t) {
                           if (wec) return self->Close();
                           self->ReadBody();
                         });
@@ -189,7 +227,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        self->OnRead(ec);
                      });
   }
@@ -240,7 +278,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool keep_alive = req.keep_alive();
     parser_.reset();
     Clock::time_point start = Clock::now();
-    asio::post(server_->pool_, [self = shared_from_this(), api_req, keep_alive, start,
+    asio::post(server_->pool_, [self = this->shared_from_this(), api_req, keep_alive, start,
                                 guard = asio::make_work_guard(server_->ioc_)] {
       auto resp = std::make_shared<ApiResponse>(self->server_->api_.Handle(*api_req));
       asio::post(self->stream_.get_executor(), [self, resp, keep_alive, start] {
@@ -269,10 +307,10 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(keep_alive);
     res->prepare_payload();
     int status = resp.status;
-    stream_.expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
+    Tcp().expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
     writing_ = true;
     http::async_write(stream_, *res,
-                      [self = shared_from_this(), res, keep_alive, status, start](
+                      [self = this->shared_from_this(), res, keep_alive, status, start](
                           beast::error_code ec, std::size_t) {
                         self->writing_ = false;
                         double secs =
@@ -297,7 +335,7 @@ class Session : public std::enable_shared_from_this<Session> {
     counted_subscription_ = true;
     streaming_ = true;
     cursor_ = std::make_unique<subscribe::LogCursor>(server_->store_, spec.from, spec.filter);
-    std::weak_ptr<Session> weak = weak_from_this();
+    std::weak_ptr<Session> weak = this->weak_from_this();
     watch_id_ = server_->hub_.Watch([weak](Position) {
       if (auto self = weak.lock()) {
         if (!self->woken_.exchange(true)) {
@@ -313,10 +351,10 @@ class Session : public std::enable_shared_from_this<Session> {
     writing_ = true;
     ArmSubscriberWrite();
     asio::async_write(stream_, asio::buffer(*header),
-                      [self = shared_from_this(), header](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), header](beast::error_code ec, std::size_t) {
                         self->writing_ = false;
                         if (ec) return self->DropSubscriber(ec);
-                        self->stream_.expires_never();
+                        self->Tcp().expires_never();
                         self->WatchForClose();
                         self->ReadPage();
                       });
@@ -324,8 +362,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The client sends nothing on a subscription; a read that completes means it went away.
   void WatchForClose() {
-    stream_.socket().async_read_some(
-        asio::buffer(probe_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    stream_.async_read_some(
+        asio::buffer(probe_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
           if (ec) return self->Close();
           self->WatchForClose();
         });
@@ -335,7 +373,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     if (server_->stopping_) return Close();
     woken_.store(false);
-    asio::post(server_->pool_, [self = shared_from_this(),
+    asio::post(server_->pool_, [self = this->shared_from_this(),
                                 guard = asio::make_work_guard(server_->ioc_)] {
       auto page = std::make_shared<Result<std::vector<RecordedEvent>>>(self->cursor_->ReadNext());
       bool caught_up = self->cursor_->caught_up();
@@ -350,7 +388,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Tell the client why the stream ends; it resumes with Last-Event-ID.
       auto msg = std::make_shared<std::string>(": error " + page.status().ToString() + "\n\n");
       asio::async_write(stream_, asio::buffer(*msg),
-                        [self = shared_from_this(), msg](beast::error_code, std::size_t) {
+                        [self = this->shared_from_this(), msg](beast::error_code, std::size_t) {
                           self->Close();
                         });
       return;
@@ -372,10 +410,10 @@ class Session : public std::enable_shared_from_this<Session> {
     writing_ = true;
     ArmSubscriberWrite();
     asio::async_write(stream_, asio::buffer(*text),
-                      [self = shared_from_this(), text, n](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), text, n](beast::error_code ec, std::size_t) {
                         self->writing_ = false;
                         if (ec) return self->DropSubscriber(ec);
-                        self->stream_.expires_never();
+                        self->Tcp().expires_never();
                         self->server_->metrics_.EventsSent(n);
                         self->ReadPage();
                       });
@@ -385,7 +423,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     if (server_->stopping_) return Close();
     timer_.expires_after(std::chrono::milliseconds(opts().keepalive_ms));
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (self->closed_) return;
       if (self->server_->stopping_) return self->Close();
       if (ec == asio::error::operation_aborted) return self->ReadPage();
@@ -396,7 +434,7 @@ class Session : public std::enable_shared_from_this<Session> {
                         [self, ka](beast::error_code wec, std::size_t) {
                           self->writing_ = false;
                           if (wec) return self->DropSubscriber(wec);
-                          self->stream_.expires_never();
+                          self->Tcp().expires_never();
                           self->WaitForCommit();
                         });
     });
@@ -409,7 +447,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Every write to a subscriber carries a deadline: a client that stops reading fills the
   // socket's buffers, and without one the write (and the page it holds) would wait forever.
   void ArmSubscriberWrite() {
-    stream_.expires_after(std::chrono::milliseconds(opts().subscriber_write_timeout_ms));
+    Tcp().expires_after(std::chrono::milliseconds(opts().subscriber_write_timeout_ms));
   }
 
   void DropSubscriber(beast::error_code ec) {
@@ -434,12 +472,12 @@ class Session : public std::enable_shared_from_this<Session> {
     timer_.cancel();
     read_timer_.cancel();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().socket().close(ec);
   }
 
   HttpServer::Impl* server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   asio::steady_timer timer_;       // subscriptions: wake-up and keep-alive
   asio::steady_timer read_timer_;  // the deadline for receiving one request
   bool timed_out_ = false;
@@ -459,8 +497,71 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 64> probe_{};
 };
 
+namespace {
+
+// OpenSSL's reason for a failed TLS call ("no start line", "key values mismatch"...).
+std::string TlsReason(const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    if (const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) {
+      return reason;
+    }
+  }
+  return ec.message();
+}
+
+Status CheckReadable(const std::string& flag, const std::string& file) {
+  if (::access(file.c_str(), R_OK) != 0) {
+    return Status::InvalidArgument(flag + " '" + file + "': cannot read it: " +
+                                   std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// A TLS 1.2+ server context with the certificate chain and key of the options. Errors name
+// the file and OpenSSL's reason.
+Result<asio::ssl::context> MakeTlsContext(const ServerOptions& o) {
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return Status::InvalidArgument("give both --tls-cert and --tls-key, or neither");
+  }
+  TT_RETURN_IF_ERROR(CheckReadable("--tls-cert", o.tls_cert_file));
+  TT_RETURN_IF_ERROR(CheckReadable("--tls-key", o.tls_key_file));
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx.use_certificate_chain_file(o.tls_cert_file, ec);
+  if (ec) {
+    return Status::InvalidArgument("--tls-cert '" + o.tls_cert_file +
+                                   "': cannot load a PEM certificate: " + TlsReason(ec));
+  }
+  ctx.use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    return Status::InvalidArgument("--tls-key '" + o.tls_key_file +
+                                   "': cannot load a PEM private key: " + TlsReason(ec));
+  }
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return Status::InvalidArgument("--tls-key '" + o.tls_key_file +
+                                   "' does not belong to the certificate in --tls-cert '" +
+                                   o.tls_cert_file + "'");
+  }
+  return ctx;
+}
+
+}  // namespace
+
+Status CheckTlsFiles(const ServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) return Status::Ok();
+  return MakeTlsContext(options).status();
+}
+
 Status HttpServer::Impl::Start() {
   if (Status s = api_.ConfigureAuth(options_.auth); !s.ok()) return s;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    Result<asio::ssl::context> ctx = MakeTlsContext(options_);
+    if (!ctx.ok()) return ctx.status();
+    tls_.emplace(std::move(*ctx));
+  }
   beast::error_code ec;
   auto addr = asio::ip::make_address(options_.host, ec);
   if (ec) {
@@ -499,7 +600,12 @@ void HttpServer::Impl::DoAccept() {
     }
     if (stopping_) return;
     bool over = connections_.load() >= options_.max_connections;
-    std::make_shared<Session>(std::move(s), this, over)->Start();
+    if (tls_) {
+      std::make_shared<Session<TlsStream>>(TlsStream(std::move(s), *tls_), this, over)->Start();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), this, over)
+          ->Start();
+    }
     DoAccept();
   });
 }
@@ -519,7 +625,7 @@ void HttpServer::Impl::Stop() {
     beast::error_code ec;
     acceptor_.close(ec);
     signals_.cancel(ec);
-    std::vector<std::shared_ptr<Session>> live;
+    std::vector<std::shared_ptr<Connection>> live;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& [p, w] : sessions_) {

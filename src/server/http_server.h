@@ -39,7 +39,14 @@ struct ServerOptions {
   std::size_t max_subscriptions = 1000;  // more are answered 503
   std::optional<CaptureLink> capture;  // a capture running beside the server
   AuthOptions auth;                    // tokens required or not (docs/security.md)
+  // HTTPS: PEM files of the certificate chain and its private key; both empty for HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
+
+// Whether the TLS files of "options" load and match (OK when neither is set); errors name the
+// file and the reason. Start() checks the same; this lets a caller check before opening a store.
+Status CheckTlsFiles(const ServerOptions& options);
 
 class HttpServer {
  public:

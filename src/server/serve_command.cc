@@ -34,6 +34,8 @@ struct ServeFlags {
   std::string capture_url;   // record a PostgreSQL database's changes too (docs/capture.md)
   std::string capture_slot = "timetrail";
   std::string auth = "auto";  // on, off, or auto: on unless listening on loopback only
+  std::string tls_cert;       // HTTPS: PEM certificate chain
+  std::string tls_key;        // and its PEM private key
 };
 
 // Whether only this machine can reach "host": 127.0.0.0/8, ::1 or "localhost".
@@ -143,6 +145,8 @@ int RunServe(const ServeFlags& f) {
   so.subscriber_write_timeout_ms =
       f.subscriber_write_timeout_ms == 0 ? 1 : f.subscriber_write_timeout_ms;
   so.max_subscriptions = f.max_subscriptions;
+  so.tls_cert_file = f.tls_cert;
+  so.tls_key_file = f.tls_key;
   if (f.auth == "auto") {
     so.auth.required = !IsLoopbackHost(so.host);
   } else if (f.auth == "on" || f.auth == "off") {
@@ -152,6 +156,11 @@ int RunServe(const ServeFlags& f) {
     return 2;
   }
 
+  // Before the data directory is opened (or created): a bad flag changes nothing.
+  if (Status tls = CheckTlsFiles(so); !tls.ok()) {
+    std::cerr << "timetrail serve: " << tls.ToString() << "\n";
+    return 2;
+  }
   Options options;
   options.sync = !f.no_sync;
   Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, f.data);
@@ -187,7 +196,8 @@ int RunServe(const ServeFlags& f) {
       std::cerr << "timetrail serve: " << s.ToString() << "\n";
       return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
     }
-    std::cout << "listening on http://" << server.address() << std::endl;
+    std::cout << "listening on " << (so.tls_cert_file.empty() ? "http" : "https") << "://"
+              << server.address() << std::endl;
     ReportAuth(store->get(), so.auth.required, f.data);
     std::cerr << "timetrail serve: data directory '" << f.data << "', last position "
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
@@ -210,7 +220,7 @@ void AddServeCommand(CLI::App& app) {
       "file given by --config, one 'key = value' line per option, keys named like the long\n"
       "options (e.g. 'listen = 0.0.0.0:7070'). Flags win over the environment, which wins\n"
       "over the file. With --listen HOST:0 a free port is chosen; the first line on stdout is\n"
-      "always 'listening on http://HOST:PORT'. See docs/http-api.md.");
+      "always 'listening on http://HOST:PORT' (https with --tls-cert). See docs/http-api.md.");
   cmd->add_option("--data", flags->data, "Data directory (created if missing)")
       ->envname("TIMETRAIL_DATA")
       ->capture_default_str();
@@ -259,6 +269,11 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off", "auto"}))
       ->envname("TIMETRAIL_AUTH")
       ->capture_default_str();
+  cmd->add_option("--tls-cert", flags->tls_cert,
+                  "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+      ->envname("TIMETRAIL_TLS_CERT");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert")
+      ->envname("TIMETRAIL_TLS_KEY");
   cmd->add_option("--max-subscriptions", flags->max_subscriptions,
                   "Open subscriptions allowed; more are answered 503")
       ->envname("TIMETRAIL_MAX_SUBSCRIPTIONS")
