@@ -17,8 +17,9 @@ Usage: scripts/soak.sh [--minutes=N] [--seconds=N] [--seed=S] [--writers=N] [--c
                 run can be repeated
   --writers=N   concurrent HTTP writers (default 3)
   --capture     also start a private PostgreSQL 15 (bench/lib/postgres.sh), run the server with
-                --capture on it and a SQL workload (inserts and updates) on the source; the
-                end checks every committed source change is captured exactly once and every
+                --capture on it and a SQL workload (inserts and updates) on the source; half
+                of the kills then terminate only the capture's replication connection (the
+                server stays up and the capture must resume by itself); the end checks every committed source change is captured exactly once and every
                 row's last event matches the source's final row
   --bin=PATH    the timetrail binary (default: $TIMETRAIL_BIN, else build/*/src/cli/timetrail)
   --keep        keep the work directory (data, acknowledgements, logs) for inspection
@@ -164,9 +165,20 @@ subscriber &
 subscriber_pid=$!
 
 kills=0
+capture_kills=0
 while [[ $(date +%s) -lt $stop_at ]]; do
   sleep "$(( RANDOM % 4 + 1 )).$(( RANDOM % 10 ))"
   [[ $(date +%s) -ge $stop_at ]] && break
+  if [[ $capture -eq 1 && $(( RANDOM % 2 )) -eq 0 ]]; then
+    # Kill only the capture: terminate its replication connection in the source. The server
+    # stays up; the capture must reconnect and resume after the last change it stored.
+    psql -q -X -At "$BENCH_PG_CONNINFO" -c "SELECT pg_terminate_backend(active_pid)
+        FROM pg_replication_slots WHERE slot_name = 'timetrail' AND active_pid IS NOT NULL" \
+      >/dev/null 2>&1 || true
+    capture_kills=$((capture_kills + 1))
+    echo "soak: capture connection terminated ($capture_kills so far); the server stays up"
+    continue
+  fi
   kill -9 "$server_pid" 2>/dev/null
   wait "$server_pid" 2>/dev/null
   kills=$((kills + 1))
