@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -63,6 +64,22 @@ PostgresCluster::PostgresCluster(Settings settings) : settings_(std::move(settin
        << "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
        << "shared_buffers = 32MB\nmax_connections = 50\n";
   for (const auto& line : settings_.extra_conf) conf << line << "\n";
+  if (!settings_.ssl_cert_file.empty() && !settings_.ssl_key_file.empty()) {
+    const auto copy = std::filesystem::copy_options::overwrite_existing;
+    std::filesystem::copy_file(settings_.ssl_cert_file, dir_ + "/server.crt", copy);
+    std::filesystem::copy_file(settings_.ssl_key_file, dir_ + "/server.key", copy);
+    if (chmod((dir_ + "/server.key").c_str(), 0600) != 0) throw std::runtime_error("chmod failed");
+    if (geteuid() == 0) {
+      passwd* pw = getpwnam("postgres");
+      for (const char* name : {"/server.crt", "/server.key"}) {
+        if (pw == nullptr || chown((dir_ + name).c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+          throw std::runtime_error("chown of the TLS files failed");
+        }
+      }
+    }
+    conf << "ssl = on\nssl_cert_file = '" << dir_ << "/server.crt'\nssl_key_file = '" << dir_
+         << "/server.key'\n";
+  }
   {
     std::ofstream f(dir_ + "/data/postgresql.auto.conf", std::ios::app);
     f << conf.str();

@@ -27,6 +27,11 @@ class PostgresCluster {
     std::string wal_level = "logical";
     // Extra postgresql.conf lines.
     std::vector<std::string> extra_conf;
+    // PEM files of a server certificate and its key: when both are set the cluster runs with
+    // ssl=on, on copies owned by the cluster's user (PostgreSQL refuses a key that others can
+    // read). Clients may still connect without TLS; their sslmode decides.
+    std::string ssl_cert_file;
+    std::string ssl_key_file;
   };
 
   PostgresCluster() : PostgresCluster(Settings{}) {}
