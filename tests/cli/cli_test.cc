@@ -230,8 +230,10 @@ TEST_F(CliTest, BadInputGetsAClearErrorExitCodeAndChangesNothing) {
   EXPECT_EQ(unreachable.code, 5) << Describe(unreachable);
   EXPECT_NE(unreachable.err.find("cannot reach the timetrail server at http://127.0.0.1:1"),
             std::string::npos);
-  Outcome bad_url = Cli({"info", "s", "--server", "https://x"});
+  Outcome bad_url = Cli({"info", "s", "--server", "ftp://x/y"});
   EXPECT_EQ(bad_url.code, 2) << Describe(bad_url);
+  EXPECT_NE(bad_url.err.find("--server must look like http://HOST:PORT"), std::string::npos)
+      << Describe(bad_url);
 }
 
 TEST_F(CliTest, ExportImportRoundTripIsExactAndIdempotent) {
