@@ -2,8 +2,8 @@
 // the openssl command for each run: a test CA that signs the server's certificate (for
 // 127.0.0.1 and localhost) and an unrelated CA. curl and the timetrail CLI succeed with the right
 // CA and fail with the wrong one; plain HTTP and silent clients are turned away while the
-// server keeps serving; subscriptions stream over TLS; bad files are refused before the data
-// directory is touched.
+// server keeps serving; subscriptions stream over TLS (curl, and `timetrail tail`, which a
+// graceful stop ends); bad files are refused before the data directory is touched.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -167,6 +167,57 @@ TEST_F(TlsTest, TheCliVerifiesTheServerCertificate) {
   auto [mismatch, o4] = RunServeBinary({"read", "c", "--server", plain});
   EXPECT_EQ(mismatch, 5) << o4;
   EXPECT_NE(o4.find("use https://"), std::string::npos) << o4;
+}
+
+TEST_F(TlsTest, CliTailFollowsOverTlsAndAGracefulStopEndsIt) {
+  const std::string ca = File("ca.pem");
+  ASSERT_EQ(RunServeBinary({"append", "s", "-t", "stored", "--server", url_, "--cacert", ca}).first,
+            0);
+  // Waits (bounded) until the server has "n" subscriptions waiting for live events.
+  auto wait_for_subscribers = [&](int n) {
+    const std::string want = "\ntimetrail_subscribers " + std::to_string(n) + "\n";
+    std::string page;
+    for (int i = 0; i < 200; ++i) {
+      page = Curl("--cacert " + ca + " " + url_ + "/metrics").second;
+      if (page.find(want) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "no subscriber waiting: " << page;
+    return false;
+  };
+
+  // The stored event, then a live one appended once the tail waits; --count 2 ends it.
+  std::pair<int, std::string> counted;
+  std::thread tail([&] {
+    counted = RunServeBinary(
+        {"tail", "--count", "2", "--json", "--server", url_, "--cacert", ca});
+  });
+  bool waiting = wait_for_subscribers(1);
+  EXPECT_EQ(RunServeBinary({"append", "s", "-t", "live", "--server", url_, "--cacert", ca}).first,
+            0);
+  tail.join();
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(counted.first, 0) << counted.second;
+  EXPECT_NE(counted.second.find("\"type\":\"stored\""), std::string::npos) << counted.second;
+  EXPECT_NE(counted.second.find("\"type\":\"live\""), std::string::npos) << counted.second;
+
+  // An unverifiable server: the subscription is not made.
+  auto [wrong, why] =
+      RunServeBinary({"tail", "--server", url_, "--cacert", File("other.pem")});
+  EXPECT_EQ(wrong, 5) << why;
+  EXPECT_NE(why.find("certificate verify failed"), std::string::npos) << why;
+
+  // A server stopped with SIGTERM ends an open TLS subscription and exits cleanly.
+  ASSERT_TRUE(wait_for_subscribers(0)) << "the finished tail's subscription is gone";
+  std::pair<int, std::string> following;
+  std::thread follower([&] {
+    following = RunServeBinary({"tail", "--json", "--server", url_, "--cacert", ca});
+  });
+  bool followed = wait_for_subscribers(1);
+  EXPECT_EQ(server_->Stop(SIGTERM), 0);
+  follower.join();  // returns only because the server ended the stream
+  ASSERT_TRUE(followed);
+  EXPECT_NE(following.second.find("\"type\":\"live\""), std::string::npos) << following.second;
 }
 
 TEST(TlsFlagsTest, BadCertificateOrKeyFilesAreRefusedBeforeTheDataDirectoryIsTouched) {
