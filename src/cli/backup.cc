@@ -191,16 +191,17 @@ void AddBackupCommands(CLI::App& app) {
   backup->get_option("--data")->envname("TIMETRAIL_DATA");
   backup->add_option("--to", *to,
                      "New directory for the backup (must not exist or be empty); with a server, "
-                     "an absolute path on the server's machine")
+                     "a new directory name inside the server's --backup-dir")
       ->required();
   backup->footer(
       "With --server (the default) the running server writes a consistent copy while it keeps\n"
-      "serving (POST /v1/backup; an admin token when authentication is on); on its own file\n"
-      "system the copy's files are hard links. With --data, the directory must not be held by\n"
+      "serving, into its --backup-dir (POST /v1/backup; an admin token when authentication is\n"
+      "on); on the same file system the copy's files are hard links. With --data, the\n"
+      "directory must not be held by\n"
       "a server (exit 5 if it is). The backup is itself a data directory: `timetrail restore`\n"
       "copies it back, or serve it directly with `timetrail serve --data BACKUP`.\n"
       "Examples:\n"
-      "  timetrail backup --to /backups/timetrail-2026-11-23 --token $ADMIN\n"
+      "  timetrail backup --to timetrail-2026-11-23 --token $ADMIN   # serve --backup-dir /backups\n"
       "  timetrail backup --data /var/lib/timetrail --to /backups/timetrail-2026-11-23\n"
       "See docs/operations.md.");
   backup->callback([common, to] {

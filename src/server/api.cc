@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <map>
@@ -195,9 +196,10 @@ std::string StreamResultJson(const StreamResult& s) {
 class Handler {
  public:
   Handler(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics,
-          const CaptureLink* capture, TokenRegistry* tokens, const AuthOptions& auth,
-          const ApiRequest& req)
-      : store_(store), hub_(hub), metrics_(metrics), capture_(capture), tokens_(tokens),
+          const CaptureLink* capture, const std::string& backup_dir, TokenRegistry* tokens,
+          const AuthOptions& auth, const ApiRequest& req)
+      : store_(store), hub_(hub), metrics_(metrics), capture_(capture), backup_dir_(backup_dir),
+        tokens_(tokens),
         auth_(auth), req_(req) {}
 
   ApiResponse Run() {
@@ -1035,17 +1037,31 @@ class Handler {
   ApiResponse Backup() {
     Result<RawJson> body = BodyObject();
     if (!body.ok()) return BodyError(body.status());
-    std::string to;
+    if (backup_dir_.empty()) {
+      return ErrorResponse(Status::InvalidArgument(
+          "online backups are off on this server: start it with --backup-dir DIR to allow "
+          "them into that directory"));
+    }
+    std::string name;
     for (const auto& [key, v] : body->members) {
       if (key != "to" || v.kind != RawJson::Kind::kString) {
         return ErrorResponse(Status::InvalidArgument(
-            "the body is {\"to\": \"/absolute/new/directory\"} (on the server's machine)"));
+            "the body is {\"to\": \"NAME\"}: a new directory name inside the server's "
+            "--backup-dir"));
       }
-      to = v.str;
+      name = v.str;
     }
-    if (to.empty()) {
-      return ErrorResponse(Status::InvalidArgument("to: the new directory for the backup is required"));
+    // One plain name, so a request can never write outside the backup directory.
+    bool plain = !name.empty() && name.size() <= 255 && name != "." && name != ".." &&
+                 std::none_of(name.begin(), name.end(), [](char c) {
+                   return c == '/' || static_cast<unsigned char>(c) < 0x20;
+                 });
+    if (!plain) {
+      return ErrorResponse(Status::InvalidArgument(
+          "to: '" + name + "' must be a plain directory name (no '/', not '.' or '..') for a "
+          "new directory inside the server's --backup-dir"));
     }
+    std::string to = backup_dir_ + "/" + name;
     Result<VerifyReport> r = store_->Backup(to);
     if (!r.ok()) return ErrorResponse(r.status());
     std::string out = "{\"to\":" + JsonQuote(to) + ",\"position\":" + U64(r->head.position) +
@@ -1127,6 +1143,7 @@ class Handler {
   subscribe::SubscriptionHub* hub_;
   Metrics* metrics_;
   const CaptureLink* capture_;  // null: no capture here
+  const std::string& backup_dir_;  // empty: no online backups
   TokenRegistry* tokens_;
   const AuthOptions& auth_;
   Principal principal_;  // who makes the request; set by Authenticate()
@@ -1245,7 +1262,8 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
 }
 
 ApiResponse Api::Handle(const ApiRequest& request) {
-  Handler h(store_, hub_, metrics_, capture_ ? &*capture_ : nullptr, &tokens_, auth_, request);
+  Handler h(store_, hub_, metrics_, capture_ ? &*capture_ : nullptr, backup_dir_, &tokens_, auth_,
+            request);
   return h.Run();
 }
 

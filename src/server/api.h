@@ -110,6 +110,10 @@ class Api {
   // Enables the /v1/capture endpoints. REQUIRES: called before the first Handle().
   void SetCapture(CaptureLink link) { capture_ = std::move(link); }
 
+  // Allows POST /v1/backup, into new directories inside "dir" (absolute). REQUIRES: called
+  // before the first Handle().
+  void SetBackupDirectory(std::string dir) { backup_dir_ = std::move(dir); }
+
   // Loads the tokens from the audit stream and sets the policy. REQUIRES: called before the
   // first Handle(); without it no token authenticates.
   Status ConfigureAuth(const AuthOptions& options);
@@ -120,6 +124,7 @@ class Api {
   subscribe::SubscriptionHub* hub_;
   Metrics* metrics_;
   std::optional<CaptureLink> capture_;
+  std::string backup_dir_;
   TokenRegistry tokens_;
   AuthOptions auth_;
 };

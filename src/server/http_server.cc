@@ -51,6 +51,7 @@ class HttpServer::Impl {
         ioc_(static_cast<int>(options.io_threads)), acceptor_(ioc_), signals_(ioc_),
         pool_(options.worker_threads) {
     if (options.capture) api_.SetCapture(*options.capture);
+    api_.SetBackupDirectory(options.backup_dir);
   }
 
   ~Impl() {
@@ -120,8 +121,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         // The handshake has the same deadline as a request: a client that connects and says
         // nothing is dropped, as on plain HTTP.
         self->Tcp().expires_after(std::chrono::milliseconds(self->opts().request_timeout_ms));
+        self->handshaking_ = true;
         self->stream_.async_handshake(asio::ssl::stream_base::server,
                                       [self](beast::error_code ec) {
+                                        self->handshaking_ = false;
                                         if (ec) return self->Close();  // not TLS, or untrusted
                                         self->Tcp().expires_never();
                                         self->Begin();
@@ -150,7 +153,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   void Shutdown() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->closed_) return;
-      if (self->reading_) {
+      // A client still in the TLS handshake is waiting like an idle one: it need not delay
+      // the stop until its deadline.
+      if (self->reading_ || self->handshaking_) {
         self->Tcp().cancel();
       } else if (self->streaming_) {
         self->timer_.cancel();
@@ -487,6 +492,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::optional<http::request_parser<http::string_body>> parser_;
   bool over_limit_ = false;
   bool reading_ = false;
+  bool handshaking_ = false;  // TLS: the handshake is under way
   bool writing_ = false;
   bool streaming_ = false;
   bool closed_ = false;

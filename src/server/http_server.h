@@ -39,6 +39,8 @@ struct ServerOptions {
   std::size_t max_subscriptions = 1000;  // more are answered 503
   std::optional<CaptureLink> capture;  // a capture running beside the server
   AuthOptions auth;                    // tokens required or not (docs/security.md)
+  // Where POST /v1/backup may write (an absolute directory); empty: online backups are off.
+  std::string backup_dir;
   // HTTPS: PEM files of the certificate chain and its private key; both empty for HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -34,6 +35,7 @@ struct ServeFlags {
   std::string capture_url;   // record a PostgreSQL database's changes too (docs/capture.md)
   std::string capture_slot = "timetrail";
   std::string auth = "auto";  // on, off, or auto: on unless listening on loopback only
+  std::string backup_dir;     // where POST /v1/backup may write; empty: nowhere
   std::string tls_cert;       // HTTPS: PEM certificate chain
   std::string tls_key;        // and its PEM private key
 };
@@ -145,6 +147,16 @@ int RunServe(const ServeFlags& f) {
   so.subscriber_write_timeout_ms =
       f.subscriber_write_timeout_ms == 0 ? 1 : f.subscriber_write_timeout_ms;
   so.max_subscriptions = f.max_subscriptions;
+  if (!f.backup_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::path dir = std::filesystem::absolute(f.backup_dir, ec);
+    if (ec || !std::filesystem::is_directory(dir, ec)) {
+      std::cerr << "timetrail serve: --backup-dir '" << f.backup_dir
+                << "' is not an existing directory\n";
+      return 2;
+    }
+    so.backup_dir = dir.lexically_normal().string();
+  }
   so.tls_cert_file = f.tls_cert;
   so.tls_key_file = f.tls_key;
   if (f.auth == "auto") {
@@ -269,6 +281,10 @@ void AddServeCommand(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off", "auto"}))
       ->envname("TIMETRAIL_AUTH")
       ->capture_default_str();
+  cmd->add_option("--backup-dir", flags->backup_dir,
+                  "Allow online backups (POST /v1/backup, `timetrail backup --server`) into new "
+                  "directories inside this one; off without it")
+      ->envname("TIMETRAIL_BACKUP_DIR");
   cmd->add_option("--tls-cert", flags->tls_cert,
                   "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
       ->envname("TIMETRAIL_TLS_CERT");

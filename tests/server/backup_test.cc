@@ -97,8 +97,19 @@ TEST(BackupTest, BackupOfAStoppedServerRestoresEveryEventAndVerifies) {
 TEST(BackupTest, OnlineBackupHoldsEveryAcknowledgedEventWhileWritersGoOn) {
   TempDir dir;
   std::string data = dir.Sub("data");
-  std::string backup = dir.Sub("online");
-  ServerProcess server(data);
+  std::string backups = dir.Sub("backups");
+  std::string backup = backups + "/online";
+  std::filesystem::create_directories(backups);
+  {
+    // Without --backup-dir a server writes no backup anywhere.
+    ServerProcess closed(dir.Sub("other"));
+    ASSERT_TRUE(closed.started());
+    auto [off, why] = RunServeBinary({"backup", "--server", "http://127.0.0.1:" +
+                                      std::to_string(closed.port()), "--to", "x"});
+    EXPECT_EQ(off, 2) << why;
+    EXPECT_NE(why.find("start it with --backup-dir"), std::string::npos) << why;
+  }
+  ServerProcess server(data, {"--backup-dir", backups});
   ASSERT_TRUE(server.started());
   std::string url = "http://127.0.0.1:" + std::to_string(server.port());
   std::atomic<std::uint64_t> acknowledged{0};
@@ -118,7 +129,7 @@ TEST(BackupTest, OnlineBackupHoldsEveryAcknowledgedEventWhileWritersGoOn) {
   }
   while (acknowledged.load() < 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   std::uint64_t before = acknowledged.load();
-  auto [code, out] = RunServeBinary({"backup", "--server", url, "--to", backup});
+  auto [code, out] = RunServeBinary({"backup", "--server", url, "--to", "online"});
   std::uint64_t after = acknowledged.load();
   stop = true;
   for (auto& t : writers) t.join();
@@ -126,12 +137,15 @@ TEST(BackupTest, OnlineBackupHoldsEveryAcknowledgedEventWhileWritersGoOn) {
   EXPECT_NE(out.find("integrity chain verified"), std::string::npos) << out;
 
   // Bad destinations change nothing.
-  auto [exists, o1] = RunServeBinary({"backup", "--server", url, "--to", backup});
+  auto [exists, o1] = RunServeBinary({"backup", "--server", url, "--to", "online"});
   EXPECT_EQ(exists, 2) << o1;
   EXPECT_NE(o1.find("already exists"), std::string::npos) << o1;
-  auto [relative, o2] = RunServeBinary({"backup", "--server", url, "--to", "relative/dir"});
-  EXPECT_EQ(relative, 2) << o2;
-  EXPECT_NE(o2.find("absolute"), std::string::npos) << o2;
+  for (std::string outside : {"../escape", "a/b", "..", "/tmp/x"}) {
+    auto [refused, o2] = RunServeBinary({"backup", "--server", url, "--to", outside});
+    EXPECT_EQ(refused, 2) << o2;
+    EXPECT_NE(o2.find("must be a plain directory name"), std::string::npos) << o2;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("escape")));
   ASSERT_EQ(server.Stop(SIGTERM), 0);
 
   std::vector<RecordedEvent> original = AllEvents(data);
