@@ -130,6 +130,32 @@ TEST_F(TlsTest, PlainHttpAndSilentClientsAreTurnedAwayWhileTheServerServes) {
   EXPECT_EQ(server_->Stop(SIGTERM), 0) << "and stops cleanly";
 }
 
+TEST_F(TlsTest, AGracefulStopDropsAClientStuckInTheHandshake) {
+  // A far request deadline: only the stop can end this connection.
+  TempDir data;
+  ServerProcess server(data.Sub("data"), {"--tls-cert", File("server.pem"), "--tls-key",
+                                          File("server.key"), "--request-timeout-ms", "600000"});
+  ASSERT_TRUE(server.started());
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // Connections are accepted in order: once a later one is answered, the silent one is in its
+  // handshake on the server, not waiting in the listen queue.
+  std::string later = "https://127.0.0.1:" + std::to_string(server.port()) + "/healthz";
+  ASSERT_EQ(Curl("--cacert " + File("ca.pem") + " " + later).first, 0);
+
+  ASSERT_EQ(::kill(server.pid(), SIGTERM), 0);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 60000), 1) << "the stop left the handshaking client connected";
+  char c;
+  EXPECT_LE(::recv(fd, &c, 1, 0), 0) << "closed without a byte";
+  ::close(fd);
+  EXPECT_EQ(server.Stop(0), 0) << "and the server exits cleanly";
+}
+
 TEST_F(TlsTest, SubscriptionsStreamOverTls) {
   // curl follows the stream in the background until it has seen the event.
   std::string events = data_.Sub("events.txt");
