@@ -94,6 +94,13 @@ TEST_F(TlsTest, CurlTrustsTheRightCertificateAndRefusesAWrongOne) {
   std::string by_name = "https://localhost:" + std::to_string(server_->port());
   EXPECT_EQ(Curl("--cacert " + File("ca.pem") + " " + by_name + "/healthz").first, 0);
 
+  // Keep-alive: the second request reuses the first one's TLS connection.
+  auto [twice, connects] = Curl("--cacert " + File("ca.pem") +
+                                " -o /dev/null -o /dev/null -w '%{num_connects} ' " + url_ +
+                                "/healthz " + url_ + "/v1/streams/t");
+  EXPECT_EQ(twice, 0) << connects;
+  EXPECT_EQ(connects, "1 0 ") << "connections opened per request";
+
   auto [wrong, why] = Curl("--cacert " + File("other.pem") + " " + url_ + "/healthz");
   EXPECT_EQ(wrong, 60) << why;  // curl: peer certificate cannot be authenticated
   auto [system, why2] = Curl(url_ + "/healthz");
@@ -160,8 +167,9 @@ TEST_F(TlsTest, SubscriptionsStreamOverTls) {
   // curl follows the stream in the background until it has seen the event.
   std::string events = data_.Sub("events.txt");
   std::string cmd = "curl -sSN --max-time 20 --cacert " + File("ca.pem") + " '" + url_ +
-                    "/v1/subscribe' > " + events + " 2>&1 &";
+                    "/v1/subscribe' > " + events + " 2>&1 & echo $! > " + events + ".pid";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const pid_t curl = static_cast<pid_t>(std::stol(Shell("cat " + events + ".pid").second));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto [code, out] = RunServeBinary(
       {"append", "live", "-t", "hello", "--server", url_, "--cacert", File("ca.pem")});
@@ -173,7 +181,7 @@ TEST_F(TlsTest, SubscriptionsStreamOverTls) {
   }
   EXPECT_NE(seen.find(": subscribed"), std::string::npos) << seen;
   EXPECT_NE(seen.find("\"type\":\"hello\""), std::string::npos) << seen;
-  Shell("pkill -f '" + url_ + "/v1/subscribe'");
+  ::kill(curl, SIGTERM);
 }
 
 TEST_F(TlsTest, TheCliVerifiesTheServerCertificate) {
