@@ -163,6 +163,36 @@ TEST_F(TlsTest, AGracefulStopDropsAClientStuckInTheHandshake) {
   EXPECT_EQ(server.Stop(0), 0) << "and the server exits cleanly";
 }
 
+TEST_F(TlsTest, TheConnectionLimitAnswers503OverTls) {
+  TempDir data;
+  ServerProcess server(data.Sub("data"), {"--tls-cert", File("server.pem"), "--tls-key",
+                                          File("server.key"), "--max-connections", "1"});
+  ASSERT_TRUE(server.started());
+  std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/healthz";
+  // A silent client holds the only connection.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto [code, out] = Curl("--cacert " + File("ca.pem") + " -w ' %{http_code}' " + url);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("too many open connections (limit 1)"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 503"), std::string::npos) << out;
+  ::close(fd);
+  // With the slot free again the same request succeeds.
+  std::string again;
+  for (int i = 0; i < 100 && again.find(" 200") == std::string::npos; ++i) {
+    again = Curl("--cacert " + File("ca.pem") + " -w ' %{http_code}' " + url).second;
+    if (again.find(" 200") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  EXPECT_NE(again.find(" 200"), std::string::npos) << again;
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
+}
+
 TEST_F(TlsTest, SubscriptionsStreamOverTls) {
   // curl follows the stream in the background until it has seen the event.
   std::string events = data_.Sub("events.txt");
