@@ -253,15 +253,18 @@ class RocksDbEngine final : public KvEngine {
       rocksdb::Status r = db_->Resume();
       if (r.ok()) {
         needs_resume_.store(false);
-      } else if (!r.IsBusy() && !last_error_no_space_) {
+      } else if (last_error_no_space_ || r.IsBusy() || r.IsNoSpace()) {
+        // Still full (or RocksDB still recovering): refuse without writing. Writing now would
+        // reach a log writer that has already failed, which RocksDB treats as a bug (debug
+        // builds, such as Debian's, abort).
+        return Annotate(FromRocks(r.IsNoSpace() ? r : rocksdb::Status::NoSpace(r.ToString()),
+                                  "writing"));
+      } else {
         return Annotate(Status::IOError(
             "the storage engine stopped writing after a failed write (" + r.ToString() +
             "); reads go on, but appends need the store reopened (restart the server) once "
             "the disk is healthy"));
       }
-      // Busy: RocksDB is recovering by itself (after a full disk it watches for free space).
-      // The write below then fails with the error that stopped it, or succeeds once it is
-      // done.
     }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
