@@ -39,6 +39,20 @@ std::pair<int, std::string> Shell(const std::string& command) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// A TCP connection to the server that sends nothing; -1 if it cannot connect.
+int ConnectSilently(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -120,12 +134,8 @@ TEST_F(TlsTest, PlainHttpAndSilentClientsAreTurnedAwayWhileTheServerServes) {
   EXPECT_NE(code, 0) << out;
 
   // A client that connects and never starts the handshake is dropped at the request deadline.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server_->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = ConnectSilently(server_->port());
+  ASSERT_GE(fd, 0);
   pollfd p{fd, POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 20000), 1) << "the silent connection was never closed";
   char c;
@@ -143,12 +153,8 @@ TEST_F(TlsTest, AGracefulStopDropsAClientStuckInTheHandshake) {
   ServerProcess server(data.Sub("data"), {"--tls-cert", File("server.pem"), "--tls-key",
                                           File("server.key"), "--request-timeout-ms", "600000"});
   ASSERT_TRUE(server.started());
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server.port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = ConnectSilently(server.port());
+  ASSERT_GE(fd, 0);
   // Connections are accepted in order: once a later one is answered, the silent one is in its
   // handshake on the server, not waiting in the listen queue.
   std::string later = "https://127.0.0.1:" + std::to_string(server.port()) + "/healthz";
@@ -170,12 +176,8 @@ TEST_F(TlsTest, TheConnectionLimitAnswers503OverTls) {
   ASSERT_TRUE(server.started());
   std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/healthz";
   // A silent client holds the only connection.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server.port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = ConnectSilently(server.port());
+  ASSERT_GE(fd, 0);
   auto [code, out] = Curl("--cacert " + File("ca.pem") + " -w ' %{http_code}' " + url);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("too many open connections (limit 1)"), std::string::npos) << out;
