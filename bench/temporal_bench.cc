@@ -57,7 +57,7 @@ Usage: temporal_bench --data-dir=DIR --pg=CONNINFO [options]
   --rounds=N            rounds per measurement; figures are medians of the rounds (default 3)
   --queries=N           as-of queries per round and size (default 1000)
   --activity-queries=N  activity queries per round and size (default 200)
-  --history-queries=N   property-history and diff queries per round (default 30 and 100)
+  --history-queries=N,M property-history (N) and diff (M) queries per round (default 30,100)
   --append-events=N     events of the append workload per round and size (default 20000)
   --batch=N             events per append transaction (default 100)
   --writers=N,M         writer counts of the append workload (default 1,16)
@@ -66,7 +66,7 @@ Usage: temporal_bench --data-dir=DIR --pg=CONNINFO [options]
   --timetrail=PATH      the timetrail binary: with it, the peak memory of `timetrail serve` is
                         measured at the largest size
   --resource-seconds=N  how long the memory workload runs on each side (default 15)
-  --quick               sizes 10000,100000,1000000; 300 as-of, 100 activity, 10/30 history/diff
+  --quick               sizes 10000,100000,1000000; 300 as-of, 100 activity, 10,30 history,diff
                         queries per round; 1 round; 5 s memory workload
   --out=FILE            write the results as JSON to FILE
   --markdown=FILE       write a Markdown summary to FILE
@@ -1395,6 +1395,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<timetrail::EventStore> store = std::move(opened).value();
+  if (store->LastPosition() != 0) {
+    // PostgreSQL's rows copy timetrail's positions, so both sides must start empty.
+    std::cerr << "temporal_bench: " << cfg.data_dir
+              << "/store already holds events; give an"
+                 " empty --data-dir\n";
+    return 2;
+  }
   Bench b(cfg, store.get(), pg.get());
   b.holder = std::move(store);
   Json history, scaling, resources;
