@@ -72,25 +72,29 @@ Result<RecordedEvent> DecodeStoredEvent(std::string_view bytes) {
   return e;
 }
 
-Hash ChainHash(const Hash& previous, std::string_view canonical) {
+Hash Sha256(std::initializer_list<std::string_view> parts) {
   // Fetching the algorithm and allocating a context cost more than hashing a small event, so
   // both are kept per thread.
-  struct Sha256 {
+  struct Context {
     EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Sha256() {
+    ~Context() {
       EVP_MD_CTX_free(ctx);
       EVP_MD_free(md);
     }
   };
-  thread_local Sha256 sha;
+  thread_local Context sha;
   Hash out{};
   unsigned int len = 0;
   EVP_DigestInit_ex(sha.ctx, sha.md, nullptr);
-  EVP_DigestUpdate(sha.ctx, previous.data(), previous.size());
-  EVP_DigestUpdate(sha.ctx, canonical.data(), canonical.size());
+  for (std::string_view part : parts) EVP_DigestUpdate(sha.ctx, part.data(), part.size());
   EVP_DigestFinal_ex(sha.ctx, out.data(), &len);
   return out;
+}
+
+Hash ChainHash(const Hash& previous, std::string_view canonical) {
+  return Sha256({std::string_view(reinterpret_cast<const char*>(previous.data()), previous.size()),
+                 canonical});
 }
 
 }  // namespace timetrail

@@ -4,6 +4,7 @@
 #define TIMETRAIL_CORE_EVENT_CODEC_H_
 
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,6 +33,9 @@ std::string_view CanonicalPart(std::string_view stored);
 
 // hash(p) = SHA-256(hash(p-1) || canonical bytes of event p).
 Hash ChainHash(const Hash& previous, std::string_view canonical);
+
+// SHA-256 of the concatenation of "parts". Thread-safe.
+Hash Sha256(std::initializer_list<std::string_view> parts);
 
 }  // namespace timetrail
 

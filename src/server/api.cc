@@ -776,20 +776,15 @@ class Handler {
     Result<VerifyReport> report = store_->Verify(VerifyOptions{});
     if (!report.ok()) return ErrorResponse(report.status());
     const VerifyReport& r = *report;
-    if (std::optional<ApiResponse> a = Audit(
-            "verify", std::string("{\"ok\":") + (r.ok ? "true" : "false") +
-                          ",\"events_checked\":" + U64(r.events_checked) +
-                          ",\"first_bad_position\":" +
-                          (r.first_bad_position ? U64(*r.first_bad_position) : "null") +
-                          ",\"head_position\":" + U64(r.head.position) + "}")) {
-      return *a;
-    }
-    return Json(200, std::string("{\"ok\":") + (r.ok ? "true" : "false") +
-                         ",\"events_checked\":" + U64(r.events_checked) +
-                         ",\"first_bad_position\":" +
-                         (r.first_bad_position ? U64(*r.first_bad_position) : "null") +
-                         ",\"message\":" + JsonQuote(r.message) + ",\"head\":{\"position\":" +
-                         U64(r.head.position) + ",\"hash\":\"" + r.head.hash_hex + "\"}}");
+    std::string body = std::string("{\"ok\":") + (r.ok ? "true" : "false") +
+                       ",\"events_checked\":" + U64(r.events_checked) +
+                       ",\"first_bad_position\":" +
+                       (r.first_bad_position ? U64(*r.first_bad_position) : "null") +
+                       ",\"message\":" + JsonQuote(r.message) + ",\"head\":{\"position\":" +
+                       U64(r.head.position) + ",\"hash\":\"" + r.head.hash_hex + "\"}}";
+    // The audit event holds the answer itself.
+    if (std::optional<ApiResponse> a = Audit("verify", body)) return *a;
+    return Json(200, std::move(body));
   }
 
   Result<std::optional<Timestamp>> TimeParam(const char* name) {

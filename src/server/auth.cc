@@ -1,13 +1,13 @@
 #include "server/auth.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
 
+#include "core/event_codec.h"
 #include "core/hex.h"
 #include "server/raw_json.h"
 #include "timetrail/time.h"
@@ -23,13 +23,6 @@ constexpr std::size_t kMaxPrefixes = 64;
 
 constexpr std::string_view kTokenCreated = "token-created";
 constexpr std::string_view kTokenRevoked = "token-revoked";
-
-std::array<std::uint8_t, 32> Sha256(std::string_view text) {
-  std::array<std::uint8_t, 32> out{};
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), out.data(), &len, EVP_sha256(), nullptr);
-  return out;
-}
 
 std::string Base64Url(const std::uint8_t* data, std::size_t n) {
   static constexpr char kAlphabet[] =
@@ -212,7 +205,7 @@ Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) co
     return Status::InvalidArgument("not a timetrail token (they look like tt_<id>_<secret>)");
   }
   std::string_view id = v.substr(kTokenPrefix.size(), sep - kTokenPrefix.size());
-  std::array<std::uint8_t, 32> digest = Sha256(v);
+  std::array<std::uint8_t, 32> digest = Sha256({v});
   std::lock_guard<std::mutex> lock(mu_);
   auto it = tokens_.find(id);
   // Compare in constant time, so the time taken says nothing about how close a guess came.
@@ -272,7 +265,7 @@ Result<std::pair<TokenInfo, std::string>> TokenRegistry::Create(const TokenSpec&
   std::string token = std::string(kTokenPrefix) + t.id + "_" +
                       Base64Url(random.data() + kIdBytes, kSecretBytes);
   t.spec = spec;
-  t.digest = Sha256(token);
+  t.digest = Sha256({token});
   t.created_by = by.actor;
   std::string data =
       "{\"token_id\":" + JsonQuote(t.id) + ",\"name\":" + JsonQuote(spec.name) +

@@ -3,11 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -135,21 +135,6 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     });
   }
 
- private:
-  // The connection is ready for HTTP (after the TLS handshake, if any).
-  void Begin() {
-    if (over_limit_) {
-      server_->metrics_.Rejected();
-      SendError(ErrorResponse(503, "unavailable",
-                              "the server has too many open connections (limit " +
-                                  std::to_string(server_->options_.max_connections) +
-                                  "); retry later"));
-      return;
-    }
-    DoRead();
-  }
-
- public:
   void Shutdown() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       if (self->closed_) return;
@@ -165,6 +150,19 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
  private:
+  // The connection is ready for HTTP (after the TLS handshake, if any).
+  void Begin() {
+    if (over_limit_) {
+      server_->metrics_.Rejected();
+      SendError(ErrorResponse(503, "unavailable",
+                              "the server has too many open connections (limit " +
+                                  std::to_string(server_->options_.max_connections) +
+                                  "); retry later"));
+      return;
+    }
+    DoRead();
+  }
+
   const ServerOptions& opts() const { return server_->options_; }
   // The TCP layer under the stream: deadlines, cancellation, the socket.
   beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
