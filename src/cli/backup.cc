@@ -1,12 +1,9 @@
-// Backup and restore copy a data directory file by file while holding it closed: the store is
-// opened once first (recovering its write-ahead log and checking the head against the log),
-// closed, then its lock file is held for the copy so no server can open it midway. The copy is
-// then opened and its integrity chain verified before the command reports success, so a backup
-// that exists is a backup that opens.
+// Backup and restore of a data directory no server holds: the store is opened (which recovers
+// its write-ahead log, checks the head against the log and holds the directory's lock, so no
+// server can open it meanwhile), then EventStore::Backup writes a checkpoint of it into the new
+// directory and verifies that copy. A backup that exists is a backup that opens. The same
+// mechanism serves online backups, through a running server (POST /v1/backup).
 #include "cli/backup.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -23,137 +20,45 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int ExitFor(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kUnavailable:
-      return kExitUnavailable;
-    case StatusCode::kNotFound:
-      return kExitNotFound;
-    case StatusCode::kInvalidArgument:
-      return kExitBadInput;
-    default:
-      return kExitFailure;
+// Copies the store in "from" into the new directory "to" (which may exist if empty); returns
+// the last position of the copy.
+Result<Position> CopyStore(const std::string& from, const std::string& to, const char* to_what) {
+  std::error_code ec;
+  if (fs::exists(to, ec)) {
+    if (!fs::is_directory(to, ec) || !fs::is_empty(to, ec)) {
+      return Status::InvalidArgument(std::string(to_what) + " '" + to +
+                                     "' already exists and is not empty; name a new directory");
+    }
+    if (fs::equivalent(from, to, ec)) {
+      return Status::InvalidArgument("source and destination are the same directory");
+    }
+    fs::remove(to, ec);  // the checkpoint creates it
   }
-}
-
-// Opens an existing store, verifies its chain, and returns its last position.
-Result<Position> OpenAndVerify(const std::string& dir) {
   Options options;
   options.create_if_missing = false;
-  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, dir);
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, from);
   if (!store.ok()) {
     if (store.status().code() == StatusCode::kUnavailable) {
-      return Status::Unavailable("'" + dir +
+      return Status::Unavailable("'" + from +
                                  "' is in use by a running timetrail process; stop the server "
-                                 "(SIGTERM) first: a backup copies a closed data directory");
+                                 "(SIGTERM) first, or back up through it: timetrail backup "
+                                 "--server URL --to NAME");
     }
     return store.status();
   }
-  Result<VerifyReport> report = (*store)->Verify(VerifyOptions{});
-  if (!report.ok()) return report.status();
-  if (!report->ok) {
-    return Status::Corruption("the integrity chain of '" + dir + "' does not verify: " +
-                              report->message);
+  Position last = (*store)->LastPosition();
+  Result<VerifyReport> copy = (*store)->Backup(fs::absolute(to).lexically_normal().string());
+  if (!copy.ok()) return copy.status();
+  if (copy->head.position != last) {
+    return Status::Corruption("the copy ends at position " + std::to_string(copy->head.position) +
+                              ", the original at " + std::to_string(last));
   }
-  return (*store)->LastPosition();
-}
-
-// Holds the store's lock file (the same advisory lock the storage engine takes) so that no
-// server opens the directory while it is copied.
-class DirLock {
- public:
-  explicit DirLock(const std::string& dir) {
-    fd_ = ::open((fs::path(dir) / "LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return;
-    struct flock f {};
-    f.l_type = F_WRLCK;
-    f.l_whence = SEEK_SET;
-    if (::fcntl(fd_, F_SETLK, &f) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~DirLock() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
-  }
-  DirLock(const DirLock&) = delete;
-  DirLock& operator=(const DirLock&) = delete;
-  bool held() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-Status SyncPath(const fs::path& p, bool directory) {
-  int fd = ::open(p.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open '" + p.string() + "' to sync it");
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::IOError("cannot sync '" + p.string() + "'");
-  return Status::Ok();
-}
-
-// Copies every file of "from" except the lock into the new directory "to", syncing each file
-// and directory so the copy survives a crash right after the command returns.
-Status CopyStore(const std::string& from, const std::string& to) {
-  std::error_code ec;
-  fs::create_directories(to, ec);
-  if (ec) return Status::IOError("cannot create '" + to + "': " + ec.message());
-  for (const fs::directory_entry& e : fs::recursive_directory_iterator(from, ec)) {
-    fs::path rel = fs::relative(e.path(), from, ec);
-    if (ec) break;
-    fs::path target = fs::path(to) / rel;
-    if (e.is_directory()) {
-      fs::create_directories(target, ec);
-    } else if (rel != "LOCK") {
-      fs::copy_file(e.path(), target, fs::copy_options::none, ec);
-      if (!ec) TT_RETURN_IF_ERROR(SyncPath(target, false));
-    }
-    if (ec) return Status::IOError("cannot copy '" + e.path().string() + "': " + ec.message());
-  }
-  if (ec) return Status::IOError("cannot read '" + from + "': " + ec.message());
-  return SyncPath(to, true);
-}
-
-// "to" must not exist, or be an empty directory: nothing is ever overwritten.
-Status CheckDestination(const std::string& to, const char* what) {
-  std::error_code ec;
-  if (!fs::exists(to, ec)) return Status::Ok();
-  if (fs::is_directory(to, ec) && fs::is_empty(to, ec)) return Status::Ok();
-  return Status::InvalidArgument(std::string(what) + " '" + to +
-                                 "' already exists and is not empty; name a new directory");
+  return last;
 }
 
 int Copy(const char* cmd, const std::string& from, const std::string& to, const char* to_what) {
-  auto fail = [cmd](const Status& s) {
-    std::cerr << "timetrail " << cmd << ": " << s.ToString() << "\n";
-    return ExitFor(s);
-  };
-  if (Status s = CheckDestination(to, to_what); !s.ok()) return fail(s);
-  std::error_code ec;
-  if (fs::equivalent(from, to, ec)) {
-    return fail(Status::InvalidArgument("source and destination are the same directory"));
-  }
-  Result<Position> last = OpenAndVerify(from);
-  if (!last.ok()) return fail(last.status());
-  {
-    DirLock lock(from);
-    if (!lock.held()) {
-      return fail(Status::Unavailable("'" + from + "' was opened by another process meanwhile"));
-    }
-    bool existed = fs::exists(to, ec);
-    Status s = CopyStore(from, to);
-    if (!s.ok()) {
-      if (!existed) fs::remove_all(to, ec);
-      return fail(s);
-    }
-  }
-  Result<Position> copied = OpenAndVerify(to);
-  if (!copied.ok()) return fail(copied.status());
-  if (*copied != *last) {
-    return fail(Status::Corruption("the copy ends at position " + std::to_string(*copied) +
-                                   ", the original at " + std::to_string(*last)));
-  }
+  Result<Position> last = CopyStore(from, to, to_what);
+  if (!last.ok()) return ReportStatus(cmd, last.status());
   std::cout << cmd << ": copied '" << from << "' to '" << to << "'; last position " << *last
             << ", integrity chain verified" << std::endl;
   return kExitOk;
