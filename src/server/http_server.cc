@@ -645,6 +645,7 @@ HttpServer::HttpServer(EventStore* store, const ServerOptions& options)
 HttpServer::~HttpServer() = default;
 Status HttpServer::Start() { return impl_->Start(); }
 std::string HttpServer::address() const { return impl_->address_; }
+std::size_t HttpServer::active_tokens() const { return impl_->api_.tokens().ActiveCount(); }
 void HttpServer::Run() { impl_->Run(); }
 void HttpServer::Stop() { impl_->Stop(); }
 

@@ -62,6 +62,8 @@ class HttpServer {
   Status Start();
   // The bound address, "127.0.0.1:7070"; valid after Start().
   std::string address() const;
+  // Tokens that can authenticate now (neither revoked nor expired); valid after Start().
+  std::size_t active_tokens() const;
   // Serves until Stop(); returns once every connection has closed.
   void Run();
   // Begins a graceful shutdown. Thread-safe; callable from a signal handler thread.

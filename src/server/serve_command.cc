@@ -110,15 +110,13 @@ void ApplyConfigFile(CLI::App* cmd, const std::string& path) {
 }
 
 // Says on stderr whether requests need a token, and how to make the first one.
-void ReportAuth(EventStore* store, bool required, const std::string& data_dir) {
+void ReportAuth(const HttpServer& server, bool required, const std::string& data_dir) {
   if (!required) {
     std::cerr << "timetrail serve: authentication off: requests without a token may do "
                  "everything (--auth on to require tokens)" << std::endl;
     return;
   }
-  TokenRegistry tokens(store);
-  Status s = tokens.Load();
-  std::size_t active = s.ok() ? tokens.ActiveCount() : 0;
+  std::size_t active = server.active_tokens();
   std::cerr << "timetrail serve: authentication on: " << active << " active token"
             << (active == 1 ? "" : "s") << std::endl;
   if (active == 0) {
@@ -210,7 +208,7 @@ int RunServe(const ServeFlags& f) {
     }
     std::cout << "listening on " << (so.tls_cert_file.empty() ? "http" : "https") << "://"
               << server.address() << std::endl;
-    ReportAuth(store->get(), so.auth.required, f.data);
+    ReportAuth(server, so.auth.required, f.data);
     std::cerr << "timetrail serve: data directory '" << f.data << "', last position "
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
     server.Run();

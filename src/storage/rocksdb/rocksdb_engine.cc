@@ -1,11 +1,11 @@
 // KvEngine on RocksDB: one column family per Family, one WriteBatch per KvWriteBatch.
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
-#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
-#include <rocksdb/table.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -247,7 +247,8 @@ class RocksDbEngine final : public KvEngine {
     // DB::Resume(), which flushes the memory tables to new files and starts a new log. So a
     // write first tries to resume: after a full disk, appends go on once space is freed,
     // without a restart. A write that failed was not applied, so resuming cannot make a
-    // refused append appear. Other write errors (e.g. EIO) RocksDB treats as fatal: Resume()
+    // refused append appear (an earlier batch whose sync then failed may: its appends were
+    // answered "may or may not be stored"). Other write errors (e.g. EIO) RocksDB treats as fatal: Resume()
     // refuses, and the store must be reopened.
     if (needs_resume_.load()) {
       rocksdb::Status r = db_->Resume();
