@@ -211,16 +211,20 @@ Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) co
   // Compare in constant time, so the time taken says nothing about how close a guess came.
   if (it == tokens_.end() ||
       CRYPTO_memcmp(digest.data(), it->second.digest.data(), digest.size()) != 0) {
-    return Status::InvalidArgument("unknown token");
+    return Status::InvalidArgument(
+        "unknown token: check that it was copied whole, or have an admin create one "
+        "(timetrail token create)");
   }
   const TokenInfo& t = it->second;
   if (t.revoked_at) {
     return Status::InvalidArgument("token " + t.id + " was revoked at " +
-                                   FormatTimestamp(*t.revoked_at));
+                                   FormatTimestamp(*t.revoked_at) +
+                                   "; have an admin create a new one (timetrail token create)");
   }
   if (t.spec.expires_at && Now() >= *t.spec.expires_at) {
     return Status::InvalidArgument("token " + t.id + " expired at " +
-                                   FormatTimestamp(*t.spec.expires_at));
+                                   FormatTimestamp(*t.spec.expires_at) +
+                                   "; have an admin create a new one (timetrail token create)");
   }
   Principal p;
   p.token_id = t.id;

@@ -157,6 +157,8 @@ TEST_F(ScopedServerTest, RequestsWithoutAValidTokenAreRefused) {
   HttpResult forged = Get("/v1/log", reader_.substr(0, reader_.size() - 2) + "xx");
   EXPECT_EQ(forged.status, 401);
   EXPECT_NE(forged.header("www-authenticate").find("invalid_token"), std::string::npos);
+  EXPECT_NE(forged.body.find("unknown token"), std::string::npos) << forged.body;
+  EXPECT_NE(forged.body.find("timetrail token create"), std::string::npos) << forged.body;
   EXPECT_EQ(client_->Get("/v1/log", {{"Authorization", "Basic dXNlcjpwYXNz"}}).status, 401);
   EXPECT_EQ(Post("/v1/streams/a", kEvent, "").status, 401);
   EXPECT_EQ(Get("/v1/streams/a/info", admin_).json()["exists"], false)
