@@ -19,8 +19,9 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "server/tls_error.h"
 
 namespace timetrail::cli {
 
@@ -37,8 +38,7 @@ constexpr auto kConnectTimeout = std::chrono::seconds(10);
 
 Status Unreachable(const ServerAddress& a, const beast::error_code& ec) {
   if (ec.category() == asio::error::get_ssl_category()) {
-    const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
-    std::string why = reason != nullptr ? reason : ec.message();
+    std::string why = server::TlsErrorReason(ec);
     return Status::Unavailable(
         "TLS with the timetrail server at " + a.ToString() + " failed: " + why +
         (why.find("certificate") != std::string::npos

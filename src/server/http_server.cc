@@ -24,6 +24,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include "server/api.h"
+#include "server/tls_error.h"
 #include "subscribe/hub.h"
 
 namespace timetrail::server {
@@ -503,16 +504,6 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
 namespace {
 
-// OpenSSL's reason for a failed TLS call ("no start line", "key values mismatch"...).
-std::string TlsReason(const beast::error_code& ec) {
-  if (ec.category() == asio::error::get_ssl_category()) {
-    if (const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) {
-      return reason;
-    }
-  }
-  return ec.message();
-}
-
 Status CheckReadable(const std::string& flag, const std::string& file) {
   if (::access(file.c_str(), R_OK) != 0) {
     return Status::InvalidArgument(flag + " '" + file + "': cannot read it: " +
@@ -537,12 +528,12 @@ Result<asio::ssl::context> MakeTlsContext(const ServerOptions& o) {
   ctx.use_certificate_chain_file(o.tls_cert_file, ec);
   if (ec) {
     return Status::InvalidArgument("--tls-cert '" + o.tls_cert_file +
-                                   "': cannot load a PEM certificate: " + TlsReason(ec));
+                                   "': cannot load a PEM certificate: " + TlsErrorReason(ec));
   }
   ctx.use_private_key_file(o.tls_key_file, asio::ssl::context::pem, ec);
   if (ec) {
     return Status::InvalidArgument("--tls-key '" + o.tls_key_file +
-                                   "': cannot load a PEM private key: " + TlsReason(ec));
+                                   "': cannot load a PEM private key: " + TlsErrorReason(ec));
   }
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
     return Status::InvalidArgument("--tls-key '" + o.tls_key_file +
