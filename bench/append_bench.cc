@@ -31,7 +31,10 @@ Usage: append_bench --data-dir=DIR [--pg=CONNINFO] [options]
   --data-dir=DIR        where the timetrail store is created (must not hold a store yet)
   --pg=CONNINFO         libpq connection string of the PostgreSQL peer; without it only
                         timetrail runs. The table "events" is dropped and recreated.
-  --seconds=N           how long each scenario runs per system (default 10)
+  --seconds=N           how long each scenario runs per system and round (default 10)
+  --rounds=N            rounds of each scenario per system; figures are those of the round
+                        with the median throughput, and every round's events/s is kept
+                        (default 3)
   --many-threads=N      threads of scenario (b), one PostgreSQL connection each (default 64)
   --batch=N             events per append in scenario (c) (default 100)
   --batch-threads=N,M   thread counts of the multi-threaded batch scenarios (default 4,32)
@@ -71,6 +74,7 @@ struct ThreadStreams {
 struct Config {
   std::string data_dir, pg, out, markdown, run_name;
   double seconds = 10, fsync_seconds = 2;
+  int rounds = 3;
   int many_threads = 64, batch = 100, streams_per_thread = 16;
   std::vector<int> batch_threads = {4, 32};
   std::int64_t read_events = 100000;
@@ -85,7 +89,7 @@ bench::RunResult RunTimetrail(EventStore& store, const Scenario& sc, const Confi
   std::vector<ThreadStreams> state(sc.threads);
   for (auto& s : state) s.last.resize(cfg.streams_per_thread);
   auto before = store.GetStats();
-  bench::Driver driver("timetrail " + sc.label, sc.threads, cfg.seconds);
+  bench::Driver driver("timetrail " + sc.label, sc.threads, cfg.seconds, cfg.rounds);
   auto result = driver.Run([&](int t, std::uint64_t i, std::string* error) -> std::int64_t {
     std::uint64_t s = i % cfg.streams_per_thread;
     std::vector<ProposedEvent> events(sc.batch);
@@ -120,7 +124,7 @@ bench::RunResult RunPostgres(std::vector<std::unique_ptr<bench::PgConn>>& conns,
   std::vector<ThreadStreams> state(sc.threads);
   for (auto& s : state) s.last.resize(cfg.streams_per_thread);
   std::string stmt = "insert" + std::to_string(sc.batch);
-  bench::Driver driver("postgres  " + sc.label, sc.threads, cfg.seconds);
+  bench::Driver driver("postgres  " + sc.label, sc.threads, cfg.seconds, cfg.rounds);
   return driver.Run([&](int t, std::uint64_t i, std::string* error) -> std::int64_t {
     std::uint64_t s = i % cfg.streams_per_thread;
     auto& last = state[t].last[s];
@@ -246,23 +250,9 @@ void PrintRow(const std::string& name, const bench::RunResult& tt, const bench::
   std::printf("\n");
 }
 
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
+using bench::Fmt;
 
-// Thousands separators make 1234567 readable as 1,234,567.
-std::string Count(double v) {
-  std::string digits = std::to_string(static_cast<long long>(v + 0.5));
-  std::string out;
-  int n = static_cast<int>(digits.size());
-  for (int i = 0; i < n; ++i) {
-    if (i > 0 && (n - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
+using bench::Count;
 
 std::string MachineLine(const Json& out) {
   const Json& m = out["machine"];
@@ -287,8 +277,10 @@ bool WriteMarkdown(const std::string& path, const std::string& run_name, const J
   bool pg = out.contains("postgres");
   md << "#### Appends and reads (" << run_name << " run, " << out["started_at"].get<std::string>()
      << ")\n\n";
-  md << MachineLine(out) << ". " << out["config"]["seconds_per_scenario"].dump()
-     << " s per scenario and system.\n\n";
+  md << MachineLine(out) << ". " << out["config"]["rounds"].dump() << " round(s) of "
+     << out["config"]["seconds_per_scenario"].dump()
+     << " s per scenario and system; each figure is from the round with the median"
+        " throughput.\n\n";
   md << "| scenario | timetrail events/s | p50 ms | p99 ms | events per fsync |";
   if (pg) md << " PostgreSQL events/s | p50 ms | p99 ms | timetrail / PostgreSQL |";
   md << "\n|---|--:|--:|--:|--:|";
@@ -344,6 +336,7 @@ int main(int argc, char** argv) {
   cfg.markdown = flags.Get("markdown", "");
   cfg.run_name = flags.Get("run-name", "custom");
   cfg.seconds = flags.GetDouble("seconds", cfg.seconds);
+  cfg.rounds = static_cast<int>(flags.GetInt("rounds", cfg.rounds));
   cfg.fsync_seconds = flags.GetDouble("fsync-seconds", cfg.fsync_seconds);
   cfg.many_threads = static_cast<int>(flags.GetInt("many-threads", cfg.many_threads));
   cfg.batch = static_cast<int>(flags.GetInt("batch", cfg.batch));
@@ -363,11 +356,11 @@ int main(int argc, char** argv) {
     std::cerr << "append_bench: --data-dir is required (see --help)\n";
     return 2;
   }
-  if (cfg.seconds <= 0 || cfg.many_threads < 1 || cfg.batch < 1 || cfg.batch > 10000 ||
+  if (cfg.seconds <= 0 || cfg.rounds < 1 || cfg.many_threads < 1 || cfg.batch < 1 || cfg.batch > 10000 ||
       cfg.batch_threads.empty() ||
       *std::min_element(cfg.batch_threads.begin(), cfg.batch_threads.end()) < 1 ||
       cfg.streams_per_thread < 1 || cfg.read_events < 1) {
-    std::cerr << "append_bench: --seconds, --many-threads, --batch-threads (a comma-separated"
+    std::cerr << "append_bench: --seconds, --rounds, --many-threads, --batch-threads (a comma-separated"
                  " list), --streams-per-thread and --read-events must be positive and --batch"
                  " at most 10000\n";
     return 2;
@@ -389,6 +382,7 @@ int main(int argc, char** argv) {
   out["machine"]["fsyncs_per_second"] = fsync_rate;
   std::cerr << "  " << static_cast<long>(fsync_rate) << " fdatasync/s\n";
   out["config"] = Json{{"seconds_per_scenario", cfg.seconds},
+                       {"rounds", cfg.rounds},
                        {"many_threads", cfg.many_threads},
                        {"batch", cfg.batch},
                        {"batch_threads", cfg.batch_threads},
@@ -465,7 +459,7 @@ int main(int argc, char** argv) {
     std::cerr << "scenario " << sc.label << "\n";
     Json row{{"name", sc.name}, {"label", sc.label}, {"threads", 1}};
     Revision next = 0;
-    bench::Driver dtt("timetrail " + sc.label, 1, cfg.seconds);
+    bench::Driver dtt("timetrail " + sc.label, 1, cfg.seconds, cfg.rounds);
     auto tt = dtt.Run([&](int, std::uint64_t, std::string* error) -> std::int64_t {
       timetrail::ReadStreamOptions o;
       o.from_revision = next;
@@ -486,7 +480,7 @@ int main(int argc, char** argv) {
     if (with_pg) {
       std::int64_t pnext = 0;
       std::vector<std::string> col;
-      bench::Driver dpg("postgres  " + sc.label, 1, cfg.seconds);
+      bench::Driver dpg("postgres  " + sc.label, 1, cfg.seconds, cfg.rounds);
       pg = dpg.Run([&](int, std::uint64_t, std::string* error) -> std::int64_t {
         std::string from = std::to_string(pnext);
         std::int64_t n = conns[0]->ExecPrepared("read_stream", {"read/stream", from.c_str()},
@@ -508,7 +502,7 @@ int main(int argc, char** argv) {
     Json row{{"name", sc.name}, {"label", sc.label}, {"threads", 1},
              {"timetrail_log_events", store.LastPosition()}};
     timetrail::Position next = 1;
-    bench::Driver dtt("timetrail " + sc.label, 1, cfg.seconds);
+    bench::Driver dtt("timetrail " + sc.label, 1, cfg.seconds, cfg.rounds);
     auto tt = dtt.Run([&](int, std::uint64_t, std::string* error) -> std::int64_t {
       timetrail::ReadLogOptions o;
       o.from_position = next;
@@ -526,7 +520,7 @@ int main(int argc, char** argv) {
     if (with_pg) {
       std::int64_t pnext = 1;
       std::vector<std::string> col;
-      bench::Driver dpg("postgres  " + sc.label, 1, cfg.seconds);
+      bench::Driver dpg("postgres  " + sc.label, 1, cfg.seconds, cfg.rounds);
       pg = dpg.Run([&](int, std::uint64_t, std::string* error) -> std::int64_t {
         std::string from = std::to_string(pnext);
         std::int64_t n = conns[0]->ExecPrepared("read_log", {from.c_str()}, error, nullptr, &col);

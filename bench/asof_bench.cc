@@ -50,14 +50,16 @@ Usage: asof_bench --data-dir=DIR --pg=CONNINFO [options]
   --events=N          versions in all for the throughput part (default 1000000)
   --entities=N        entities they are spread over (default 100000)
   --clients=N         concurrent clients (connections) for the throughput part (default 4)
-  --seconds=N         how long the throughput part runs (default 10)
+  --seconds=N         how long the throughput part runs per round (default 10)
+  --rounds=N          rounds of every measurement; figures are those of the round with the
+                      median throughput, and every round's figure is kept (default 3)
   --block-cache-mb=N  RocksDB block cache of the store the C++ API part opens (default 1024:
                       sized to hold the throughput part's data)
   --timetrail=PATH    the timetrail binary; with it, the throughput part also runs through
                       HTTP: `timetrail serve` on the loaded data directory, one keep-alive
                       connection per client, GET /v1/entities/{stream}?as_of=T
   --quick             sizes 10,1000,100000; 100,000 events over 10,000 entities; 1,000
-                      queries per size; 3 seconds
+                      queries per size; 3 seconds; 1 round
   --out=FILE          write the results as JSON to FILE
   --markdown=FILE     write a Markdown summary to FILE
   --run-name=NAME     what to call this run in the summary (default "custom")
@@ -78,14 +80,7 @@ constexpr const char* kAsOfSql =
 
 constexpr double kEpoch = 1767225600.0;  // 2026-01-01T00:00:00Z
 
-std::vector<std::int64_t> ParseList(const std::string& text) {
-  std::vector<std::int64_t> v;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');) {
-    v.push_back(std::strtoll(item.c_str(), nullptr, 10));
-  }
-  return v;
-}
+using bench::ParseList;
 
 // Inserts "versions" consecutive versions for each entity in [first_entity, first_entity+count).
 std::string LoadSql(const std::string& prefix, std::int64_t first_entity, std::int64_t count,
@@ -213,11 +208,7 @@ std::int64_t AsOf(const timetrail::EventStore& store, const std::string& stream,
   return 1;
 }
 
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
+using bench::Fmt;
 
 // Waits for the store's background work after a load; returns the seconds it took.
 double Settle(const timetrail::EventStore& store) {
@@ -253,6 +244,7 @@ int main(int argc, char** argv) {
   std::int64_t entities = flags.GetInt("entities", quick ? 10000 : 100000);
   int clients = static_cast<int>(flags.GetInt("clients", 4));
   double seconds = flags.GetDouble("seconds", quick ? 3 : 10);
+  int rounds = static_cast<int>(flags.GetInt("rounds", quick ? 1 : 3));
   std::int64_t block_cache_mb = flags.GetInt("block-cache-mb", 1024);
   std::string timetrail_bin = flags.Get("timetrail", "");
   if (!flags.CheckAllUsed()) return 2;
@@ -261,8 +253,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (sizes.empty() || *std::min_element(sizes.begin(), sizes.end()) < 1 || queries < 1 ||
-      entities < 1 || events < entities || clients < 1 || seconds <= 0 || block_cache_mb < 1) {
-    std::cerr << "asof_bench: --sizes, --queries, --entities, --clients, --seconds and"
+      entities < 1 || events < entities || clients < 1 || seconds <= 0 || rounds < 1 || block_cache_mb < 1) {
+    std::cerr << "asof_bench: --sizes, --queries, --entities, --clients, --seconds, --rounds and"
                  " --block-cache-mb must be positive, and --events at least --entities\n";
     return 2;
   }
@@ -281,7 +273,7 @@ int main(int argc, char** argv) {
   out["postgres"] = bench::DescribePostgres(*admin);
   out["config"] = Json{{"sizes", sizes},     {"queries_per_size", queries},
                        {"events", events},   {"entities", entities},
-                       {"clients", clients}, {"seconds", seconds},
+                       {"clients", clients}, {"seconds", seconds}, {"rounds", rounds},
                        {"block_cache_mb", block_cache_mb}, {"http", !timetrail_bin.empty()}};
   timetrail::Options options;
   options.block_cache_bytes = static_cast<std::size_t>(block_cache_mb) << 20;
@@ -311,7 +303,7 @@ int main(int argc, char** argv) {
     double settle = Settle(store);
     std::mt19937_64 tt_rng(n);
     std::uniform_int_distribution<std::int64_t> tt_at(first.micros, last.micros);
-    bench::Driver tt_driver("timetrail as-of, " + std::to_string(n) + " versions", 1, 0);
+    bench::Driver tt_driver("timetrail as-of, " + std::to_string(n) + " versions", 1, 0, rounds);
     auto tt = tt_driver.RunCount(
         [&](int, std::uint64_t, std::string* err) -> std::int64_t {
           return AsOf(store, tt_stream, timetrail::Timestamp{tt_at(tt_rng)}, err);
@@ -330,7 +322,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(n);
     std::uniform_real_distribution<double> at(0, static_cast<double>(n));
     std::string entity = prefix + "0";
-    bench::Driver driver("postgres as-of, " + std::to_string(n) + " versions", 1, 0);
+    bench::Driver driver("postgres as-of, " + std::to_string(n) + " versions", 1, 0, rounds);
     auto r = driver.RunCount(
         [&](int, std::uint64_t, std::string* err) -> std::int64_t {
           std::string t = Fmt("%.3f", kEpoch + at(rng));
@@ -357,7 +349,7 @@ int main(int argc, char** argv) {
   std::vector<std::mt19937_64> tt_rngs;
   for (int i = 0; i < clients; ++i) tt_rngs.emplace_back(2000 + i);
   bench::Driver tt_driver("timetrail as-of, " + std::to_string(clients) + " clients", clients,
-                          seconds);
+                          seconds, rounds);
   auto tt_tp = tt_driver.Run([&](int t, std::uint64_t, std::string* err) -> std::int64_t {
     std::uniform_int_distribution<std::int64_t> pick(0, entities - 1);
     std::uniform_int_distribution<std::int64_t> at(round_done.micros, load_end.micros);
@@ -382,7 +374,7 @@ int main(int argc, char** argv) {
     std::vector<std::mt19937_64> http_rngs;
     for (int i = 0; i < clients; ++i) http_rngs.emplace_back(3000 + i);
     bench::Driver http_driver("timetrail HTTP as-of, " + std::to_string(clients) + " clients",
-                              clients, seconds);
+                              clients, seconds, rounds);
     http_tp = http_driver.Run([&](int t, std::uint64_t, std::string* err) -> std::int64_t {
       std::uniform_int_distribution<std::int64_t> pick(0, entities - 1);
       std::uniform_int_distribution<std::int64_t> at(round_done.micros, load_end.micros);
@@ -417,7 +409,8 @@ int main(int argc, char** argv) {
   }
   std::vector<std::mt19937_64> rngs;
   for (int i = 0; i < clients; ++i) rngs.emplace_back(1000 + i);
-  bench::Driver driver("postgres as-of, " + std::to_string(clients) + " clients", clients, seconds);
+  bench::Driver driver("postgres as-of, " + std::to_string(clients) + " clients", clients, seconds,
+                       rounds);
   auto tp = driver.Run([&](int t, std::uint64_t, std::string* err) -> std::int64_t {
     std::uniform_int_distribution<std::int64_t> pick(0, entities - 1);
     std::uniform_real_distribution<double> at(0, static_cast<double>(versions));
@@ -514,7 +507,8 @@ int main(int argc, char** argv) {
        << Fmt("%.2f", out["load_average_end"][0].get<double>()) << " at end; PostgreSQL "
        << out["postgres"].value("server_version", std::string("?"))
        << ", history table with `tstzrange` and `EXCLUDE USING gist (entity WITH =, valid WITH &&)`."
-       << "\n\n"
+       << " " << rounds << " round(s) of every measurement; each figure is from the round with"
+       << " the median throughput.\n\n"
        << "| versions per entity | timetrail p50 ms | p99 ms | PostgreSQL p50 ms | p99 ms |\n"
        << "|--:|--:|--:|--:|--:|\n";
     for (const auto& l : latency) {

@@ -118,14 +118,48 @@ Json RunResult::ToJson() const {
          {"calls_per_second", calls_per_second},
          {"latency", latency.ToJson()}};
   if (!first_error.empty()) j["first_error"] = first_error;
+  if (round_events_per_second.size() > 1) {
+    j["rounds"] = round_events_per_second.size();
+    j["round_events_per_second"] = round_events_per_second;
+  }
   return j;
 }
 
-RunResult Driver::Run(const Op& op) const { return RunImpl(op, 0); }
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
 
-RunResult Driver::RunCount(const Op& op, std::uint64_t calls) const { return RunImpl(op, calls); }
+RunResult Driver::Run(const Op& op) { return RunRounds(op, 0); }
 
-RunResult Driver::RunImpl(const Op& op, std::uint64_t total_calls) const {
+RunResult Driver::RunCount(const Op& op, std::uint64_t calls) { return RunRounds(op, calls); }
+
+RunResult Driver::RunRounds(const Op& op, std::uint64_t total_calls) {
+  std::vector<RunResult> runs;
+  for (int round = 0; round < rounds_; ++round) runs.push_back(RunOnce(op, total_calls, round));
+  std::vector<std::size_t> order(runs.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return runs[a].events_per_second < runs[b].events_per_second;
+  });
+  RunResult median = runs[order[(order.size() - 1) / 2]];
+  median.errors = 0;
+  median.first_error.clear();
+  for (const RunResult& r : runs) {
+    median.errors += r.errors;
+    if (median.first_error.empty()) median.first_error = r.first_error;
+    median.round_events_per_second.push_back(r.events_per_second);
+  }
+  return median;
+}
+
+RunResult Driver::RunOnce(const Op& op, std::uint64_t total_calls, int round) {
+  const std::string label =
+      rounds_ == 1 ? label_
+                   : label_ + " (round " + std::to_string(round + 1) + "/" +
+                         std::to_string(rounds_) + ")";
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> events{0}, calls{0}, errors{0};
   std::atomic<std::uint64_t> next_call{0};
@@ -144,7 +178,8 @@ RunResult Driver::RunImpl(const Op& op, std::uint64_t total_calls) const {
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
       std::string error;
-      for (std::uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      std::uint64_t& i = next_i_[t];
+      for (; !stop.load(std::memory_order_relaxed); ++i) {
         if (total_calls != 0 && next_call.fetch_add(1) >= total_calls) break;
         auto begin = Clock::now();
         std::int64_t n = op(t, i, &error);
@@ -179,7 +214,7 @@ RunResult Driver::RunImpl(const Op& op, std::uint64_t total_calls) const {
       double rate = static_cast<double>(e - last_events) /
                     std::max(1e-9, std::chrono::duration<double>(now - last).count());
       std::fprintf(stderr, "  %-44s %6.1fs  %12llu events  %12.0f events/s  errors %llu\n",
-                   label_.c_str(), elapsed, static_cast<unsigned long long>(e), rate,
+                   label.c_str(), elapsed, static_cast<unsigned long long>(e), rate,
                    static_cast<unsigned long long>(errors.load()));
       last_events = e;
       last = now;
@@ -380,6 +415,32 @@ std::string UtcNow() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string Fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string Count(double v) {
+  std::string digits = std::to_string(static_cast<long long>(v + 0.5));
+  std::string out;
+  int n = static_cast<int>(digits.size());
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && (n - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::vector<std::int64_t> ParseList(const std::string& text) {
+  std::vector<std::int64_t> v;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    v.push_back(std::strtoll(item.c_str(), nullptr, 10));
+  }
+  return v;
 }
 
 }  // namespace bench

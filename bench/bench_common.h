@@ -51,6 +51,10 @@ struct RunResult {
   double calls_per_second = 0;
   Latency latency;  // of one call
   std::string first_error;
+  // With several rounds (Driver's "rounds"): the figures above are those of the round with the
+  // median throughput, so that its latencies come from the same run, except "errors" and
+  // "first_error", which cover every round; this lists each round's events/s in run order.
+  std::vector<double> round_events_per_second;
   Json ToJson() const;
 };
 
@@ -58,23 +62,32 @@ struct RunResult {
 // message in *error). Called with the thread index and that thread's call counter.
 using Op = std::function<std::int64_t(int thread, std::uint64_t i, std::string* error)>;
 
-// Runs an Op on "threads" threads for "seconds", each call timed. Prints a progress line to
-// stderr about once a second. Thread-compatible: one Run at a time.
+// Runs an Op on "threads" threads for "seconds", each call timed, "rounds" times in a row, and
+// reports the round with the median throughput (the lower of the middle two for an even count). A thread's call counter goes on
+// from one round to the next, as in one long run. Prints a progress line to stderr about once
+// a second. Thread-compatible: one Run at a time.
 class Driver {
  public:
-  Driver(std::string label, int threads, double seconds)
-      : label_(std::move(label)), threads_(threads), seconds_(seconds) {}
-  RunResult Run(const Op& op) const;
-  // Runs "op" once per item (items split across threads in order) until all are done, timing
-  // each call; for loading data of a fixed size.
-  RunResult RunCount(const Op& op, std::uint64_t calls) const;
+  Driver(std::string label, int threads, double seconds, int rounds = 1)
+      : label_(std::move(label)), threads_(threads), seconds_(seconds),
+        rounds_(rounds < 1 ? 1 : rounds), next_i_(threads, 0) {}
+  RunResult Run(const Op& op);
+  // Runs "op" "calls" times per round (split across the threads), timing each call;
+  // for a fixed number of queries.
+  RunResult RunCount(const Op& op, std::uint64_t calls);
 
  private:
-  RunResult RunImpl(const Op& op, std::uint64_t total_calls) const;
+  RunResult RunRounds(const Op& op, std::uint64_t total_calls);
+  RunResult RunOnce(const Op& op, std::uint64_t total_calls, int round);
   std::string label_;
   int threads_;
   double seconds_;
+  int rounds_;
+  std::vector<std::uint64_t> next_i_;  // each thread's next call counter
 };
+
+// The median of "values" (the mean of the middle two for an even count); 0 when empty.
+double Median(std::vector<double> values);
 
 // A libpq connection. Not thread-safe: one per thread, as a PostgreSQL client would do.
 class PgConn {
@@ -137,6 +150,13 @@ class Flags {
   std::vector<std::pair<std::string, std::string>> values_;
   std::vector<std::string> used_;
 };
+
+// printf-style formatting of one number, e.g. Fmt("%.2f", 1.5) == "1.50".
+std::string Fmt(const char* format, double v);
+// A count with thousands separators: Count(1234567) == "1,234,567".
+std::string Count(double v);
+// "10,1000,100000" -> {10, 1000, 100000}.
+std::vector<std::int64_t> ParseList(const std::string& text);
 
 // Writes "json" to "path" (pretty-printed); false on failure, with the reason on stderr.
 bool WriteJson(const std::string& path, const Json& json);

@@ -55,7 +55,10 @@ Usage: http_bench --timetrail=PATH --data-dir=DIR [--pg=CONNINFO] [options]
                         empty)
   --pg=CONNINFO         libpq connection string of the PostgreSQL peer; without it only
                         timetrail runs. The table "events" is dropped and recreated.
-  --seconds=N           how long each append scenario runs per system (default 10)
+  --seconds=N           how long each append scenario runs per system and round (default 10)
+  --rounds=N            rounds of each append scenario per system; figures are those of the
+                        round with the median throughput, and every round's events/s is kept
+                        (default 3)
   --clients=N           concurrent keep-alive HTTP clients and PostgreSQL connections
                         (default 64)
   --batch=N             events per append in the batch scenario (default 100)
@@ -151,7 +154,7 @@ std::string AppendBody(int thread, std::uint64_t i, int n, std::optional<std::ui
 struct Config {
   std::string timetrail, data_dir, pg, out, markdown, run_name;
   double seconds = 10, fanout_seconds = 10, fsync_seconds = 2, rate = 1000;
-  int clients = 64, batch = 100, subscribers = 10, writers = 4;
+  int rounds = 3, clients = 64, batch = 100, subscribers = 10, writers = 4;
 };
 
 struct AppendRow {
@@ -159,7 +162,8 @@ struct AppendRow {
   int batch = 1;
   bench::RunResult tt;
   std::optional<bench::RunResult> pg;
-  double server_cpu_seconds = -1, bench_cpu_seconds = -1;
+  // CPU used by the server and by this benchmark over all rounds, and the wall time they took.
+  double server_cpu_seconds = -1, bench_cpu_seconds = -1, cpu_wall_seconds = -1;
   double fsyncs = -1, events_per_fsync = -1;  // from the server's /metrics
   std::uint64_t streams_checked = 0, streams_wrong = 0;
   std::string check_error;
@@ -187,7 +191,8 @@ void RunHttpAppends(ServeProcess& server, const Config& cfg, AppendRow* row) {
   double commits0 = -1, events0 = -1, commits1 = -1, events1 = -1;
   counters(&commits0, &events0);
   double server_cpu = ProcessCpuSeconds(server.pid()), self_cpu = SelfCpuSeconds();
-  bench::Driver driver("timetrail HTTP " + row->label, cfg.clients, cfg.seconds);
+  const auto cpu_start = Clock::now();
+  bench::Driver driver("timetrail HTTP " + row->label, cfg.clients, cfg.seconds, cfg.rounds);
   row->tt = driver.Run([&](int t, std::uint64_t i, std::string* error) -> std::int64_t {
     std::string body = AppendBody(t, i, row->batch, last[t]);
     int status = 0;
@@ -206,6 +211,7 @@ void RunHttpAppends(ServeProcess& server, const Config& cfg, AppendRow* row) {
   });
   row->server_cpu_seconds = ProcessCpuSeconds(server.pid()) - server_cpu;
   row->bench_cpu_seconds = SelfCpuSeconds() - self_cpu;
+  row->cpu_wall_seconds = std::chrono::duration<double>(Clock::now() - cpu_start).count();
   counters(&commits1, &events1);
   if (commits0 >= 0 && commits1 > commits0 && events0 >= 0) {
     row->fsyncs = commits1 - commits0;
@@ -240,7 +246,7 @@ bench::RunResult RunPgAppends(std::vector<std::unique_ptr<bench::PgConn>>& conns
                               const Config& cfg, const AppendRow& row) {
   std::vector<std::optional<std::uint64_t>> last(cfg.clients);
   std::string stmt = "insert" + std::to_string(row.batch);
-  bench::Driver driver("postgres " + row.label, cfg.clients, cfg.seconds);
+  bench::Driver driver("postgres " + row.label, cfg.clients, cfg.seconds, cfg.rounds);
   return driver.Run([&](int t, std::uint64_t i, std::string* error) -> std::int64_t {
     std::uint64_t first = last[t] ? *last[t] + 1 : 0;
     std::string stream = "pg-" + row.name + "-" + std::to_string(t);
@@ -552,23 +558,9 @@ bool RunFanOut(ServeProcess& server, const Config& cfg, Json* out) {
 
 // ---- Reporting -------------------------------------------------------------------------------
 
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
+using bench::Fmt;
 
-// Thousands separators make 1234567 readable as 1,234,567.
-std::string Count(double v) {
-  std::string digits = std::to_string(static_cast<long long>(v + 0.5));
-  std::string out;
-  int n = static_cast<int>(digits.size());
-  for (int i = 0; i < n; ++i) {
-    if (i > 0 && (n - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
+using bench::Count;
 
 bool WriteMarkdown(const std::string& path, const std::string& run_name, const Json& out) {
   std::ostringstream md;
@@ -590,8 +582,10 @@ bool WriteMarkdown(const std::string& path, const std::string& run_name, const J
   const Json& cfg = out["config"];
   md << ". `timetrail serve` with its defaults; " << cfg["clients"].dump()
      << " keep-alive HTTP clients (Boost.Beast, one thread each) and " << cfg["clients"].dump()
-     << " PostgreSQL connections, on the same 2 cores; " << cfg["seconds_per_scenario"].dump()
-     << " s per scenario and system.\n\n";
+     << " PostgreSQL connections, on the same 2 cores; " << cfg["rounds"].dump() << " round(s) of "
+     << cfg["seconds_per_scenario"].dump()
+     << " s per scenario and system; each figure is from the round with the median throughput,"
+        " CPU shares are over all rounds.\n\n";
   md << "| conditional appends | timetrail HTTP events/s | p50 ms | p99 ms | events per fsync |"
         " server CPU | client CPU |";
   if (pg) md << " PostgreSQL events/s | p50 ms | p99 ms | timetrail / PostgreSQL |";
@@ -600,7 +594,7 @@ bool WriteMarkdown(const std::string& path, const std::string& run_name, const J
   md << "\n";
   for (const auto& r : out["appends"]) {
     const Json& tt = r["timetrail_http"];
-    double secs = tt["seconds"].get<double>();
+    double secs = r["cpu_wall_seconds"].get<double>();
     md << "| " << r["label"].get<std::string>() << " | "
        << Count(tt["events_per_second"].get<double>()) << " | "
        << Fmt("%.2f", tt["latency"]["p50_us"].get<double>() / 1000) << " | "
@@ -673,6 +667,7 @@ int main(int argc, char** argv) {
   cfg.markdown = flags.Get("markdown", "");
   cfg.run_name = flags.Get("run-name", "custom");
   cfg.seconds = flags.GetDouble("seconds", cfg.seconds);
+  cfg.rounds = static_cast<int>(flags.GetInt("rounds", cfg.rounds));
   cfg.fanout_seconds = flags.GetDouble("fanout-seconds", cfg.fanout_seconds);
   cfg.fsync_seconds = flags.GetDouble("fsync-seconds", cfg.fsync_seconds);
   cfg.rate = flags.GetDouble("rate", cfg.rate);
@@ -685,10 +680,10 @@ int main(int argc, char** argv) {
     std::cerr << "http_bench: --timetrail and --data-dir are required (see --help)\n";
     return 2;
   }
-  if (cfg.seconds <= 0 || cfg.fanout_seconds <= 0 || cfg.rate <= 0 || cfg.clients < 1 ||
+  if (cfg.seconds <= 0 || cfg.rounds < 1 || cfg.fanout_seconds <= 0 || cfg.rate <= 0 || cfg.clients < 1 ||
       cfg.batch < 1 || cfg.batch > 10000 || cfg.subscribers < 1 || cfg.writers < 1 ||
       cfg.rate * cfg.fanout_seconds < cfg.writers) {
-    std::cerr << "http_bench: --seconds, --fanout-seconds, --rate, --clients, --subscribers and"
+    std::cerr << "http_bench: --seconds, --rounds, --fanout-seconds, --rate, --clients, --subscribers and"
                  " --writers must be positive, --batch between 1 and 10000, and the fan-out must"
                  " give each writer at least one event\n";
     return 2;
@@ -709,6 +704,7 @@ int main(int argc, char** argv) {
   std::cerr << "measuring the disk's fsync rate for " << cfg.fsync_seconds << "s\n";
   out["machine"]["fsyncs_per_second"] = bench::MeasureFsyncRate(cfg.data_dir, cfg.fsync_seconds);
   out["config"] = Json{{"seconds_per_scenario", cfg.seconds},
+                       {"rounds", cfg.rounds},
                        {"clients", cfg.clients},
                        {"batch", cfg.batch},
                        {"subscribers", cfg.subscribers},
@@ -773,6 +769,7 @@ int main(int argc, char** argv) {
            {"timetrail_http", row.tt.ToJson()},
            {"server_cpu_seconds", row.server_cpu_seconds},
            {"bench_cpu_seconds", row.bench_cpu_seconds},
+           {"cpu_wall_seconds", row.cpu_wall_seconds},
            {"fsyncs", row.fsyncs},
            {"events_per_fsync", row.events_per_fsync},
            {"streams_checked", row.streams_checked},

@@ -125,25 +125,11 @@ const std::vector<std::pair<std::string, std::string>> kIndexes = {
      "CREATE INDEX tt_events_actor_time ON tt_events ((metadata->>'actor'), recorded_at)"},
 };
 
-std::vector<std::int64_t> ParseList(const std::string& text) {
-  std::vector<std::int64_t> v;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    v.push_back(std::strtoll(item.c_str(), nullptr, 10));
-  return v;
-}
+using bench::ParseList;
 
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
+using bench::Fmt;
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+using bench::Median;
 
 // Medians of the rounds' p50/p99 latencies and rates, with the rounds themselves.
 Json MedianOf(const std::vector<bench::RunResult>& rounds) {

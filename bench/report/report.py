@@ -89,6 +89,18 @@ def versions():
     return out
 
 
+def rounds_note(found, names):
+    """How many times each figure of these benchmarks was measured, and which run it shows."""
+    parts = []
+    for n in names:
+        if n in found:
+            rounds = (found[n][1].get("config") or {}).get("rounds", 1)
+            parts.append(f"{n}: {rounds} round(s)")
+    return ("Each system ran every scenario in rounds, one after another (" + ", ".join(parts) + "); a figure is from the round "
+            "with the median throughput, so its latencies come from that same round. Every round's events/s is in "
+            "`bench/results/*.json` (`round_events_per_second`).")
+
+
 def goals_rows(name, data):
     rows = []
     goals = data.get("goals", [])
@@ -270,9 +282,10 @@ def main():
                      f"{ratio(s.get('ratio_events_per_second'))} | {fmt(t.get('latency', {}).get('p99_us'))} |")
             if (s.get("ratio_events_per_second") or 1) < 1:
                 losses.append(f"- HTTP appends, {s.get('label')}: {ratio(s['ratio_events_per_second'])} of PostgreSQL.")
+        L += ["", rounds_note(found, ("append", "http"))]
     if "asof" in found:
         mode, d = found["asof"]
-        L += ["", f"## As-of point queries ({mode})", "",
+        L += ["", f"## As-of point queries ({mode})", "", rounds_note(found, ("asof",)), "",
               "| versions of the entity | timetrail p50 / p99 (us) | PostgreSQL p50 / p99 (us) | p50 ratio (PostgreSQL / timetrail) | MariaDB p50 / p99 (us) | p50 ratio (MariaDB / timetrail) |",
               "|---|---|---|---|---|---|"]
         maria = {r["versions"]: r for r in found.get("mariadb_asof", (None, {}))[1].get("latency", [])}
