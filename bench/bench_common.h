@@ -63,9 +63,9 @@ struct RunResult {
 using Op = std::function<std::int64_t(int thread, std::uint64_t i, std::string* error)>;
 
 // Runs an Op on "threads" threads for "seconds", each call timed, "rounds" times in a row, and
-// reports the round with the median throughput (the lower of the middle two for an even count). A thread's call counter goes on
-// from one round to the next, as in one long run. Prints a progress line to stderr about once
-// a second. Thread-compatible: one Run at a time.
+// reports the round with the median throughput (the lower of the middle two for an even
+// count). A thread's call counter goes on from one round to the next, as in one long run.
+// Prints a progress line to stderr about once a second. Thread-compatible: one Run at a time.
 class Driver {
  public:
   Driver(std::string label, int threads, double seconds, int rounds = 1)
