@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "timetrail/status.h"
 
@@ -67,6 +69,11 @@ class KvEngine {
  public:
   virtual ~KvEngine() = default;
   virtual Result<std::optional<std::string>> Get(Family family, std::string_view key) const = 0;
+  // Get for many keys at once, answered in the order of "keys": cheaper than one Get per key
+  // when they share table blocks (e.g. nearby positions of the log), because the engine reads
+  // each block once for all of them.
+  virtual Result<std::vector<std::optional<std::string>>> MultiGet(
+      Family family, std::span<const std::string> keys) const = 0;
   virtual std::unique_ptr<KvIterator> NewIterator(Family family) const = 0;
   virtual std::unique_ptr<KvWriteBatch> NewBatch() const = 0;
   // Applies "batch" atomically. With "sync", returns only once it is durable on disk. Without

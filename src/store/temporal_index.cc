@@ -355,6 +355,59 @@ Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& eng
   return std::optional<FoldedState>(std::move(state));
 }
 
+Result<std::optional<IndexedEvent>> LastIndexedAtOrBefore(const KvEngine& engine,
+                                                          std::string_view stream, Revision last,
+                                                          Position p) {
+  const std::string prefix = PositionPrefix(stream);
+  auto it = engine.NewIterator(Family::kIndex);
+  auto entry = [&]() -> Result<std::optional<IndexedEvent>> {
+    if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) {
+      return std::optional<IndexedEvent>();
+    }
+    Decoder d(it->value());
+    IndexedEvent e;
+    if (!d.GetFixed64(&e.revision)) {
+      return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
+    }
+    e.position = DecodeBigEndian64(it->key().data() + prefix.size());
+    return std::optional<IndexedEvent>(e);
+  };
+  it->SeekForPrev(PositionKey(stream, p));
+  TT_RETURN_IF_ERROR(it->status());
+  TT_ASSIGN_OR_RETURN(std::optional<IndexedEvent> found, entry());
+  if (!found || found->revision > last) return std::optional<IndexedEvent>();
+  if (found->revision == last) return found;  // nothing after it is visible
+  // The next entry must be the next revision: a missing entry in between would hide the answer.
+  // Its blocks are the ones just read, so this step costs no further reads.
+  it->Next();
+  TT_RETURN_IF_ERROR(it->status());
+  TT_ASSIGN_OR_RETURN(std::optional<IndexedEvent> next, entry());
+  if (!next || next->revision != found->revision + 1) return std::optional<IndexedEvent>();
+  return found;
+}
+
+Result<std::optional<FoldedState>> StateAtIndexedPosition(const KvEngine& engine,
+                                                          std::string_view stream, Revision last,
+                                                          Position p) {
+  TT_ASSIGN_OR_RETURN(std::optional<IndexedEvent> at,
+                      LastIndexedAtOrBefore(engine, stream, last, p));
+  if (!at) return std::optional<FoldedState>();
+  // Usually a $put: the event alone is the state, and the stream index need not be read.
+  TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, at->position));
+  if (e.stream != stream || e.revision != at->revision) {
+    return Status::Corruption("position index entry of '" + std::string(stream) +
+                              "' names an event of another stream or revision");
+  }
+  if (!IsReset(e.type)) {
+    TT_ASSIGN_OR_RETURN(FoldedState state, StateAtRevision(engine, stream, at->revision));
+    return std::optional<FoldedState>(std::move(state));
+  }
+  FoldedState state;
+  TT_RETURN_IF_ERROR(FoldInto(state, e));
+  state.last_event = query::PointOf(e);
+  return std::optional<FoldedState>(std::move(state));
+}
+
 Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_view stream,
                                           Revision last, Position p) {
   const std::string prefix = PositionPrefix(stream);

@@ -81,6 +81,28 @@ struct RevisionLookup {
 Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_view stream,
                                           Revision last, Position p);
 
+// An event of a stream found in the position index. Intentionally copyable.
+struct IndexedEvent {
+  Revision revision = 0;
+  Position position = 0;
+};
+
+// The last event of "stream" at or before position "p", from the position index, where "last"
+// is the stream's last visible revision and "p" is visible: one backward seek, and unless the
+// entry found is "last", a step forward to prove that the next entry is the next revision. nullopt when the index cannot prove its answer: the stream
+// has no event at or before "p", its events there predate the index, or the index misses an
+// entry; RevisionAtPosition and the stream index answer then.
+Result<std::optional<IndexedEvent>> LastIndexedAtOrBefore(const KvEngine& engine,
+                                                          std::string_view stream, Revision last,
+                                                          Position p);
+
+// The state of "stream" at position "p" (as for LastIndexedAtOrBefore): a single read of the
+// event found when that is a $put or $delete, else StateAtRevision's walk. nullopt when the
+// position index cannot answer.
+Result<std::optional<FoldedState>> StateAtIndexedPosition(const KvEngine& engine,
+                                                          std::string_view stream, Revision last,
+                                                          Position p);
+
 // The state valid at "v" as known at position "known", found by walking the valid-time index
 // back from "v" to the last $put or $delete (which replaces everything before it in the fold)
 // and folding forward from there. Gives up (nullopt) after "max_steps" index entries without

@@ -33,6 +33,10 @@ class GatedEngine final : public KvEngine {
   Result<std::optional<std::string>> Get(Family f, std::string_view key) const override {
     return inner_->Get(f, key);
   }
+  Result<std::vector<std::optional<std::string>>> MultiGet(
+      Family f, std::span<const std::string> keys) const override {
+    return inner_->MultiGet(f, keys);
+  }
   std::unique_ptr<KvIterator> NewIterator(Family f) const override {
     return inner_->NewIterator(f);
   }

@@ -234,6 +234,24 @@ class RocksDbEngine final : public KvEngine {
     return std::optional<std::string>(std::move(value));
   }
 
+  Result<std::vector<std::optional<std::string>>> MultiGet(
+      Family family, std::span<const std::string> keys) const override {
+    std::vector<rocksdb::Slice> slices;
+    slices.reserve(keys.size());
+    for (const std::string& k : keys) slices.emplace_back(k);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), cf(family), keys.size(), slices.data(), values.data(),
+                  statuses.data());
+    std::vector<std::optional<std::string>> out(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      if (!statuses[i].ok()) return FromRocks(statuses[i], "reading " + std::string(FamilyName(family)));
+      out[i] = values[i].ToString();
+    }
+    return out;
+  }
+
   std::unique_ptr<KvIterator> NewIterator(Family family) const override {
     return std::make_unique<RocksIterator>(db_->NewIterator(rocksdb::ReadOptions(), cf(family)));
   }
