@@ -258,6 +258,11 @@ def main():
         n = common[-1]
         r = maria[n]["latency"]["p50_us"] / tt[n]["timetrail"]["latency"]["p50_us"]
         L.append(f"| as-of queries at least 5x MariaDB (p50 latency, {n:,} versions) | {ratio(r)} | {'yes' if r >= 5 else 'no'} |")
+    mtp = found.get("mariadb_asof", (None, {}))[1].get("throughput")
+    if mtp and th.get("timetrail", {}).get("events_per_second"):
+        r = th["timetrail"]["events_per_second"] / mtp["queries_per_second"]
+        L.append(f"| as-of queries at least 5x MariaDB (queries/s, {fmt(mtp['events'])} versions, "
+                 f"{mtp['clients']} clients) | {ratio(r)} | {'yes' if r >= 5 else 'no'} |")
     else:
         L.append("| as-of queries at least 5x MariaDB | not measured | - |")
     tg = found.get("temporal", (None, {}))[1].get("goals", [])
@@ -316,6 +321,15 @@ def main():
                   f"({ratio(th.get('ratio_queries_per_second'))} PostgreSQL), over HTTP "
                   f"{fmt(th.get('timetrail_http', {}).get('events_per_second'))} queries/s "
                   f"({ratio(th.get('ratio_http_queries_per_second'))})."]
+            mtp = found.get("mariadb_asof", (None, {}))[1].get("throughput")
+            if mtp and th.get("timetrail", {}).get("events_per_second"):
+                mr = th["timetrail"]["events_per_second"] / mtp["queries_per_second"]
+                L += ["", f"MariaDB, the same shape ({fmt(mtp['events'])} versions of {fmt(mtp['entities'])} entities, "
+                      f"{mtp['clients']} client processes, `FOR SYSTEM_TIME AS OF`, Python client): "
+                      f"{fmt(mtp['queries_per_second'])} queries/s, p50 {fmt(mtp['latency']['p50_us'], 1)} us, "
+                      f"{mtp['wrong_answers']} wrong answers; timetrail embedded answers {ratio(mr)} as many."]
+                if mr < 1:
+                    losses.append(f"- As-of query throughput: {ratio(mr)} of MariaDB's.")
             for key, what in (("ratio_queries_per_second", "embedded"), ("ratio_http_queries_per_second", "HTTP")):
                 if th.get(key) is not None and th[key] < 1:
                     losses.append(f"- As-of query throughput, {what}: {ratio(th[key])} of PostgreSQL.")
