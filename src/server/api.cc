@@ -1256,6 +1256,43 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
   return o;
 }
 
+bool Api::IsQuick(const ApiRequest& request) {
+  if (request.method != "GET") return false;
+  std::string_view target = request.target;
+  std::size_t qm = target.find('?');
+  std::string_view path = target.substr(0, qm);
+  if (qm != std::string_view::npos) {
+    // A min_position wait may block for seconds: never on an I/O thread. Keys are decoded as the
+    // handler decodes them, so that an encoded spelling of the name is recognized too.
+    std::string_view q = target.substr(qm + 1);
+    while (!q.empty()) {
+      std::size_t amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      Result<std::string> key = PercentDecode(pair.substr(0, pair.find('=')), true);
+      if (!key.ok() || *key == "min_position") return false;
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+  }
+  std::vector<std::string_view> segs;
+  if (!path.starts_with('/')) return false;
+  path.remove_prefix(1);
+  while (true) {
+    std::size_t slash = path.find('/');
+    segs.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  for (std::string_view seg : segs) {
+    if (seg.empty()) return false;
+  }
+  if (segs.size() == 1) return segs[0] == "healthz";
+  if (segs[0] != "v1") return false;
+  if (segs.size() == 3) return segs[1] == "entities";
+  if (segs.size() == 4) return segs[1] == "streams" && segs[3] == "info";
+  return false;
+}
+
 ApiResponse Api::Handle(const ApiRequest& request) {
   Handler h(store_, hub_, metrics_, capture_ ? &*capture_ : nullptr, backup_dir_, &tokens_, auth_,
             request);

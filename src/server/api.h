@@ -107,6 +107,14 @@ class Api {
   // Serves one request. Thread-safe; may block.
   ApiResponse Handle(const ApiRequest& request);
 
+  // True when serving "request" costs little and never waits: GET of one entity's state (latest,
+  // at a revision or position, as of a time, valid at a time), of a stream's info, or /healthz,
+  // without a min_position wait. The server answers these on its I/O threads: for them, handing
+  // the request to a worker thread and the answer back costs more than the query. Everything else
+  // (appends, which wait for fsync; waits for a position; reads whose cost grows with the
+  // answer) is served by the workers. Conservative: false for anything it does not recognize.
+  static bool IsQuick(const ApiRequest& request);
+
   // Enables the /v1/capture endpoints. REQUIRES: called before the first Handle().
   void SetCapture(CaptureLink link) { capture_ = std::move(link); }
 

@@ -282,6 +282,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     bool keep_alive = req.keep_alive();
     parser_.reset();
     Clock::time_point start = Clock::now();
+    if (Api::IsQuick(*api_req)) {
+      // Cheaper here than a hand-off to a worker and back (see Api::IsQuick).
+      auto resp = std::make_shared<ApiResponse>(server_->api_.Handle(*api_req));
+      return OnHandled(resp, keep_alive, start);
+    }
     asio::post(server_->pool_, [self = this->shared_from_this(), api_req, keep_alive, start,
                                 guard = asio::make_work_guard(server_->ioc_)] {
       auto resp = std::make_shared<ApiResponse>(self->server_->api_.Handle(*api_req));

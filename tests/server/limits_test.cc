@@ -1,13 +1,15 @@
 // Resource limits of `timetrail serve`, against a real server process over raw sockets: a
 // client that trickles its request is cut off, oversized headers and bodies are refused without
 // reading them, connections and subscriptions beyond their limits are refused, and a
-// subscriber that stops reading is dropped while the server's memory stays bounded.
+// subscriber that stops reading is dropped while the server's memory stays bounded; quick reads
+// do not queue behind requests that hold every worker.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -196,6 +198,47 @@ TEST(LimitsTest, OversizedHeadersAre431AndOversizedBodiesAre413UnreadAndNothingI
   ASSERT_EQ(log.status, 200) << log.body;
   EXPECT_TRUE(log.json()["events"].empty()) << log.body;
   EXPECT_EQ(client.Get("/v1/log?limit=100000").status, 400);
+}
+
+// Entity reads and stream info are answered on the I/O threads (Api::IsQuick), so they do not
+// queue behind requests that hold every worker; everything else does. Checked by order, not by
+// time: with the only worker held by a request waiting for a position, an entity read answers
+// while that request still waits, and a stream read only after it.
+TEST(LimitsTest, QuickReadsAreAnsweredWhileEveryWorkerWaits) {
+  TempDir dir;
+  ServerProcess server(dir.Sub("data"), {"--worker-threads=1"});
+  ASSERT_TRUE(server.started());
+  HttpClient writer(server.port());
+  ASSERT_EQ(writer.Post("/v1/streams/order-1",
+                        R"({"events":[{"type":"$put","data":{"status":"open"}}]})")
+                .status,
+            201);
+  std::atomic<bool> waiter_done{false};
+  int waiter_status = 0;
+  std::thread waiter([&] {
+    HttpClient c(server.port());
+    waiter_status = c.Get("/v1/log?min_position=1000000&timeout_ms=3000").status;
+    waiter_done = true;
+  });
+  // Give the waiter time to take the worker. If it has not, the stream read below may run
+  // first, and the test fails on its last check rather than passing wrongly.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  HttpClient reader(server.port());
+  HttpResult entity = reader.Get("/v1/entities/order-1");
+  bool entity_before_waiter = !waiter_done;
+  HttpResult info = reader.Get("/v1/streams/order-1/info");
+  bool info_before_waiter = !waiter_done;
+  HttpResult stream = reader.Get("/v1/streams/order-1");  // served by the worker
+  bool stream_after_waiter = waiter_done;
+  waiter.join();
+  EXPECT_EQ(entity.status, 200) << entity.body;
+  EXPECT_EQ(entity.json()["state"]["status"], "open") << entity.body;
+  EXPECT_TRUE(entity_before_waiter);
+  EXPECT_EQ(info.status, 200) << info.body;
+  EXPECT_TRUE(info_before_waiter);
+  EXPECT_EQ(stream.status, 200) << stream.body;
+  EXPECT_TRUE(stream_after_waiter);
+  EXPECT_NE(waiter_status, 200);  // it timed out waiting for a position never written
 }
 
 TEST(LimitsTest, ConnectionsBeyondTheLimitAre503UntilOneCloses) {
