@@ -254,11 +254,12 @@ void AddServeCommand(CLI::App& app) {
                   "sending after it gets 408 and is disconnected")
       ->envname("TIMETRAIL_REQUEST_TIMEOUT_MS")
       ->capture_default_str();
-  cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads")
+  cmd->add_option("--io-threads", flags->io_threads,
+                  "Event-loop threads; they also answer entity reads, stream info and /healthz")
       ->envname("TIMETRAIL_IO_THREADS")
       ->capture_default_str();
   cmd->add_option("--worker-threads", flags->worker_threads,
-                  "Threads for store calls (appends wait for fsync there)")
+                  "Threads for every other request (appends wait for fsync there)")
       ->envname("TIMETRAIL_WORKER_THREADS")
       ->capture_default_str();
   cmd->add_option("--keepalive-ms", flags->keepalive_ms,
