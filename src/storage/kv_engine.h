@@ -81,8 +81,8 @@ class KvEngine {
   // loss may drop it (a process crash does not); SyncWal() makes it durable.
   virtual Status Write(KvWriteBatch& batch, bool sync) = 0;
   // Makes every batch whose Write returned before this call durable on disk. Thread-safe, and
-  // may run while another thread writes: the write path fsyncs one group while it writes the
-  // next. A batch is never made durable in part (after a crash it is there whole or not at all),
+  // may be called while another thread writes (the write path syncs from its own thread); an
+  // engine may serialize the two, as the RocksDB engine does. A batch is never made durable in part (after a crash it is there whole or not at all),
   // and never without the batches written before it.
   virtual Status SyncWal() = 0;
   // Bytes of live data files, approximately.
