@@ -228,10 +228,7 @@ using bench::ServeProcess;
 
 int main(int argc, char** argv) {
   bench::Flags flags(argc, argv);
-  if (flags.Has("help")) {
-    std::cout << kHelp;
-    return 0;
-  }
+  if (flags.Help(kHelp)) return 0;
   bool quick = flags.Has("quick");
   std::string pg = flags.Get("pg", "");
   std::string data_dir = flags.Get("data-dir", "");

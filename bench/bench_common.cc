@@ -384,6 +384,12 @@ bool Flags::Has(const std::string& name) {
   return false;
 }
 
+bool Flags::Help(const char* text) {
+  if (!Has("help")) return false;
+  std::cout << text;
+  return true;
+}
+
 bool Flags::CheckAllUsed() const {
   bool ok = true;
   for (auto& kv : values_) {

@@ -143,6 +143,8 @@ class Flags {
   std::int64_t GetInt(const std::string& name, std::int64_t def);
   double GetDouble(const std::string& name, double def);
   bool Has(const std::string& name);
+  // With --help: prints "text" to stdout and returns true (the caller then exits 0).
+  bool Help(const char* text);
   // Returns false and prints the unknown flags if any flag was never asked for.
   bool CheckAllUsed() const;
 

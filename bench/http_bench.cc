@@ -655,10 +655,7 @@ bool WriteMarkdown(const std::string& path, const std::string& run_name, const J
 
 int main(int argc, char** argv) {
   bench::Flags flags(argc, argv);
-  if (flags.Has("help")) {
-    std::cout << kHelp;
-    return 0;
-  }
+  if (flags.Help(kHelp)) return 0;
   Config cfg;
   cfg.timetrail = flags.Get("timetrail", "");
   cfg.data_dir = flags.Get("data-dir", "");

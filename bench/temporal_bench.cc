@@ -1293,10 +1293,7 @@ std::string Markdown(const Json& out, const std::string& run_name) {
 
 int main(int argc, char** argv) {
   bench::Flags flags(argc, argv);
-  if (flags.Has("help")) {
-    std::cout << kHelp;
-    return 0;
-  }
+  if (flags.Help(kHelp)) return 0;
   bool quick = flags.Has("quick");
   Config cfg;
   cfg.pg = flags.Get("pg", "");

@@ -193,6 +193,50 @@ std::string StreamResultJson(const StreamResult& s) {
          ",\"position\":" + U64(s.last_position) + "}";
 }
 
+// A request target split the way every route reads it: percent-decoded path segments (split
+// before decoding, so that a "%2F" inside a stream name stays inside its segment; a trailing
+// slash ignored) and the decoded query parameters.
+struct Target {
+  std::vector<std::string> segments;
+  Query query;
+};
+
+Result<Target> ParseTarget(std::string_view target) {
+  Target t;
+  std::size_t qm = target.find('?');
+  if (qm != std::string_view::npos) {
+    std::string_view q = target.substr(qm + 1);
+    while (!q.empty()) {
+      std::size_t amp = q.find('&');
+      std::string_view pair = q.substr(0, amp);
+      if (!pair.empty()) {
+        std::size_t eq = pair.find('=');
+        TT_ASSIGN_OR_RETURN(std::string k, PercentDecode(pair.substr(0, eq), true));
+        std::string v;
+        if (eq != std::string_view::npos) {
+          TT_ASSIGN_OR_RETURN(v, PercentDecode(pair.substr(eq + 1), true));
+        }
+        t.query[std::move(k)] = std::move(v);
+      }
+      if (amp == std::string_view::npos) break;
+      q.remove_prefix(amp + 1);
+    }
+  }
+  std::string_view rest = target.substr(0, qm);
+  if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+  while (true) {
+    std::size_t slash = rest.find('/');
+    TT_ASSIGN_OR_RETURN(std::string seg, PercentDecode(rest.substr(0, slash), false));
+    t.segments.push_back(std::move(seg));
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  if (!t.segments.empty() && t.segments.back().empty() && t.segments.size() > 1) {
+    t.segments.pop_back();
+  }
+  return t;
+}
+
 class Handler {
  public:
   Handler(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics,
@@ -203,26 +247,10 @@ class Handler {
         auth_(auth), req_(req) {}
 
   ApiResponse Run() {
-    std::string_view target = req_.target;
-    std::size_t qm = target.find('?');
-    std::string_view path = target.substr(0, qm);
-    if (qm != std::string_view::npos) {
-      Status s = ParseQuery(target.substr(qm + 1));
-      if (!s.ok()) return ErrorResponse(s);
-    }
-    // Split the raw path first, so that a "%2F" inside a stream name stays inside its segment.
-    std::vector<std::string> segs;
-    std::string_view rest = path;
-    if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
-    while (true) {
-      std::size_t slash = rest.find('/');
-      Result<std::string> seg = PercentDecode(rest.substr(0, slash), false);
-      if (!seg.ok()) return ErrorResponse(seg.status());
-      segs.push_back(std::move(*seg));
-      if (slash == std::string_view::npos) break;
-      rest.remove_prefix(slash + 1);
-    }
-    if (!segs.empty() && segs.back().empty() && segs.size() > 1) segs.pop_back();
+    Result<Target> target = ParseTarget(req_.target);
+    if (!target.ok()) return ErrorResponse(target.status());
+    query_ = std::move(target->query);
+    const std::vector<std::string>& segs = target->segments;
     if (std::optional<ApiResponse> refused = Authenticate(segs)) return *refused;
 
     if (req_.method == "POST" && !req_.body.empty()) {
@@ -239,25 +267,6 @@ class Handler {
   }
 
  private:
-  Status ParseQuery(std::string_view q) {
-    while (!q.empty()) {
-      std::size_t amp = q.find('&');
-      std::string_view pair = q.substr(0, amp);
-      if (!pair.empty()) {
-        std::size_t eq = pair.find('=');
-        TT_ASSIGN_OR_RETURN(std::string k, PercentDecode(pair.substr(0, eq), true));
-        std::string v;
-        if (eq != std::string_view::npos) {
-          TT_ASSIGN_OR_RETURN(v, PercentDecode(pair.substr(eq + 1), true));
-        }
-        query_[std::move(k)] = std::move(v);
-      }
-      if (amp == std::string_view::npos) break;
-      q.remove_prefix(amp + 1);
-    }
-    return Status::Ok();
-  }
-
   ApiResponse MethodNotAllowed(std::string_view allowed) {
     ApiResponse r = ErrorResponse(405, "method_not_allowed",
                                   req_.method + " is not allowed here; use " + std::string(allowed));
@@ -1258,39 +1267,17 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
 
 bool Api::IsQuick(const ApiRequest& request) {
   if (request.method != "GET") return false;
-  std::string_view target = request.target;
-  std::size_t qm = target.find('?');
-  std::string_view path = target.substr(0, qm);
-  if (qm != std::string_view::npos) {
-    // A min_position wait may block for seconds: never on an I/O thread. Keys are decoded as the
-    // handler decodes them, so that an encoded spelling of the name is recognized too.
-    std::string_view q = target.substr(qm + 1);
-    while (!q.empty()) {
-      std::size_t amp = q.find('&');
-      std::string_view pair = q.substr(0, amp);
-      Result<std::string> key = PercentDecode(pair.substr(0, pair.find('=')), true);
-      if (!key.ok() || *key == "min_position") return false;
-      if (amp == std::string_view::npos) break;
-      q.remove_prefix(amp + 1);
-    }
-  }
-  std::vector<std::string_view> segs;
-  if (!path.starts_with('/')) return false;
-  path.remove_prefix(1);
-  while (true) {
-    std::size_t slash = path.find('/');
-    segs.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
-  }
-  for (std::string_view seg : segs) {
-    if (seg.empty()) return false;
-  }
-  if (segs.size() == 1) return segs[0] == "healthz";
-  if (segs[0] != "v1") return false;
-  if (segs.size() == 3) return segs[1] == "entities";
-  if (segs.size() == 4) return segs[1] == "streams" && segs[3] == "info";
-  return false;
+  // Parsed as the handler parses it, so that an encoded spelling of a name is recognized too; an
+  // undecodable target goes to the workers, whose handler says what is wrong with it.
+  Result<Target> target = ParseTarget(request.target);
+  if (!target.ok()) return false;
+  // A min_position wait may block for seconds: never on an I/O thread.
+  if (target->query.contains("min_position")) return false;
+  const std::vector<std::string>& s = target->segments;
+  if (s.size() == 1) return s[0] == "healthz";
+  if (s.size() < 3 || s[0] != "v1" || s[2].empty()) return false;
+  if (s.size() == 3) return s[1] == "entities";
+  return s.size() == 4 && s[1] == "streams" && s[3] == "info";
 }
 
 ApiResponse Api::Handle(const ApiRequest& request) {
