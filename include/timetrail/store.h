@@ -108,6 +108,10 @@ struct StoreStats {
   std::uint64_t rejected = 0;             // invalid, too large, duplicate
   std::uint64_t group_commits = 0;        // durable writes (each one fsync)
   std::uint64_t commit_latency_micros_total = 0;  // queue + write, summed over transactions
+  // Wall time the ordered stage of the write path (one thread, in commit order) spent on its
+  // groups, summed: checking expectations, assigning and encoding, writing. Divided by
+  // events_committed, the part of an event's cost that no second core can share.
+  std::uint64_t ordered_stage_micros = 0;
   std::uint64_t disk_bytes = 0;           // live data files, approximate
 };
 
@@ -136,6 +140,22 @@ class EventStore {
   // If every event id was already written by the same request, returns the original result with
   // idempotent_replay set.
   virtual Result<Committed> Transact(const Transaction& tx) = 0;
+
+  // Like Transact, but returns at once: "done" receives the result once the transaction is
+  // durable or rejected. It runs on a store thread (or on the calling thread when the
+  // transaction is rejected before it is queued), so it must be quick and must not wait on the
+  // store. Transactions queued from one thread are committed in that order, many to one fsync:
+  // a server answers appends this way without a thread waiting for the disk.
+  virtual void TransactAsync(Transaction tx, std::function<void(Result<Committed>)> done) = 0;
+
+  // Commits "txs" in order, pipelined: consecutive transactions share durable writes (one fsync
+  // for many), and each keeps its own semantics (its expected revisions, idempotency by id).
+  // Returns one result per transaction, once every one is durable or rejected. With
+  // "stop_at_first_failure", no transaction after one that fails is stored (each says so with
+  // kUnavailable), so what was stored is a prefix of "txs", also after a crash: this is how an
+  // import loads a file many times faster than one durable transaction per line.
+  virtual std::vector<Result<Committed>> TransactMany(std::vector<Transaction> txs,
+                                                      bool stop_at_first_failure) = 0;
 
   // Transact with one stream.
   Result<Committed> Append(std::string_view stream, ExpectedRevision expected,

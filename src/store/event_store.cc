@@ -140,7 +140,39 @@ void EventStoreImpl::TransactWithCheckpointAsync(Transaction tx, std::string nam
     return;
   }
   write_path_->CommitAsync(std::move(tx), std::make_pair(std::move(name), std::move(value)),
-                           std::move(expected_previous), std::move(done));
+                           std::move(expected_previous), nullptr, std::move(done));
+}
+
+void EventStoreImpl::TransactAsync(Transaction tx, std::function<void(Result<Committed>)> done) {
+  write_path_->CommitAsync(std::move(tx), std::nullopt, std::nullopt, nullptr, std::move(done));
+}
+
+std::vector<Result<Committed>> EventStoreImpl::TransactMany(std::vector<Transaction> txs,
+                                                            bool stop_at_first_failure) {
+  struct Answers {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t left = 0;
+    std::vector<std::optional<Result<Committed>>> results;
+  };
+  Answers answers;
+  answers.left = txs.size();
+  answers.results.resize(txs.size());
+  auto chain = stop_at_first_failure ? std::make_shared<CommitChain>() : nullptr;
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    write_path_->CommitAsync(std::move(txs[i]), std::nullopt, std::nullopt, chain,
+                             [&answers, i](Result<Committed> r) {
+                               std::lock_guard<std::mutex> l(answers.mu);
+                               answers.results[i] = std::move(r);
+                               if (--answers.left == 0) answers.cv.notify_all();
+                             });
+  }
+  std::unique_lock<std::mutex> l(answers.mu);
+  answers.cv.wait(l, [&] { return answers.left == 0; });
+  std::vector<Result<Committed>> out;
+  out.reserve(txs.size());
+  for (auto& r : answers.results) out.push_back(std::move(*r));
+  return out;
 }
 
 Status EventStoreImpl::SetCheckpoint(std::string_view name, std::string_view value) {

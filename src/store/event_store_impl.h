@@ -29,6 +29,9 @@ class EventStoreImpl final : public EventStore {
   ~EventStoreImpl() override;
 
   Result<Committed> Transact(const Transaction& tx) override;
+  void TransactAsync(Transaction tx, std::function<void(Result<Committed>)> done) override;
+  std::vector<Result<Committed>> TransactMany(std::vector<Transaction> txs,
+                                              bool stop_at_first_failure) override;
   void TransactWithCheckpointAsync(Transaction tx, std::string name, std::string value,
                                    std::optional<std::string> expected_previous,
                                    std::function<void(Result<Committed>)> done) override;

@@ -529,7 +529,7 @@ Status TemporalIndexHook::RefoldValid(const std::string& stream, Revision r, Ent
     out.boundary_position = e->position;
   }
   entry.valid_current = true;
-  entry.valid_state = std::move(out.state);
+  entry.valid_base = std::move(out.state);
   entry.valid_boundary = out.boundary_valid_from;
   entry.valid_boundary_position = out.boundary_position;
   return Status::Ok();
@@ -540,7 +540,62 @@ void TemporalIndexHook::EvictDurable() {
   std::erase_if(cache_, [durable](const auto& kv) { return kv.second.position <= durable; });
 }
 
+std::string TemporalIndexHook::PrepareEvent(const RecordedEvent& e) const {
+  // Metadata was validated as a JSON object. Parsing it is skipped when it cannot hold an
+  // "actor" key: the key's letters can only be spelled literally or with \u escapes.
+  if (e.metadata.find("actor") == std::string::npos &&
+      e.metadata.find("\\u") == std::string::npos) {
+    return {};
+  }
+  Json meta = Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false);
+  if (!meta.is_object()) return {};
+  auto actor = meta.find("actor");
+  if (actor == meta.end() || !actor->is_string()) return {};
+  return ActorPrefix(actor->get_ref<const std::string&>());
+}
+
+namespace {
+
+// Folds "tail" into "state": only from its last $put or $delete when it has one, since that
+// replaces everything before it. "base_needed" says whether the tail depends on "state".
+bool TailNeedsBase(const std::vector<RecordedEvent>& tail) {
+  return std::none_of(tail.begin(), tail.end(),
+                      [](const RecordedEvent& e) { return IsReset(e.type); });
+}
+
+Status FoldForward(FoldedState& state, const std::vector<RecordedEvent>& tail) {
+  std::size_t from = tail.size();
+  while (from > 0 && !IsReset(tail[from - 1].type)) --from;
+  if (from > 0) {
+    --from;  // the reset itself
+    state = FoldedState{};
+  }
+  for (std::size_t i = from; i < tail.size(); ++i) TT_RETURN_IF_ERROR(FoldInto(state, tail[i]));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status TemporalIndexHook::FoldTail(const std::string& stream, Entry& entry) {
+  if (!entry.base && (entry.tail.empty() || TailNeedsBase(entry.tail))) {
+    // Not loaded yet, so base_revision was durable when the entry was made.
+    if (entry.base_revision) {
+      TT_ASSIGN_OR_RETURN(FoldedState loaded, StateAtRevision(*engine_, stream, *entry.base_revision));
+      entry.base = std::move(loaded);
+    } else {
+      entry.base = FoldedState{};
+    }
+  }
+  if (!entry.base) entry.base = FoldedState{};  // the tail replaces it whole
+  TT_RETURN_IF_ERROR(FoldForward(*entry.base, entry.tail));
+  if (entry.valid_current) TT_RETURN_IF_ERROR(FoldForward(entry.valid_base, entry.tail));
+  entry.base_revision = entry.revision;
+  entry.tail.clear();
+  return Status::Ok();
+}
+
 Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
+                                        std::span<const std::string> prepared,
                                         KvWriteBatch& batch) {
   if (cache_.size() > kMaxCachedStreams) EvictDurable();
   if (!pending_.empty()) {
@@ -550,36 +605,25 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     }
     std::erase_if(pending_, [](const auto& kv) { return kv.second.empty(); });
   }
-  for (const RecordedEvent& e : events) {
-    // Actor index. Metadata was validated as a JSON object by the write path. Parsing it is
-    // skipped when it cannot hold an "actor" key: the key's letters can only be spelled
-    // literally or with \u escapes.
-    const bool may_have_actor = e.metadata.find("actor") != std::string::npos ||
-                                e.metadata.find("\\u") != std::string::npos;
-    Json meta = may_have_actor ? Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false)
-                               : Json();
-    if (meta.is_object()) {
-      auto actor = meta.find("actor");
-      if (actor != meta.end() && actor->is_string()) {
-        batch.Put(Family::kIndex, ActorKey(actor->get_ref<const std::string&>(), e.position), "");
-      }
+  std::string fixed;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const RecordedEvent& e = events[i];
+    if (!prepared[i].empty()) {  // the actor index: its prefix was built by PrepareEvent
+      std::string key = prepared[i];
+      PutBigEndian64(&key, e.position);
+      batch.Put(Family::kIndex, key, "");
     }
-
-    {
-      std::string rev;
-      PutFixed64(&rev, e.revision);
-      batch.Put(Family::kIndex, PositionKey(e.stream, e.position), rev);
-    }
+    fixed.clear();
+    PutFixed64(&fixed, e.revision);
+    batch.Put(Family::kIndex, PositionKey(e.stream, e.position), fixed);
 
     auto it = cache_.find(e.stream);
     if (it == cache_.end()) {
       Entry fresh;
       fresh.valid_current = e.revision == 0;  // nothing folded yet, in either order
       if (e.revision > 0) {
-        // Not cached, so every earlier revision is durable and the engine can fold it.
-        auto loaded = StateAtRevision(*engine_, e.stream, e.revision - 1);
-        if (!loaded.ok()) return loaded.status().WithPrefix("stream '" + e.stream + "'");
-        fresh.state = std::move(loaded).value();
+        // Not cached, so every earlier revision is durable and the engine has it.
+        fresh.base_revision = e.revision - 1;
         auto max = LoadMaxValidFrom(e.stream, e.revision - 1);
         if (!max.ok()) return max.status().WithPrefix("stream '" + e.stream + "'");
         fresh.max_valid_from = *max;
@@ -587,18 +631,10 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       it = cache_.emplace(e.stream, std::move(fresh)).first;
     }
     Entry& entry = it->second;
-    Status s = FoldInto(entry.state, e);
-    if (!s.ok()) {
-      // The batch is abandoned (OnBatchAborted follows); forget the half-applied state.
-      cache_.erase(it);
-      return s.WithPrefix("stream '" + e.stream + "'");
-    }
     entry.revision = e.revision;
     entry.position = e.position;
     if (query::IsDocumentType(e.type)) {
-      std::string rev;
-      PutFixed64(&rev, e.revision);
-      batch.Put(Family::kIndex, ValidKey(e.stream, e.valid_from, e.position), rev);
+      batch.Put(Family::kIndex, ValidKey(e.stream, e.valid_from, e.position), fixed);
       if (entry.max_valid_from && e.valid_from < *entry.max_valid_from) {
         std::string vf;
         PutFixed64(&vf, OrderedFromSigned(e.valid_from.micros));
@@ -609,33 +645,29 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       }
       pending_[e.stream].push_back(e);
       if (entry.valid_current && e.valid_from >= entry.valid_boundary) {
-        // In valid-time order: this event simply comes last in the valid-time fold too.
-        Status vs = FoldInto(entry.valid_state, e);
-        if (!vs.ok()) {
-          cache_.erase(it);
-          return vs.WithPrefix("stream '" + e.stream + "'");
-        }
+        // In valid-time order: this event comes last in the valid-time fold too.
         entry.valid_boundary = e.valid_from;
         entry.valid_boundary_position = e.position;
       } else {
         entry.valid_current = false;  // a correction, or not loaded: refold at the snapshot
       }
+      entry.tail.push_back(e);
     }
     if ((e.revision + 1) % interval_ == 0) {
-      batch.Put(Family::kSnapshots, SnapshotKey(e.stream, e.revision),
-                EncodeSnapshot(e.position, entry.state));
-      if (!entry.valid_current) {
-        Status vs = RefoldValid(e.stream, e.revision, entry);
-        if (!vs.ok()) {
-          cache_.erase(it);
-          return vs.WithPrefix("stream '" + e.stream + "'");
-        }
+      Status s = FoldTail(e.stream, entry);
+      if (s.ok() && !entry.valid_current) s = RefoldValid(e.stream, e.revision, entry);
+      if (!s.ok()) {
+        // The batch is abandoned (OnBatchAborted follows); forget the half-applied state.
+        cache_.erase(it);
+        return s.WithPrefix("stream '" + e.stream + "'");
       }
+      batch.Put(Family::kSnapshots, SnapshotKey(e.stream, e.revision),
+                EncodeSnapshot(e.position, *entry.base));
       ValidSnapshot snapshot;
       snapshot.revision = e.revision;
       snapshot.boundary_valid_from = entry.valid_boundary;
       snapshot.boundary_position = entry.valid_boundary_position;
-      snapshot.state = entry.valid_state;
+      snapshot.state = entry.valid_base;
       batch.Put(Family::kIndex, ValidSnapshotKey(e.stream, e.revision), EncodeValidSnapshot(snapshot));
       batch.Put(Family::kIndex,
                 ValidSnapshotByTimeKey(e.stream, entry.valid_boundary, e.revision), "");

@@ -81,7 +81,7 @@ WritePath::~WritePath() {
   sync_thread_.join();
 }
 
-void WritePath::Prepare(const Transaction& tx, Prepared* out) {
+void WritePath::Prepare(const Transaction& tx, Prepared* out) const {
   std::size_t n = 0;
   for (const auto& a : tx.appends) n += a.events.size();
   out->events.reserve(n);
@@ -111,6 +111,11 @@ void WritePath::Prepare(const Transaction& tx, Prepared* out) {
       out->time_offset.push_back(rev + 8 + 16 + VarintLength(e.type.size()) +
                                  static_cast<std::uint32_t>(e.type.size()));
     }
+  }
+  out->hook_data.resize(hooks_.size());
+  for (std::size_t h = 0; h < hooks_.size(); ++h) {
+    out->hook_data[h].reserve(n);
+    for (const RecordedEvent& e : out->events) out->hook_data[h].push_back(hooks_[h]->PrepareEvent(e));
   }
 }
 
@@ -187,28 +192,33 @@ bool WritePath::Push(Pending* p, Status* refused) {
   return true;
 }
 
-void WritePath::CommitAsync(Transaction tx, std::pair<std::string, std::string> checkpoint,
+void WritePath::CommitAsync(Transaction tx,
+                            std::optional<std::pair<std::string, std::string>> checkpoint,
                             std::optional<std::string> expected_checkpoint,
+                            std::shared_ptr<CommitChain> chain,
                             std::function<void(Result<Committed>)> done) {
   Status valid = ValidateTransaction(tx, options_.limits);
-  if (!valid.ok()) {
-    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  if (!valid.ok()) counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+  if (!valid.ok() && !chain) {
     done(valid);
     return;
   }
   auto p = std::make_unique<Pending>();
+  // A chain must learn of the rejection in queue order: the ordered stage answers it.
+  if (!valid.ok()) p->rejected = valid;
   p->owned_tx = std::move(tx);
   p->tx = &*p->owned_tx;
   p->checkpoint = std::move(checkpoint);
   p->expected_checkpoint = std::move(expected_checkpoint);
+  p->chain = std::move(chain);
   p->callback = std::move(done);
   for (const auto& a : p->tx->appends) {
     for (const auto& e : a.events) p->bytes += e.data.size() + e.metadata.size() + 64;
   }
-  Prepare(*p->tx, &p->prepared);
+  if (valid.ok()) Prepare(*p->tx, &p->prepared);
   Status refused;
   if (!Push(p.get(), &refused)) {
-    p->callback(refused);
+    p->callback(valid.ok() ? refused : valid);
     return;
   }
   p.release();  // answered, then deleted, by Answer
@@ -408,6 +418,7 @@ Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& 
 }
 
 void WritePath::CommitBatch(std::vector<Pending*>& batch) {
+  const std::int64_t started = Now().micros;
   Group group;
   group.seq = next_seq_++;
   if (broken_.load(std::memory_order_acquire)) {
@@ -415,200 +426,77 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     group.members = std::move(batch);
     group.results.assign(group.members.size(),
                          Status::IOError("not written: an earlier sync failed"));
-    std::lock_guard<std::mutex> l(sync_mu_);
-    groups_.push_back(std::move(group));
-    sync_cv_.notify_all();
+    HandToSync(std::move(group));
     return;
   }
 
   BatchState st;
   st.batch = engine_->NewBatch();
   st.head = head_;
+  // One time for the whole group: its transactions share recorded_at (it never decreases with
+  // the position), so one time index entry serves the group.
+  const Timestamp now = std::max(Now(), st.head.last_recorded_at);
   std::vector<std::optional<Result<Committed>>> results(batch.size());
   std::vector<std::size_t> written;  // indexes into batch whose records are in st.batch
   std::vector<Pending*> deferred;
   std::uint64_t events_written = 0;
   Status batch_error;
-  std::string pos_value;
+  auto answer = [&](std::size_t i, Result<Committed> r) {
+    if (!r.ok() && batch[i]->chain) batch[i]->chain->failed = true;
+    results[i] = std::move(r);
+  };
 
+  // Stages 1 and 2, per transaction in queue order.
+  std::vector<std::optional<keys::StreamHead>*> heads;
   for (std::size_t i = 0; i < batch.size() && batch_error.ok(); ++i) {
     Pending* p = batch[i];
-    if (p->tx == nullptr) {
-      batch_error = NoteCheckpointWrite(p->checkpoint->first, group.seq);
-      if (!batch_error.ok()) break;
-      st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
-      st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
+    if (p->rejected) {
+      answer(i, *p->rejected);
+      continue;
+    }
+    if (p->chain && p->chain->failed) {
+      results[i] = Status::Unavailable(
+          "not written: an earlier transaction of the same batch failed, and the batch stops at "
+          "the first failure");
+      continue;
+    }
+    heads.clear();
+    Result<Committed> decided = Committed{};
+    switch (CheckExpectations(p, group.seq, st, &heads, &decided, &batch_error)) {
+      case Verdict::kDefer:
+        deferred.push_back(p);
+        continue;
+      case Verdict::kAnswered:
+        answer(i, std::move(decided));
+        continue;
+      case Verdict::kAccept:
+        break;
+    }
+    if (!batch_error.ok()) break;
+    if (p->tx == nullptr) {  // a checkpoint alone
       results[i] = Committed{};
       written.push_back(i);
       continue;
     }
-    const Transaction& tx = *p->tx;
-
-    bool defer = false;
-    auto replay = CheckIdempotency(tx, st, &defer);
-    if (!replay.ok()) {
-      counters_.rejected.fetch_add(1, std::memory_order_relaxed);
-      results[i] = replay.status();
-      continue;
+    Result<Committed> c = AssignAndEncode(p, heads, now, st);
+    if (!c.ok()) {
+      batch_error = c.status();
+      break;
     }
-    if (defer) {
-      deferred.push_back(p);
-      continue;
-    }
-    if (replay->has_value()) {
-      // The original may be in a group that is not durable yet; the answer waits in this
-      // group, which is delivered after it.
-      counters_.replays.fetch_add(1, std::memory_order_relaxed);
-      results[i] = std::move(**replay);
-      continue;
-    }
-
-    // Every expectation must hold before anything of the transaction is applied. Heads include
-    // groups written but not yet durable: a transaction builds on everything before it.
-    std::vector<std::optional<keys::StreamHead>*> heads;
-    Status failed;
-    if (p->expected_checkpoint) {
-      // The value left by everything before this transaction: this batch's, else the engine's,
-      // which holds groups written but not yet synced and never a failed group's.
-      const std::string& name = p->checkpoint->first;
-      std::optional<std::string> current;
-      if (auto it = st.checkpoints.find(name); it != st.checkpoints.end()) {
-        current = it->second;
-      } else {
-        auto stored = engine_->Get(Family::kMeta, keys::Checkpoint(name));
-        if (!stored.ok()) {
-          results[i] = stored.status();
-          continue;
-        }
-        current = std::move(*stored);
-      }
-      if (current != p->expected_checkpoint) {
-        counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
-        results[i] = Status::WrongExpectedRevision(
-            "checkpoint '" + name + "' is not at the value this transaction follows (an earlier "
-            "transaction of the chain was not stored); nothing of it was written",
-            ConflictDetail{});  // no stream is at fault
-        continue;
-      }
-    }
-    for (const StreamAppend& sa : tx.appends) {
-      auto head = LoadHead(sa.stream, st);
-      if (!head.ok()) {
-        failed = head.status();
-        break;
-      }
-      std::optional<keys::StreamHead>& h = **head;
-      std::optional<Revision> actual;
-      if (h) actual = h->last_revision;
-      if (!sa.expected.Matches(actual)) {
-        counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
-        failed = Status::WrongExpectedRevision(
-            "stream '" + sa.stream + "' " + DescribeRevision(h) + ", but the append expected " +
-                sa.expected.ToString() + "; read the stream again and retry",
-            ConflictDetail{sa.stream, actual});
-        break;
-      }
-      heads.push_back(*head);
-    }
-    if (!failed.ok()) {
-      results[i] = failed;
-      continue;
-    }
-    if (p->checkpoint) {
-      batch_error = NoteCheckpointWrite(p->checkpoint->first, group.seq);
-      if (!batch_error.ok()) break;
-    }
-
-    Timestamp now = std::max(Now(), st.head.last_recorded_at);
-    Committed c;
-    c.tx = ++st.head.last_tx;
-    c.recorded_at = now;
-    c.first_position = st.head.last_position + 1;
-    Prepared& prep = p->prepared;
-    std::size_t k = 0;  // index into prep.events
-    for (std::size_t a = 0; a < tx.appends.size(); ++a) {
-      const StreamAppend& sa = tx.appends[a];
-      std::optional<keys::StreamHead>& h = *heads[a];
-      StreamResult r;
-      r.stream = sa.stream;
-      r.first_revision = h ? h->last_revision + 1 : 0;
-      r.first_position = st.head.last_position + 1;
-      keys::StreamHead next = h.value_or(keys::StreamHead{});
-      for (std::size_t j = 0; j < sa.events.size(); ++j, ++k) {
-        RecordedEvent& e = prep.events[k];
-        std::string& canonical = prep.encoded[k];
-        e.revision = r.first_revision + j;
-        e.position = ++st.head.last_position;
-        e.recorded_at = now;
-        if (!prep.valid_from_given[k]) e.valid_from = now;
-        e.tx = c.tx;
-        const std::size_t t = prep.time_offset[k];
-        PatchFixed64(&canonical, 1, e.position);
-        PatchFixed64(&canonical, prep.revision_offset[k], e.revision);
-        PatchFixed64(&canonical, t, static_cast<std::uint64_t>(e.recorded_at.micros));
-        PatchFixed64(&canonical, t + 8, static_cast<std::uint64_t>(e.valid_from.micros));
-        PatchFixed64(&canonical, t + 16, e.tx);
-        e.hash = ChainHash(st.head.hash, canonical);
-        st.head.hash = e.hash;
-        canonical.append(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
-
-        pos_value = keys::EncodePosition(e.position);
-        st.batch->Put(Family::kLog, keys::Log(e.position), canonical);
-        st.batch->Put(Family::kStreamIndex, keys::StreamIndex(e.stream, e.revision), pos_value);
-        std::string id_key = keys::EventId(e.id);
-        st.batch->Put(Family::kEventIds, id_key, pos_value);
-        // Only ids the caller chose can repeat; generated ones are random.
-        if (sa.events[j].id) st.ids.insert(std::move(id_key));
-
-        next.last_revision = e.revision;
-        next.last_position = e.position;
-        if (IsDocumentType(e.type)) next.deleted = e.type == kDeleteType;
-      }
-      h = next;
-      st.dirty.insert(sa.stream);
-      r.last_revision = next.last_revision;
-      r.last_position = st.head.last_position;
-      c.streams.push_back(std::move(r));
-    }
-    c.last_position = st.head.last_position;
-    st.head.last_recorded_at = now;
-    st.batch->Put(Family::kTimeIndex, keys::Time(now), keys::EncodePosition(c.last_position));
-    if (p->checkpoint) {
-      st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
-      st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
-    }
-    for (IndexHook* hook : hooks_) {
-      Status s = hook->OnTransaction(prep.events, *st.batch);
-      if (!s.ok()) {
-        // A hook's records may already be in the batch, so the whole batch is abandoned.
-        batch_error = s.WithPrefix("indexing the transaction failed");
-        break;
-      }
-    }
-    events_written += prep.events.size();
+    events_written += p->prepared.events.size();
     results[i] = std::move(c);
     written.push_back(i);
   }
 
-  if (!written.empty() && batch_error.ok()) {
-    for (const std::string& stream : st.dirty) {
-      st.batch->Put(Family::kStreamHeads, stream, keys::EncodeStreamHead(*st.heads[stream]));
-    }
-    st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
-    // Not synced here: the sync thread makes it durable while this thread goes on with the
-    // next group. Readers do not see it before then (reads stop at the published head).
-    batch_error = engine_->Write(*st.batch, /*sync=*/false);
-  }
-
+  // Stage 3: write the group, or fail every transaction in it.
+  if (!written.empty() && batch_error.ok()) batch_error = WriteGroup(st, now);
   if (!batch_error.ok()) {
     for (IndexHook* hook : hooks_) hook->OnBatchAborted();
-    for (std::size_t i : written) {
-      results[i] = batch_error.WithPrefix("the append was not written");
-    }
-    // Transactions after the failing hook were never looked at: fail them too.
+    for (std::size_t i : written) answer(i, batch_error.WithPrefix("the append was not written"));
+    // Transactions after the failing one were never looked at: fail them too.
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!results[i] && std::find(deferred.begin(), deferred.end(), batch[i]) == deferred.end()) {
-        results[i] = batch_error.WithPrefix("the append was not written");
+        answer(i, batch_error.WithPrefix("the append was not written"));
       }
     }
   } else if (!written.empty()) {
@@ -620,20 +508,191 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     group.events = events_written;
   }
 
+  // Stage 4: the sync thread answers once the group is durable.
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!results[i]) continue;  // deferred
     group.members.push_back(batch[i]);
     group.results.push_back(std::move(*results[i]));
   }
+  counters_.ordered_micros.fetch_add(static_cast<std::uint64_t>(Now().micros - started),
+                                     std::memory_order_relaxed);
+  HandToSync(std::move(group));
+  if (!deferred.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);
+  }
+}
+
+WritePath::Verdict WritePath::CheckExpectations(
+    Pending* p, std::uint64_t group_seq, BatchState& st,
+    std::vector<std::optional<keys::StreamHead>*>* heads, Result<Committed>* result,
+    Status* batch_error) {
+  if (p->tx == nullptr) {
+    *batch_error = NoteCheckpointWrite(p->checkpoint->first, group_seq);
+    if (batch_error->ok()) {
+      st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
+      st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
+    }
+    return Verdict::kAccept;
+  }
+  const Transaction& tx = *p->tx;
+
+  bool defer = false;
+  auto replay = CheckIdempotency(tx, st, &defer);
+  if (!replay.ok()) {
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    *result = replay.status();
+    return Verdict::kAnswered;
+  }
+  if (defer) return Verdict::kDefer;
+  if (replay->has_value()) {
+    // The original may be in a group that is not durable yet; the answer waits in this group,
+    // which is delivered after it.
+    counters_.replays.fetch_add(1, std::memory_order_relaxed);
+    *result = std::move(**replay);
+    return Verdict::kAnswered;
+  }
+
+  // Every expectation must hold before anything of the transaction is applied. Heads include
+  // groups written but not yet durable: a transaction builds on everything before it.
+  if (p->expected_checkpoint) {
+    // The value left by everything before this transaction: this batch's, else the engine's,
+    // which holds groups written but not yet synced and never a failed group's.
+    const std::string& name = p->checkpoint->first;
+    std::optional<std::string> current;
+    if (auto it = st.checkpoints.find(name); it != st.checkpoints.end()) {
+      current = it->second;
+    } else {
+      auto stored = engine_->Get(Family::kMeta, keys::Checkpoint(name));
+      if (!stored.ok()) {
+        *result = stored.status();
+        return Verdict::kAnswered;
+      }
+      current = std::move(*stored);
+    }
+    if (current != p->expected_checkpoint) {
+      counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
+      *result = Status::WrongExpectedRevision(
+          "checkpoint '" + name + "' is not at the value this transaction follows (an earlier "
+          "transaction of the chain was not stored); nothing of it was written",
+          ConflictDetail{});  // no stream is at fault
+      return Verdict::kAnswered;
+    }
+  }
+  for (const StreamAppend& sa : tx.appends) {
+    auto head = LoadHead(sa.stream, st);
+    if (!head.ok()) {
+      *result = head.status();
+      return Verdict::kAnswered;
+    }
+    std::optional<keys::StreamHead>& h = **head;
+    std::optional<Revision> actual;
+    if (h) actual = h->last_revision;
+    if (!sa.expected.Matches(actual)) {
+      counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
+      *result = Status::WrongExpectedRevision(
+          "stream '" + sa.stream + "' " + DescribeRevision(h) + ", but the append expected " +
+              sa.expected.ToString() + "; read the stream again and retry",
+          ConflictDetail{sa.stream, actual});
+      return Verdict::kAnswered;
+    }
+    heads->push_back(*head);
+  }
+  if (p->checkpoint) {
+    *batch_error = NoteCheckpointWrite(p->checkpoint->first, group_seq);
+  }
+  return Verdict::kAccept;
+}
+
+Result<Committed> WritePath::AssignAndEncode(
+    Pending* p, std::span<std::optional<keys::StreamHead>* const> heads, Timestamp now,
+    BatchState& st) {
+  const Transaction& tx = *p->tx;
+  Committed c;
+  c.tx = ++st.head.last_tx;
+  c.recorded_at = now;
+  c.first_position = st.head.last_position + 1;
+  Prepared& prep = p->prepared;
+  std::string pos_value;
+  std::size_t k = 0;  // index into prep.events
+  for (std::size_t a = 0; a < tx.appends.size(); ++a) {
+    const StreamAppend& sa = tx.appends[a];
+    std::optional<keys::StreamHead>& h = *heads[a];
+    StreamResult r;
+    r.stream = sa.stream;
+    r.first_revision = h ? h->last_revision + 1 : 0;
+    r.first_position = st.head.last_position + 1;
+    keys::StreamHead next = h.value_or(keys::StreamHead{});
+    for (std::size_t j = 0; j < sa.events.size(); ++j, ++k) {
+      RecordedEvent& e = prep.events[k];
+      std::string& canonical = prep.encoded[k];
+      e.revision = r.first_revision + j;
+      e.position = ++st.head.last_position;
+      e.recorded_at = now;
+      if (!prep.valid_from_given[k]) e.valid_from = now;
+      e.tx = c.tx;
+      const std::size_t t = prep.time_offset[k];
+      PatchFixed64(&canonical, 1, e.position);
+      PatchFixed64(&canonical, prep.revision_offset[k], e.revision);
+      PatchFixed64(&canonical, t, static_cast<std::uint64_t>(e.recorded_at.micros));
+      PatchFixed64(&canonical, t + 8, static_cast<std::uint64_t>(e.valid_from.micros));
+      PatchFixed64(&canonical, t + 16, e.tx);
+      e.hash = ChainHash(st.head.hash, canonical);
+      st.head.hash = e.hash;
+      canonical.append(reinterpret_cast<const char*>(e.hash.data()), e.hash.size());
+
+      pos_value = keys::EncodePosition(e.position);
+      st.batch->Put(Family::kLog, keys::Log(e.position), canonical);
+      st.batch->Put(Family::kStreamIndex, keys::StreamIndex(e.stream, e.revision), pos_value);
+      std::string id_key = keys::EventId(e.id);
+      st.batch->Put(Family::kEventIds, id_key, pos_value);
+      // Only ids the caller chose can repeat; generated ones are random.
+      if (sa.events[j].id) st.ids.insert(std::move(id_key));
+
+      next.last_revision = e.revision;
+      next.last_position = e.position;
+      if (IsDocumentType(e.type)) next.deleted = e.type == kDeleteType;
+    }
+    h = next;
+    st.dirty.insert(sa.stream);
+    r.last_revision = next.last_revision;
+    r.last_position = st.head.last_position;
+    c.streams.push_back(std::move(r));
+  }
+  c.last_position = st.head.last_position;
+  st.head.last_recorded_at = now;
+  if (p->checkpoint) {
+    st.batch->Put(Family::kMeta, keys::Checkpoint(p->checkpoint->first), p->checkpoint->second);
+    st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
+  }
+  for (std::size_t h = 0; h < hooks_.size(); ++h) {
+    Status s = hooks_[h]->OnTransaction(prep.events, prep.hook_data[h], *st.batch);
+    // A hook's records may already be in the batch, so the whole batch is abandoned.
+    if (!s.ok()) return s.WithPrefix("indexing the transaction failed");
+  }
+  return c;
+}
+
+Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
+  for (const std::string& stream : st.dirty) {
+    st.batch->Put(Family::kStreamHeads, stream, keys::EncodeStreamHead(*st.heads[stream]));
+  }
+  if (st.head.last_position != head_.last_position) {  // not for checkpoints alone
+    st.batch->Put(Family::kTimeIndex, keys::Time(now),
+                  keys::EncodePosition(st.head.last_position));
+  }
+  st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
+  // Not synced here: the sync thread makes it durable while this thread goes on with the next
+  // group. Readers do not see it before then (reads stop at the published head).
+  return engine_->Write(*st.batch, /*sync=*/false);
+}
+
+void WritePath::HandToSync(Group group) {
   {
     std::lock_guard<std::mutex> l(sync_mu_);
     groups_.push_back(std::move(group));
   }
   sync_cv_.notify_all();
-  if (!deferred.empty()) {
-    std::lock_guard<std::mutex> l(mu_);
-    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);
-  }
 }
 
 }  // namespace timetrail

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -39,16 +40,29 @@
 namespace timetrail {
 
 // Lets a layer above the store (e.g. temporal indexes) add its own records to the same atomic
-// write as the events it indexes. Called on the writer thread for each accepted transaction,
-// in position order, before the batch is written.
+// write as the events it indexes.
 class IndexHook {
  public:
   virtual ~IndexHook() = default;
-  // "events" are the transaction's events, as they will be stored. Returning an error fails
-  // this transaction only (nothing of it is written).
-  virtual Status OnTransaction(std::span<const RecordedEvent> events, KvWriteBatch& batch) = 0;
+  // Called on the appending thread before the transaction queues, for each event (its position,
+  // revision and times not yet known): whatever part of the hook's records follows from the
+  // event alone, so that the ordered stage does not compute it. The result comes back to
+  // OnTransaction.
+  virtual std::string PrepareEvent(const RecordedEvent& /*event*/) const { return {}; }
+  // Called in the ordered stage for each accepted transaction, in position order, before the
+  // batch is written. "events" are the transaction's events as they will be stored, "prepared"
+  // what PrepareEvent returned for each. Returning an error fails the whole batch (nothing of
+  // it is written).
+  virtual Status OnTransaction(std::span<const RecordedEvent> events,
+                               std::span<const std::string> prepared, KvWriteBatch& batch) = 0;
   // Called after the batch's write failed, so that any state the hook kept is dropped.
   virtual void OnBatchAborted() {}
+};
+
+// Transactions queued with the same chain stop at the first that fails: none after it is
+// written. Touched only by the ordered stage.
+struct CommitChain {
+  bool failed = false;
 };
 
 // Receives each new durable head, in order; called on the sync thread once a sync covering the
@@ -75,8 +89,11 @@ class WritePath {
   // With "expected_checkpoint", the transaction is rejected unless the checkpoint named in
   // "checkpoint" holds exactly that value when its turn comes (after every transaction queued
   // before it): a chain in which each names its predecessor's value stops at the first failure.
-  void CommitAsync(Transaction tx, std::pair<std::string, std::string> checkpoint,
+  // With "chain", the transaction is rejected when an earlier transaction of the same chain was
+  // rejected or failed, and a failure of its own fails the chain.
+  void CommitAsync(Transaction tx, std::optional<std::pair<std::string, std::string>> checkpoint,
                    std::optional<std::string> expected_checkpoint,
+                   std::shared_ptr<CommitChain> chain,
                    std::function<void(Result<Committed>)> done);
 
   // Durably sets a checkpoint, ordered with the writes around it.
@@ -91,7 +108,7 @@ class WritePath {
 
   struct Counters {
     std::atomic<std::uint64_t> transactions{0}, events{0}, replays{0}, conflicts{0},
-        rejected{0}, group_commits{0}, latency_micros{0}, syncs{0};
+        rejected{0}, group_commits{0}, latency_micros{0}, syncs{0}, ordered_micros{0};
   };
   const Counters& counters() const { return counters_; }
 
@@ -100,6 +117,8 @@ class WritePath {
   // position, revision, recorded_at, valid_from (when defaulted), tx and hash.
   struct Prepared {
     std::vector<RecordedEvent> events;  // all appends' events, in order
+    // What each index hook prepared for each event: hook_data[hook][event].
+    std::vector<std::vector<std::string>> hook_data;
     // Canonical encodings with zeros where the order-dependent fields go; the writer fills
     // them in at the offsets below and appends the hash.
     std::vector<std::string> encoded;
@@ -113,6 +132,8 @@ class WritePath {
     std::optional<Transaction> owned_tx;
     std::function<void(Result<Committed>)> callback;
     std::optional<std::string> expected_checkpoint;
+    std::shared_ptr<CommitChain> chain;
+    std::optional<Status> rejected;  // invalid, answered in queue order for its chain
     Prepared prepared;
     std::optional<std::pair<std::string, std::string>> checkpoint;
     std::size_t bytes = 0;
@@ -132,7 +153,10 @@ class WritePath {
     std::uint64_t seq = 0;  // the writer's group number
   };
 
-  static void Prepare(const Transaction& tx, Prepared* out);
+  // What the expectation stage decided for one transaction.
+  enum class Verdict { kAccept, kAnswered, kDefer };
+
+  void Prepare(const Transaction& tx, Prepared* out) const;
   Result<Committed> Enqueue(Pending& p);
   // Queues "p" without waiting; false (and "p" untouched) when the store takes no more writes,
   // with *refused saying why.
@@ -141,7 +165,24 @@ class WritePath {
   static void Answer(Pending* p, Result<Committed> r);
   void Run();
   void RunSync();
+  // One group, in four stages: CheckExpectations and AssignAndEncode for each transaction in
+  // queue order, then WriteGroup, then HandToSync (which publishes once durable).
   void CommitBatch(std::vector<Pending*>& batch);
+  // Decides whether "p" may be applied on top of the batch so far: kAccept with the heads of its
+  // streams in "heads", kAnswered with its answer in "result" (a rejection or an idempotent
+  // replay), or kDefer (its ids are being written by this very batch).
+  Verdict CheckExpectations(Pending* p, std::uint64_t group_seq, BatchState& st,
+                            std::vector<std::optional<keys::StreamHead>*>* heads,
+                            Result<Committed>* result, Status* batch_error);
+  // Assigns positions, revisions, the group's time, tx and the chain hash, and puts the records
+  // of "p" into the batch. The index hooks add theirs; their error fails the batch.
+  Result<Committed> AssignAndEncode(Pending* p,
+                                    std::span<std::optional<keys::StreamHead>* const> heads,
+                                    Timestamp now, BatchState& st);
+  // Puts the changed stream heads, the time index entry and the store head, and writes the
+  // batch (not synced).
+  Status WriteGroup(BatchState& st, Timestamp now);
+  void HandToSync(Group group);
   void Deliver(Group& group);
   // Classifies "tx" against ids already stored: nullopt when all ids are new, the original
   // result when "tx" repeats an earlier one, or an error.
