@@ -89,6 +89,7 @@ bench::RunResult RunTimetrail(EventStore& store, const Scenario& sc, const Confi
   std::vector<ThreadStreams> state(sc.threads);
   for (auto& s : state) s.last.resize(cfg.streams_per_thread);
   auto before = store.GetStats();
+  const double cpu_before = bench::ProcessCpuSeconds();
   bench::Driver driver("timetrail " + sc.label, sc.threads, cfg.seconds, cfg.rounds);
   auto result = driver.Run([&](int t, std::uint64_t i, std::string* error) -> std::int64_t {
     std::uint64_t s = i % cfg.streams_per_thread;
@@ -108,12 +109,23 @@ bench::RunResult RunTimetrail(EventStore& store, const Scenario& sc, const Confi
     last = r->streams[0].last_revision;
     return sc.batch;
   });
+  const double cpu_seconds = bench::ProcessCpuSeconds() - cpu_before;
   auto after = store.GetStats();
   std::uint64_t commits = after.group_commits - before.group_commits;
+  const double events = static_cast<double>(after.events_committed - before.events_committed);
+  const double transactions =
+      static_cast<double>(after.transactions_committed - before.transactions_committed);
   (*extra)["fsyncs"] = commits;
-  (*extra)["events_per_fsync"] =
-      commits == 0 ? 0.0 : static_cast<double>(after.events_committed - before.events_committed) /
-                               static_cast<double>(commits);
+  (*extra)["events_per_fsync"] = commits == 0 ? 0.0 : events / static_cast<double>(commits);
+  (*extra)["fsyncs_per_commit"] =
+      transactions == 0 ? 0.0 : static_cast<double>(commits) / transactions;
+  // All of the process's CPU (the client threads' event building included) per event, and the
+  // ordered stage's share, which one thread does for all and so bounds the throughput.
+  (*extra)["cpu_us_per_event"] = events == 0 ? 0.0 : cpu_seconds * 1e6 / events;
+  (*extra)["ordered_us_per_event"] =
+      events == 0 ? 0.0
+                  : static_cast<double>(after.ordered_stage_micros - before.ordered_stage_micros) /
+                        events;
   return result;
 }
 
@@ -281,9 +293,10 @@ bool WriteMarkdown(const std::string& path, const std::string& run_name, const J
      << out["config"]["seconds_per_scenario"].dump()
      << " s per scenario and system; each figure is from the round with the median"
         " throughput.\n\n";
-  md << "| scenario | timetrail events/s | p50 ms | p99 ms | events per fsync |";
+  md << "| scenario | timetrail events/s | p50 ms | p99 ms | events per fsync | fsyncs per commit "
+        "| CPU µs/event | ordered-stage µs/event |";
   if (pg) md << " PostgreSQL events/s | p50 ms | p99 ms | timetrail / PostgreSQL |";
-  md << "\n|---|--:|--:|--:|--:|";
+  md << "\n|---|--:|--:|--:|--:|--:|--:|--:|";
   if (pg) md << "--:|--:|--:|--:|";
   md << "\n";
   for (const auto& r : out["scenarios"]) {
@@ -295,6 +308,9 @@ bool WriteMarkdown(const std::string& path, const std::string& run_name, const J
        << (tt.contains("events_per_fsync") ? Fmt("%.1f", tt["events_per_fsync"].get<double>())
                                            : std::string("-"))
        << " |";
+    for (const char* k : {"fsyncs_per_commit", "cpu_us_per_event", "ordered_us_per_event"}) {
+      md << " " << (tt.contains(k) ? Fmt("%.2f", tt[k].get<double>()) : std::string("-")) << " |";
+    }
     if (pg && r.contains("postgres")) {
       const Json& p = r["postgres"];
       md << " " << Count(p["events_per_second"].get<double>()) << " | "
@@ -432,6 +448,9 @@ int main(int argc, char** argv) {
     row["timetrail"] = tt.ToJson();
     row["timetrail"]["fsyncs"] = extra["fsyncs"];
     row["timetrail"]["events_per_fsync"] = extra["events_per_fsync"];
+    for (const char* k : {"fsyncs_per_commit", "cpu_us_per_event", "ordered_us_per_event"}) {
+      row["timetrail"][k] = extra[k];
+    }
     std::optional<bench::RunResult> pg;
     if (with_pg) {
       pg = RunPostgres(conns, sc, cfg);

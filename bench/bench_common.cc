@@ -1,3 +1,4 @@
+#include <sys/resource.h>
 #include "bench_common.h"
 
 #include <fcntl.h>
@@ -58,6 +59,13 @@ Json DescribeMachine() {
   if (uname(&u) == 0) m["kernel"] = std::string(u.sysname) + " " + u.release;
   m["load_average"] = LoadAverage();
   return m;
+}
+
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 double MeasureFsyncRate(const std::string& dir, double seconds) {

@@ -33,6 +33,9 @@ Json LoadAverage();
 // syncs per second: the ceiling for one durable commit at a time on this disk.
 double MeasureFsyncRate(const std::string& dir, double seconds);
 
+// CPU seconds (user and system) this process has used so far, all threads.
+double ProcessCpuSeconds();
+
 // Intentionally copyable.
 struct Latency {
   double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0, mean_us = 0;

@@ -108,9 +108,9 @@ struct StoreStats {
   std::uint64_t rejected = 0;             // invalid, too large, duplicate
   std::uint64_t group_commits = 0;        // durable writes (each one fsync)
   std::uint64_t commit_latency_micros_total = 0;  // queue + write, summed over transactions
-  // Wall time the ordered stage of the write path (one thread, in commit order) spent on its
-  // groups, summed: checking expectations, assigning and encoding, writing. Divided by
-  // events_committed, the part of an event's cost that no second core can share.
+  // CPU time the ordered stage of the write path (one thread, in commit order) spent on its
+  // groups, summed: checking expectations, assigning and encoding, writing to the engine.
+  // Divided by events_committed, the part of an event's cost that no second core can share.
   std::uint64_t ordered_stage_micros = 0;
   std::uint64_t disk_bytes = 0;           // live data files, approximate
 };

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <random>
 
 #include "core/event_codec.h"
 #include "core/hex.h"
@@ -32,13 +33,16 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& opti
 
 namespace {
 
-// Refuses a directory laid out by a newer release, before anything reads or writes it; marks
-// one that has no version yet (new, or written before the marker existed: the layout was 1).
-Status CheckLayoutVersion(KvEngine* engine, std::string_view path) {
+// Refuses a directory laid out by a newer release, before anything reads or writes it, and
+// returns the store's id tag. Upgrades an older layout in place: layout 2 reads layout 1's data
+// as it is (its events keep their id index entries), so the upgrade only gives the store an id
+// tag and records the new version, in one durable write. A directory without a version record
+// is new, or was written before the record existed (layout 1).
+Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path) {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
                       engine->Get(Family::kMeta, keys::kFormatVersion));
+  int version = 1;
   if (raw) {
-    int version = 0;
     auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), version);
     if (ec != std::errc() || ptr != raw->data() + raw->size() || version < 1) {
       return Status::Corruption("data directory '" + std::string(path) +
@@ -50,11 +54,25 @@ Status CheckLayoutVersion(KvEngine* engine, std::string_view path) {
           std::to_string(version) + ", written by a newer timetrail; this one reads up to " +
           std::to_string(keys::kLayoutVersion) + " (nothing was changed; upgrade timetrail)");
     }
-    return Status::Ok();
   }
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> stored_tag, engine->Get(Family::kMeta, keys::kIdTag));
+  keys::IdTag tag{};
+  if (version == keys::kLayoutVersion && stored_tag) {
+    if (stored_tag->size() != tag.size()) {
+      return Status::Corruption("data directory '" + std::string(path) +
+                                "': its id tag record is damaged");
+    }
+    std::copy(stored_tag->begin(), stored_tag->end(), tag.begin());
+    return tag;
+  }
+  std::random_device random;
+  for (auto& b : tag) b = static_cast<std::uint8_t>(random());
   std::unique_ptr<KvWriteBatch> batch = engine->NewBatch();
+  batch->Put(Family::kMeta, keys::kIdTag,
+             std::string_view(reinterpret_cast<const char*>(tag.data()), tag.size()));
   batch->Put(Family::kMeta, keys::kFormatVersion, std::to_string(keys::kLayoutVersion));
-  return engine->Write(*batch, /*sync=*/true);
+  TT_RETURN_IF_ERROR(engine->Write(*batch, /*sync=*/true));
+  return tag;
 }
 
 }  // namespace
@@ -69,7 +87,7 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }
   TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenRocksDbEngine(engine_options, path));
-  TT_RETURN_IF_ERROR(CheckLayoutVersion(engine.get(), path));
+  TT_ASSIGN_OR_RETURN(keys::IdTag id_tag, OpenLayout(engine.get(), path));
 
   keys::HeadState head;
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(Family::kMeta, keys::kHeadState));
@@ -94,8 +112,10 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   store->head_ = head;
   store->last_position_.store(head.last_position, std::memory_order_release);
   EventStoreImpl* self = store.get();
+  store->id_tag_ = id_tag;
   store->write_path_ = std::make_unique<WritePath>(
-      store->engine_.get(), options, head, [self](const keys::HeadState& h) { self->Publish(h); });
+      store->engine_.get(), options, head, id_tag,
+      [self](const keys::HeadState& h) { self->Publish(h); });
   store->RegisterTemporalIndex();
   return store;
 }
@@ -266,11 +286,18 @@ Result<LogPage> EventStoreImpl::ReadLog(const ReadLogOptions& options) const {
 }
 
 Result<RecordedEvent> EventStoreImpl::GetEvent(const Uuid& id) const {
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                      engine_->Get(Family::kEventIds, keys::EventId(id)));
-  auto p = raw ? keys::DecodePosition(*raw) : std::nullopt;
-  if (!p || *p > LastPosition()) return Status::NotFound("no event has id " + id.ToString());
-  return LoadEvent(*p);
+  const Status not_found = Status::NotFound("no event has id " + id.ToString());
+  // An id this store generated names its position; any other id is in the id index.
+  std::optional<Position> p = keys::PositionOfGeneratedId(id_tag_, id);
+  if (!p) {
+    TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                        engine_->Get(Family::kEventIds, keys::EventId(id)));
+    if (raw) p = keys::DecodePosition(*raw);
+  }
+  if (!p || *p == 0 || *p > LastPosition()) return not_found;
+  TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(*p));
+  if (e.id != id) return not_found;  // an id of the generated form that names another event
+  return e;
 }
 
 Result<RecordedEvent> EventStoreImpl::GetEventAt(Position position) const {
@@ -469,6 +496,7 @@ StoreStats EventStoreImpl::GetStats() const {
   s.rejected = c.rejected.load(std::memory_order_relaxed);
   s.group_commits = c.group_commits.load(std::memory_order_relaxed);
   s.commit_latency_micros_total = c.latency_micros.load(std::memory_order_relaxed);
+  s.ordered_stage_micros = c.ordered_micros.load(std::memory_order_relaxed);
   s.disk_bytes = engine_->ApproximateDiskBytes();
   return s;
 }

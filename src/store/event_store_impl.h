@@ -96,6 +96,7 @@ class EventStoreImpl final : public EventStore {
 
   const Options options_;
   std::unique_ptr<KvEngine> engine_;
+  keys::IdTag id_tag_{};  // the first bytes of every id this store generates
   // Declared before write_path_: the write path calls it until it stops.
   std::unique_ptr<temporal::TemporalIndexHook> temporal_index_;
   std::unique_ptr<WritePath> write_path_;

@@ -2,6 +2,8 @@
 #ifndef TIMETRAIL_STORE_KEYS_H_
 #define TIMETRAIL_STORE_KEYS_H_
 
+#include <algorithm>
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,9 +34,46 @@ inline std::string StreamIndex(std::string_view stream, Revision r) {
   return k;
 }
 
-// kEventIds: the 16 id bytes.
+// kEventIds: the 16 id bytes. Since layout 2, only for ids the appending client chose: an id
+// the store generates carries the event's position (GeneratedId), so finding its event needs no
+// index entry.
 inline std::string EventId(const Uuid& id) {
   return std::string(reinterpret_cast<const char*>(id.bytes.data()), id.bytes.size());
+}
+
+// A store's id tag: 6 random bytes, kept in kMeta/kIdTag, the first 6 bytes of every id it
+// generates.
+using IdTag = std::array<std::uint8_t, 6>;
+
+// The id the store generates for the event at position "p" (p < 2^62): a version 8 UUID (RFC
+// 9562) made of the tag, the version nibble, the position's bits 61..48 around the variant bits,
+// its bits 47..0, and a check byte, so that a random or foreign id is almost never mistaken for
+// one (and is then still checked against the event it names).
+inline Uuid GeneratedId(const IdTag& tag, Position p) {
+  Uuid id;
+  std::copy(tag.begin(), tag.end(), id.bytes.begin());
+  id.bytes[6] = 0x80;
+  id.bytes[7] = static_cast<std::uint8_t>(p >> 54);
+  id.bytes[8] = static_cast<std::uint8_t>(0x80 | ((p >> 48) & 0x3F));
+  for (int i = 0; i < 6; ++i) id.bytes[9 + i] = static_cast<std::uint8_t>(p >> (40 - 8 * i));
+  std::uint8_t check = 0x5A;
+  for (int i = 0; i < 15; ++i) check ^= id.bytes[i];
+  id.bytes[15] = check;
+  return id;
+}
+
+// The position that "id" names if it has the form of an id generated with "tag".
+inline std::optional<Position> PositionOfGeneratedId(const IdTag& tag, const Uuid& id) {
+  if (!std::equal(tag.begin(), tag.end(), id.bytes.begin()) || id.bytes[6] != 0x80 ||
+      (id.bytes[8] & 0xC0) != 0x80) {
+    return std::nullopt;
+  }
+  std::uint8_t check = 0x5A;
+  for (int i = 0; i < 15; ++i) check ^= id.bytes[i];
+  if (check != id.bytes[15]) return std::nullopt;
+  Position p = (Position{id.bytes[7]} << 54) | (Position{id.bytes[8] & 0x3Fu} << 48);
+  for (int i = 0; i < 6; ++i) p |= Position{id.bytes[9 + i]} << (40 - 8 * i);
+  return p;
 }
 
 // kTimeIndex: big-endian recorded_at (sign bit flipped).
@@ -49,7 +88,11 @@ inline constexpr std::string_view kHeadState = "store/head";
 // The key layout's version, as decimal text. Written when a store is created (or first opened
 // by a release that knows it); a store whose version is newer than kLayoutVersion is refused.
 inline constexpr std::string_view kFormatVersion = "store/format";
-inline constexpr int kLayoutVersion = 1;
+// Layout 2 (from layout 1, upgraded in place on open): ids the store generates carry their
+// position and have no kEventIds entry, and a group of transactions shares one kTimeIndex entry.
+inline constexpr int kLayoutVersion = 2;
+// The store's IdTag (6 bytes), written with layout 2.
+inline constexpr std::string_view kIdTag = "store/id_tag";
 inline std::string Checkpoint(std::string_view name) {
   return "checkpoint/" + std::string(name);
 }

@@ -1,6 +1,7 @@
 #include "store/write_path.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -33,6 +34,14 @@ std::uint32_t VarintLength(std::uint64_t v) {
   return n;
 }
 
+// CPU time of the calling thread: what the ordered stage costs, without the time it waits for
+// the disk or for the engine.
+std::int64_t ThreadCpuMicros() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<std::int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000;
+}
+
 // Overwrites the 8 bytes at "offset" with "v" as PutFixed64 writes it.
 void PatchFixed64(std::string* s, std::size_t offset, std::uint64_t v) {
   char* p = s->data() + offset;
@@ -54,8 +63,9 @@ struct WritePath::BatchState {
 };
 
 WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
-                     PublishFn publish)
-    : engine_(engine), options_(options), publish_(std::move(publish)), head_(initial) {
+                     const keys::IdTag& id_tag, PublishFn publish)
+    : engine_(engine), options_(options), id_tag_(id_tag), publish_(std::move(publish)),
+      head_(initial) {
   sync_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "tt-sync");
     RunSync();
@@ -93,7 +103,7 @@ void WritePath::Prepare(const Transaction& tx, Prepared* out) const {
     for (const ProposedEvent& pe : sa.events) {
       RecordedEvent& e = out->events.emplace_back();
       e.stream = sa.stream;
-      e.id = pe.id ? *pe.id : Uuid::Generate();
+      if (pe.id) e.id = *pe.id;  // else generated from the position, once it is known
       e.type = pe.type;
       e.data = pe.data.empty() ? "null" : pe.data;
       e.metadata = pe.metadata.empty() ? "{}" : pe.metadata;
@@ -347,6 +357,30 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
   return &state.heads.emplace(stream, head).first->second;
 }
 
+Result<std::optional<Position>> WritePath::FindWrittenId(const Uuid& id) {
+  if (std::optional<Position> p = keys::PositionOfGeneratedId(id_tag_, id)) {
+    // The form of an id this store generates: it was written if the event at that position
+    // has it. Any other such id is refused, or the event later written at that position would
+    // share it.
+    if (*p != 0 && *p <= head_.last_position) {
+      TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kLog, keys::Log(*p)));
+      if (raw) {
+        TT_ASSIGN_OR_RETURN(RecordedEvent stored, DecodeStoredEvent(*raw));
+        if (stored.id == id) return p;
+      }
+    }
+    return Status::InvalidArgument(
+        "event id " + id.ToString() + " has the form of the ids this store generates, but no "
+        "event has it; choose another id (e.g. a random UUID) or none");
+  }
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine_->Get(Family::kEventIds, keys::EventId(id)));
+  if (!raw) return std::optional<Position>();
+  auto pos = keys::DecodePosition(*raw);
+  if (!pos) return Status::Corruption("event id index entry of " + id.ToString() + " is damaged");
+  return pos;
+}
+
 Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& tx,
                                                              BatchState& state, bool* defer) {
   std::size_t total = 0, found = 0;
@@ -362,10 +396,8 @@ Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& 
         *defer = true;
         return std::optional<Committed>();
       }
-      TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kEventIds, key));
-      if (!raw) continue;
-      auto pos = keys::DecodePosition(*raw);
-      if (!pos) return Status::Corruption("event id index entry of " + e.id->ToString() + " is damaged");
+      TT_ASSIGN_OR_RETURN(std::optional<Position> pos, FindWrittenId(*e.id));
+      if (!pos) continue;
       ++found;
       positions[a].push_back(*pos);
     }
@@ -418,7 +450,7 @@ Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& 
 }
 
 void WritePath::CommitBatch(std::vector<Pending*>& batch) {
-  const std::int64_t started = Now().micros;
+  const std::int64_t started = ThreadCpuMicros();
   Group group;
   group.seq = next_seq_++;
   if (broken_.load(std::memory_order_acquire)) {
@@ -514,7 +546,7 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
     group.members.push_back(batch[i]);
     group.results.push_back(std::move(*results[i]));
   }
-  counters_.ordered_micros.fetch_add(static_cast<std::uint64_t>(Now().micros - started),
+  counters_.ordered_micros.fetch_add(static_cast<std::uint64_t>(ThreadCpuMicros() - started),
                                      std::memory_order_relaxed);
   HandToSync(std::move(group));
   if (!deferred.empty()) {
@@ -634,6 +666,11 @@ Result<Committed> WritePath::AssignAndEncode(
       const std::size_t t = prep.time_offset[k];
       PatchFixed64(&canonical, 1, e.position);
       PatchFixed64(&canonical, prep.revision_offset[k], e.revision);
+      if (!sa.events[j].id) {
+        e.id = keys::GeneratedId(id_tag_, e.position);
+        std::copy(e.id.bytes.begin(), e.id.bytes.end(),
+                  canonical.begin() + prep.revision_offset[k] + 8);
+      }
       PatchFixed64(&canonical, t, static_cast<std::uint64_t>(e.recorded_at.micros));
       PatchFixed64(&canonical, t + 8, static_cast<std::uint64_t>(e.valid_from.micros));
       PatchFixed64(&canonical, t + 16, e.tx);
@@ -644,10 +681,13 @@ Result<Committed> WritePath::AssignAndEncode(
       pos_value = keys::EncodePosition(e.position);
       st.batch->Put(Family::kLog, keys::Log(e.position), canonical);
       st.batch->Put(Family::kStreamIndex, keys::StreamIndex(e.stream, e.revision), pos_value);
-      std::string id_key = keys::EventId(e.id);
-      st.batch->Put(Family::kEventIds, id_key, pos_value);
-      // Only ids the caller chose can repeat; generated ones are random.
-      if (sa.events[j].id) st.ids.insert(std::move(id_key));
+      if (sa.events[j].id) {
+        // Only ids the caller chose need the id index (and can repeat); a generated one names
+        // its position.
+        std::string id_key = keys::EventId(e.id);
+        st.batch->Put(Family::kEventIds, id_key, pos_value);
+        st.ids.insert(std::move(id_key));
+      }
 
       next.last_revision = e.revision;
       next.last_position = e.position;

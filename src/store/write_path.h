@@ -71,8 +71,9 @@ using PublishFn = std::function<void(const keys::HeadState&)>;
 
 class WritePath {
  public:
+  // "id_tag" makes the ids the store generates (keys::GeneratedId).
   WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
-            PublishFn publish);
+            const keys::IdTag& id_tag, PublishFn publish);
   WritePath(const WritePath&) = delete;
   WritePath& operator=(const WritePath&) = delete;
   // Commits and syncs everything queued, then stops both threads.
@@ -122,7 +123,7 @@ class WritePath {
     // Canonical encodings with zeros where the order-dependent fields go; the writer fills
     // them in at the offsets below and appends the hash.
     std::vector<std::string> encoded;
-    std::vector<std::uint32_t> revision_offset, time_offset;
+    std::vector<std::uint32_t> revision_offset, time_offset;  // the id follows the revision
     std::vector<bool> valid_from_given;
   };
   struct Pending {
@@ -188,6 +189,8 @@ class WritePath {
   // result when "tx" repeats an earlier one, or an error.
   Result<std::optional<Committed>> CheckIdempotency(const Transaction& tx, BatchState& state,
                                                     bool* defer);
+  // The position of the written event with client-chosen id "id" (nullopt: none).
+  Result<std::optional<Position>> FindWrittenId(const Uuid& id);
   Result<std::optional<keys::StreamHead>*> LoadHead(const std::string& stream,
                                                    BatchState& state);
   // Notes that group "seq" writes checkpoint "name", keeping its durable value for readers.
@@ -195,6 +198,7 @@ class WritePath {
 
   KvEngine* engine_;
   const Options options_;
+  const keys::IdTag id_tag_;
   PublishFn publish_;
   std::vector<IndexHook*> hooks_;
   Counters counters_;

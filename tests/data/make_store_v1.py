@@ -7,6 +7,7 @@ such a directory and answers every query from it as it did. It was made with tha
 
     python3 tests/data/make_store_v1.py > /tmp/v1.ndjson
     timetrail import /tmp/v1.ndjson --data /tmp/store-v1
+    timetrail verify --data /tmp/store-v1     # records its answer in $audit: position 231
     tar -C /tmp -czf tests/data/store-v1.tar.gz store-v1
 
 The history covers what the layout keeps apart: generated and client-chosen ids, multi-event

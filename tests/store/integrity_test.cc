@@ -169,13 +169,13 @@ TEST(LayoutVersionTest, ANewerLayoutIsRefusedAndAnUnmarkedOneIsMarked) {
   }
   std::string seen;
   TamperWith(data, "meta", std::string(keys::kFormatVersion), [&](std::string* v) { seen = *v; });
-  EXPECT_EQ(seen, "1");
+  EXPECT_EQ(seen, "2");
 
-  TamperWith(data, "meta", std::string(keys::kFormatVersion), [](std::string* v) { *v = "2"; });
+  TamperWith(data, "meta", std::string(keys::kFormatVersion), [](std::string* v) { *v = "3"; });
   Result<std::unique_ptr<EventStore>> newer = EventStore::Open(Options{}, data);
   ASSERT_FALSE(newer.ok());
   EXPECT_EQ(newer.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(newer.status().message().find("layout version 2, written by a newer timetrail"),
+  EXPECT_NE(newer.status().message().find("layout version 3, written by a newer timetrail"),
             std::string::npos)
       << newer.status().ToString();
 
@@ -194,7 +194,7 @@ TEST(LayoutVersionTest, ANewerLayoutIsRefusedAndAnUnmarkedOneIsMarked) {
     EXPECT_TRUE(report->ok);
   }
   TamperWith(data, "meta", std::string(keys::kFormatVersion), [&](std::string* v) { seen = *v; });
-  EXPECT_EQ(seen, "1");
+  EXPECT_EQ(seen, "2");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <filesystem>
@@ -144,6 +145,37 @@ class RocksIterator final : public KvIterator {
   std::unique_ptr<rocksdb::Iterator> it_;
 };
 
+// The part of a key under which it is appended in order: a stream's keys (stream_index,
+// snapshots: the name up to its 0x00 separator; index: the tag, the 32-bit length and the name)
+// grow with the revision or position, so the memtable keeps an insert hint per stream and
+// starts each insert where the stream's previous one ended instead of at the top of the skip
+// list. Only a hint: a key outside the domain is inserted the usual way.
+class StreamPrefix final : public rocksdb::SliceTransform {
+ public:
+  explicit StreamPrefix(bool length_prefixed) : length_prefixed_(length_prefixed) {}
+  const char* Name() const override {
+    return length_prefixed_ ? "timetrail.IndexStreamPrefix" : "timetrail.StreamPrefix";
+  }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), PrefixLength(key));
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return PrefixLength(key) > 0; }
+
+ private:
+  std::size_t PrefixLength(const rocksdb::Slice& key) const {
+    if (!length_prefixed_) {
+      const void* zero = std::memchr(key.data(), 0, key.size());
+      return zero == nullptr ? 0 : static_cast<const char*>(zero) - key.data() + 1;
+    }
+    if (key.size() < 5) return 0;
+    const auto* b = reinterpret_cast<const unsigned char*>(key.data());
+    std::size_t n = 5 + ((std::size_t{b[1]} << 24) | (std::size_t{b[2]} << 16) |
+                         (std::size_t{b[3]} << 8) | b[4]);
+    return n <= key.size() ? n : 0;
+  }
+  const bool length_prefixed_;
+};
+
 class RocksDbEngine final : public KvEngine {
  public:
   ~RocksDbEngine() override {
@@ -196,6 +228,10 @@ class RocksDbEngine final : public KvEngine {
       // hint lets the memtable start its search there instead of at the top of the skip list.
       if (family == Family::kLog || family == Family::kTimeIndex) {
         cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(4));
+      } else if (family == Family::kStreamIndex || family == Family::kSnapshots) {
+        cf.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamPrefix>(false);
+      } else if (family == Family::kIndex) {
+        cf.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamPrefix>(true);
       }
       cf.compression = rocksdb::kLZ4Compression;
       cf.bottommost_compression = rocksdb::kZSTD;
