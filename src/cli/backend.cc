@@ -9,7 +9,8 @@
 #include <thread>
 
 #include "server/api.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "subscribe/hub.h"
 
 namespace timetrail::cli {

@@ -7,9 +7,14 @@
 #include <string_view>
 
 #include "server/capture_api.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 
 namespace timetrail::server {
+
+using json::JsonQuote;
+using json::ParseRawJson;
+using json::RawJson;
 namespace {
 
 using Query = std::map<std::string, std::string, std::less<>>;

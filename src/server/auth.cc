@@ -9,10 +9,15 @@
 
 #include "core/event_codec.h"
 #include "core/hex.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/time.h"
 
 namespace timetrail::server {
+
+using json::JsonQuote;
+using json::ParseRawJson;
+using json::RawJson;
 namespace {
 
 constexpr std::string_view kTokenPrefix = "tt_";

@@ -6,6 +6,10 @@
 #include "capture/source_revert.h"
 
 namespace timetrail::server {
+
+using json::JsonQuote;
+using json::ParseRawJson;
+using json::RawJson;
 namespace {
 
 ApiResponse JsonResponse(int status, std::string body) {

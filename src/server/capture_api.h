@@ -6,10 +6,15 @@
 #include <string>
 
 #include "server/api.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
+
+using json::JsonQuote;
+using json::ParseRawJson;
+using json::RawJson;
 
 // GET /v1/capture. "link" null or without stats: 404, no capture runs here.
 ApiResponse CaptureStatusResponse(const CaptureLink* link);
