@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "server/api.h"
+#include "server/capture_api.h"
 #include "json/json_writer.h"
 #include "json/raw_json.h"
 #include "subscribe/hub.h"
@@ -62,7 +63,7 @@ class DataBackend final : public Backend {
     // The user holds the data directory, so a source revert may name its own database.
     server::CaptureLink link;
     link.request_may_name_source = true;
-    api_.SetCapture(std::move(link));
+    api_.Extend(server::CaptureApi(std::move(link)));
   }
 
   // Whoever holds the data directory may do everything: its file permissions are the access

@@ -3,31 +3,29 @@
 #ifndef TIMETRAIL_SERVER_CAPTURE_API_H_
 #define TIMETRAIL_SERVER_CAPTURE_API_H_
 
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "server/api.h"
-#include "json/json_writer.h"
-#include "json/raw_json.h"
+#include "capture/capture.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
 
-using json::JsonQuote;
-using json::ParseRawJson;
-using json::RawJson;
+// A capture running beside the API (`serve --capture`), for GET /v1/capture, its /metrics lines
+// and reverts in its source; or, in the CLI's data mode, leave to revert in the source database
+// that a request names. Intentionally copyable.
+struct CaptureLink {
+  std::string source_url;  // where source reverts go; empty: only a request's own "source"
+  std::string slot;
+  bool request_may_name_source = false;  // only where the caller already holds the data
+  std::function<capture::CaptureStats()> stats;  // empty when no capture runs here
+};
 
-// GET /v1/capture. "link" null or without stats: 404, no capture runs here.
-ApiResponse CaptureStatusResponse(const CaptureLink* link);
-
-// POST /v1/capture/revert with a JSON object body: either "streams" and "to", or "table" with
-// any of "changes_by", "xid", "from", "until"; optional "dry_run", "actor", "reason", and
-// "source" (a PostgreSQL URL; where the link allows the request to name one, or equal to the
-// link's own). Reverts run in the link's source database (capture::RevertInSource).
-ApiResponse CaptureRevertResponse(const EventStore& store, const CaptureLink* link,
-                                  const RawJson& body);
-
-// Prometheus lines for a running capture: counters, lag in bytes and seconds.
-std::string CaptureMetricsText(const CaptureLink& link);
+// The endpoints of a capture beside the API and its lines in /metrics. Without a link (no
+// capture runs here) both endpoints are still served, answering 404 with how to start one.
+ApiExtension CaptureApi(std::optional<CaptureLink> link);
 
 }  // namespace timetrail::server
 

@@ -13,6 +13,7 @@
 #include "server/http_server.h"
 #include "timetrail/store.h"
 #include "capture/capture.h"
+#include "server/capture_api.h"
 
 namespace timetrail::server {
 namespace {
@@ -180,6 +181,7 @@ int RunServe(const ServeFlags& f) {
     return store.status().code() == StatusCode::kUnavailable ? 5 : 1;
   }
   std::unique_ptr<capture::BackgroundCapture> capture;
+  std::optional<CaptureLink> capture_link;
   if (!f.capture_url.empty()) {
     capture::CaptureOptions co;
     co.source_url = f.capture_url;
@@ -197,8 +199,10 @@ int RunServe(const ServeFlags& f) {
     link.slot = f.capture_slot;
     capture::BackgroundCapture* running = capture.get();
     link.stats = [running] { return running->stats(); };
-    so.capture = std::move(link);
+    capture_link = std::move(link);
   }
+  // Served without a capture too: they answer 404 and say how to start one.
+  so.extensions.push_back(CaptureApi(std::move(capture_link)));
   {
     HttpServer server(store->get(), so);
     Status s = server.Start();
