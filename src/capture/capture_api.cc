@@ -1,4 +1,4 @@
-#include "server/capture_api.h"
+#include "capture/capture_api.h"
 
 #include <cstdio>
 #include <memory>
@@ -9,11 +9,17 @@
 #include "json/raw_json.h"
 #include "server/request_context.h"
 
-namespace timetrail::server {
+namespace timetrail::capture {
 namespace {
 
 using json::JsonWriter;
 using json::RawJson;
+using server::Access;
+using server::ApiResponse;
+using server::ErrorResponse;
+using server::JsonResponse;
+using server::kOnWorker;
+using server::RequestContext;
 
 ApiResponse NoCapture() {
   return ErrorResponse(404, "not_found",
@@ -22,7 +28,7 @@ ApiResponse NoCapture() {
 }
 
 // Seconds since the last stored source commit while the capture is behind; 0 when caught up.
-double LagSeconds(const capture::CaptureStats& s) {
+double LagSeconds(const CaptureStats& s) {
   if (s.lag_bytes() == 0 || s.last_commit_micros == 0) return 0;
   double lag = static_cast<double>(Now().micros - s.last_commit_micros) / 1e6;
   return lag > 0 ? lag : 0;
@@ -51,15 +57,15 @@ Result<Timestamp> TimeField(const RawJson& v, const std::string& key) {
 // GET /v1/capture.
 ApiResponse CaptureStatus(const CaptureLink* link) {
   if (link == nullptr || !link->stats) return NoCapture();
-  capture::CaptureStats s = link->stats();
+  CaptureStats s = link->stats();
   JsonWriter w;
   w.BeginObject();
   w.Key("slot").String(link->slot);
   w.Key("transactions").Uint(s.transactions);
   w.Key("changes").Uint(s.changes);
   w.Key("reconnects").Uint(s.reconnects);
-  w.Key("stored_lsn").String(capture::FormatLsn(s.stored_lsn));
-  w.Key("source_lsn").String(capture::FormatLsn(s.server_lsn));
+  w.Key("stored_lsn").String(FormatLsn(s.stored_lsn));
+  w.Key("source_lsn").String(FormatLsn(s.server_lsn));
   w.Key("lag_bytes").Uint(s.lag_bytes());
   w.Key("lag_seconds").Fixed(LagSeconds(s), 3);
   w.EndObject();
@@ -67,13 +73,13 @@ ApiResponse CaptureStatus(const CaptureLink* link) {
 }
 
 // The revert itself, for a request body already parsed as an object.
-ApiResponse RevertInSource(const EventStore& store, const CaptureLink* link, const RawJson& body) {
+ApiResponse RevertResponse(const EventStore& store, const CaptureLink* link, const RawJson& body) {
   if (link == nullptr) return NoCapture();
-  capture::SourceRevertOptions options;
+  SourceRevertOptions options;
   options.source_url = link->source_url;
   std::vector<std::string> streams;
   bool has_to = false;
-  capture::RowFilter filter;
+  RowFilter filter;
   for (const auto& [key, v] : body.members) {
     Status s = Status::Ok();
     if (key == "streams") {
@@ -140,9 +146,9 @@ ApiResponse RevertInSource(const EventStore& store, const CaptureLink* link, con
     return ErrorResponse(
         Status::InvalidArgument("changes_by, xid, from and until choose rows of a table: give table"));
   }
-  Result<capture::SourceRevertResult> r =
-      filtered ? capture::RevertFilteredInSource(store, filter, options)
-               : capture::RevertInSource(store, streams, options);
+  Result<SourceRevertResult> r =
+      filtered ? RevertFilteredInSource(store, filter, options)
+               : RevertInSource(store, streams, options);
   if (!r.ok()) return ErrorResponse(r.status());
   JsonWriter w;
   w.BeginObject();
@@ -159,7 +165,7 @@ ApiResponse RevertInSource(const EventStore& store, const CaptureLink* link, con
 ApiResponse CaptureRevert(RequestContext& rc, const CaptureLink* link) {
   Result<RawJson> body = rc.BodyObject();
   if (!body.ok()) return rc.BodyError(body.status());
-  ApiResponse r = RevertInSource(rc.store(), link, *body);
+  ApiResponse r = RevertResponse(rc.store(), link, *body);
   const RawJson* dry_run = body->Find("dry_run");
   if (r.status == 200 && !(dry_run != nullptr && dry_run->boolean)) {
     JsonWriter audit;
@@ -174,7 +180,7 @@ ApiResponse CaptureRevert(RequestContext& rc, const CaptureLink* link) {
 
 // Prometheus lines for a running capture: counters, lag in bytes and seconds.
 std::string CaptureMetricsText(const CaptureLink& link) {
-  capture::CaptureStats s = link.stats();
+  CaptureStats s = link.stats();
   std::string o;
   auto metric = [&o](const char* name, const char* type, const char* help, const std::string& v) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
@@ -198,11 +204,11 @@ std::string CaptureMetricsText(const CaptureLink& link) {
 
 }  // namespace
 
-ApiExtension CaptureApi(std::optional<CaptureLink> link) {
+server::ApiExtension CaptureApi(std::optional<CaptureLink> link) {
   // Shared by the handlers, which the server keeps (and copies) with its route table.
   std::shared_ptr<const CaptureLink> shared;
   if (link) shared = std::make_shared<const CaptureLink>(std::move(*link));
-  ApiExtension out;
+  server::ApiExtension out;
   out.routes = {
       // method  path                   access               quick      handler
       {"GET",    "/v1/capture",         Access::kRead,       kOnWorker,
@@ -215,4 +221,4 @@ ApiExtension CaptureApi(std::optional<CaptureLink> link) {
   return out;
 }
 
-}  // namespace timetrail::server
+}  // namespace timetrail::capture
