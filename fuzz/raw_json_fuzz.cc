@@ -7,15 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  timetrail::Result<timetrail::server::RawJson> parsed = timetrail::server::ParseRawJson(text);
+  timetrail::Result<timetrail::json::RawJson> parsed = timetrail::json::ParseRawJson(text);
   if (!parsed.ok()) return 0;
   if (!nlohmann::json::accept(text.begin(), text.end())) std::abort();
   (void)parsed->KindName();
   (void)parsed->AsUint();
-  (void)timetrail::server::JsonQuote(parsed->text);
+  (void)timetrail::json::JsonQuote(parsed->text);
   return 0;
 }

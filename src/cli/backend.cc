@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <thread>
 
+#include "capture/capture_api.h"
 #include "server/api.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "subscribe/hub.h"
 
 namespace timetrail::cli {
@@ -59,9 +61,9 @@ class DataBackend final : public Backend {
         hub_(store_.get()),
         api_(store_.get(), &hub_, &metrics_) {
     // The user holds the data directory, so a source revert may name its own database.
-    server::CaptureLink link;
+    capture::CaptureLink link;
     link.request_may_name_source = true;
-    api_.SetCapture(std::move(link));
+    api_.Extend(capture::CaptureApi(std::move(link)));
   }
 
   // Whoever holds the data directory may do everything: its file permissions are the access

@@ -12,7 +12,8 @@
 #include <system_error>
 
 #include "cli/output.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/store.h"
 
 namespace timetrail::cli {
@@ -69,9 +70,9 @@ int OnlineBackup(const CommonOptions& o, const std::string& to) {
   Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
   if (!backend.ok()) return ReportStatus("backup", backend.status());
   std::string raw;
-  server::RawJson res;
+  json::RawJson res;
   int code = CallJson(**backend, "backup", o, "POST", "/v1/backup",
-                      "{\"to\":" + server::JsonQuote(to) + "}", {}, &raw, &res);
+                      "{\"to\":" + json::JsonQuote(to) + "}", {}, &raw, &res);
   if (code != kExitOk) return code;
   if (o.json) {
     std::cout << OneLine(raw) << "\n";

@@ -8,15 +8,16 @@
 #include <sstream>
 
 #include "cli/output.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/event.h"
 #include "timetrail/time.h"
 
 namespace timetrail::cli {
 namespace {
 
-using server::JsonQuote;
-using server::RawJson;
+using json::JsonQuote;
+using json::RawJson;
 
 // Reads a whole file, or stdin for "-".
 Result<std::string> ReadInput(const std::string& path) {
@@ -32,7 +33,7 @@ Result<std::string> ReadInput(const std::string& path) {
 }
 
 Status CheckJson(std::string_view flag, std::string_view text, bool object_only) {
-  Result<RawJson> v = server::ParseRawJson(text);
+  Result<RawJson> v = json::ParseRawJson(text);
   if (!v.ok()) {
     return Status::InvalidArgument(std::string(flag) + " is not valid JSON: " +
                                    v.status().message());
@@ -85,7 +86,7 @@ Result<std::string> MetadataJson(const AppendArgs& a) {
   if (!a.reason.empty()) add("reason", JsonQuote(a.reason));
   if (!a.metadata.empty()) {
     TT_RETURN_IF_ERROR(CheckJson("--metadata", a.metadata, true));
-    Result<RawJson> m = server::ParseRawJson(a.metadata);
+    Result<RawJson> m = json::ParseRawJson(a.metadata);
     for (const auto& [key, value] : m->members) {
       if ((key == "actor" && !a.actor.empty()) || (key == "reason" && !a.reason.empty())) continue;
       add(key, std::string(value.text));
@@ -104,7 +105,7 @@ Result<std::string> AppendBody(const AppendArgs& a) {
           "or --valid-from");
     }
     TT_ASSIGN_OR_RETURN(events, ReadInput(a.events_file));
-    Result<RawJson> parsed = server::ParseRawJson(events);
+    Result<RawJson> parsed = json::ParseRawJson(events);
     if (!parsed.ok()) {
       return Status::InvalidArgument("--events: not valid JSON: " + parsed.status().message());
     }
@@ -440,7 +441,7 @@ int RunTail(const TailArgs& a) {
   int failure = kExitOk;
   HttpResponse error;
   Status s = (*backend)->Subscribe(query, {}, [&](std::string_view event_json) {
-    Result<RawJson> ev = server::ParseRawJson(event_json);
+    Result<RawJson> ev = json::ParseRawJson(event_json);
     if (!ev.ok()) {
       std::cerr << "timetrail tail: skipping an event that is not JSON: "
                 << ev.status().message() << "\n";

@@ -5,7 +5,7 @@
 #include "cli/backup.h"
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "server/serve_command.h"
+#include "cli/serve_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"timetrail: an immutable temporal event store"};
@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
       "holds (--data DIR).\nRun `timetrail COMMAND --help` for a command's options and examples. "
       "Exit codes: 0 ok,\n1 other failure, 2 bad input or usage, 3 not found, 4 conflict, "
       "5 server unreachable, 6 not authorized (docs/security.md).");
-  timetrail::server::AddServeCommand(app);
+  timetrail::cli::AddServeCommand(app);
   timetrail::capture::AddCaptureCommand(app);
   timetrail::cli::AddStreamCommands(app);
   timetrail::cli::AddTemporalCommands(app);

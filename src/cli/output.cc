@@ -52,7 +52,7 @@ int ReportStatus(std::string_view command, const Status& status) {
 }
 
 int ReportErrorResponse(std::string_view command, const HttpResponse& response, bool json) {
-  Result<server::RawJson> body = server::ParseRawJson(response.body);
+  Result<json::RawJson> body = json::ParseRawJson(response.body);
   if (!body.ok() || !body->is_object() || body->Find("error") == nullptr) {
     std::cerr << "timetrail " << command << ": the server answered HTTP " << response.status
               << " without an error body: " << response.body.substr(0, 200) << "\n";
@@ -69,7 +69,7 @@ int ReportErrorResponse(std::string_view command, const HttpResponse& response, 
 
 int CallJson(Backend& backend, std::string_view command, const CommonOptions& options,
              std::string_view method, std::string_view target, std::string_view body,
-             const Headers& headers, std::string* raw_body, server::RawJson* out) {
+             const Headers& headers, std::string* raw_body, json::RawJson* out) {
   Result<HttpResponse> res = backend.Call(method, target, body, headers);
   if (!res.ok()) return ReportStatus(command, res.status());
   if (res->status < 200 || res->status >= 300) {
@@ -77,7 +77,7 @@ int CallJson(Backend& backend, std::string_view command, const CommonOptions& op
   }
   // "out" points into the text it was parsed from, so it parses the caller's copy.
   *raw_body = std::move(res->body);
-  Result<server::RawJson> parsed = server::ParseRawJson(*raw_body);
+  Result<json::RawJson> parsed = json::ParseRawJson(*raw_body);
   if (!parsed.ok()) {
     std::cerr << "timetrail " << command << ": the answer from " << backend.Describe()
               << " is not JSON: " << parsed.status().message() << "\n";
@@ -87,19 +87,19 @@ int CallJson(Backend& backend, std::string_view command, const CommonOptions& op
   return kExitOk;
 }
 
-std::string Str(const server::RawJson& obj, std::string_view key) {
-  const server::RawJson* v = obj.Find(key);
-  return v != nullptr && v->kind == server::RawJson::Kind::kString ? v->str : std::string();
+std::string Str(const json::RawJson& obj, std::string_view key) {
+  const json::RawJson* v = obj.Find(key);
+  return v != nullptr && v->kind == json::RawJson::Kind::kString ? v->str : std::string();
 }
 
-std::uint64_t Uint(const server::RawJson& obj, std::string_view key) {
-  const server::RawJson* v = obj.Find(key);
+std::uint64_t Uint(const json::RawJson& obj, std::string_view key) {
+  const json::RawJson* v = obj.Find(key);
   if (v == nullptr) return 0;
   return v->AsUint().value_or(0);
 }
 
-std::string Text(const server::RawJson& obj, std::string_view key) {
-  const server::RawJson* v = obj.Find(key);
+std::string Text(const json::RawJson& obj, std::string_view key) {
+  const json::RawJson* v = obj.Find(key);
   return v == nullptr ? std::string("null") : std::string(v->text);
 }
 
@@ -169,9 +169,9 @@ std::string OneLine(std::string_view json) {
   return out;
 }
 
-std::vector<std::string> EventRow(const server::RawJson& event) {
+std::vector<std::string> EventRow(const json::RawJson& event) {
   std::string actor;
-  if (const server::RawJson* meta = event.Find("metadata"); meta != nullptr && meta->is_object()) {
+  if (const json::RawJson* meta = event.Find("metadata"); meta != nullptr && meta->is_object()) {
     actor = Str(*meta, "actor");
   }
   std::string data = OneLine(Text(event, "data"));

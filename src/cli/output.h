@@ -12,7 +12,8 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/backend.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/status.h"
 
 namespace timetrail::cli {
@@ -56,13 +57,13 @@ int ReportErrorResponse(std::string_view command, const HttpResponse& response, 
 // into: it must outlive "*out".
 int CallJson(Backend& backend, std::string_view command, const CommonOptions& options,
              std::string_view method, std::string_view target, std::string_view body,
-             const Headers& headers, std::string* raw_body, server::RawJson* out);
+             const Headers& headers, std::string* raw_body, json::RawJson* out);
 
 // Accessors for parsed API answers; they return "" / 0 for a missing or mistyped member.
-std::string Str(const server::RawJson& obj, std::string_view key);
-std::uint64_t Uint(const server::RawJson& obj, std::string_view key);
+std::string Str(const json::RawJson& obj, std::string_view key);
+std::uint64_t Uint(const json::RawJson& obj, std::string_view key);
 // The member's JSON text ("null" when missing).
-std::string Text(const server::RawJson& obj, std::string_view key);
+std::string Text(const json::RawJson& obj, std::string_view key);
 
 // A plain-text table whose columns are as wide as their widest cell.
 class Table {
@@ -94,7 +95,7 @@ class StreamingTable {
 
 // The event table's columns, and one event's row.
 std::vector<std::string> EventHeader();
-std::vector<std::string> EventRow(const server::RawJson& event);
+std::vector<std::string> EventRow(const json::RawJson& event);
 // Minimum column widths that keep typical events aligned when they are printed one at a time.
 std::vector<std::size_t> EventMinWidths();
 // One line of JSON text: line breaks (only ever whitespace between JSON tokens) become spaces.

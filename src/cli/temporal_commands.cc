@@ -6,15 +6,16 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/event.h"
 #include "timetrail/time.h"
 
 namespace timetrail::cli {
 namespace {
 
-using server::JsonQuote;
-using server::RawJson;
+using json::JsonQuote;
+using json::RawJson;
 
 // Appends "&name=value" when value is set.
 void Param(std::string* q, const char* name, const std::string& value) {

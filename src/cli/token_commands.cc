@@ -7,13 +7,14 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 
 namespace timetrail::cli {
 namespace {
 
-using server::JsonQuote;
-using server::RawJson;
+using json::JsonQuote;
+using json::RawJson;
 
 struct CreateArgs {
   CommonOptions common;

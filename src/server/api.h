@@ -1,126 +1,60 @@
 // The HTTP API v1 (docs/http-api.md), independent of the transport: a request in, a response
 // out. Handle() may block (appends wait for their fsync), so the server calls it on a worker
-// pool, never on an event-loop thread.
+// pool, never on an event-loop thread, unless IsQuick() says the request never waits.
+//
+// Requests are dispatched by a route table (routes.cc): each endpoint is one row with its
+// method, path pattern, the access it needs and its handler. Components beside the server add
+// their own rows and /metrics lines through Extend(), so the server depends on none of them.
 #ifndef TIMETRAIL_SERVER_API_H_
 #define TIMETRAIL_SERVER_API_H_
 
-#include <array>
-#include <atomic>
-#include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "capture/capture.h"
+#include "server/api_message.h"
 #include "server/auth.h"
+#include "server/metrics.h"
+#include "server/request_context.h"
+#include "server/router.h"
 #include "subscribe/hub.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
 
-// Intentionally copyable.
-struct ApiRequest {
-  std::string method;        // "GET", "POST", ...
-  std::string target;        // path and query, still percent-encoded
-  std::string content_type;  // empty when absent
-  std::string if_match;      // empty when absent
-  std::string last_event_id;
-  std::string authorization;  // the Authorization header, empty when absent
-  std::string body;
-};
-
-// Where a subscription starts and what it delivers. Intentionally copyable.
-struct SubscribeSpec {
-  Position from = 1;
-  LogFilter filter;
-};
-
-// Intentionally copyable.
-struct ApiResponse {
-  int status = 200;
-  std::string body;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
-  // Set when the request opened a subscription: the transport streams events from here.
-  std::optional<SubscribeSpec> subscribe;
-};
-
-// Counters for /metrics. Thread-safe.
-class Metrics {
- public:
-  static constexpr std::array<double, 12> kBucketsSeconds = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
-  void Record(int status, double seconds);
-  void EventsSent(std::uint64_t n) { sse_events_.fetch_add(n, std::memory_order_relaxed); }
-  void Connection(int delta) { connections_.fetch_add(delta, std::memory_order_relaxed); }
-  void Rejected() { rejected_connections_.fetch_add(1, std::memory_order_relaxed); }
-  // Prometheus text exposition.
-  std::string Render(const StoreStats& stats, std::size_t subscribers, Position head) const;
-
- private:
-  std::array<std::atomic<std::uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100
-  std::array<std::atomic<std::uint64_t>, kBucketsSeconds.size()> buckets_{};
-  std::atomic<std::uint64_t> count_{0};
-  std::atomic<std::uint64_t> sum_micros_{0};
-  std::atomic<std::uint64_t> sse_events_{0};
-  std::atomic<std::int64_t> connections_{0};
-  std::atomic<std::uint64_t> rejected_connections_{0};
-};
-
-// The JSON of one event, on one line (contract: "Event JSON").
-std::string EventJson(const RecordedEvent& e);
-
-// An error body and status for "s" (contract: "Errors").
-ApiResponse ErrorResponse(const Status& s);
-ApiResponse ErrorResponse(int status, std::string_view code, std::string_view message);
-
-// A capture running beside the API (`serve --capture`), for GET /v1/capture, its /metrics lines
-// and reverts in its source; or, in the CLI's data mode, leave to revert in the source database
-// that a request names. Intentionally copyable.
-struct CaptureLink {
-  std::string source_url;  // where source reverts go; empty: only a request's own "source"
-  std::string slot;
-  bool request_may_name_source = false;  // only where the caller already holds the data
-  std::function<capture::CaptureStats()> stats;  // empty when no capture runs here
-};
-
-// Who may do what (docs/security.md). Intentionally copyable.
-struct AuthOptions {
-  // Refuse requests without a valid token (401). When false, a request without a token may do
-  // everything and one that presents a token is held to that token's scopes.
-  bool required = false;
-  // The actor recorded in the audit stream for the administrative actions of requests without
-  // a token.
-  std::string anonymous_actor = "anonymous";
+// Endpoints and /metrics lines that a component running beside the API adds to it (e.g. the
+// change capture's /v1/capture). Intentionally copyable.
+struct ApiExtension {
+  std::vector<Route> routes;
+  MetricsSource metrics;  // Prometheus lines appended to GET /metrics; may be empty
 };
 
 class Api {
  public:
   // REQUIRES: every pointer outlives the Api.
-  Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics)
-      : store_(store), hub_(hub), metrics_(metrics), tokens_(store) {}
+  Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics);
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
   // Serves one request. Thread-safe; may block.
   ApiResponse Handle(const ApiRequest& request);
 
-  // True when serving "request" costs little and never waits: GET of one entity's state (latest,
-  // at a revision or position, as of a time, valid at a time), of a stream's info, or /healthz,
-  // without a min_position wait. The server answers these on its I/O threads: for them, handing
-  // the request to a worker thread and the answer back costs more than the query. Everything else
+  // True when serving "request" costs little and never waits: a GET of a route marked quick in
+  // the table (one entity's state, a stream's info, /healthz), with no empty path parameter and
+  // no min_position wait. The server answers these on its I/O threads: for them, handing the
+  // request to a worker thread and the answer back costs more than the query. Everything else
   // (appends, which wait for fsync; waits for a position; reads whose cost grows with the
   // answer) is served by the workers. Conservative: false for anything it does not recognize.
-  static bool IsQuick(const ApiRequest& request);
+  bool IsQuick(const ApiRequest& request) const;
 
-  // Enables the /v1/capture endpoints. REQUIRES: called before the first Handle().
-  void SetCapture(CaptureLink link) { capture_ = std::move(link); }
+  // Adds endpoints after the API's own (a path and method already served keeps its first
+  // handler) and lines to /metrics. REQUIRES: called before the first Handle().
+  void Extend(ApiExtension extension);
 
   // Allows POST /v1/backup, into new directories inside "dir" (absolute). REQUIRES: called
   // before the first Handle().
-  void SetBackupDirectory(std::string dir) { backup_dir_ = std::move(dir); }
+  void SetBackupDirectory(std::string dir) { services_.backup_dir = std::move(dir); }
 
   // Loads the tokens from the audit stream and sets the policy. REQUIRES: called before the
   // first Handle(); without it no token authenticates.
@@ -128,13 +62,13 @@ class Api {
   const TokenRegistry& tokens() const { return tokens_; }
 
  private:
-  EventStore* store_;
-  subscribe::SubscriptionHub* hub_;
-  Metrics* metrics_;
-  std::optional<CaptureLink> capture_;
-  std::string backup_dir_;
+  // Who makes "request", from its Authorization header; or the 401 to send instead.
+  std::optional<ApiResponse> Authenticate(const ApiRequest& request, Principal* principal) const;
+
   TokenRegistry tokens_;
+  ApiServices services_;
   AuthOptions auth_;
+  RouteTable routes_;
 };
 
 }  // namespace timetrail::server

@@ -9,10 +9,15 @@
 
 #include "core/event_codec.h"
 #include "core/hex.h"
-#include "server/raw_json.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
 #include "timetrail/time.h"
 
 namespace timetrail::server {
+
+using json::ParseRawJson;
+using json::RawJson;
+
 namespace {
 
 constexpr std::string_view kTokenPrefix = "tt_";
@@ -47,13 +52,10 @@ bool HasControlCharacter(std::string_view s) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-std::string JsonStringArray(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) out += ",";
-    out += JsonQuote(items[i]);
-  }
-  return out + "]";
+void WriteStringArray(const std::vector<std::string>& items, json::JsonWriter* out) {
+  out->BeginArray();
+  for (const std::string& item : items) out->String(item);
+  out->EndArray();
 }
 
 std::vector<std::string> ScopeNames(unsigned scopes) {
@@ -64,8 +66,12 @@ std::vector<std::string> ScopeNames(unsigned scopes) {
   return out;
 }
 
-std::string OptionalTime(const std::optional<Timestamp>& t) {
-  return t ? JsonQuote(FormatTimestamp(*t)) : std::string("null");
+void WriteOptionalTime(const std::optional<Timestamp>& t, json::JsonWriter* out) {
+  if (t) {
+    out->String(FormatTimestamp(*t));
+  } else {
+    out->Null();
+  }
 }
 
 // A string member of an audit event's JSON, or "" when absent.
@@ -117,16 +123,26 @@ std::string Principal::Describe() const {
   return "token " + token_id + (actor.empty() ? "" : " (" + actor + ")");
 }
 
-std::string TokenInfoJson(const TokenInfo& t) {
-  return "{\"id\":" + JsonQuote(t.id) + ",\"name\":" + JsonQuote(t.spec.name) +
-         ",\"scopes\":" + JsonStringArray(ScopeNames(t.spec.scopes)) +
-         ",\"prefixes\":" + JsonStringArray(t.spec.prefixes) +
-         ",\"created_at\":" + JsonQuote(FormatTimestamp(t.created_at)) +
-         ",\"created_by\":" + JsonQuote(t.created_by) +
-         ",\"expires_at\":" + OptionalTime(t.spec.expires_at) +
-         ",\"revoked_at\":" + OptionalTime(t.revoked_at) +
-         ",\"revoked_by\":" + (t.revoked_at ? JsonQuote(t.revoked_by) : std::string("null")) +
-         ",\"active\":" + (IsActive(t, Now()) ? "true" : "false") + "}";
+void WriteTokenInfoMembers(const TokenInfo& t, json::JsonWriter* out) {
+  out->Key("id").String(t.id);
+  out->Key("name").String(t.spec.name);
+  out->Key("scopes");
+  WriteStringArray(ScopeNames(t.spec.scopes), out);
+  out->Key("prefixes");
+  WriteStringArray(t.spec.prefixes, out);
+  out->Key("created_at").String(FormatTimestamp(t.created_at));
+  out->Key("created_by").String(t.created_by);
+  out->Key("expires_at");
+  WriteOptionalTime(t.spec.expires_at, out);
+  out->Key("revoked_at");
+  WriteOptionalTime(t.revoked_at, out);
+  out->Key("revoked_by");
+  if (t.revoked_at) {
+    out->String(t.revoked_by);
+  } else {
+    out->Null();
+  }
+  out->Key("active").Bool(IsActive(t, Now()));
 }
 
 Status TokenRegistry::Load() {
@@ -271,13 +287,19 @@ Result<std::pair<TokenInfo, std::string>> TokenRegistry::Create(const TokenSpec&
   t.spec = spec;
   t.digest = Sha256({token});
   t.created_by = by.actor;
-  std::string data =
-      "{\"token_id\":" + JsonQuote(t.id) + ",\"name\":" + JsonQuote(spec.name) +
-      ",\"scopes\":" + JsonStringArray(ScopeNames(spec.scopes)) +
-      ",\"prefixes\":" + JsonStringArray(spec.prefixes) +
-      ",\"expires_at\":" + OptionalTime(spec.expires_at) + ",\"sha256\":\"" +
-      HexEncode(t.digest.data(), t.digest.size()) +
-      "\"}";
+  json::JsonWriter record;
+  record.BeginObject();
+  record.Key("token_id").String(t.id);
+  record.Key("name").String(spec.name);
+  record.Key("scopes");
+  WriteStringArray(ScopeNames(spec.scopes), &record);
+  record.Key("prefixes");
+  WriteStringArray(spec.prefixes, &record);
+  record.Key("expires_at");
+  WriteOptionalTime(spec.expires_at, &record);
+  record.Key("sha256").String(HexEncode(t.digest.data(), t.digest.size()));
+  record.EndObject();
+  std::string data = record.Take();
   std::lock_guard<std::mutex> lock(mu_);  // the table changes in the order of the stream
   TT_ASSIGN_OR_RETURN(Position pos, AppendAuditEvent(kTokenCreated, data, by, &t.created_at));
   (void)pos;
@@ -294,8 +316,14 @@ Result<TokenInfo> TokenRegistry::Revoke(std::string_view id, const Principal& by
   if (it->second.revoked_at) return it->second;
   Timestamp at;
   TT_ASSIGN_OR_RETURN(Position pos,
-                      AppendAuditEvent(kTokenRevoked, "{\"token_id\":" + JsonQuote(id) + "}",
-                                         by, &at));
+                      AppendAuditEvent(kTokenRevoked,
+                                       json::JsonWriter()
+                                           .BeginObject()
+                                           .Key("token_id")
+                                           .String(id)
+                                           .EndObject()
+                                           .Take(),
+                                       by, &at));
   (void)pos;
   it->second.revoked_at = at;
   it->second.revoked_by = by.actor;
@@ -331,9 +359,11 @@ Result<Position> TokenRegistry::AppendAuditEvent(std::string_view type,
   ProposedEvent e;
   e.type = std::string(type);
   e.data = data_json;
-  e.metadata = "{\"actor\":" + JsonQuote(by.actor) +
-               (by.token_id.empty() ? std::string() : ",\"token_id\":" + JsonQuote(by.token_id)) +
-               "}";
+  json::JsonWriter metadata;
+  metadata.BeginObject().Key("actor").String(by.actor);
+  if (!by.token_id.empty()) metadata.Key("token_id").String(by.token_id);
+  metadata.EndObject();
+  e.metadata = metadata.Take();
   Result<Committed> c = store_->Append(kAuditStream, ExpectedRevision::Any(), {std::move(e)});
   if (!c.ok()) {
     return c.status().WithPrefix("cannot record '" + std::string(type) + "' in " +

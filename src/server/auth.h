@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "json/json_writer.h"
 #include "timetrail/status.h"
 #include "timetrail/store.h"
 
@@ -76,8 +77,9 @@ struct TokenInfo {
   std::array<std::uint8_t, 32> digest{};  // SHA-256 of the whole token
 };
 
-// {"id":..., "name":..., "scopes":[...], ...}, without the digest.
-std::string TokenInfoJson(const TokenInfo& info);
+// The members of a token's JSON object ("id", "name", "scopes", ...), without the digest and
+// without the braces, so that an answer can put the token itself first.
+void WriteTokenInfoMembers(const TokenInfo& info, json::JsonWriter* out);
 
 // The tokens of one store. Thread-safe.
 class TokenRegistry {

@@ -51,7 +51,7 @@ class HttpServer::Impl {
       : store_(store), options_(options), hub_(store), api_(store, &hub_, &metrics_),
         ioc_(static_cast<int>(options.io_threads)), acceptor_(ioc_), signals_(ioc_),
         pool_(options.worker_threads) {
-    if (options.capture) api_.SetCapture(*options.capture);
+    for (const ApiExtension& extension : options.extensions) api_.Extend(extension);
     api_.SetBackupDirectory(options.backup_dir);
   }
 
@@ -282,7 +282,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     bool keep_alive = req.keep_alive();
     parser_.reset();
     Clock::time_point start = Clock::now();
-    if (Api::IsQuick(*api_req)) {
+    if (server_->api_.IsQuick(*api_req)) {
       // Cheaper here than a hand-off to a worker and back (see Api::IsQuick).
       auto resp = std::make_shared<ApiResponse>(server_->api_.Handle(*api_req));
       return OnHandled(resp, keep_alive, start);

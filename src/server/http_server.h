@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "server/api.h"
 #include "timetrail/store.h"
@@ -37,7 +38,8 @@ struct ServerOptions {
   // the server holds at most one page of events per subscriber, never a growing backlog.
   std::uint32_t subscriber_write_timeout_ms = 30000;
   std::size_t max_subscriptions = 1000;  // more are answered 503
-  std::optional<CaptureLink> capture;  // a capture running beside the server
+  // Endpoints and /metrics lines of components running beside the server (e.g. a capture).
+  std::vector<ApiExtension> extensions;
   AuthOptions auth;                    // tokens required or not (docs/security.md)
   // Where POST /v1/backup may write (an absolute directory); empty: online backups are off.
   std::string backup_dir;

@@ -1,4 +1,4 @@
-#include "server/serve_command.h"
+#include "cli/serve_command.h"
 
 #include <arpa/inet.h>
 
@@ -10,12 +10,16 @@
 #include <memory>
 #include <string>
 
+#include "capture/capture.h"
+#include "capture/capture_api.h"
 #include "server/http_server.h"
 #include "timetrail/store.h"
-#include "capture/capture.h"
 
-namespace timetrail::server {
+namespace timetrail::cli {
 namespace {
+
+using server::HttpServer;
+using server::ServerOptions;
 
 struct ServeFlags {
   std::string data = "./timetrail-data";
@@ -167,7 +171,7 @@ int RunServe(const ServeFlags& f) {
   }
 
   // Before the data directory is opened (or created): a bad flag changes nothing.
-  if (Status tls = CheckTlsFiles(so); !tls.ok()) {
+  if (Status tls = server::CheckTlsFiles(so); !tls.ok()) {
     std::cerr << "timetrail serve: " << tls.ToString() << "\n";
     return 2;
   }
@@ -180,6 +184,7 @@ int RunServe(const ServeFlags& f) {
     return store.status().code() == StatusCode::kUnavailable ? 5 : 1;
   }
   std::unique_ptr<capture::BackgroundCapture> capture;
+  std::optional<capture::CaptureLink> capture_link;
   if (!f.capture_url.empty()) {
     capture::CaptureOptions co;
     co.source_url = f.capture_url;
@@ -192,13 +197,15 @@ int RunServe(const ServeFlags& f) {
       return started.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     }
     capture = std::move(started).value();
-    CaptureLink link;
+    capture::CaptureLink link;
     link.source_url = f.capture_url;
     link.slot = f.capture_slot;
     capture::BackgroundCapture* running = capture.get();
     link.stats = [running] { return running->stats(); };
-    so.capture = std::move(link);
+    capture_link = std::move(link);
   }
+  // Served without a capture too: they answer 404 and say how to start one.
+  so.extensions.push_back(capture::CaptureApi(std::move(capture_link)));
   {
     HttpServer server(store->get(), so);
     Status s = server.Start();
@@ -311,4 +318,4 @@ void AddServeCommand(CLI::App& app) {
   });
 }
 
-}  // namespace timetrail::server
+}  // namespace timetrail::cli

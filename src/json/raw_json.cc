@@ -1,4 +1,4 @@
-#include "server/raw_json.h"
+#include "json/raw_json.h"
 
 #include <charconv>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "core/validation.h"
 
-namespace timetrail::server {
+namespace timetrail::json {
 namespace {
 
 constexpr int kMaxDepth = 256;
@@ -271,34 +271,4 @@ Result<RawJson> ParseRawJson(std::string_view text) {
   return out;
 }
 
-std::string JsonQuote(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  // JSON is UTF-8; error messages quote what a client sent, which may not be.
-  std::string valid;
-  if (!IsUtf8(text)) text = valid = ToValidUtf8(text);
-  std::string out;
-  out.reserve(text.size() + 2);
-  out.push_back('"');
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(ch);
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
-}  // namespace timetrail::server
+}  // namespace timetrail::json

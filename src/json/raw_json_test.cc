@@ -1,9 +1,11 @@
-#include "server/raw_json.h"
+#include "json/raw_json.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace timetrail::server {
+#include "json/json_writer.h"
+
+namespace timetrail::json {
 namespace {
 
 TEST(RawJsonTest, KeepsTheSourceTextOfEveryValue) {
@@ -54,4 +56,4 @@ TEST(RawJsonTest, NumbersBeyondDoubleRangeAreRefused) {
 }
 
 }  // namespace
-}  // namespace timetrail::server
+}  // namespace timetrail::json

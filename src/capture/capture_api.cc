@@ -1,19 +1,25 @@
-#include "server/capture_api.h"
+#include "capture/capture_api.h"
 
 #include <cstdio>
+#include <memory>
 
 #include "capture/pgoutput.h"
 #include "capture/source_revert.h"
+#include "json/json_writer.h"
+#include "json/raw_json.h"
+#include "server/request_context.h"
 
-namespace timetrail::server {
+namespace timetrail::capture {
 namespace {
 
-ApiResponse JsonResponse(int status, std::string body) {
-  ApiResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
+using json::JsonWriter;
+using json::RawJson;
+using server::Access;
+using server::ApiResponse;
+using server::ErrorResponse;
+using server::JsonResponse;
+using server::kOnWorker;
+using server::RequestContext;
 
 ApiResponse NoCapture() {
   return ErrorResponse(404, "not_found",
@@ -22,7 +28,7 @@ ApiResponse NoCapture() {
 }
 
 // Seconds since the last stored source commit while the capture is behind; 0 when caught up.
-double LagSeconds(const capture::CaptureStats& s) {
+double LagSeconds(const CaptureStats& s) {
   if (s.lag_bytes() == 0 || s.last_commit_micros == 0) return 0;
   double lag = static_cast<double>(Now().micros - s.last_commit_micros) / 1e6;
   return lag > 0 ? lag : 0;
@@ -48,30 +54,32 @@ Result<Timestamp> TimeField(const RawJson& v, const std::string& key) {
   return t;
 }
 
-}  // namespace
-
-ApiResponse CaptureStatusResponse(const CaptureLink* link) {
+// GET /v1/capture.
+ApiResponse CaptureStatus(const CaptureLink* link) {
   if (link == nullptr || !link->stats) return NoCapture();
-  capture::CaptureStats s = link->stats();
-  return JsonResponse(
-      200, "{\"slot\":" + JsonQuote(link->slot) +
-               ",\"transactions\":" + std::to_string(s.transactions) +
-               ",\"changes\":" + std::to_string(s.changes) +
-               ",\"reconnects\":" + std::to_string(s.reconnects) + ",\"stored_lsn\":" +
-               JsonQuote(capture::FormatLsn(s.stored_lsn)) + ",\"source_lsn\":" +
-               JsonQuote(capture::FormatLsn(s.server_lsn)) +
-               ",\"lag_bytes\":" + std::to_string(s.lag_bytes()) +
-               ",\"lag_seconds\":" + Seconds(LagSeconds(s)) + "}");
+  CaptureStats s = link->stats();
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("slot").String(link->slot);
+  w.Key("transactions").Uint(s.transactions);
+  w.Key("changes").Uint(s.changes);
+  w.Key("reconnects").Uint(s.reconnects);
+  w.Key("stored_lsn").String(FormatLsn(s.stored_lsn));
+  w.Key("source_lsn").String(FormatLsn(s.server_lsn));
+  w.Key("lag_bytes").Uint(s.lag_bytes());
+  w.Key("lag_seconds").Fixed(LagSeconds(s), 3);
+  w.EndObject();
+  return JsonResponse(200, w.Take());
 }
 
-ApiResponse CaptureRevertResponse(const EventStore& store, const CaptureLink* link,
-                                  const RawJson& body) {
+// The revert itself, for a request body already parsed as an object.
+ApiResponse RevertResponse(const EventStore& store, const CaptureLink* link, const RawJson& body) {
   if (link == nullptr) return NoCapture();
-  capture::SourceRevertOptions options;
+  SourceRevertOptions options;
   options.source_url = link->source_url;
   std::vector<std::string> streams;
   bool has_to = false;
-  capture::RowFilter filter;
+  RowFilter filter;
   for (const auto& [key, v] : body.members) {
     Status s = Status::Ok();
     if (key == "streams") {
@@ -138,23 +146,41 @@ ApiResponse CaptureRevertResponse(const EventStore& store, const CaptureLink* li
     return ErrorResponse(
         Status::InvalidArgument("changes_by, xid, from and until choose rows of a table: give table"));
   }
-  Result<capture::SourceRevertResult> r =
-      filtered ? capture::RevertFilteredInSource(store, filter, options)
-               : capture::RevertInSource(store, streams, options);
+  Result<SourceRevertResult> r =
+      filtered ? RevertFilteredInSource(store, filter, options)
+               : RevertInSource(store, streams, options);
   if (!r.ok()) return ErrorResponse(r.status());
-  std::string statements = "[";
-  for (std::size_t i = 0; i < r->statements.size(); ++i) {
-    statements += (i ? "," : "") + JsonQuote(r->statements[i]);
-  }
-  statements += "]";
-  return JsonResponse(200, "{\"dry_run\":" + std::string(options.dry_run ? "true" : "false") +
-                               ",\"rows_changed\":" + std::to_string(r->rows_changed) +
-                               ",\"statements\":" + statements + "}");
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("dry_run").Bool(options.dry_run);
+  w.Key("rows_changed").Uint(r->rows_changed);
+  w.Key("statements").BeginArray();
+  for (const std::string& statement : r->statements) w.String(statement);
+  w.EndArray();
+  w.EndObject();
+  return JsonResponse(200, w.Take());
 }
 
+// POST /v1/capture/revert: the revert, recorded in the audit stream unless it was a dry run.
+ApiResponse CaptureRevert(RequestContext& rc, const CaptureLink* link) {
+  Result<RawJson> body = rc.BodyObject();
+  if (!body.ok()) return rc.BodyError(body.status());
+  ApiResponse r = RevertResponse(rc.store(), link, *body);
+  const RawJson* dry_run = body->Find("dry_run");
+  if (r.status == 200 && !(dry_run != nullptr && dry_run->boolean)) {
+    JsonWriter audit;
+    audit.BeginObject();
+    audit.Key("request").Raw(body->text);
+    audit.Key("response").Raw(r.body);
+    audit.EndObject();
+    if (std::optional<ApiResponse> a = rc.Audit("capture-revert", audit.str())) return *a;
+  }
+  return r;
+}
+
+// Prometheus lines for a running capture: counters, lag in bytes and seconds.
 std::string CaptureMetricsText(const CaptureLink& link) {
-  if (!link.stats) return "";
-  capture::CaptureStats s = link.stats();
+  CaptureStats s = link.stats();
   std::string o;
   auto metric = [&o](const char* name, const char* type, const char* help, const std::string& v) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
@@ -176,4 +202,23 @@ std::string CaptureMetricsText(const CaptureLink& link) {
   return o;
 }
 
-}  // namespace timetrail::server
+}  // namespace
+
+server::ApiExtension CaptureApi(std::optional<CaptureLink> link) {
+  // Shared by the handlers, which the server keeps (and copies) with its route table.
+  std::shared_ptr<const CaptureLink> shared;
+  if (link) shared = std::make_shared<const CaptureLink>(std::move(*link));
+  server::ApiExtension out;
+  out.routes = {
+      // method  path                   access               quick      handler
+      {"GET",    "/v1/capture",         Access::kRead,       kOnWorker,
+       [shared](RequestContext&) { return CaptureStatus(shared.get()); }},
+      // It rewrites rows of any captured table in the source database.
+      {"POST",   "/v1/capture/revert",  Access::kFullAdmin,  kOnWorker,
+       [shared](RequestContext& rc) { return CaptureRevert(rc, shared.get()); }},
+  };
+  if (shared && shared->stats) out.metrics = [shared] { return CaptureMetricsText(*shared); };
+  return out;
+}
+
+}  // namespace timetrail::capture
