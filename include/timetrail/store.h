@@ -190,8 +190,9 @@ class EventStore {
   // kUnavailable if the store is closing.
   virtual Status WaitForPosition(Position position, std::chrono::milliseconds timeout) const = 0;
 
-  // Calls "listener" with the new last position after every durable commit, on the writer's
-  // thread: it must be quick and must not call into the store's write path. Returns an id for
+  // Calls "listener" with the new last position after every durable commit, on the store thread
+  // that published it (or on the appending thread, when an append committed alone): it must be
+  // quick and must not call into the store's write path. Returns an id for
   // RemoveCommitListener.
   virtual std::uint64_t AddCommitListener(std::function<void(Position)> listener) = 0;
   virtual void RemoveCommitListener(std::uint64_t id) = 0;

@@ -145,6 +145,7 @@ Result<Committed> WritePath::Commit(
     for (const auto& e : a.events) p.bytes += e.data.size() + e.metadata.size() + 64;
   }
   Prepare(tx, &p.prepared);
+  if (CommitAlone(p)) return p.done.get_future().get();
   return Enqueue(p);
 }
 
@@ -256,7 +257,7 @@ void WritePath::Run() {
     std::vector<Pending*> batch;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(l, [&] { return (stopping_ || !queue_.empty()) && !ordered_busy_; });
       if (queue_.empty()) return;  // stopping, and nothing left to commit
       if (options_.group_commit_delay_micros > 0 && !stopping_) {
         cv_.wait_for(l, std::chrono::microseconds(options_.group_commit_delay_micros), [&] {
@@ -270,9 +271,48 @@ void WritePath::Run() {
         batch.push_back(queue_.front());
         queue_.pop_front();
       }
+      ordered_busy_ = true;
     }
     CommitBatch(batch);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ordered_busy_ = false;
+    }
   }
+}
+
+bool WritePath::CommitAlone(Pending& p) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (ordered_busy_ || stopping_ || !queue_.empty()) return false;
+    std::lock_guard<std::mutex> s(sync_mu_);
+    if (sync_busy_ || !groups_.empty()) return false;
+    // Nothing is queued, being ordered or being synced: this thread takes both the ordered and
+    // the sync stage for its own transaction, and does what the writer and sync threads would.
+    ordered_busy_ = true;
+    sync_busy_ = true;
+  }
+  p.enqueued_micros = Now().micros;
+  std::vector<Pending*> batch{&p};
+  std::vector<Pending*> deferred;
+  std::deque<Group> groups;
+  groups.push_back(BuildGroup(batch, &deferred));
+  {
+    // Written: the writer may order and write the next group while this thread syncs. The sync
+    // thread waits for sync_busy_, so this group is published before any later one.
+    std::lock_guard<std::mutex> l(mu_);
+    ordered_busy_ = false;
+  }
+  cv_.notify_all();
+  SyncAndDeliver(groups);
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    sync_busy_ = false;
+  }
+  sync_cv_.notify_all();
+  // Never deferred (a transaction alone cannot wait for its own ids), but if it were, the caller
+  // queues it for the writer.
+  return deferred.empty();
 }
 
 void WritePath::RunSync() {
@@ -280,29 +320,38 @@ void WritePath::RunSync() {
     std::deque<Group> groups;
     {
       std::unique_lock<std::mutex> l(sync_mu_);
-      sync_cv_.wait(l, [&] { return writer_done_ || !groups_.empty(); });
+      sync_cv_.wait(l, [&] { return (writer_done_ || !groups_.empty()) && !sync_busy_; });
       if (groups_.empty()) return;  // the writer has stopped and everything is answered
       groups.swap(groups_);
+      sync_busy_ = true;
     }
     sync_cv_.notify_all();  // the writer may write the next group now
-    // Every group taken here was written before this call, so one sync covers them all.
-    bool wrote = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.wrote; });
-    if (wrote && options_.sync && !broken_.load(std::memory_order_acquire)) {
-      Status s = engine_->SyncWal();
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> l(sync_mu_);
-        broken_status_ = Status::IOError(
-            "the disk did not confirm a write (" + s.message() +
-            "); appends since the last confirmed one may or may not be stored, so the store "
-            "accepts no more: reopen it and read the streams to see what was stored");
-        broken_.store(true, std::memory_order_release);
-      }
+    SyncAndDeliver(groups);
+    {
+      std::lock_guard<std::mutex> l(sync_mu_);
+      sync_busy_ = false;
     }
-    if (wrote && !broken_.load(std::memory_order_acquire)) {
-      counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
-    }
-    for (Group& g : groups) Deliver(g);
   }
+}
+
+void WritePath::SyncAndDeliver(std::deque<Group>& groups) {
+  // Every group here was written before this call, so one sync covers them all.
+  bool wrote = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.wrote; });
+  if (wrote && options_.sync && !broken_.load(std::memory_order_acquire)) {
+    Status s = engine_->SyncWal();
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> l(sync_mu_);
+      broken_status_ = Status::IOError(
+          "the disk did not confirm a write (" + s.message() +
+          "); appends since the last confirmed one may or may not be stored, so the store "
+          "accepts no more: reopen it and read the streams to see what was stored");
+      broken_.store(true, std::memory_order_release);
+    }
+  }
+  if (wrote && !broken_.load(std::memory_order_acquire)) {
+    counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
+  }
+  for (Group& g : groups) Deliver(g);
 }
 
 void WritePath::Deliver(Group& group) {
@@ -450,16 +499,25 @@ Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& 
 }
 
 void WritePath::CommitBatch(std::vector<Pending*>& batch) {
+  std::vector<Pending*> deferred;
+  HandToSync(BuildGroup(batch, &deferred));
+  if (!deferred.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);
+  }
+}
+
+WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
+                                       std::vector<Pending*>* deferred_out) {
   const std::int64_t started = ThreadCpuMicros();
   Group group;
   group.seq = next_seq_++;
   if (broken_.load(std::memory_order_acquire)) {
-    // A sync failed: nothing more is written. The sync thread answers with its error.
+    // A sync failed: nothing more is written. The sync stage answers with its error.
     group.members = std::move(batch);
     group.results.assign(group.members.size(),
                          Status::IOError("not written: an earlier sync failed"));
-    HandToSync(std::move(group));
-    return;
+    return group;
   }
 
   BatchState st;
@@ -548,11 +606,8 @@ void WritePath::CommitBatch(std::vector<Pending*>& batch) {
   }
   counters_.ordered_micros.fetch_add(static_cast<std::uint64_t>(ThreadCpuMicros() - started),
                                      std::memory_order_relaxed);
-  HandToSync(std::move(group));
-  if (!deferred.empty()) {
-    std::lock_guard<std::mutex> l(mu_);
-    for (auto it = deferred.rbegin(); it != deferred.rend(); ++it) queue_.push_front(*it);
-  }
+  *deferred_out = std::move(deferred);
+  return group;
 }
 
 WritePath::Verdict WritePath::CheckExpectations(

@@ -167,8 +167,18 @@ class WritePath {
   void Run();
   void RunSync();
   // One group, in four stages: CheckExpectations and AssignAndEncode for each transaction in
-  // queue order, then WriteGroup, then HandToSync (which publishes once durable).
+  // queue order, then WriteGroup (in BuildGroup), then HandToSync (the sync thread publishes
+  // it once durable). Transactions that must wait for this group are queued again.
   void CommitBatch(std::vector<Pending*>& batch);
+  Group BuildGroup(std::vector<Pending*>& batch, std::vector<Pending*>* deferred);
+  // When nothing else is queued, ordered or being synced, commits "p" on the calling thread:
+  // orders, writes, syncs and publishes it without handing it to the writer and sync threads,
+  // so that one client appending one event at a time pays no thread hand-offs (the writer may
+  // order the next group while this thread syncs). False (and nothing done) when another
+  // transaction is in flight: then it queues as usual.
+  bool CommitAlone(Pending& p);
+  // Makes "groups" durable with one sync, then publishes and answers them in order.
+  void SyncAndDeliver(std::deque<Group>& groups);
   // Decides whether "p" may be applied on top of the batch so far: kAccept with the heads of its
   // streams in "heads", kAnswered with its answer in "result" (a rejection or an idempotent
   // replay), or kDefer (its ids are being written by this very batch).
@@ -214,6 +224,8 @@ class WritePath {
   std::condition_variable cv_;
   std::deque<Pending*> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;       // GUARDED_BY(mu_)
+  // The ordered stage is taken, by the writer thread or by a caller committing alone.
+  bool ordered_busy_ = false;   // GUARDED_BY(mu_)
   std::thread thread_;
 
   // Between the writer and the sync thread.
@@ -223,6 +235,9 @@ class WritePath {
   // it starts the next group. sync_cv_ wakes both threads.
   std::deque<Group> groups_;     // GUARDED_BY(sync_mu_)
   bool writer_done_ = false;     // GUARDED_BY(sync_mu_)
+  // The sync stage is taken: by the sync thread while it syncs and answers the groups it took,
+  // or by a caller committing alone.
+  bool sync_busy_ = false;       // GUARDED_BY(sync_mu_)
   // Set by the sync thread when a sync failed: what was written since the last good sync may
   // or may not be on disk, so every later append fails until the store is reopened.
   std::atomic<bool> broken_{false};

@@ -1,6 +1,10 @@
 // Appends: expected revisions, multi-stream atomicity, idempotency, positions and times.
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "support/store_helpers.h"
 #include "support/temp_dir.h"
 
@@ -235,6 +239,51 @@ TEST_F(AppendTest, OpenWithoutCreateOnAnEmptyDirectoryFails) {
   o.create_if_missing = false;
   auto r = EventStore::Open(o, dir_.Sub("nothing-here"));
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+}
+
+// One client appending one event at a time commits on its own thread: one fsync per commit and
+// no hand-off to the writer and sync threads (the commit listener, called where a commit is
+// published, runs on the appending thread). With appends in flight on other threads, they share
+// fsyncs through the writer thread as before.
+TEST(GroupCommitTest, ALoneWriterCommitsOnItsOwnThreadWithOneFsyncPerCommit) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("data"));
+  std::mutex mu;
+  std::vector<std::thread::id> publishers;
+  store->AddCommitListener([&](Position) {
+    std::lock_guard<std::mutex> l(mu);
+    publishers.push_back(std::this_thread::get_id());
+  });
+  const StoreStats before = store->GetStats();
+  for (int i = 0; i < 50; ++i) {
+    Result<Committed> c = store->Append("alone", ExpectedRevision::Any(), {Event("e")});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_EQ(c->last_position, static_cast<Position>(i + 1));
+  }
+  const StoreStats after = store->GetStats();
+  EXPECT_EQ(after.group_commits - before.group_commits, 50u);
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(publishers.size(), 50u);
+  for (std::thread::id id : publishers) EXPECT_EQ(id, std::this_thread::get_id());
+}
+
+TEST(GroupCommitTest, ConcurrentWritersStillShareFsyncs) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("data"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(store->Append("w/" + std::to_string(t), ExpectedRevision::Any(), {Event("e")}).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store->LastPosition(), 800u);
+  EXPECT_LT(store->GetStats().group_commits, 800u);
+  Result<VerifyReport> report = store->Verify(VerifyOptions{});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok);
 }
 
 }  // namespace
