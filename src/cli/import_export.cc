@@ -189,8 +189,8 @@ struct ImportArgs {
 
 // A data directory's store takes this many transactions per TransactMany call, or fewer when
 // they reach kBatchBytes. Larger batches share more fsyncs and drain the store's pipeline less
-// often (TransactMany returns once its whole batch is durable); beyond a few thousand the gain
-// is small and memory grows (bench/README.md, "import").
+// often (TransactMany returns once its whole batch is durable), at the cost of memory. Not tuned
+// finely: at this size the store's own work per event is the limit (bench/README.md, "import").
 constexpr std::size_t kBatchTransactions = 4096;
 constexpr std::size_t kBatchBytes = 8u << 20;
 
