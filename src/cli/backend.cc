@@ -133,6 +133,8 @@ class DataBackend final : public Backend {
 
   std::string Describe() const override { return "data directory " + dir_; }
 
+  EventStore* store() override { return store_.get(); }
+
  private:
   std::string dir_;
   std::unique_ptr<EventStore> store_;

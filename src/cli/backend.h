@@ -35,6 +35,11 @@ class Backend {
 
   // "server http://..." or "data directory DIR", for messages.
   virtual std::string Describe() const = 0;
+
+  // The store of a data directory opened in this process; null for a server. For the few
+  // commands whose work the API cannot express as fast (import commits many transactions
+  // pipelined, sharing fsyncs); everything else goes through Call like in server mode.
+  virtual EventStore* store() { return nullptr; }
 };
 
 // Intentionally copyable.

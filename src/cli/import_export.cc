@@ -2,16 +2,21 @@
 // exactly as the API returns events.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <memory>
-#include <sstream>
+#include <optional>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/ndjson_import.h"
 #include "cli/output.h"
+#include "server/api.h"
 #include "server/raw_json.h"
 #include "timetrail/event.h"
 #include "timetrail/time.h"
@@ -23,17 +28,21 @@ using server::JsonQuote;
 using server::RawJson;
 using Clock = std::chrono::steady_clock;
 
-// Events done and the rate, on stderr: rewritten in place on a terminal, a line every few
-// seconds otherwise (for logs of scripted runs with --progress).
+// Events done and the rate, on stderr: rewritten in place on a terminal (twice a second), a
+// line every few seconds otherwise (for logs of scripted runs with --progress). With a known
+// total it also says how far along it is and about how long the rest takes at the rate so far.
 class Progress {
  public:
-  Progress(std::string verb, bool force)
-      : verb_(std::move(verb)), tty_(::isatty(STDERR_FILENO) == 1), enabled_(force || tty_) {}
+  Progress(std::string verb, bool force, std::uint64_t total = 0)
+      : verb_(std::move(verb)),
+        total_(total),
+        tty_(::isatty(STDERR_FILENO) == 1),
+        enabled_(force || tty_) {}
 
   void Update(std::uint64_t events) {
     if (!enabled_) return;
     auto now = Clock::now();
-    if (now - last_ < (tty_ ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000))) {
+    if (now - last_ < (tty_ ? std::chrono::milliseconds(500) : std::chrono::milliseconds(2000))) {
       return;
     }
     last_ = now;
@@ -48,16 +57,33 @@ class Progress {
   void Print(std::uint64_t events, bool done) {
     double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
-    char line[160];
-    std::snprintf(line, sizeof line, "%s %llu events, %.0f events/s, %.1f s%s", verb_.c_str(),
-                  static_cast<unsigned long long>(events), rate, seconds, done ? ", done" : "");
-    std::cerr << (tty_ ? "\r" : "") << line << (tty_ && !done ? "" : "\n");
+    char line[200];
+    if (done || total_ == 0) {
+      std::snprintf(line, sizeof line, "%s %llu events, %.0f events/s, %.1f s%s", verb_.c_str(),
+                    static_cast<unsigned long long>(events), rate, seconds, done ? ", done" : "");
+    } else {
+      double left = rate > 0 ? static_cast<double>(total_ - std::min(events, total_)) / rate : 0;
+      std::snprintf(line, sizeof line,
+                    "%s %llu events of %llu (%.0f%%), %.0f events/s, %.1f s, about %.0f s left",
+                    verb_.c_str(), static_cast<unsigned long long>(events),
+                    static_cast<unsigned long long>(total_),
+                    100.0 * static_cast<double>(events) / static_cast<double>(total_), rate,
+                    seconds, left);
+    }
+    // On a terminal, spaces cover what a longer line before it left behind.
+    std::string text = line;
+    std::size_t length = text.size();
+    if (tty_ && length < printed_) text.append(printed_ - length, ' ');
+    printed_ = length;
+    std::cerr << (tty_ ? "\r" : "") << text << (tty_ && !done ? "" : "\n");
     std::cerr.flush();
   }
 
   std::string verb_;
+  std::uint64_t total_;  // 0: unknown
   bool tty_;
   bool enabled_;
+  std::size_t printed_ = 0;  // length of the last line on a terminal
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_ = start_;
 };
@@ -161,73 +187,219 @@ struct ImportArgs {
   bool progress = false;
 };
 
-int RunImport(const ImportArgs& a) {
-  std::string text;
-  if (a.input == "-") {
-    std::ostringstream s;
-    s << std::cin.rdbuf();
-    text = s.str();
-  } else {
-    std::ifstream in(a.input, std::ios::binary);
-    if (!in) return ReportStatus("import", Status::NotFound("cannot read '" + a.input + "'"));
-    std::ostringstream s;
-    s << in.rdbuf();
-    text = s.str();
+// A data directory's store takes this many transactions per TransactMany call, or fewer when
+// they reach kBatchBytes. Larger batches share more fsyncs and drain the store's pipeline less
+// often (TransactMany returns once its whole batch is durable), at the cost of memory. Not tuned
+// finely: at this size the store's own work per event is the limit (bench/README.md, "import").
+constexpr std::size_t kBatchTransactions = 4096;
+constexpr std::size_t kBatchBytes = 8u << 20;
+
+// What the check pass found: the events to write, and those left out.
+struct InputSummary {
+  std::uint64_t events = 0;
+  std::uint64_t skipped_system = 0;
+};
+
+// What has been written so far.
+struct ImportCounts {
+  std::uint64_t written = 0;
+  std::uint64_t present = 0;
+  std::uint64_t transactions = 0;
+  std::uint64_t done() const { return written + present; }
+};
+
+// Events of system streams ($audit: tokens and administrative actions) belong to the store
+// they were exported from; the target store keeps its own.
+bool IsSystemStream(const ImportEvent& e) { return e.stream.starts_with('$'); }
+
+// Reads every line, so that a bad one is refused before anything is written.
+Result<InputSummary> CheckInput(LineReader& lines) {
+  InputSummary summary;
+  std::string_view line;
+  while (lines.Next(&line)) {
+    if (IsBlankLine(line)) continue;
+    TT_ASSIGN_OR_RETURN(ImportEvent e, ParseImportLine(lines.line_number(), line));
+    ++(IsSystemStream(e) ? summary.skipped_system : summary.events);
   }
-  // Check every line before writing anything, so a bad file changes nothing.
-  Result<std::vector<ImportEvent>> parsed = ParseNdjson(text);
-  if (!parsed.ok()) {
-    return ReportStatus("import", parsed.status().WithPrefix(a.input == "-" ? "stdin" : a.input));
-  }
-  // Events of system streams ($audit: tokens and administrative actions) belong to the store
-  // they were exported from; the target store keeps its own.
-  std::vector<ImportEvent> events;
-  std::uint64_t skipped = 0;
-  for (ImportEvent& e : *parsed) {
-    if (e.stream.starts_with('$')) {
-      ++skipped;
-    } else {
-      events.push_back(std::move(e));
+  TT_RETURN_IF_ERROR(lines.status());
+  return summary;
+}
+
+// One transaction of the input and where it came from.
+struct ImportTransaction {
+  std::size_t first_line = 0;
+  std::size_t events = 0;
+  std::size_t bytes = 0;  // roughly what it stores, for batch sizes
+  Transaction tx;
+};
+
+// The input's transactions in order, read a line at a time: consecutive events with the same
+// tx form one (TransactionEnd's rule); system streams are left out.
+class TransactionReader {
+ public:
+  TransactionReader(LineReader* lines, bool any_revision)
+      : lines_(lines), any_revision_(any_revision) {}
+
+  // The next transaction; nullopt at the end of the input.
+  Result<std::optional<ImportTransaction>> Next() {
+    std::vector<ImportEvent> group;
+    if (lookahead_) {
+      group.push_back(std::move(*lookahead_));
+      lookahead_.reset();
     }
+    std::string_view line;
+    while (lines_->Next(&line)) {
+      if (IsBlankLine(line)) continue;
+      TT_ASSIGN_OR_RETURN(ImportEvent e, ParseImportLine(lines_->line_number(), line));
+      if (IsSystemStream(e)) continue;
+      if (group.empty() || SameTransaction(group.front(), e)) {
+        group.push_back(std::move(e));
+      } else {
+        lookahead_ = std::move(e);
+        break;
+      }
+    }
+    TT_RETURN_IF_ERROR(lines_->status());
+    if (group.empty()) return std::optional<ImportTransaction>();
+    ImportTransaction t;
+    t.first_line = group.front().line;
+    t.events = group.size();
+    for (const ImportEvent& e : group) {
+      t.bytes += e.stream.size() + e.event.type.size() + e.event.data.size() +
+                 e.event.metadata.size() + 64;
+    }
+    t.tx = BuildTransaction(std::move(group), any_revision_);
+    return std::optional<ImportTransaction>(std::move(t));
   }
 
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, /*create=*/true);
-  if (!backend.ok()) return ReportStatus("import", backend.status());
-  Progress progress("imported", a.progress);
-  std::uint64_t written = 0, present = 0, transactions = 0;
+ private:
+  LineReader* lines_;
+  bool any_revision_;
+  std::optional<ImportEvent> lookahead_;
+};
+
+void ReportStop(std::size_t line, std::size_t events, const ImportCounts& counts) {
+  std::cerr << "timetrail import: stopped at line " << line << " (" << events
+            << " events of one transaction); " << counts.written
+            << " events were written before it, " << counts.present
+            << " were already present. Fix the input and run the import again: events "
+               "already imported are skipped.\n";
+}
+
+// Server mode: one POST /v1/transactions per transaction, in order.
+int ImportThroughApi(Backend& backend, const ImportArgs& a, TransactionReader& reader,
+                     Progress& progress, ImportCounts* counts) {
   CommonOptions quiet = a.common;
   quiet.json = false;
-  for (std::size_t begin = 0; begin < events.size();) {
-    std::size_t end = TransactionEnd(events, begin);
+  while (true) {
+    Result<std::optional<ImportTransaction>> next = reader.Next();
+    if (!next.ok()) return ReportStatus("import", next.status());
+    if (!next->has_value()) return kExitOk;
+    const ImportTransaction& t = **next;
     std::string raw;
     RawJson res;
-    int code = CallJson(**backend, "import", quiet, "POST", "/v1/transactions",
-                        TransactionBody(events, begin, end, a.any_revision), {}, &raw, &res);
+    int code = CallJson(backend, "import", quiet, "POST", "/v1/transactions",
+                        TransactionJson(t.tx), {}, &raw, &res);
     if (code != kExitOk) {
-      std::cerr << "timetrail import: stopped at line " << events[begin].line << " ("
-                << (end - begin) << " events of one transaction); " << written
-                << " events were written before it, " << present
-                << " were already present. Fix the input and run the import again: events "
-                   "already imported are skipped.\n";
+      ReportStop(t.first_line, t.events, *counts);
       return code;
     }
     const RawJson* replay = res.Find("idempotent_replay");
-    ((replay != nullptr && replay->boolean) ? present : written) += end - begin;
-    ++transactions;
-    begin = end;
-    progress.Update(written + present);
+    ((replay != nullptr && replay->boolean) ? counts->present : counts->written) += t.events;
+    ++counts->transactions;
+    progress.Update(counts->done());
   }
-  progress.Finish(written + present);
+}
+
+// Data mode: batches of transactions committed with TransactMany, which shares fsyncs between
+// them and stores nothing after the first that fails, so what is stored is always a prefix of
+// the input, even after a crash. The next batch is read and parsed while one commits.
+int ImportIntoStore(EventStore& store, TransactionReader& reader, Progress& progress,
+                    ImportCounts* counts) {
+  struct Origin {
+    std::size_t first_line;
+    std::size_t events;
+  };
+  std::vector<Origin> committing;  // of the batch in flight
+  std::future<std::vector<Result<Committed>>> in_flight;
+  // Waits for the batch in flight and counts it; reports its first failure.
+  auto settle = [&]() -> int {
+    std::vector<Result<Committed>> results = in_flight.get();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].ok()) {
+        // The same report as the API's answer in server mode.
+        server::ApiResponse error = server::ErrorResponse(results[i].status());
+        HttpResponse response;
+        response.status = error.status;
+        response.body = std::move(error.body);
+        int code = ReportErrorResponse("import", response, /*json=*/false);
+        ReportStop(committing[i].first_line, committing[i].events, *counts);
+        return code;
+      }
+      (results[i]->idempotent_replay ? counts->present : counts->written) += committing[i].events;
+      ++counts->transactions;
+    }
+    progress.Update(counts->done());
+    return kExitOk;
+  };
+  while (true) {
+    std::vector<Transaction> batch;
+    std::vector<Origin> origins;
+    std::size_t bytes = 0;
+    Status read_status;
+    while (batch.size() < kBatchTransactions && bytes < kBatchBytes) {
+      Result<std::optional<ImportTransaction>> next = reader.Next();
+      if (!next.ok()) {
+        read_status = next.status();
+        break;
+      }
+      if (!next->has_value()) break;
+      origins.push_back({(*next)->first_line, (*next)->events});
+      bytes += (*next)->bytes;
+      batch.push_back(std::move((*next)->tx));
+    }
+    if (in_flight.valid()) {
+      if (int code = settle(); code != kExitOk) return code;
+    }
+    if (!read_status.ok()) return ReportStatus("import", read_status);
+    if (batch.empty()) return kExitOk;
+    committing = std::move(origins);
+    in_flight = std::async(std::launch::async, [&store, txs = std::move(batch)]() mutable {
+      return store.TransactMany(std::move(txs), /*stop_at_first_failure=*/true);
+    });
+  }
+}
+
+int RunImport(const ImportArgs& a) {
+  std::string input_name = a.input == "-" ? "stdin" : a.input;
+  Result<std::unique_ptr<LineReader>> lines = LineReader::Open(a.input);
+  if (!lines.ok()) return ReportStatus("import", lines.status());
+  // Check every line before writing anything, so a bad file changes nothing. The file is then
+  // read again to write it, so it is never held in memory whole (stdin is).
+  Result<InputSummary> summary = CheckInput(**lines);
+  if (!summary.ok()) return ReportStatus("import", summary.status().WithPrefix(input_name));
+  if (Status s = (*lines)->Rewind(); !s.ok()) return ReportStatus("import", s);
+
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, /*create=*/true);
+  if (!backend.ok()) return ReportStatus("import", backend.status());
+  Progress progress("imported", a.progress, summary->events);
+  ImportCounts counts;
+  TransactionReader reader(lines->get(), a.any_revision);
+  EventStore* store = (*backend)->store();
+  int code = store != nullptr ? ImportIntoStore(*store, reader, progress, &counts)
+                              : ImportThroughApi(**backend, a, reader, progress, &counts);
+  if (code != kExitOk) return code;
+  progress.Finish(counts.done());
   if (a.common.json) {
-    std::cout << "{\"events\":" << events.size() << ",\"transactions\":" << transactions
-              << ",\"written\":" << written << ",\"already_present\":" << present
-              << ",\"skipped_system\":" << skipped << "}\n";
+    std::cout << "{\"events\":" << counts.done() << ",\"transactions\":" << counts.transactions
+              << ",\"written\":" << counts.written << ",\"already_present\":" << counts.present
+              << ",\"skipped_system\":" << summary->skipped_system << "}\n";
   } else {
-    std::cout << "imported " << events.size() << " events in " << transactions
-              << " transactions: " << written << " written, " << present
+    std::cout << "imported " << counts.done() << " events in " << counts.transactions
+              << " transactions: " << counts.written << " written, " << counts.present
               << " already present\n";
-    if (skipped > 0) {
-      std::cout << "skipped " << skipped
+    if (summary->skipped_system > 0) {
+      std::cout << "skipped " << summary->skipped_system
                 << " events of system streams ($audit): they belong to the exported store\n";
     }
   }
@@ -245,16 +417,22 @@ void AddImport(CLI::App& app) {
                 "Append each stream's events after whatever it holds, instead of requiring the "
                 "revisions of the file");
   cmd->add_flag("--progress", a->progress,
-                "Report events done and the rate on stderr even when it is not a terminal");
+                "Report events done of the total, the rate and the time left on stderr even "
+                "when it is not a terminal (where it is always shown)");
   cmd->footer(
       "Examples:\n"
-      "  timetrail import backup.ndjson --data ./restored\n"
+      "  timetrail import backup.ndjson --data ./restored --progress\n"
       "  timetrail export --server http://old:7070 | timetrail import --server http://new:7070\n"
       "Each line needs stream and type; id, data, metadata and valid_from are kept, so importing\n"
       "the same file twice writes nothing new. Consecutive lines with the same tx become one\n"
       "transaction. recorded_at, position and hash are assigned by the receiving store. The\n"
       "whole file is checked first: a bad line (exit 2) changes nothing. Revisions must line\n"
-      "up (exit 4 otherwise) unless --any-revision.");
+      "up (exit 4 otherwise) unless --any-revision. The import stops at the first transaction\n"
+      "that fails and names its line; what was stored before it is exactly the lines before it\n"
+      "(with --data also after a crash), and running it again skips events already present.\n"
+      "With --data, transactions are committed many to one fsync; with --server, one request\n"
+      "each. --progress (or a terminal on stderr) shows events done of the total, events/s and\n"
+      "the time left.");
   SetAction(cmd, [a] { return RunImport(*a); });
 }
 
