@@ -360,12 +360,12 @@ def main():
               "revisions and commit times, and every answer was compared between the two.", "",
               f"One entity with {fmt(h.get('versions'))} versions: history of `{h.get('property')}` "
               f"({fmt(h.get('intervals'))} intervals), diff between revisions {h.get('diff_from_revision')} and "
-              f"{h.get('diff_to_revision')} ({h.get('diff_patch_operations')} operations; timetrail's Diff also returns "
-              f"the {fmt(h.get('diff_events_between'))} events between).", "",
+              f"{h.get('diff_to_revision')} ({h.get('diff_patch_operations')} operations): the states and the patch, and "
+              f"with the {fmt(h.get('diff_events_between'))} events between, which timetrail's Diff lists on request.", "",
               "| query | timetrail p50 / p99 (ms) | PostgreSQL p50 / p99 (ms) | ratio (PostgreSQL p50 / timetrail p50) |",
               "|---|---|---|---|"]
-        for key, label in (("history", "property history"), ("diff", "diff (PostgreSQL: changed keys only)"),
-                           ("diff_with_versions", "diff (PostgreSQL: changed keys + versions between)")):
+        for key, label in (("history", "property history"), ("diff", "diff: states and patch (PostgreSQL: changed keys)"),
+                           ("diff_with_versions", "diff + events between (PostgreSQL: changed keys + versions between)")):
             t, q = h.get(key, {}).get("timetrail", {}), h.get(key, {}).get("postgres", {})
             if not t:
                 continue

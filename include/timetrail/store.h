@@ -263,9 +263,12 @@ class EventStore {
                                                      std::string_view path,
                                                      const HistoryQuery& query) const = 0;
 
-  // The JSON Patch from the state at "from" to the state at "to", and the events between.
-  virtual Result<DiffResult> Diff(std::string_view stream, const EntityQuery& from,
-                                  const EntityQuery& to) const = 0;
+  // The states at query.from and query.to and the JSON Patch between them; with
+  // query.include_events also one page of the events between. kNotFound as GetEntity;
+  // kInvalidArgument for a bad cursor or limit, or a valid-time point paired with another kind.
+  // Cost: two GetEntity folds, whatever the distance between the points; each page of events
+  // adds a seek and a read per event of the page (for valid-time points, per event examined).
+  virtual Result<DiffResult> Diff(std::string_view stream, const DiffQuery& query) const = 0;
 
   // Events across streams, newest first, filtered and paged. kInvalidArgument for a bad cursor
   // or limit. With an actor, the cost is proportional to that actor's events in range.

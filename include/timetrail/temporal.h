@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "timetrail/event.h"
@@ -116,16 +117,47 @@ struct PropertyHistory {
   std::vector<PropertyInterval> intervals;
 };
 
+// What to compare: the states at two points of one stream and, on request, the events between
+// them a page at a time. Both points are valid-time points, or neither. Intentionally copyable.
+struct DiffQuery {
+  EntityQuery from;
+  EntityQuery to = EntityQuery::Latest();
+  // The states and the patch cost two as-of folds however far apart the points are; the events
+  // between cost a read of each, so they are listed only when asked for.
+  bool include_events = false;
+  std::size_t limit = 100;  // with include_events: events per page, 1..10000
+  std::string cursor;       // with include_events: DiffResult::next_cursor; empty: the first page
+
+  static DiffQuery Between(EntityQuery from, EntityQuery to = EntityQuery::Latest()) {
+    DiffQuery q;
+    q.from = from;
+    q.to = to;
+    return q;
+  }
+  // The same points, with the events between them listed "limit" at a time.
+  DiffQuery WithEvents(std::size_t page_limit = 100, std::string page_cursor = {}) const {
+    DiffQuery q = *this;
+    q.include_events = true;
+    q.limit = page_limit;
+    q.cursor = std::move(page_cursor);
+    return q;
+  }
+};
+
 // Intentionally copyable.
 struct DiffResult {
   EntityState from;
   EntityState to;
   // RFC 6902 JSON Patch text turning from.state into to.state ("[]" when equal).
   std::string patch;
-  // The stream's events after "from" up to and including "to": for revision, position and
-  // system-time points, those with position in (cut(from), cut(to)]; for valid-time points, those
-  // with valid_from in (from.valid_at, to.valid_at] known at to.known_at. In position order.
+  // Only with DiffQuery::include_events (else empty): one page of the stream's events after
+  // "from" up to and including "to": for revision, position and system-time points, those with
+  // position in (cut(from), cut(to)]; for valid-time points, those with valid_from in
+  // (from.valid_at, to.valid_at] known at to.known_at. In position order.
   std::vector<RecordedEvent> events;
+  // Opaque; pass as DiffQuery::cursor (with the same points) for the next page of events. Empty
+  // when there are no more (and always without include_events).
+  std::string next_cursor;
 };
 
 // Which events of the whole store to list, newest first. Empty fields match everything.

@@ -183,27 +183,43 @@ struct DiffArgs {
   std::optional<std::uint64_t> to;
   std::string from_time;
   std::string to_time;
+  bool events = false;
+  std::optional<std::uint64_t> limit;
+  std::string cursor;
 };
 
 void AddDiff(CLI::App& app) {
   auto a = std::make_shared<DiffArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "diff", "The JSON Patch between two points of a stream, with the events in between "
-              "(GET /v1/entities/{stream}/diff)");
+      "diff", "The JSON Patch between two points of a stream, and on request the events in "
+              "between (GET /v1/entities/{stream}/diff)");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("stream", a->stream, "Stream name")->required();
   cmd->add_option("--from", a->from, "Starting revision");
   cmd->add_option("--to", a->to, "Ending revision (default: now)");
   cmd->add_option("--from-time", a->from_time, "Starting time instead of --from");
   cmd->add_option("--to-time", a->to_time, "Ending time instead of --to");
+  cmd->add_flag("--events", a->events,
+                "Also list the events in between, a page at a time (they cost a read each)");
+  cmd->add_option("--limit", a->limit, "With --events: events per page");
+  cmd->add_option("--cursor", a->cursor,
+                  "With --events: continue from the cursor a previous page printed");
   cmd->footer("Examples:\n  timetrail diff friend-1 --from 0 --to 2\n"
+              "  timetrail diff friend-1 --from 0 --events --limit 50\n"
               "  timetrail diff friend-1 --from-time 2026-11-01 --json");
   SetAction(cmd, [a] {
+    if (!a->events && (a->limit || !a->cursor.empty())) {
+      return ReportStatus("diff", Status::InvalidArgument(
+                                      "--limit and --cursor page the events: give --events"));
+    }
     std::string q;
     Param(&q, "from", a->from);
     Param(&q, "to", a->to);
     Param(&q, "from_time", a->from_time);
     Param(&q, "to_time", a->to_time);
+    if (a->events) q += "&events=true";
+    Param(&q, "limit", a->limit);
+    Param(&q, "cursor", a->cursor);
     return GetAndPrint(a->common, "diff",
                        WithQuery("/v1/entities/" + UrlEncode(a->stream) + "/diff", q),
                        [](const RawJson& r) {
@@ -214,15 +230,19 @@ void AddDiff(CLI::App& app) {
                              std::cout << "  " << OneLine(op.text) << "\n";
                            }
                          }
+                         const RawJson* events = r.Find("events");
+                         if (events == nullptr) return;  // not asked for
                          std::cout << "events:\n";
                          Table t(EventHeader());
-                         if (const RawJson* events = r.Find("events")) {
-                           for (const RawJson& e : events->items) t.AddRow(EventRow(e));
-                         }
+                         for (const RawJson& e : events->items) t.AddRow(EventRow(e));
                          if (t.empty()) {
                            std::cout << "  (none)\n";
                          } else {
                            t.Print(std::cout);
+                         }
+                         std::string cursor = Str(r, "cursor");
+                         if (!cursor.empty()) {
+                           std::cout << "(more: continue with --cursor " << cursor << ")\n";
                          }
                        });
   });

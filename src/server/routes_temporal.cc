@@ -158,7 +158,24 @@ ApiResponse GetDiff(RequestContext& rc) {
     return ErrorResponse(Status::InvalidArgument(
         "give the starting point as from=REVISION or from_time=TIME (to defaults to now)"));
   }
-  Result<DiffResult> d = rc.store().Diff(stream, *from, *to);
+  DiffQuery dq = DiffQuery::Between(*from, *to);
+  if (const std::string* events = rc.QueryParam("events")) {
+    if (*events != "true" && *events != "false") {
+      return ErrorResponse(Status::InvalidArgument("events must be true or false"));
+    }
+    dq.include_events = *events == "true";
+  }
+  const bool paged = rc.QueryParam("limit") != nullptr || rc.QueryParam("cursor") != nullptr;
+  if (!dq.include_events && paged) {
+    // Without events=true there is nothing to page; say so rather than ignore the request.
+    return ErrorResponse(Status::InvalidArgument("limit and cursor page the events between the "
+                                                 "points: give events=true"));
+  }
+  if (const std::string* cursor = rc.QueryParam("cursor")) dq.cursor = *cursor;
+  Result<std::size_t> limit = rc.LimitParam();
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  dq.limit = *limit;
+  Result<DiffResult> d = rc.store().Diff(stream, dq);
   if (!d.ok()) return ErrorResponse(d.status());
   JsonWriter w;
   w.BeginObject();
@@ -168,8 +185,17 @@ ApiResponse GetDiff(RequestContext& rc) {
   w.Key("to");
   WriteState(d->to, &w);
   w.Key("patch").Raw(d->patch.empty() ? std::string_view("[]") : std::string_view(d->patch));
-  w.Key("events");
-  WriteEvents(d->events, d->events.size(), &w);
+  if (dq.include_events) {
+    // Absent unless asked for: an empty list would claim that nothing happened in between.
+    w.Key("events");
+    WriteEvents(d->events, d->events.size(), &w);
+    w.Key("cursor");
+    if (d->next_cursor.empty()) {
+      w.Null();
+    } else {
+      w.String(d->next_cursor);
+    }
+  }
   w.EndObject();
   return JsonResponse(200, w.Take());
 }

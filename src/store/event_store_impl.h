@@ -60,8 +60,7 @@ class EventStoreImpl final : public EventStore {
   Result<EntityState> GetEntity(std::string_view stream, const EntityQuery& query) const override;
   Result<PropertyHistory> GetPropertyHistory(std::string_view stream, std::string_view path,
                                              const HistoryQuery& query) const override;
-  Result<DiffResult> Diff(std::string_view stream, const EntityQuery& from,
-                          const EntityQuery& to) const override;
+  Result<DiffResult> Diff(std::string_view stream, const DiffQuery& query) const override;
   Result<ActivityPage> QueryActivity(const ActivityQuery& query) const override;
   Result<RevertResult> Revert(const RevertRequest& request) override;
 
@@ -91,6 +90,14 @@ class EventStoreImpl final : public EventStore {
   Result<EntityState> WithEvent(std::string_view stream, const temporal::FoldedState& folded) const;
   // The stream's visible events with position <= cut, in revision order.
   Result<std::vector<RecordedEvent>> KnownEvents(std::string_view stream, Position cut) const;
+  // The last revision of "stream" (whose head is "info", info.exists) at or before position
+  // "p", which may lie beyond the stream's last event.
+  Result<std::optional<Revision>> RevisionAtCut(std::string_view stream, const StreamInfo& info,
+                                                Position p) const;
+  // One page of the events between a diff's two points (DiffResult::events and next_cursor),
+  // from revision "cursor" on when set. "query" has no kLatest point.
+  Status DiffEvents(std::string_view stream, const StreamInfo& info, const DiffQuery& query,
+                    std::optional<Revision> cursor, DiffResult* d) const;
   // The last position known at "known_at" (nullopt: now).
   Result<Position> KnownCut(const std::optional<Timestamp>& known_at) const;
 

@@ -15,6 +15,24 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr std::size_t kMaxActivityLimit = 10000;
+constexpr std::size_t kMaxDiffEventsLimit = 10000;
+
+// A diff's cursor is "r" and the revision the next page of events starts at.
+std::string DiffCursor(Revision next) { return "r" + std::to_string(next); }
+
+Result<std::optional<Revision>> ParseDiffCursor(const std::string& cursor) {
+  if (cursor.empty()) return std::optional<Revision>();
+  Revision r = 0;
+  const char* begin = cursor.data() + 1;
+  const char* end = cursor.data() + cursor.size();
+  auto [ptr, ec] = std::from_chars(begin, end, r);
+  if (cursor[0] != 'r' || begin == end || ec != std::errc() || ptr != end) {
+    return Status::InvalidArgument("diff cursor '" + cursor +
+                                   "': not a cursor this store returned; pass next_cursor from "
+                                   "the previous page unchanged");
+  }
+  return std::optional<Revision>(r);
+}
 
 std::string Quoted(std::string_view stream) { return "stream '" + std::string(stream) + "'"; }
 
@@ -206,58 +224,113 @@ Result<PropertyHistory> EventStoreImpl::GetPropertyHistory(std::string_view stre
   return h;
 }
 
-Result<DiffResult> EventStoreImpl::Diff(std::string_view stream, const EntityQuery& from,
-                                        const EntityQuery& to) const {
+Result<DiffResult> EventStoreImpl::Diff(std::string_view stream, const DiffQuery& query) const {
   using Kind = EntityQuery::Kind;
-  if ((from.kind == Kind::kValidTime) != (to.kind == Kind::kValidTime)) {
+  if ((query.from.kind == Kind::kValidTime) != (query.to.kind == Kind::kValidTime)) {
     return Status::InvalidArgument(
         "diff: both points must be valid-time points, or neither (events between a valid-time "
         "point and a system point are not defined)");
   }
-  DiffResult d;
-  TT_ASSIGN_OR_RETURN(d.from, GetEntity(stream, from));
-  TT_ASSIGN_OR_RETURN(d.to, GetEntity(stream, to));
-  TT_ASSIGN_OR_RETURN(d.patch, query::DiffStates(d.from, d.to));
-  if (from.kind == Kind::kValidTime) {
-    TT_ASSIGN_OR_RETURN(Position cut, KnownCut(to.known_at));
-    TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, KnownEvents(stream, cut));
-    for (RecordedEvent& e : events) {
-      if (e.valid_from > from.valid_at && e.valid_from <= to.valid_at) {
-        d.events.push_back(std::move(e));
-      }
-    }
-    return d;
+  if (!query.include_events && !query.cursor.empty()) {
+    return Status::InvalidArgument("diff: a cursor pages the events between the points; ask for "
+                                   "them (include_events) to use one");
   }
-  auto cut_of = [&](const EntityQuery& q) -> Result<Position> {
-    switch (q.kind) {
-      case Kind::kRevision: {
-        TT_ASSIGN_OR_RETURN(std::optional<Position> p, FindRevision(stream, q.revision));
-        return p.value_or(0);
-      }
-      case Kind::kPosition:
-        return q.position;
-      case Kind::kSystemTime:
-        return PositionAt(q.as_of);
-      default:
-        return LastPosition();
-    }
-  };
-  TT_ASSIGN_OR_RETURN(Position a, cut_of(from));
-  TT_ASSIGN_OR_RETURN(Position b, cut_of(to));
-  if (a < b) {
-    TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
-    TT_ASSIGN_OR_RETURN(std::optional<Revision> start,
-                        LastRevisionAtOrBefore(stream, *info.last_revision, a));
-    ReadStreamOptions o;
-    o.from_revision = start ? *start + 1 : 0;
-    o.max_count = SIZE_MAX;
-    TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadStream(stream, o));
-    for (RecordedEvent& e : events) {
-      if (e.position > b) break;
-      d.events.push_back(std::move(e));
-    }
+  if (query.include_events && (query.limit == 0 || query.limit > kMaxDiffEventsLimit)) {
+    return Status::InvalidArgument("diff events limit: must be 1 to " +
+                                   std::to_string(kMaxDiffEventsLimit) + ", got " +
+                                   std::to_string(query.limit));
+  }
+  TT_ASSIGN_OR_RETURN(std::optional<Revision> cursor, ParseDiffCursor(query.cursor));
+  TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
+  if (!info.exists) return Status::NotFound(Quoted(stream) + " has no events");
+  // "Now" is read once, so that the "to" state and the events listed up to it agree even while
+  // the stream grows.
+  DiffQuery pinned = query;
+  if (pinned.from.kind == Kind::kLatest) pinned.from = EntityQuery::AtRevision(*info.last_revision);
+  if (pinned.to.kind == Kind::kLatest) pinned.to = EntityQuery::AtRevision(*info.last_revision);
+  // Each end state is an as-of fold from its nearest snapshot: the events between the points
+  // are not read for the states or the patch.
+  DiffResult d;
+  TT_ASSIGN_OR_RETURN(d.from, GetEntity(stream, pinned.from));
+  TT_ASSIGN_OR_RETURN(d.to, GetEntity(stream, pinned.to));
+  TT_ASSIGN_OR_RETURN(d.patch, query::DiffStates(d.from, d.to));
+  if (query.include_events) {
+    TT_RETURN_IF_ERROR(DiffEvents(stream, info, pinned, cursor, &d));
   }
   return d;
+}
+
+Result<std::optional<Revision>> EventStoreImpl::RevisionAtCut(std::string_view stream,
+                                                              const StreamInfo& info,
+                                                              Position p) const {
+  if (p >= info.last_position) return std::optional<Revision>(*info.last_revision);
+  return LastRevisionAtOrBefore(stream, *info.last_revision, p);
+}
+
+Status EventStoreImpl::DiffEvents(std::string_view stream, const StreamInfo& info,
+                                  const DiffQuery& query, std::optional<Revision> cursor,
+                                  DiffResult* d) const {
+  using Kind = EntityQuery::Kind;
+  if (query.from.kind == Kind::kValidTime) {
+    // Events known at to.known_at whose valid_from lies in (from.valid_at, to.valid_at]: any
+    // revision up to the last one known may qualify, so a page reads the stream from the cursor
+    // until it has "limit" of them and has found the next one (where the next page starts).
+    TT_ASSIGN_OR_RETURN(Position known, KnownCut(query.to.known_at));
+    TT_ASSIGN_OR_RETURN(std::optional<Revision> last_known, RevisionAtCut(stream, info, known));
+    if (!last_known) return Status::Ok();
+    const Timestamp after = query.from.valid_at, until = query.to.valid_at;
+    Revision next = cursor.value_or(0);
+    while (next <= *last_known) {
+      ReadStreamOptions o;
+      o.from_revision = next;
+      o.max_count = std::min<std::uint64_t>(
+          std::clamp<std::size_t>(query.limit + 1 - d->events.size(), 16, 1024),
+          *last_known - next + 1);
+      TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> chunk, ReadStream(stream, o));
+      if (chunk.empty()) break;
+      next = chunk.back().revision + 1;
+      for (RecordedEvent& e : chunk) {
+        if (e.valid_from <= after || e.valid_from > until) continue;
+        if (d->events.size() == query.limit) {
+          d->next_cursor = DiffCursor(e.revision);
+          return Status::Ok();
+        }
+        d->events.push_back(std::move(e));
+      }
+    }
+    return Status::Ok();
+  }
+  // Revision, position and system-time points: within a stream positions grow with revisions,
+  // so the events with position in (cut(from), cut(to)] are the revisions after the one at
+  // cut(from) up to the one at cut(to), found with a seek each.
+  auto revision_at = [&](const EntityQuery& q) -> Result<std::optional<Revision>> {
+    switch (q.kind) {
+      case Kind::kRevision:
+        return std::optional<Revision>(q.revision);  // GetEntity found it
+      case Kind::kPosition:
+        return RevisionAtCut(stream, info, q.position);
+      case Kind::kSystemTime: {
+        TT_ASSIGN_OR_RETURN(Position p, PositionAt(q.as_of));
+        return RevisionAtCut(stream, info, p);
+      }
+      default:  // kLatest was pinned to a revision by Diff
+        return std::optional<Revision>(*info.last_revision);
+    }
+  };
+  TT_ASSIGN_OR_RETURN(std::optional<Revision> before, revision_at(query.from));
+  TT_ASSIGN_OR_RETURN(std::optional<Revision> through, revision_at(query.to));
+  if (!through) return Status::Ok();
+  Revision first = before ? *before + 1 : 0;
+  if (cursor) first = std::max(first, *cursor);
+  if (first > *through) return Status::Ok();
+  ReadStreamOptions o;
+  o.from_revision = first;
+  o.max_count = std::min<std::uint64_t>(query.limit, *through - first + 1);
+  TT_ASSIGN_OR_RETURN(d->events, ReadStream(stream, o));
+  if (!d->events.empty() && d->events.back().revision < *through) {
+    d->next_cursor = DiffCursor(d->events.back().revision + 1);
+  }
+  return Status::Ok();
 }
 
 Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) const {

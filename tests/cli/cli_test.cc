@@ -449,7 +449,42 @@ TEST_F(CliTest, TemporalCommandsGetHistoryDiffActivityRevert) {
   ASSERT_EQ(dj["patch"].size(), 1u);
   EXPECT_EQ(dj["patch"][0]["op"], "replace");
   EXPECT_EQ(dj["patch"][0]["path"], "/location");
-  EXPECT_EQ(dj["events"].size(), 1u);
+  EXPECT_FALSE(dj.contains("events")) << diff.out;  // only with --events
+  Outcome diff_table = InData({"diff", "friend-1", "--from", "0", "--to", "1"});
+  ASSERT_EQ(diff_table.code, 0) << Describe(diff_table);
+  EXPECT_NE(diff_table.out.find(R"("path":"/location")"), std::string::npos) << diff_table.out;
+  EXPECT_EQ(diff_table.out.find("events:"), std::string::npos) << diff_table.out;
+  Outcome with_events = InData({"diff", "friend-1", "--from", "0", "--events", "--json"});
+  ASSERT_EQ(with_events.code, 0) << Describe(with_events);
+  json ej = json::parse(with_events.out);
+  ASSERT_EQ(ej["events"].size(), 1u);
+  EXPECT_EQ(ej["events"][0]["revision"], 1);
+  EXPECT_TRUE(ej["cursor"].is_null());
+  // Pages: --limit 1 from before the first event leaves a cursor; --cursor continues from it.
+  Outcome page1 = InData({"diff", "friend-1", "--from-time", "2000-01-01", "--events", "--limit",
+                          "1", "--json"});
+  ASSERT_EQ(page1.code, 0) << Describe(page1);
+  json p1 = json::parse(page1.out);
+  ASSERT_EQ(p1["events"].size(), 1u);
+  EXPECT_EQ(p1["events"][0]["revision"], 0);
+  ASSERT_TRUE(p1["cursor"].is_string()) << page1.out;
+  const std::string cursor = p1["cursor"].get<std::string>();
+  Outcome page1_table = InData({"diff", "friend-1", "--from-time", "2000-01-01", "--events",
+                                "--limit", "1"});
+  EXPECT_NE(page1_table.out.find("(more: continue with --cursor " + cursor + ")"),
+            std::string::npos)
+      << page1_table.out;
+  Outcome page2 = InData({"diff", "friend-1", "--from-time", "2000-01-01", "--events", "--limit",
+                          "1", "--cursor", cursor, "--json"});
+  ASSERT_EQ(page2.code, 0) << Describe(page2);
+  json p2 = json::parse(page2.out);
+  ASSERT_EQ(p2["events"].size(), 1u);
+  EXPECT_EQ(p2["events"][0]["revision"], 1);
+  EXPECT_TRUE(p2["cursor"].is_null());
+  Outcome limit_alone = InData({"diff", "friend-1", "--from", "0", "--limit", "1"});
+  EXPECT_EQ(limit_alone.code, 2) << Describe(limit_alone);
+  EXPECT_NE(limit_alone.err.find("give --events"), std::string::npos) << limit_alone.err;
+  EXPECT_EQ(InData({"diff", "friend-1", "--from", "0", "--events", "--cursor", "bad"}).code, 2);
   EXPECT_EQ(InData({"diff", "friend-1"}).code, 2);
 
   Outcome act = InData({"activity", "--actor", "joey", "--json"});

@@ -96,13 +96,20 @@ TEST_F(TemporalExamplesTest, FriendWhoMoved) {
   EXPECT_EQ(json::parse(history->intervals[1].from.metadata)["reason"], "new job");
   EXPECT_FALSE(history->intervals[1].to);
 
-  auto diff = store_->Diff("friend-1", EntityQuery::AtRevision(0), EntityQuery::Latest());
+  const DiffQuery since_first = DiffQuery::Between(EntityQuery::AtRevision(0));
+  auto diff = store_->Diff("friend-1", since_first);
   ASSERT_TRUE(diff.ok()) << diff.status().ToString();
   EXPECT_EQ(json::parse(diff->patch),
             json::parse(R"([{"op": "replace", "path": "/location", "value": "San Francisco"}])"));
-  ASSERT_EQ(diff->events.size(), 2u);
-  EXPECT_EQ(diff->events[0].type, "BirthdayNoted");
-  EXPECT_EQ(diff->events[1].revision, 2u);
+  EXPECT_TRUE(diff->events.empty());  // the events between only when asked for
+  EXPECT_TRUE(diff->next_cursor.empty());
+  auto with_events = store_->Diff("friend-1", since_first.WithEvents());
+  ASSERT_TRUE(with_events.ok()) << with_events.status().ToString();
+  EXPECT_EQ(with_events->patch, diff->patch);
+  ASSERT_EQ(with_events->events.size(), 2u);
+  EXPECT_EQ(with_events->events[0].type, "BirthdayNoted");
+  EXPECT_EQ(with_events->events[1].revision, 2u);
+  EXPECT_TRUE(with_events->next_cursor.empty());
 
   EXPECT_EQ(store_->GetEntity("friend-2", EntityQuery::Latest()).status().code(),
             StatusCode::kNotFound);

@@ -176,6 +176,60 @@ void CheckHistory(const std::vector<const RecordedEvent*>& fold_order, const std
   EXPECT_EQ(k + 1, iv.size()) << what << ": intervals that start at no event";
 }
 
+// Checks Diff(stream, query) against the reference states at both ends and the reference list
+// of the events between ("between", positions in order): the default answer (states and patch,
+// no events, no cursor), every event in one page, and paged with limit 1, a small limit and a
+// limit larger than the range, where the pages must concatenate to the whole list, each cursor
+// must lead to a non-empty page that starts right after the previous one, a page is short only
+// when it is the last, and every page repeats the same states and patch.
+void CheckDiff(const EventStore& store, const std::string& stream, const DiffQuery& query,
+               const RefState& want_from, const RefState& want_to,
+               const std::vector<Position>& between, int small_limit, const std::string& what) {
+  auto same_ends = [&](const Result<DiffResult>& d, const std::string& page) {
+    ASSERT_TRUE(d.ok()) << what << page << ": " << d.status().ToString();
+    ExpectSame(want_from, d->from, what + page + " (from)");
+    ExpectSame(want_to, d->to, what + page + " (to)");
+    json from_state = json::parse(d->from.state);
+    EXPECT_EQ(from_state.patch(json::parse(d->patch)), json::parse(d->to.state)) << what << page;
+  };
+  Result<DiffResult> plain = store.Diff(stream, query);
+  same_ends(plain, " default");
+  if (::testing::Test::HasFatalFailure() || !plain.ok()) return;
+  EXPECT_TRUE(plain->events.empty()) << what << ": events listed without being asked for";
+  EXPECT_TRUE(plain->next_cursor.empty()) << what;
+
+  const std::size_t n = between.size();
+  for (std::size_t limit : {std::size_t{10000}, std::size_t{1}, static_cast<std::size_t>(small_limit),
+                            n + 1}) {
+    const std::string paged = what + " limit " + std::to_string(limit);
+    std::vector<Position> got;
+    std::string cursor;
+    std::size_t pages = 0;
+    do {
+      Result<DiffResult> d = store.Diff(stream, query.WithEvents(limit, cursor));
+      const std::string page = " page " + std::to_string(pages);
+      same_ends(d, " limit " + std::to_string(limit) + page);
+      if (::testing::Test::HasFatalFailure() || !d.ok()) return;
+      EXPECT_EQ(d->patch, plain->patch) << paged << page;
+      ASSERT_LE(d->events.size(), limit) << paged << page;
+      if (!cursor.empty()) {
+        ASSERT_FALSE(d->events.empty()) << paged << page << ": a cursor to nothing";
+      }
+      if (!d->next_cursor.empty()) {
+        ASSERT_EQ(d->events.size(), limit) << paged << page << " is short";
+      }
+      for (const RecordedEvent& e : d->events) {
+        EXPECT_EQ(e.stream, stream) << paged;
+        got.push_back(e.position);
+      }
+      cursor = d->next_cursor;
+      ASSERT_LE(++pages, n + 1) << paged << ": the cursor does not move on";
+    } while (!cursor.empty());
+    EXPECT_EQ(got, between) << paged;
+    EXPECT_EQ(pages, std::max<std::size_t>(1, (n + limit - 1) / limit)) << paged;
+  }
+}
+
 TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
   for (std::uint32_t seed : {1u, 2u, 3u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
@@ -322,6 +376,85 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
                      path, store->GetPropertyHistory(stream, path, hq),
                      stream + " valid-time history of '" + path + "'");
         queries += 2;
+      }
+      // Diffs between two points of each kind, with the events between them: the states are
+      // the reference folds at both ends, the events the reference selection in position order.
+      auto positions = [](const std::vector<const RecordedEvent*>& sel) {
+        std::vector<Position> out;
+        for (const RecordedEvent* e : sel) out.push_back(e->position);
+        std::sort(out.begin(), out.end());
+        return out;
+      };
+      auto ref_at = [&](auto keep) { return RefFold(fold_where(keep, false)); };
+      const int last = static_cast<int>(events.size()) - 1;
+      const bool long_stream = events.size() > 40;
+      for (int i = 0; i < (long_stream ? 3 : 1); ++i) {
+        const int small = g.Int(2, 7);
+        // Revisions, sometimes the same one or backwards (no events between).
+        Revision r1 = g.Int(0, last), r2 = g.Chance(80) ? g.Int(static_cast<int>(r1), last) : g.Int(0, last);
+        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AtRevision(r1), EntityQuery::AtRevision(r2)),
+                  ref_at([&](const RecordedEvent& e) { return e.revision <= r1; }),
+                  ref_at([&](const RecordedEvent& e) { return e.revision <= r2; }),
+                  positions(fold_where([&](const RecordedEvent& e) {
+                    return e.revision > r1 && e.revision <= r2;
+                  }, false)),
+                  small, stream + " diff of revisions " + std::to_string(r1) + ".." + std::to_string(r2));
+        // A revision to now.
+        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AtRevision(r1)),
+                  ref_at([&](const RecordedEvent& e) { return e.revision <= r1; }), RefFold(events),
+                  positions(fold_where([&](const RecordedEvent& e) { return e.revision > r1; }, false)),
+                  small, stream + " diff of revision " + std::to_string(r1) + " to now");
+        // Global positions, anywhere in the log (before the stream began, after it ended).
+        Position p1 = static_cast<Position>(g.Int(0, static_cast<int>(log->head_position) + 1));
+        Position p2 = static_cast<Position>(g.Int(static_cast<int>(p1), static_cast<int>(log->head_position) + 1));
+        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AtPosition(p1), EntityQuery::AtPosition(p2)),
+                  ref_at([&](const RecordedEvent& e) { return e.position <= p1; }),
+                  ref_at([&](const RecordedEvent& e) { return e.position <= p2; }),
+                  positions(fold_where([&](const RecordedEvent& e) {
+                    return e.position > p1 && e.position <= p2;
+                  }, false)),
+                  small, stream + " diff of positions " + std::to_string(p1) + ".." + std::to_string(p2));
+        // System times: the recorded_at of some events, give or take a microsecond.
+        auto some_time = [&] {
+          Timestamp t = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
+          t.micros += g.Int(-1, 1);
+          return t;
+        };
+        Timestamp t1 = some_time(), t2 = some_time();
+        if (t2 < t1) std::swap(t1, t2);
+        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AsOf(t1), EntityQuery::AsOf(t2)),
+                  ref_at([&](const RecordedEvent& e) { return e.recorded_at <= t1; }),
+                  ref_at([&](const RecordedEvent& e) { return e.recorded_at <= t2; }),
+                  positions(fold_where([&](const RecordedEvent& e) {
+                    return e.recorded_at > t1 && e.recorded_at <= t2;
+                  }, false)),
+                  small, stream + " diff of times " + FormatTimestamp(t1) + ".." + FormatTimestamp(t2));
+        // Valid times, as known now or at some earlier time: backdated corrections recorded late
+        // fall between two valid times known at the end, and not before.
+        auto some_valid = [&] {
+          return Timestamp{start.micros - 1000 + g.Int(0, 100) * (end.micros + 1000000 - start.micros) / 100};
+        };
+        Timestamp v1 = some_valid(), v2 = some_valid();
+        if (v2 < v1 && g.Chance(80)) std::swap(v1, v2);
+        std::optional<Timestamp> known1, known2;
+        if (g.Chance(50)) known1 = some_time();
+        if (g.Chance(50)) known2 = some_time();
+        const Timestamp k1 = known1.value_or(end), k2 = known2.value_or(end);
+        CheckDiff(*store, stream,
+                  DiffQuery::Between(EntityQuery::ValidAt(v1, known1), EntityQuery::ValidAt(v2, known2)),
+                  RefFold(fold_where([&](const RecordedEvent& e) {
+                    return e.recorded_at <= k1 && e.valid_from <= v1;
+                  }, true)),
+                  RefFold(fold_where([&](const RecordedEvent& e) {
+                    return e.recorded_at <= k2 && e.valid_from <= v2;
+                  }, true)),
+                  positions(fold_where([&](const RecordedEvent& e) {
+                    return e.recorded_at <= k2 && e.valid_from > v1 && e.valid_from <= v2;
+                  }, false)),
+                  small, stream + " diff of valid times " + FormatTimestamp(v1) + ".." +
+                             FormatTimestamp(v2) + " known at " + FormatTimestamp(k1) + ", " +
+                             FormatTimestamp(k2));
+        queries += 5;
       }
       if (::testing::Test::HasFailure()) return;  // one clear failure, not thousands
     }

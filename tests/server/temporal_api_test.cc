@@ -1,6 +1,7 @@
 // End-to-end tests of the temporal endpoints (/v1/entities/..., /v1/activity) against a real
 // `timetrail serve` process.
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -92,10 +93,72 @@ TEST_F(TemporalApiTest, DiffBetweenRevisions) {
   EXPECT_EQ(d["patch"][0]["op"], "replace");
   EXPECT_EQ(d["patch"][0]["path"], "/location");
   EXPECT_EQ(d["patch"][0]["value"], "Paris");
-  ASSERT_EQ(d["events"].size(), 1u);
-  EXPECT_EQ(d["events"][0]["type"], "$patch");
   EXPECT_EQ(d["from"]["state"]["location"], "New York");
+  EXPECT_EQ(d["to"]["state"]["location"], "Paris");
+  // The events between only when asked for: absent, not an empty list that would claim that
+  // nothing happened.
+  EXPECT_FALSE(d.contains("events")) << r.body;
+  EXPECT_FALSE(d.contains("cursor")) << r.body;
+  HttpResult with = client_->Get("/v1/entities/friend-1/diff?from=0&to=1&events=true");
+  ASSERT_EQ(with.status, 200) << with.body;
+  json e = with.json();
+  EXPECT_EQ(e["patch"], d["patch"]);
+  ASSERT_EQ(e["events"].size(), 1u);
+  EXPECT_EQ(e["events"][0]["type"], "$patch");
+  EXPECT_TRUE(e["cursor"].is_null());
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1/diff?from=0&events=false").json().contains("events"),
+            false);
   EXPECT_EQ(client_->Get("/v1/entities/friend-1/diff?to=1").status, 400);
+}
+
+TEST_F(TemporalApiTest, DiffEventsArePaged) {
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(client_->Post("/v1/streams/friend-1",
+                            R"({"events":[{"type":"$patch","data":{"visits":)" +
+                                std::to_string(i) + "}}]}")
+                  .status,
+              201);
+  }
+  // Revisions 1..5 lie after revision 0: pages of 2, 2 and 1, each with the same states and patch.
+  std::vector<int> revisions;
+  std::string cursor;
+  int pages = 0;
+  json first;
+  do {
+    std::string target = "/v1/entities/friend-1/diff?from=0&events=true&limit=2";
+    if (!cursor.empty()) target += "&cursor=" + UrlEncode(cursor);
+    HttpResult r = client_->Get(target);
+    ASSERT_EQ(r.status, 200) << r.body;
+    json d = r.json();
+    if (pages == 0) first = d;
+    EXPECT_EQ(d["patch"], first["patch"]);
+    EXPECT_EQ(d["to"]["revision"], 5);
+    ASSERT_FALSE(d["events"].empty()) << r.body;
+    for (const json& e : d["events"]) revisions.push_back(e["revision"].get<int>());
+    cursor = d["cursor"].is_string() ? d["cursor"].get<std::string>() : "";
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(revisions, (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(first["patch"].size(), 2u);  // location replaced, visits added
+
+  json all = client_->Get("/v1/entities/friend-1/diff?from=0&events=true&limit=1000").json();
+  EXPECT_EQ(all["events"].size(), 5u);
+  EXPECT_TRUE(all["cursor"].is_null());
+  json times = client_->Get("/v1/entities/friend-1/diff?from_time=" + UrlEncode(first_time_) +
+                            "&events=true&limit=4").json();
+  EXPECT_EQ(times["events"].size(), 4u);
+  EXPECT_TRUE(times["cursor"].is_string());
+
+  const std::string base = "/v1/entities/friend-1/diff?from=0";
+  EXPECT_EQ(client_->Get(base + "&limit=2").status, 400);  // paging needs events=true
+  EXPECT_EQ(client_->Get(base + "&cursor=r2").status, 400);
+  EXPECT_EQ(client_->Get(base + "&events=yes").status, 400);
+  EXPECT_EQ(client_->Get(base + "&events=true&limit=0").status, 400);
+  EXPECT_EQ(client_->Get(base + "&events=true&limit=1001").status, 400);
+  HttpResult bad = client_->Get(base + "&events=true&cursor=garbage");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"], "invalid_argument");
 }
 
 TEST_F(TemporalApiTest, RevertAppendsAndHonoursExpectedRevision) {
