@@ -102,13 +102,27 @@ struct StreamHead {
   Revision last_revision = 0;
   Position last_position = 0;
   bool deleted = false;  // last document event was $delete
+  // The largest valid_from of the stream's document events (nullopt: it has none), which the
+  // temporal index needs to recognise a backdated correction. Unknown for streams last written
+  // by layout 1 (the index then finds it with a seek) and stays so when they are appended to.
+  bool max_valid_from_known = true;
+  std::optional<Timestamp> max_valid_from;
 };
 
+// Flags byte of a stream head.
+inline constexpr std::uint8_t kHeadDeleted = 1, kHeadMaxValidKnown = 2, kHeadHasMaxValid = 4;
+
+// fixed64 last revision, fixed64 last position, flags, then (kHeadHasMaxValid) fixed64 ordered
+// max_valid_from. Layout 1 wrote the first 17 bytes only, with flags 0 or 1.
 inline std::string EncodeStreamHead(const StreamHead& h) {
   std::string v;
   PutFixed64(&v, h.last_revision);
   PutFixed64(&v, h.last_position);
-  v.push_back(h.deleted ? 1 : 0);
+  std::uint8_t flags = h.deleted ? kHeadDeleted : 0;
+  if (h.max_valid_from_known) flags |= kHeadMaxValidKnown;
+  if (h.max_valid_from_known && h.max_valid_from) flags |= kHeadHasMaxValid;
+  v.push_back(static_cast<char>(flags));
+  if (flags & kHeadHasMaxValid) PutFixed64(&v, OrderedFromSigned(h.max_valid_from->micros));
   return v;
 }
 
@@ -120,7 +134,13 @@ inline std::optional<StreamHead> DecodeStreamHead(std::string_view v) {
   d.GetFixed64(&h.last_position);
   d.GetByte(&flags);
   if (!d.ok()) return std::nullopt;
-  h.deleted = flags & 1;
+  h.deleted = flags & kHeadDeleted;
+  h.max_valid_from_known = flags & kHeadMaxValidKnown;
+  if (flags & kHeadHasMaxValid) {
+    std::uint64_t ordered = 0;
+    if (!d.GetFixed64(&ordered)) return std::nullopt;
+    h.max_valid_from = Timestamp{SignedFromOrdered(ordered)};
+  }
   return h;
 }
 

@@ -596,6 +596,7 @@ Status TemporalIndexHook::FoldTail(const std::string& stream, Entry& entry) {
 
 Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
                                         std::span<const std::string> prepared,
+                                        std::span<const StreamBefore> before,
                                         KvWriteBatch& batch) {
   if (cache_.size() > kMaxCachedStreams) EvictDurable();
   if (!pending_.empty()) {
@@ -624,9 +625,13 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       if (e.revision > 0) {
         // Not cached, so every earlier revision is durable and the engine has it.
         fresh.base_revision = e.revision - 1;
-        auto max = LoadMaxValidFrom(e.stream, e.revision - 1);
-        if (!max.ok()) return max.status().WithPrefix("stream '" + e.stream + "'");
-        fresh.max_valid_from = *max;
+        if (before[i].max_valid_from_known) {
+          fresh.max_valid_from = before[i].max_valid_from;  // kept in the stream's head
+        } else {
+          auto max = LoadMaxValidFrom(e.stream, e.revision - 1);
+          if (!max.ok()) return max.status().WithPrefix("stream '" + e.stream + "'");
+          fresh.max_valid_from = *max;
+        }
       }
       it = cache_.emplace(e.stream, std::move(fresh)).first;
     }

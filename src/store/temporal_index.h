@@ -151,7 +151,8 @@ class TemporalIndexHook final : public IndexHook {
   // parsing on the appending thread rather than in the ordered stage.
   std::string PrepareEvent(const RecordedEvent& event) const override;
   Status OnTransaction(std::span<const RecordedEvent> events,
-                       std::span<const std::string> prepared, KvWriteBatch& batch) override;
+                       std::span<const std::string> prepared,
+                       std::span<const StreamBefore> before, KvWriteBatch& batch) override;
   void OnBatchAborted() override;
 
  private:

@@ -710,6 +710,7 @@ Result<Committed> WritePath::AssignAndEncode(
     r.first_revision = h ? h->last_revision + 1 : 0;
     r.first_position = st.head.last_position + 1;
     keys::StreamHead next = h.value_or(keys::StreamHead{});
+    const StreamBefore before{next.max_valid_from_known, next.max_valid_from};
     for (std::size_t j = 0; j < sa.events.size(); ++j, ++k) {
       RecordedEvent& e = prep.events[k];
       std::string& canonical = prep.encoded[k];
@@ -744,9 +745,15 @@ Result<Committed> WritePath::AssignAndEncode(
         st.ids.insert(std::move(id_key));
       }
 
+      prep.before.push_back(before);
       next.last_revision = e.revision;
       next.last_position = e.position;
-      if (IsDocumentType(e.type)) next.deleted = e.type == kDeleteType;
+      if (IsDocumentType(e.type)) {
+        next.deleted = e.type == kDeleteType;
+        if (!next.max_valid_from || e.valid_from > *next.max_valid_from) {
+          next.max_valid_from = e.valid_from;
+        }
+      }
     }
     h = next;
     st.dirty.insert(sa.stream);
@@ -761,7 +768,7 @@ Result<Committed> WritePath::AssignAndEncode(
     st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
   }
   for (std::size_t h = 0; h < hooks_.size(); ++h) {
-    Status s = hooks_[h]->OnTransaction(prep.events, prep.hook_data[h], *st.batch);
+    Status s = hooks_[h]->OnTransaction(prep.events, prep.hook_data[h], prep.before, *st.batch);
     // A hook's records may already be in the batch, so the whole batch is abandoned.
     if (!s.ok()) return s.WithPrefix("indexing the transaction failed");
   }

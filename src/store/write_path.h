@@ -39,6 +39,13 @@
 
 namespace timetrail {
 
+// What the write path knew of an event's stream just before the event's transaction, for index
+// hooks: what they would otherwise read from the engine. Intentionally copyable.
+struct StreamBefore {
+  bool max_valid_from_known = true;          // false for streams last written by layout 1
+  std::optional<Timestamp> max_valid_from;   // the largest valid_from of its document events
+};
+
 // Lets a layer above the store (e.g. temporal indexes) add its own records to the same atomic
 // write as the events it indexes.
 class IndexHook {
@@ -51,10 +58,11 @@ class IndexHook {
   virtual std::string PrepareEvent(const RecordedEvent& /*event*/) const { return {}; }
   // Called in the ordered stage for each accepted transaction, in position order, before the
   // batch is written. "events" are the transaction's events as they will be stored, "prepared"
-  // what PrepareEvent returned for each. Returning an error fails the whole batch (nothing of
-  // it is written).
+  // what PrepareEvent returned for each, "before" what was known of each event's stream before
+  // the transaction. Returning an error fails the whole batch (nothing of it is written).
   virtual Status OnTransaction(std::span<const RecordedEvent> events,
-                               std::span<const std::string> prepared, KvWriteBatch& batch) = 0;
+                               std::span<const std::string> prepared,
+                               std::span<const StreamBefore> before, KvWriteBatch& batch) = 0;
   // Called after the batch's write failed, so that any state the hook kept is dropped.
   virtual void OnBatchAborted() {}
 };
@@ -120,6 +128,7 @@ class WritePath {
     std::vector<RecordedEvent> events;  // all appends' events, in order
     // What each index hook prepared for each event: hook_data[hook][event].
     std::vector<std::vector<std::string>> hook_data;
+    std::vector<StreamBefore> before;  // per event, filled in the ordered stage
     // Canonical encodings with zeros where the order-dependent fields go; the writer fills
     // them in at the offsets below and appends the hash.
     std::vector<std::string> encoded;

@@ -127,6 +127,15 @@ TEST(LayoutUpgradeTest, AVersion1DirectoryOpensUpgradesAndAnswersAsBefore) {
     ASSERT_TRUE(by_id.ok()) << by_id.status().ToString();
     EXPECT_EQ(by_id->position, 232u);
     EXPECT_EQ(StateOf(*store, "friend/1", EntityQuery::Latest())["visits"], 150);
+    // A correction backdated before the stream's latest valid time, on a stream whose head
+    // layout 1 wrote (its largest valid_from is not in the head: the index finds it).
+    ProposedEvent correction = Event("$patch", R"({"amount":111})");
+    Result<Timestamp> jan = ParseTimestamp("2026-01-15");
+    ASSERT_TRUE(jan.ok());
+    correction.valid_from = *jan;
+    ASSERT_TRUE(store->Append("price/9", ExpectedRevision::Any(), {correction}).ok());
+    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*jan)), Json::parse(R"({"amount":111})"));
+    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*feb)), Json::parse(R"({"amount":110})"));
     verified = store->Verify(VerifyOptions{});
     ASSERT_TRUE(verified.ok());
     EXPECT_TRUE(verified->ok);
