@@ -493,9 +493,9 @@ Status TemporalIndexHook::RefoldValid(const std::string& stream, Revision r, Ent
                       FindValidSnapshot(*engine_, stream, kMaxTimestamp, r));
   std::map<Revision, RecordedEvent> events;
   TT_RETURN_IF_ERROR(ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, r, &events));
-  if (auto p = pending_.find(stream); p != pending_.end()) {
-    for (const RecordedEvent& e : p->second) {
-      if ((!snap || e.revision > snap->revision) && e.revision <= r) events.emplace(e.revision, e);
+  for (const RecordedEvent& e : pending_) {
+    if (e.stream == stream && (!snap || e.revision > snap->revision) && e.revision <= r) {
+      events.emplace(e.revision, e);
     }
   }
   // Go back past every snapshot that a later event inserts itself before.
@@ -598,13 +598,17 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
                                         std::span<const std::string> prepared,
                                         std::span<const StreamBefore> before,
                                         KvWriteBatch& batch) {
-  if (cache_.size() > kMaxCachedStreams) EvictDurable();
+  if (cache_.size() >= next_eviction_size_) {
+    // At most once per kMaxCachedStreams / 4 new streams: entries not yet durable cannot be
+    // evicted, so under a burst of new streams a check on every transaction would scan the
+    // whole cache each time.
+    EvictDurable();
+    next_eviction_size_ = std::max(cache_.size(), kMaxCachedStreams) + kMaxCachedStreams / 4;
+  }
   if (!pending_.empty()) {
+    // In position order: what became durable is at the front.
     const Position durable = durable_position_();
-    for (auto& [stream, list] : pending_) {
-      std::erase_if(list, [durable](const RecordedEvent& e) { return e.position <= durable; });
-    }
-    std::erase_if(pending_, [](const auto& kv) { return kv.second.empty(); });
+    while (!pending_.empty() && pending_.front().position <= durable) pending_.pop_front();
   }
   std::string fixed;
   for (std::size_t i = 0; i < events.size(); ++i) {
@@ -648,7 +652,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       if (!entry.max_valid_from || e.valid_from > *entry.max_valid_from) {
         entry.max_valid_from = e.valid_from;
       }
-      pending_[e.stream].push_back(e);
+      pending_.push_back(e);
       if (entry.valid_current && e.valid_from >= entry.valid_boundary) {
         // In valid-time order: this event comes last in the valid-time fold too.
         entry.valid_boundary = e.valid_from;

@@ -5,6 +5,7 @@
 #ifndef TIMETRAIL_STORE_TEMPORAL_INDEX_H_
 #define TIMETRAIL_STORE_TEMPORAL_INDEX_H_
 
+#include <deque>
 #include <functional>
 #include <optional>
 #include <span>
@@ -191,8 +192,9 @@ class TemporalIndexHook final : public IndexHook {
   const std::uint32_t interval_;
   std::function<Position()> durable_position_;
   std::unordered_map<std::string, Entry> cache_;
-  // Document events of batches not yet written, by stream (the engine cannot return them yet).
-  std::unordered_map<std::string, std::vector<RecordedEvent>> pending_;
+  // Document events of groups not yet durable (the engine may not return them yet).
+  std::deque<RecordedEvent> pending_;  // in position order
+  std::size_t next_eviction_size_ = 0;  // cache size at which EvictDurable runs next
 };
 
 }  // namespace timetrail::temporal
