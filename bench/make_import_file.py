@@ -21,6 +21,9 @@ def main():
                         help="streams the events are spread over (default 100000)")
     parser.add_argument("--revisions", action="store_true",
                         help="give each line its stream revision, so the import checks it")
+    parser.add_argument("--without-ids", action="store_true",
+                        help="leave out the ids: the store generates them (no id index entry, "
+                             "no idempotency lookup per event)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("-o", "--output", default="-", help="file to write; - is stdout")
     args = parser.parse_args()
@@ -40,8 +43,9 @@ def main():
                        "x" * rng.randrange(8, 24)))
             rev = ',"revision":%d' % revision[s] if args.revisions else ""
             revision[s] += 1
-            out.write('{"stream":"customer/%d"%s,"id":"%s","type":"$put","data":%s,'
-                      '"metadata":{"actor":"importer"}}\n' % (s, rev, event_id, data))
+            id_field = "" if args.without_ids else ',"id":"%s"' % event_id
+            out.write('{"stream":"customer/%d"%s%s,"type":"$put","data":%s,'
+                      '"metadata":{"actor":"importer"}}\n' % (s, rev, id_field, data))
 
 
 if __name__ == "__main__":

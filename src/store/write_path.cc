@@ -60,6 +60,10 @@ struct WritePath::BatchState {
   std::unordered_set<std::string> ids;
   // Checkpoints this batch writes, with their values, for conditional checkpoints.
   std::unordered_map<std::string, std::string> checkpoints;
+  // The id index entries of the client-chosen ids in this batch, read with one MultiGet before
+  // the batch is checked (nullopt: not written). The engine does not change while the batch is
+  // built, so they stay right; ids this batch itself writes are caught by "ids" first.
+  std::unordered_map<std::string, std::optional<std::string>> stored_ids;
 };
 
 WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
@@ -406,7 +410,26 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
   return &state.heads.emplace(stream, head).first->second;
 }
 
-Result<std::optional<Position>> WritePath::FindWrittenId(const Uuid& id) {
+Status WritePath::PrefetchIds(const std::vector<Pending*>& batch, BatchState& st) {
+  std::vector<std::string> keys;
+  for (const Pending* p : batch) {
+    if (p->tx == nullptr || p->rejected) continue;
+    for (const StreamAppend& sa : p->tx->appends) {
+      for (const ProposedEvent& e : sa.events) {
+        if (e.id && !keys::PositionOfGeneratedId(id_tag_, *e.id)) keys.push_back(keys::EventId(*e.id));
+      }
+    }
+  }
+  if (keys.size() < 2) return Status::Ok();  // one Get is as cheap
+  TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> values,
+                      engine_->MultiGet(Family::kEventIds, keys));
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    st.stored_ids.emplace(std::move(keys[i]), std::move(values[i]));
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<Position>> WritePath::FindWrittenId(const Uuid& id, const BatchState& st) {
   if (std::optional<Position> p = keys::PositionOfGeneratedId(id_tag_, id)) {
     // The form of an id this store generates: it was written if the event at that position
     // has it. Any other such id is refused, or the event later written at that position would
@@ -422,8 +445,13 @@ Result<std::optional<Position>> WritePath::FindWrittenId(const Uuid& id) {
         "event id " + id.ToString() + " has the form of the ids this store generates, but no "
         "event has it; choose another id (e.g. a random UUID) or none");
   }
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                      engine_->Get(Family::kEventIds, keys::EventId(id)));
+  const std::string key = keys::EventId(id);
+  std::optional<std::string> raw;
+  if (auto it = st.stored_ids.find(key); it != st.stored_ids.end()) {
+    raw = it->second;
+  } else {
+    TT_ASSIGN_OR_RETURN(raw, engine_->Get(Family::kEventIds, key));
+  }
   if (!raw) return std::optional<Position>();
   auto pos = keys::DecodePosition(*raw);
   if (!pos) return Status::Corruption("event id index entry of " + id.ToString() + " is damaged");
@@ -445,7 +473,7 @@ Result<std::optional<Committed>> WritePath::CheckIdempotency(const Transaction& 
         *defer = true;
         return std::optional<Committed>();
       }
-      TT_ASSIGN_OR_RETURN(std::optional<Position> pos, FindWrittenId(*e.id));
+      TT_ASSIGN_OR_RETURN(std::optional<Position> pos, FindWrittenId(*e.id, state));
       if (!pos) continue;
       ++found;
       positions[a].push_back(*pos);
@@ -526,6 +554,8 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   // One time for the whole group: its transactions share recorded_at (it never decreases with
   // the position), so one time index entry serves the group.
   const Timestamp now = std::max(Now(), st.head.last_recorded_at);
+  // A failed prefetch leaves each lookup to read (and report) on its own.
+  if (!PrefetchIds(batch, st).ok()) st.stored_ids.clear();
   std::vector<std::optional<Result<Committed>>> results(batch.size());
   std::vector<std::size_t> written;  // indexes into batch whose records are in st.batch
   std::vector<Pending*> deferred;

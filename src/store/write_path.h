@@ -208,8 +208,10 @@ class WritePath {
   // result when "tx" repeats an earlier one, or an error.
   Result<std::optional<Committed>> CheckIdempotency(const Transaction& tx, BatchState& state,
                                                     bool* defer);
+  // Reads the id index entries of the batch's client-chosen ids at once into st.stored_ids.
+  Status PrefetchIds(const std::vector<Pending*>& batch, BatchState& st);
   // The position of the written event with client-chosen id "id" (nullopt: none).
-  Result<std::optional<Position>> FindWrittenId(const Uuid& id);
+  Result<std::optional<Position>> FindWrittenId(const Uuid& id, const BatchState& st);
   Result<std::optional<keys::StreamHead>*> LoadHead(const std::string& stream,
                                                    BatchState& state);
   // Notes that group "seq" writes checkpoint "name", keeping its durable value for readers.
