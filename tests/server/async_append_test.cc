@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -127,6 +128,50 @@ TEST(AsyncAppendTest, ConcurrentAppendsAreEachAnsweredOnceWithTheirDurablePositi
   }
   HttpResult shared = client.Get("/v1/streams/shared/info");
   EXPECT_EQ(shared.json()["revision"], kClients * kAppendsEach / 2 - 1);
+}
+
+// Appends need no worker thread: with the only worker held by a request waiting for a position
+// never written, appends on both endpoints are answered (and durable: a later read sees them)
+// while that request still waits. It is an order, not a speed.
+TEST(AsyncAppendTest, AppendsAreAnsweredWhileEveryWorkerWaits) {
+  TempDir dir;
+  ServerProcess server(dir.Sub("data"), {"--worker-threads=1"});
+  ASSERT_TRUE(server.started());
+  std::atomic<bool> waiter_done{false};
+  int waiter_status = 0;
+  HttpClient waiter_client(server.port());
+  ASSERT_EQ(waiter_client.Get("/healthz").status, 200);  // connected before the wait begins
+  const auto waiter_start = std::chrono::steady_clock::now();
+  std::thread waiter([&] {
+    waiter_status = waiter_client.Get("/v1/log?min_position=1000000&timeout_ms=4000").status;
+    waiter_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the waiter takes the worker
+  HttpClient client(server.port());
+  HttpResult single = client.Post("/v1/streams/while-waiting", OneEvent("\"no_stream\"", "1"));
+  bool single_before_waiter = !waiter_done;
+  HttpResult tx = client.Post("/v1/transactions",
+                              R"({"appends":[{"stream":"while-waiting","expected_revision":0,)"
+                              R"("events":[{"type":"t","data":2}]}]})");
+  bool tx_before_waiter = !waiter_done;
+  HttpResult info = client.Get("/v1/streams/while-waiting/info");  // quick: an I/O thread's job
+  // A worker's job: answered only once the waiter has let the worker go (its 4 s wait), which
+  // shows the worker was held while the appends were answered. No sooner than 3 s after the
+  // waiter started is a bound that only a worker not held at all could break: an order, not a
+  // speed.
+  HttpResult read = client.Get("/v1/streams/while-waiting");
+  const auto read_answered_after = std::chrono::steady_clock::now() - waiter_start;
+  waiter.join();
+  EXPECT_EQ(read.status, 200) << read.body;
+  EXPECT_GE(read_answered_after, std::chrono::seconds(3))
+      << "the stream read did not wait for the held worker";
+  EXPECT_EQ(single.status, 201) << single.body;
+  EXPECT_TRUE(single_before_waiter);
+  EXPECT_EQ(tx.status, 201) << tx.body;
+  EXPECT_TRUE(tx_before_waiter);
+  EXPECT_EQ(info.json()["revision"], 1) << info.body;
+  EXPECT_EQ(waiter_status, 504);  // it timed out waiting for a position never written
+  EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
 
 // Conditional appends racing for the same stream: exactly one wins, the others are answered
