@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 
-BENCHMARKS = ["append", "http", "asof", "mariadb_asof", "capture", "temporal"]
+BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "temporal"]
 
 
 def load(results):
@@ -295,6 +295,19 @@ def main():
             if (s.get("ratio_events_per_second") or 1) < 1:
                 losses.append(f"- HTTP appends, {s.get('label')}: {ratio(s['ratio_events_per_second'])} of PostgreSQL.")
         L += ["", rounds_note(found, ("append", "http"))]
+    if "http_wrk" in found:
+        mode, d = found["http_wrk"]
+        L += ["", f"## HTTP as users measure it: wrk vs pgbench -M prepared ({mode})", "",
+              "| workload | connections | timetrail /s | p99 ms | PostgreSQL /s | p99 ms | ratio |",
+              "|---|---|---|---|---|---|---|"]
+        for key, r in d.get("results", {}).items():
+            kind, conns = key.rsplit("_", 1)
+            t, pgs = r["timetrail"], r["postgres"]
+            L.append(f"| {kind} | {conns} | {fmt(t['per_second'])} | {t['p99_ms']:.2f} | "
+                     f"{fmt(pgs['per_second'])} | {pgs['p99_ms']:.2f} | {ratio(r['ratio'])} |")
+            if r["ratio"] < 1:
+                losses.append(f"- HTTP {kind} (wrk), {conns} connections: {ratio(r['ratio'])} of PostgreSQL.")
+        L += ["", rounds_note(found, ("http_wrk",))]
     if "asof" in found:
         mode, d = found["asof"]
         L += ["", f"## As-of point queries ({mode})", "", rounds_note(found, ("asof",)), "",

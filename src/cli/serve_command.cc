@@ -262,11 +262,13 @@ void AddServeCommand(CLI::App& app) {
       ->envname("TIMETRAIL_REQUEST_TIMEOUT_MS")
       ->capture_default_str();
   cmd->add_option("--io-threads", flags->io_threads,
-                  "Event-loop threads; they also answer entity reads, stream info and /healthz")
+                  "Event-loop threads; they also answer entity reads, stream info and /healthz, "
+                  "and queue appends, which are answered once durable")
       ->envname("TIMETRAIL_IO_THREADS")
       ->capture_default_str();
   cmd->add_option("--worker-threads", flags->worker_threads,
-                  "Threads for every other request (appends wait for fsync there)")
+                  "Threads for every other request (longer reads, min_position waits, "
+                  "administration)")
       ->envname("TIMETRAIL_WORKER_THREADS")
       ->capture_default_str();
   cmd->add_option("--keepalive-ms", flags->keepalive_ms,

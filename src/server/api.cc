@@ -1,7 +1,10 @@
 #include "server/api.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <string_view>
+#include <variant>
 
 #include "server/routes.h"
 
@@ -92,43 +95,81 @@ std::optional<ApiResponse> Api::Authenticate(const ApiRequest& request,
   return std::nullopt;
 }
 
-ApiResponse Api::Handle(const ApiRequest& request) {
-  Result<Target> target = ParseTarget(request.target);
-  if (!target.ok()) return ErrorResponse(target.status());
-  RouteTable::Lookup found = routes_.Find(request.method, target->segments);
+ApiResponse Api::Handle(const ApiRequest& request, Routed routed) {
+  // An async route answers from a store thread: wait for it here. The answer is set and the
+  // waiter notified under the lock, so "answered" cannot end before the notification is done.
+  std::mutex mu;
+  std::condition_variable answered;
+  std::optional<ApiResponse> answer;
+  HandleAsync(request, std::move(routed), [&](ApiResponse response) {
+    std::lock_guard<std::mutex> lock(mu);
+    answer.emplace(std::move(response));
+    answered.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  answered.wait(lock, [&] { return answer.has_value(); });
+  return std::move(*answer);
+}
+
+void Api::HandleAsync(const ApiRequest& request, Routed routed, Respond respond) {
+  if (!routed.target_error.ok()) return respond(ErrorResponse(routed.target_error));
+  RouteTable::Lookup& found = routed.found;
 
   // The order of refusals is part of the contract: who you are (401) and what you sent (415)
   // before whether the endpoint exists (404, 405) and whether you may call it (403).
   Principal principal;
   if (!found.open) {  // open endpoints (/healthz) serve probes that carry no token
-    if (std::optional<ApiResponse> refused = Authenticate(request, &principal)) return *refused;
+    if (std::optional<ApiResponse> refused = Authenticate(request, &principal)) {
+      return respond(std::move(*refused));
+    }
   }
-  if (std::optional<ApiResponse> refused = RefuseNonJsonBody(request)) return *refused;
+  if (std::optional<ApiResponse> refused = RefuseNonJsonBody(request)) {
+    return respond(std::move(*refused));
+  }
 
-  RequestContext rc(services_, request, std::move(target->query), std::move(found.params),
+  RequestContext rc(services_, request, std::move(routed.target.query), std::move(found.params),
                     std::move(principal));
   if (request.method == "GET" || request.method == "HEAD") {
     Status waited = rc.WaitForMinPosition();
-    if (!waited.ok()) return ErrorResponse(waited);
+    if (!waited.ok()) return respond(ErrorResponse(waited));
   }
-  if (found.allowed.empty()) return NotFound(request);
-  if (found.route == nullptr) return MethodNotAllowed(request, found.allowed);
-  if (std::optional<ApiResponse> denied = DenyAccess(found.route->access, rc)) return *denied;
-  return found.route->handler(rc);
+  if (found.allowed.empty()) return respond(NotFound(request));
+  if (found.route == nullptr) return respond(MethodNotAllowed(request, found.allowed));
+  if (std::optional<ApiResponse> denied = DenyAccess(found.route->access, rc)) {
+    return respond(std::move(*denied));
+  }
+  if (const auto* run_async = std::get_if<AsyncRouteHandler>(&found.route->handler)) {
+    return (*run_async)(rc, std::move(respond));
+  }
+  respond(std::get<RouteHandler>(found.route->handler)(rc));
 }
 
-bool Api::IsQuick(const ApiRequest& request) const {
-  if (request.method != "GET") return false;
-  // Parsed as Handle() parses it, so that an encoded spelling of a name is recognized too; an
-  // undecodable target goes to the workers, whose answer says what is wrong with it.
+Api::Routed Api::RouteOf(const ApiRequest& request) const {
+  Routed routed;
+  // An undecodable target goes to the workers, whose answer says what is wrong with it.
   Result<Target> target = ParseTarget(request.target);
-  if (!target.ok()) return false;
-  // A min_position wait may block for seconds: never on an I/O thread.
-  if (target->query.contains("min_position")) return false;
-  RouteTable::Lookup found = routes_.Find(request.method, target->segments);
-  if (found.route == nullptr || !found.route->quick) return false;
-  return std::none_of(found.params.begin(), found.params.end(),
-                      [](const auto& param) { return param.second.empty(); });
+  if (!target.ok()) {
+    routed.target_error = target.status();
+    return routed;
+  }
+  routed.target = std::move(*target);
+  routed.found = routes_.Find(request.method, routed.target.segments);
+  routed.runs = RunsOn(request.method, routed);
+  return routed;
+}
+
+Runs Api::RunsOn(std::string_view method, const Routed& routed) {
+  const Route* route = routed.found.route;
+  if (route == nullptr) return Runs::kOnWorker;
+  // A GET's min_position wait may block for seconds: never on an I/O thread.
+  if (method == "GET" && routed.target.query.contains("min_position")) return Runs::kOnWorker;
+  // An async route never waits, whatever its parameters: its handler checks them and answers
+  // at once, or queues the work.
+  if (route->runs == Runs::kAsync) return Runs::kAsync;
+  if (method != "GET" || route->runs != Runs::kQuick) return Runs::kOnWorker;
+  bool no_empty_param = std::none_of(routed.found.params.begin(), routed.found.params.end(),
+                                     [](const auto& param) { return param.second.empty(); });
+  return no_empty_param ? Runs::kQuick : Runs::kOnWorker;
 }
 
 Status Api::ConfigureAuth(const AuthOptions& options) {

@@ -1,6 +1,7 @@
 // The HTTP API v1 (docs/http-api.md), independent of the transport: a request in, a response
-// out. Handle() may block (appends wait for their fsync), so the server calls it on a worker
-// pool, never on an event-loop thread, unless IsQuick() says the request never waits.
+// out. Placement() tells the server where to run a request: blocking ones (Handle() on a worker
+// pool), quick ones (Handle() on the event-loop thread) and asynchronous ones (HandleAsync() on
+// the event-loop thread: appends, answered from the store's completion once durable).
 //
 // Requests are dispatched by a route table (routes.cc): each endpoint is one row with its
 // method, path pattern, the access it needs and its handler. Components beside the server add
@@ -10,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,16 +39,39 @@ class Api {
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
 
-  // Serves one request. Thread-safe; may block.
-  ApiResponse Handle(const ApiRequest& request);
+  // A request's target parsed and looked up in the route table, once: the server asks where
+  // to run it (runs) and hands the same lookup to Handle/HandleAsync. Intentionally movable.
+  struct Routed {
+    Runs runs = Runs::kOnWorker;
+    Status target_error;  // the target could not be parsed: the answer says why
+    Target target;
+    RouteTable::Lookup found;
+  };
+  Routed RouteOf(const ApiRequest& request) const;
 
-  // True when serving "request" costs little and never waits: a GET of a route marked quick in
-  // the table (one entity's state, a stream's info, /healthz), with no empty path parameter and
-  // no min_position wait. The server answers these on its I/O threads: for them, handing the
-  // request to a worker thread and the answer back costs more than the query. Everything else
-  // (appends, which wait for fsync; waits for a position; reads whose cost grows with the
-  // answer) is served by the workers. Conservative: false for anything it does not recognize.
-  bool IsQuick(const ApiRequest& request) const;
+  // Serves one request. Thread-safe; may block (it waits for an async route's answer too).
+  ApiResponse Handle(const ApiRequest& request) { return Handle(request, RouteOf(request)); }
+  ApiResponse Handle(const ApiRequest& request, Routed routed);
+
+  // Serves one request, giving its answer to "respond" exactly once: before returning, unless
+  // the request reached a kAsync route whose work was started (then on a store thread, once
+  // the work is done). "request" need only outlive the call. Thread-safe. Never waits when
+  // routed.runs is kAsync; blocks like Handle() otherwise.
+  void HandleAsync(const ApiRequest& request, Respond respond) {
+    HandleAsync(request, RouteOf(request), std::move(respond));
+  }
+  void HandleAsync(const ApiRequest& request, Routed routed, Respond respond);
+
+  // Where the server should run "request":
+  //   kQuick    a GET of a route marked quick in the table (one entity's state, a stream's
+  //             info, /healthz), with no empty path parameter and no min_position wait: cheaper
+  //             answered on the I/O thread than handed to a worker and back.
+  //   kAsync    a request to a kAsync route (appends): HandleAsync() on the I/O thread checks
+  //             it and queues the write; no thread waits for the fsync.
+  //   kOnWorker everything else (waits for a position, reads whose cost grows with the
+  //             answer, anything it does not recognize): Handle() on a worker thread.
+  Runs Placement(const ApiRequest& request) const { return RouteOf(request).runs; }
+  bool IsQuick(const ApiRequest& request) const { return Placement(request) == Runs::kQuick; }
 
   // Adds endpoints after the API's own (a path and method already served keeps its first
   // handler) and lines to /metrics. REQUIRES: called before the first Handle().
@@ -62,6 +87,9 @@ class Api {
   const TokenRegistry& tokens() const { return tokens_; }
 
  private:
+  // Where a request with "method" that was routed to "routed" runs (see Placement).
+  static Runs RunsOn(std::string_view method, const Routed& routed);
+
   // Who makes "request", from its Authorization header; or the 401 to send instead.
   std::optional<ApiResponse> Authenticate(const ApiRequest& request, Principal* principal) const;
 

@@ -1,5 +1,6 @@
-// Which requests the server may answer on its I/O threads (Api::IsQuick, the "quick" column of
-// the route table): only short reads that never wait; anything unrecognized goes to the workers.
+// Where the server runs a request (Api::Placement, the "runs" column of the route table): short
+// reads that never wait are answered on the I/O threads, appends are started there and answered
+// from the store's completion, anything else (or unrecognized) goes to the workers.
 #include <gtest/gtest.h>
 
 #include "server/api.h"
@@ -7,13 +8,17 @@
 namespace timetrail::server {
 namespace {
 
-bool Quick(const std::string& method, const std::string& target) {
-  // IsQuick reads only the route table: no store is needed to build one.
+Runs Placement(const std::string& method, const std::string& target) {
+  // Placement reads only the route table: no store is needed to build one.
   static Api api(nullptr, nullptr, nullptr);
   ApiRequest r;
   r.method = method;
   r.target = target;
-  return api.IsQuick(r);
+  return api.Placement(r);
+}
+
+bool Quick(const std::string& method, const std::string& target) {
+  return Placement(method, target) == Runs::kQuick;
 }
 
 TEST(ApiIsQuickTest, EntityReadsStreamInfoAndHealthAreQuick) {
@@ -30,7 +35,6 @@ TEST(ApiIsQuickTest, WaitsWritesAndReadsThatGrowWithTheAnswerAreNot) {
       {"GET", "/v1/entities/o?as_of=x&min%5Fposition=5"},  // an encoded name
       {"GET", "/v1/entities/o?%zz=1"},  // undecodable: the handler says why
       {"POST", "/v1/entities/o/revert"},
-      {"POST", "/v1/streams/o"},
       {"HEAD", "/v1/entities/o"},
       {"GET", "/v1/streams/o"},
       {"GET", "/v1/entities/o/history?path=/a"},
@@ -44,6 +48,21 @@ TEST(ApiIsQuickTest, WaitsWritesAndReadsThatGrowWithTheAnswerAreNot) {
       {"GET", "/metrics"},
   };
   for (const auto& [method, target] : slow) EXPECT_FALSE(Quick(method, target)) << target;
+}
+
+TEST(ApiPlacementTest, AppendsAreAsynchronous) {
+  EXPECT_EQ(Placement("POST", "/v1/streams/order-1"), Runs::kAsync);
+  EXPECT_EQ(Placement("POST", "/v1/streams/order%2F1"), Runs::kAsync);
+  EXPECT_EQ(Placement("POST", "/v1/transactions"), Runs::kAsync);
+}
+
+TEST(ApiPlacementTest, OtherWritesAndUnknownRequestsGoToTheWorkers) {
+  EXPECT_EQ(Placement("POST", "/v1/entities/o/revert"), Runs::kOnWorker);
+  EXPECT_EQ(Placement("POST", "/v1/consumers/c/ack"), Runs::kOnWorker);
+  EXPECT_EQ(Placement("POST", "/v1/tokens"), Runs::kOnWorker);
+  EXPECT_EQ(Placement("PUT", "/v1/streams/o"), Runs::kOnWorker);
+  EXPECT_EQ(Placement("POST", "/v1/nothing"), Runs::kOnWorker);
+  EXPECT_EQ(Placement("POST", "/v1/streams/%zz"), Runs::kOnWorker);
 }
 
 }  // namespace

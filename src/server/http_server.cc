@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -109,6 +110,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     server_->metrics_.Connection(1);
   }
   ~Session() {
+    if (request_in_flight_) server_->metrics_.InFlight(-1);
     if (counted_subscription_) server_->subscriptions_.fetch_sub(1);
     server_->Unregister(this);
     server_->connections_.fetch_sub(1);
@@ -271,60 +273,142 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     reading_ = false;
     read_timer_.cancel();
     auto& req = parser_->get();
-    auto api_req = std::make_shared<ApiRequest>();
-    api_req->method = std::string(req.method_string());
-    api_req->target = std::string(req.target());
-    api_req->content_type = std::string(req[http::field::content_type]);
-    api_req->if_match = std::string(req[http::field::if_match]);
-    api_req->last_event_id = std::string(req["Last-Event-ID"]);
-    api_req->authorization = std::string(req[http::field::authorization]);
-    api_req->body = std::move(req.body());
+    ApiRequest api_req;
+    api_req.method = std::string(req.method_string());
+    api_req.target = std::string(req.target());
+    api_req.content_type = std::string(req[http::field::content_type]);
+    api_req.if_match = std::string(req[http::field::if_match]);
+    api_req.last_event_id = std::string(req["Last-Event-ID"]);
+    api_req.authorization = std::string(req[http::field::authorization]);
+    api_req.body = std::move(req.body());
     bool keep_alive = req.keep_alive();
     parser_.reset();
+    request_in_flight_ = true;
+    server_->metrics_.InFlight(1);
     Clock::time_point start = Clock::now();
-    if (server_->api_.IsQuick(*api_req)) {
-      // Cheaper here than a hand-off to a worker and back (see Api::IsQuick).
-      auto resp = std::make_shared<ApiResponse>(server_->api_.Handle(*api_req));
-      return OnHandled(resp, keep_alive, start);
+    // The target is parsed and looked up once, here; the handler reuses the lookup.
+    Api::Routed routed = server_->api_.RouteOf(api_req);
+    switch (routed.runs) {
+      case Runs::kQuick: {
+        // Cheaper here than a hand-off to a worker and back (see Api::Placement).
+        auto resp =
+            std::make_shared<ApiResponse>(server_->api_.Handle(api_req, std::move(routed)));
+        return OnHandled(resp, keep_alive, start);
+      }
+      case Runs::kAsync:
+        return StartAsync(api_req, std::move(routed), keep_alive, start);
+      case Runs::kOnWorker:
+        break;
     }
-    asio::post(server_->pool_, [self = this->shared_from_this(), api_req, keep_alive, start,
-                                guard = asio::make_work_guard(server_->ioc_)] {
-      auto resp = std::make_shared<ApiResponse>(self->server_->api_.Handle(*api_req));
+    asio::post(server_->pool_, [self = this->shared_from_this(), api_req = std::move(api_req),
+                                routed = std::move(routed), keep_alive, start,
+                                guard = asio::make_work_guard(server_->ioc_)]() mutable {
+      auto resp = std::make_shared<ApiResponse>(
+          self->server_->api_.Handle(api_req, std::move(routed)));
       asio::post(self->stream_.get_executor(), [self, resp, keep_alive, start] {
         self->OnHandled(resp, keep_alive, start);
       });
     });
   }
 
+  // An append: checked here, on the I/O thread, and queued in the store; the store's
+  // completion (on a store thread, once the write is durable or refused) posts the answer back
+  // to this connection's strand. No thread waits for the fsync. The connection reads nothing
+  // more until the answer is written, so it has one request in flight at most; its deadlines
+  // are not running meanwhile (the read timer stopped with the read, and the write's deadline
+  // starts with the write), so the answer is written exactly once, whenever the write lands.
+  void StartAsync(const ApiRequest& request, Api::Routed routed, bool keep_alive,
+                  Clock::time_point start) {
+    // The work guard keeps Run() from returning while an append is in flight: a graceful stop
+    // answers it (and the store has made it durable) before the server exits.
+    server_->api_.HandleAsync(
+        request, std::move(routed), [self = this->shared_from_this(), keep_alive, start,
+                  work = asio::make_work_guard(server_->ioc_)](ApiResponse response) mutable {
+          auto resp = std::make_shared<ApiResponse>(std::move(response));
+          auto executor = self->stream_.get_executor();
+          // The session moves into the posted answer, and the guard is released here: the
+          // store may destroy this completion later, on its own thread, when the server may be
+          // gone (Run() returns once the io_context runs out of work), so by then it must hold
+          // nothing of the server's.
+          asio::post(executor, [self = std::move(self), resp, keep_alive, start] {
+            self->OnHandled(resp, keep_alive, start);
+          });
+          work.reset();
+        });
+  }
+
   // Takes the shared response rather than a moved copy: moving the optional out trips GCC 12's
   // maybe-uninitialized false positive.
   void OnHandled(const std::shared_ptr<ApiResponse>& resp, bool keep_alive,
                  Clock::time_point start) {
-    if (resp->subscribe) return StartStream(*resp->subscribe);
+    if (resp->subscribe) {
+      RequestAnswered();
+      return StartStream(*resp->subscribe);
+    }
     Write(std::move(*resp), keep_alive && !server_->stopping_, start);
+  }
+
+  // The request read by OnRead (if any) has its answer: it no longer counts as in flight.
+  void RequestAnswered() {
+    if (!request_in_flight_) return;
+    request_in_flight_ = false;
+    server_->metrics_.InFlight(-1);
   }
 
   void SendError(ApiResponse resp) { Write(std::move(resp), false, Clock::now()); }
 
+  // A response ready to send: its head, written here rather than by a beast::http::response,
+  // whose header fields and serializer cost more allocations than the rest of a quick request,
+  // and the body, sent after it as it is (stored event bytes are never copied again).
+  struct Outgoing {
+    std::string head;
+    std::string body;
+  };
+
+  static void AppendHead(const ApiResponse& resp, bool keep_alive, std::string* head) {
+    auto status = static_cast<http::status>(resp.status);
+    head->reserve(160);
+    *head += "HTTP/1.1 ";
+    *head += std::to_string(resp.status);
+    *head += ' ';
+    beast::string_view reason = http::obsolete_reason(status);
+    head->append(reason.data(), reason.size());
+    *head += "\r\nServer: timetrail\r\nContent-Type: ";
+    *head += resp.content_type;
+    *head += "\r\n";
+    for (const auto& [name, value] : resp.headers) {
+      *head += name;
+      *head += ": ";
+      *head += value;
+      *head += "\r\n";
+    }
+    // As beast's prepare_payload: no length for 1xx, 204 and 304, which have no body.
+    if (!(resp.status < 200 || resp.status == 204 || resp.status == 304)) {
+      *head += "Content-Length: ";
+      *head += std::to_string(resp.body.size());
+      *head += "\r\n";
+    }
+    if (!keep_alive) *head += "Connection: close\r\n";
+    *head += "\r\n";
+  }
+
   void Write(ApiResponse resp, bool keep_alive, Clock::time_point start) {
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(resp.status), 11);
-    res->set(http::field::server, "timetrail");
-    res->set(http::field::content_type, resp.content_type);
-    for (auto& [k, v] : resp.headers) res->set(k, v);
-    res->body() = std::move(resp.body);
-    res->keep_alive(keep_alive);
-    res->prepare_payload();
+    auto out = std::make_shared<Outgoing>();
+    AppendHead(resp, keep_alive, &out->head);
+    out->body = std::move(resp.body);
     int status = resp.status;
     Tcp().expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
     writing_ = true;
-    http::async_write(stream_, *res,
-                      [self = this->shared_from_this(), res, keep_alive, status, start](
+    std::array<asio::const_buffer, 2> buffers = {asio::buffer(out->head),
+                                                 asio::buffer(out->body)};
+    asio::async_write(stream_, buffers,
+                      [self = this->shared_from_this(), out, keep_alive, status, start](
                           beast::error_code ec, std::size_t) {
                         self->writing_ = false;
                         double secs =
                             std::chrono::duration<double>(Clock::now() - start).count();
                         self->server_->metrics_.Record(status, secs);
+                        self->RequestAnswered();
                         if (ec || !keep_alive) return self->Close();
                         self->DoRead();
                       });
@@ -492,6 +576,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool timed_out_ = false;
   Clock::time_point read_start_;
   bool counted_subscription_ = false;
+  bool request_in_flight_ = false;  // read and not yet answered (Metrics::InFlight)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool over_limit_ = false;

@@ -1,8 +1,10 @@
 // The asynchronous HTTP/1.1 server (Boost.Beast over Asio) that serves the API v1.
 //
-// A few io threads run the event loop: accept, read, write. Every request is handed to a
-// worker pool, because store calls block (an append waits for its fsync); the reply is posted
-// back to the connection's strand. Subscriptions stream server-sent events from a LogCursor
+// A few io threads run the event loop: accept, read, write. Where a request is served is the
+// route table's choice (Api::Placement): quick reads are answered on the io thread; appends are
+// checked there and queued in the store, whose completion posts the answer back to the
+// connection's strand once the write is durable; every other request goes to a worker pool,
+// because it may block, and its answer is posted back the same way. Subscriptions stream server-sent events from a LogCursor
 // woken by the SubscriptionHub. Keep-alive, limits on body and header size, connections and
 // request read time. Stop() shuts down gracefully: no new connections, in-flight requests
 // finish, subscriptions end, then Run() returns.
@@ -30,7 +32,7 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   std::uint32_t request_timeout_ms = 30000;  // time to read one whole request
   std::size_t io_threads = 2;
-  std::size_t worker_threads = 64;  // concurrent blocking store calls (appends share fsyncs)
+  std::size_t worker_threads = 64;  // concurrent blocking requests (reads, waits, admin)
   std::uint32_t keepalive_ms = 15000;  // SSE comment interval
   // A keep-alive connection that starts no new request within this time is closed quietly.
   std::uint32_t idle_timeout_ms = 30000;

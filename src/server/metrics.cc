@@ -45,6 +45,9 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
         static_cast<std::int64_t>(subscribers));
   gauge("timetrail_http_connections", "Open HTTP connections.",
         connections_.load(std::memory_order_relaxed));
+  gauge("timetrail_http_requests_in_flight",
+        "Requests read and not yet answered (appends waiting to be durable among them).",
+        in_flight_.load(std::memory_order_relaxed));
   counter("timetrail_http_rejected_connections_total", "Connections refused over the limit.",
           rejected_connections_.load(std::memory_order_relaxed));
   counter("timetrail_sse_events_sent_total", "Events sent to subscribers.",

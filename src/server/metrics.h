@@ -23,6 +23,8 @@ class Metrics {
   void EventsSent(std::uint64_t n) { sse_events_.fetch_add(n, std::memory_order_relaxed); }
   void Connection(int delta) { connections_.fetch_add(delta, std::memory_order_relaxed); }
   void Rejected() { rejected_connections_.fetch_add(1, std::memory_order_relaxed); }
+  // A request was read (+1) or its answer written (-1): appends waiting for their fsync count.
+  void InFlight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
   // Prometheus text exposition.
   std::string Render(const StoreStats& stats, std::size_t subscribers, Position head) const;
 
@@ -34,6 +36,7 @@ class Metrics {
   std::atomic<std::uint64_t> sse_events_{0};
   std::atomic<std::int64_t> connections_{0};
   std::atomic<std::uint64_t> rejected_connections_{0};
+  std::atomic<std::int64_t> in_flight_{0};
 };
 
 }  // namespace timetrail::server

@@ -1,6 +1,6 @@
 // The API's route table: one row per endpoint (method, path pattern, the access it needs,
-// whether it may be answered on an I/O thread, and its handler), and the lookup that turns a
-// request target into a row and its path parameters.
+// where the server runs it, and its handler), and the lookup that turns a request target into a
+// row and its path parameters.
 #ifndef TIMETRAIL_SERVER_ROUTER_H_
 #define TIMETRAIL_SERVER_ROUTER_H_
 
@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "server/api_message.h"
@@ -38,6 +39,28 @@ enum class Access : std::uint8_t {
 // Serves one request that matched a route. May block unless the route is quick.
 using RouteHandler = std::function<ApiResponse(RequestContext&)>;
 
+// Completes a request with its answer. Called exactly once, on any thread; it must be quick
+// and must not wait on the store (it may run on a store thread).
+using Respond = std::function<void(ApiResponse)>;
+
+// Serves one request without ever waiting: it checks the request and starts the work (an
+// append: EventStore::TransactAsync), and "respond" receives the answer when the work is done,
+// possibly before the handler returns. The RequestContext, and the request it refers to, are
+// valid only until the handler returns, so the work must own what it needs.
+using AsyncRouteHandler = std::function<void(RequestContext&, Respond respond)>;
+
+// Where the server runs a route's handler (Api::Placement).
+enum class Runs : std::uint8_t {
+  // On a worker thread: the handler may block (waits, reads whose cost grows with the answer).
+  kOnWorker,
+  // On the I/O thread that read the request: cheap and never waits (one entity's state), so a
+  // hand-off to a worker and back would cost more than the answer.
+  kQuick,
+  // Started on the I/O thread, answered from a completion (an AsyncRouteHandler): appends,
+  // whose wait for the fsync needs no thread.
+  kAsync,
+};
+
 // One endpoint. Intentionally copyable.
 struct Route {
   std::string method;  // "GET", "POST", "DELETE"
@@ -46,15 +69,16 @@ struct Route {
   // its segment.
   std::string pattern;
   Access access = Access::kRead;
-  // Cheap and never waits: the server answers it on an I/O thread (Api::IsQuick) unless the
-  // request waits for a min_position or has an empty parameter.
-  bool quick = false;
-  RouteHandler handler;
+  // kQuick rows are answered on an I/O thread unless the request waits for a min_position or
+  // has an empty parameter; kAsync rows have an AsyncRouteHandler.
+  Runs runs = Runs::kOnWorker;
+  std::variant<RouteHandler, AsyncRouteHandler> handler;
 };
 
-// Named values for Route::quick, so that a table row says what it means.
-inline constexpr bool kQuick = true;
-inline constexpr bool kOnWorker = false;
+// Short names for the table's "runs" column.
+inline constexpr Runs kOnWorker = Runs::kOnWorker;
+inline constexpr Runs kQuick = Runs::kQuick;
+inline constexpr Runs kAsync = Runs::kAsync;
 
 using Query = std::map<std::string, std::string, std::less<>>;
 
@@ -84,7 +108,7 @@ class RouteTable {
   };
 
   // Adds a row after those already there. REQUIRES: a well-formed pattern (starts with '/';
-  // "{name}" fills a whole segment).
+  // "{name}" fills a whole segment); an AsyncRouteHandler exactly when the row runs kAsync.
   void Add(Route route);
   void Add(std::vector<Route> routes);
 

@@ -67,7 +67,7 @@ TEST(RouteTableTest, FindsTheRowForMethodAndPath) {
   EXPECT_EQ(append.route->method, "POST");
   RouteTable::Lookup info = FindIn(t, "GET", "/v1/streams/friend-1/info");
   ASSERT_NE(info.route, nullptr);
-  EXPECT_TRUE(info.route->quick);
+  EXPECT_EQ(info.route->runs, kQuick);
   RouteTable::Lookup ack = FindIn(t, "POST", "/v1/consumers/mailer/ack");
   ASSERT_NE(ack.route, nullptr);
   EXPECT_EQ(ack.params, (PathParams{{"name", "mailer"}}));
@@ -129,7 +129,12 @@ TEST(ApiRoutesTest, RowsAreDistinctAndStreamRoutesCheckTheStream) {
   const std::vector<Route>& routes = ApiRoutes();
   ASSERT_FALSE(routes.empty());
   for (std::size_t i = 0; i < routes.size(); ++i) {
-    EXPECT_TRUE(routes[i].handler) << routes[i].pattern;
+    EXPECT_TRUE(std::visit([](const auto& handler) { return static_cast<bool>(handler); },
+                           routes[i].handler))
+        << routes[i].pattern;
+    EXPECT_EQ(routes[i].runs == kAsync,
+              std::holds_alternative<AsyncRouteHandler>(routes[i].handler))
+        << routes[i].pattern;
     EXPECT_EQ(routes[i].pattern.front(), '/') << routes[i].pattern;
     for (std::size_t j = i + 1; j < routes.size(); ++j) {
       EXPECT_FALSE(routes[i].method == routes[j].method && routes[i].pattern == routes[j].pattern)

@@ -1,6 +1,8 @@
 // The route table of the HTTP API v1: every endpoint is one row. Access is checked by the
-// dispatcher (Api::Handle) before the handler runs; "quick" rows are answered on the server's
-// I/O threads (Api::IsQuick). Within a path, GET rows come first: Allow headers list methods
+// dispatcher (Api::HandleAsync) before the handler runs. The "runs" column says where the
+// server runs the handler (Api::Placement): kQuick rows are answered on the I/O threads, kAsync
+// rows (appends) are checked there and answered when the store's completion says the write is
+// durable, kOnWorker rows are served by worker threads. Within a path, GET rows come first: Allow headers list methods
 // in table order.
 #include "server/routes.h"
 
@@ -8,14 +10,14 @@ namespace timetrail::server {
 
 const std::vector<Route>& ApiRoutes() {
   static const std::vector<Route> kRoutes = {
-      // method  path                              access                     quick      handler
+      // method  path                              access                     runs       handler
       {"GET",    "/healthz",                       Access::kOpen,              kQuick,    GetHealth},
       {"GET",    "/metrics",                       Access::kRead,              kOnWorker, GetMetrics},
       {"GET",    "/v1/streams/{stream}",           Access::kReadStream,        kOnWorker, ReadStream},
-      {"POST",   "/v1/streams/{stream}",           Access::kAppendStream,      kOnWorker, AppendToStream},
+      {"POST",   "/v1/streams/{stream}",           Access::kAppendStream,      kAsync,    AppendToStream},
       {"GET",    "/v1/streams/{stream}/info",      Access::kReadStream,        kQuick,    GetStreamInfo},
       // Each append's stream is checked against the token by the handler.
-      {"POST",   "/v1/transactions",               Access::kAppend,            kOnWorker, Transact},
+      {"POST",   "/v1/transactions",               Access::kAppend,            kAsync,    Transact},
       {"GET",    "/v1/log",                        Access::kReadAcrossStreams, kOnWorker, ReadLog},
       // The event's stream is checked by the handler once the event is found.
       {"GET",    "/v1/events/{id}",                Access::kRead,              kOnWorker, GetEvent},

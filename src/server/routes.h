@@ -17,10 +17,11 @@ namespace timetrail::server {
 const std::vector<Route>& ApiRoutes();
 
 // routes_streams.cc
-ApiResponse AppendToStream(RequestContext& rc);   // POST /v1/streams/{stream}
+// Appends are asynchronous (Runs::kAsync): they answer through "respond" once durable.
+void AppendToStream(RequestContext& rc, Respond respond);  // POST /v1/streams/{stream}
 ApiResponse ReadStream(RequestContext& rc);       // GET /v1/streams/{stream}
 ApiResponse GetStreamInfo(RequestContext& rc);    // GET /v1/streams/{stream}/info
-ApiResponse Transact(RequestContext& rc);         // POST /v1/transactions
+void Transact(RequestContext& rc, Respond respond);        // POST /v1/transactions
 ApiResponse ReadLog(RequestContext& rc);          // GET /v1/log
 ApiResponse GetEvent(RequestContext& rc);         // GET /v1/events/{id}
 ApiResponse Subscribe(RequestContext& rc);        // GET /v1/subscribe

@@ -73,7 +73,10 @@ std::string ConsumerJson(const std::string& name, Position position) {
 
 }  // namespace
 
-ApiResponse AppendToStream(RequestContext& rc) {
+namespace {
+
+// The transaction of POST /v1/streams/{stream} into "*tx", or the answer refusing it.
+std::optional<ApiResponse> ParseStreamAppend(RequestContext& rc, Transaction* tx) {
   const std::string& stream = rc.Param("stream");
   Result<RawJson> body = rc.BodyObject();
   if (!body.ok()) return rc.BodyError(body.status());
@@ -105,14 +108,12 @@ ApiResponse AppendToStream(RequestContext& rc) {
   }
   Status s = ParseEvents(body->Find("events"), "events", &append.events);
   if (!s.ok()) return ErrorResponse(s);
-  Transaction tx;
-  tx.appends.push_back(std::move(append));
-  Result<Committed> c = rc.store().Transact(tx);
-  if (!c.ok()) return ErrorResponse(c.status());
-  return CommittedResponse(*c);
+  tx->appends.push_back(std::move(append));
+  return std::nullopt;
 }
 
-ApiResponse Transact(RequestContext& rc) {
+// The transaction of POST /v1/transactions into "*tx", or the answer refusing it.
+std::optional<ApiResponse> ParseTransaction(RequestContext& rc, Transaction* tx) {
   Result<RawJson> body = rc.BodyObject();
   if (!body.ok()) return rc.BodyError(body.status());
   for (const auto& [key, v] : body->members) {
@@ -126,7 +127,6 @@ ApiResponse Transact(RequestContext& rc) {
     return ErrorResponse(Status::InvalidArgument("appends must be an array of {stream, "
                                                  "expected_revision, events}"));
   }
-  Transaction tx;
   for (std::size_t i = 0; i < appends->items.size(); ++i) {
     const RawJson& a = appends->items[i];
     std::string f = "appends[" + std::to_string(i) + "]";
@@ -152,11 +152,39 @@ ApiResponse Transact(RequestContext& rc) {
     sa.expected = *e;
     Status s = ParseEvents(a.Find("events"), f + ".events", &sa.events);
     if (!s.ok()) return ErrorResponse(s);
-    tx.appends.push_back(std::move(sa));
+    tx->appends.push_back(std::move(sa));
   }
-  Result<Committed> c = rc.store().Transact(tx);
-  if (!c.ok()) return ErrorResponse(c.status());
-  return JsonResponse(c->idempotent_replay ? 200 : 201, CommittedJson(*c, false));
+  return std::nullopt;
+}
+
+// Queues "tx" and answers once the store says it is durable (or why it was refused): 201, or
+// 200 for an idempotent replay. "single": the answer of a one-stream append. Nothing waits:
+// the answer is built on the store's thread, which is cheap next to the write it follows.
+void CommitAndRespond(RequestContext& rc, Transaction tx, bool single, Respond respond) {
+  rc.store().TransactAsync(
+      std::move(tx), [single, respond = std::move(respond)](Result<Committed> c) {
+        if (!c.ok()) return respond(ErrorResponse(c.status()));
+        if (single) return respond(CommittedResponse(*c));
+        respond(JsonResponse(c->idempotent_replay ? 200 : 201, CommittedJson(*c, false)));
+      });
+}
+
+}  // namespace
+
+void AppendToStream(RequestContext& rc, Respond respond) {
+  Transaction tx;
+  if (std::optional<ApiResponse> refused = ParseStreamAppend(rc, &tx)) {
+    return respond(std::move(*refused));
+  }
+  CommitAndRespond(rc, std::move(tx), true, std::move(respond));
+}
+
+void Transact(RequestContext& rc, Respond respond) {
+  Transaction tx;
+  if (std::optional<ApiResponse> refused = ParseTransaction(rc, &tx)) {
+    return respond(std::move(*refused));
+  }
+  CommitAndRespond(rc, std::move(tx), false, std::move(respond));
 }
 
 ApiResponse ReadStream(RequestContext& rc) {
