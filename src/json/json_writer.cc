@@ -34,7 +34,8 @@ JsonWriter& JsonWriter::String(std::string_view text) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Uint(std::uint64_t v) {
+template <typename Integer>
+JsonWriter& JsonWriter::Integral(Integer v) {
   Separate();
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
@@ -43,14 +44,9 @@ JsonWriter& JsonWriter::Uint(std::uint64_t v) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Int(std::int64_t v) {
-  Separate();
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, end);
-  need_comma_ = true;
-  return *this;
-}
+JsonWriter& JsonWriter::Uint(std::uint64_t v) { return Integral(v); }
+
+JsonWriter& JsonWriter::Int(std::int64_t v) { return Integral(v); }
 
 JsonWriter& JsonWriter::Fixed(double v, int decimals) {
   if (!std::isfinite(v)) return Null();

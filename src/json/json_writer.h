@@ -44,6 +44,10 @@ class JsonWriter {
   JsonWriter& Raw(std::string_view json);
 
   // Null when empty, otherwise the value: for optional members the API answers with null.
+  // A string such as a paging cursor, where empty means none: null then.
+  JsonWriter& NonEmptyStringOrNull(std::string_view text) {
+    return text.empty() ? Null() : String(text);
+  }
   JsonWriter& UintOrNull(const std::optional<std::uint64_t>& v) {
     return v ? Uint(*v) : Null();
   }
@@ -55,6 +59,8 @@ class JsonWriter {
   std::string Take() { return std::move(out_); }
 
  private:
+  template <typename Integer>
+  JsonWriter& Integral(Integer v);
   JsonWriter& Open(char bracket);
   JsonWriter& Close(char bracket);
   // Writes the comma that separates this value (or key) from the one before it.

@@ -189,12 +189,7 @@ ApiResponse GetDiff(RequestContext& rc) {
     // Absent unless asked for: an empty list would claim that nothing happened in between.
     w.Key("events");
     WriteEvents(d->events, d->events.size(), &w);
-    w.Key("cursor");
-    if (d->next_cursor.empty()) {
-      w.Null();
-    } else {
-      w.String(d->next_cursor);
-    }
+    w.Key("cursor").NonEmptyStringOrNull(d->next_cursor);
   }
   w.EndObject();
   return JsonResponse(200, w.Take());
@@ -297,12 +292,7 @@ ApiResponse GetActivity(RequestContext& rc) {
   JsonWriter w;
   w.BeginObject().Key("events");
   WriteEvents(page->events, page->events.size(), &w);
-  w.Key("cursor");
-  if (page->next_cursor.empty()) {
-    w.Null();
-  } else {
-    w.String(page->next_cursor);
-  }
+  w.Key("cursor").NonEmptyStringOrNull(page->next_cursor);
   w.EndObject();
   return JsonResponse(200, w.Take());
 }
