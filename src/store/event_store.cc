@@ -27,7 +27,7 @@ EventStoreImpl::EventStoreImpl(const Options& options, std::unique_ptr<KvEngine>
     : options_(options), engine_(std::move(engine)) {}
 
 Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::Open(const Options& options,
-                                                              std::string_view path) {
+                                                             std::string_view path) {
   return OpenWithEnv(options, path, nullptr);
 }
 
@@ -55,7 +55,8 @@ Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path) {
           std::to_string(keys::kLayoutVersion) + " (nothing was changed; upgrade timetrail)");
     }
   }
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> stored_tag, engine->Get(Family::kMeta, keys::kIdTag));
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> stored_tag,
+                      engine->Get(Family::kMeta, keys::kIdTag));
   keys::IdTag tag{};
   if (version == keys::kLayoutVersion && stored_tag) {
     if (stored_tag->size() != tag.size()) {
@@ -104,8 +105,8 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   Position last_in_log = it->Valid() ? DecodeBigEndian64(it->key().data()) : 0;
   if (last_in_log != head.last_position) {
     return Status::Corruption("the log ends at position " + std::to_string(last_in_log) +
-                              " but the head record says " +
-                              std::to_string(head.last_position) + "; run verify");
+                              " but the head record says " + std::to_string(head.last_position) +
+                              "; run verify");
   }
 
   auto store = std::unique_ptr<EventStoreImpl>(new EventStoreImpl(options, std::move(engine)));
@@ -113,9 +114,9 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   store->last_position_.store(head.last_position, std::memory_order_release);
   EventStoreImpl* self = store.get();
   store->id_tag_ = id_tag;
-  store->write_path_ = std::make_unique<WritePath>(
-      store->engine_.get(), options, head, id_tag,
-      [self](const keys::HeadState& h) { self->Publish(h); });
+  store->write_path_ =
+      std::make_unique<WritePath>(store->engine_.get(), options, head, id_tag,
+                                  [self](const keys::HeadState& h) { self->Publish(h); });
   store->RegisterTemporalIndex();
   return store;
 }
@@ -240,7 +241,8 @@ Result<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
   bool any = false;
   while (it->Valid() && it->key().starts_with(prefix) && events.size() < options.max_count) {
     auto p = keys::DecodePosition(it->value());
-    if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
+    if (!p)
+      return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
     if (*p <= visible) {
       any = true;
       TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(*p));
@@ -302,8 +304,10 @@ Result<RecordedEvent> EventStoreImpl::GetEvent(const Uuid& id) const {
 
 Result<RecordedEvent> EventStoreImpl::GetEventAt(Position position) const {
   if (position == 0 || position > LastPosition()) {
-    return Status::NotFound("position " + std::to_string(position) + " is not in the log (the "
-                            "last position is " + std::to_string(LastPosition()) + ")");
+    return Status::NotFound("position " + std::to_string(position) +
+                            " is not in the log (the "
+                            "last position is " +
+                            std::to_string(LastPosition()) + ")");
   }
   return LoadEvent(position);
 }
@@ -326,7 +330,8 @@ Result<StreamInfo> EventStoreImpl::GetStreamInfo(std::string_view stream) const 
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kStreamHeads, stream));
   if (!raw) return info;
   auto head = keys::DecodeStreamHead(*raw);
-  if (!head) return Status::Corruption("the head record of stream '" + std::string(stream) + "' is damaged");
+  if (!head)
+    return Status::Corruption("the head record of stream '" + std::string(stream) + "' is damaged");
   if (head->last_position <= LastPosition()) {
     info.exists = true;
     info.last_revision = head->last_revision;
@@ -409,8 +414,8 @@ Result<VerifyReport> EventStoreImpl::Backup(std::string_view dir) {
   if (!report.ok() || !report->ok) {
     std::filesystem::remove_all(to, ec);
     if (!report.ok()) return report.status().WithPrefix("the backup does not open");
-    return Status::Corruption("the backup's integrity chain does not verify (" +
-                              report->message + "); it was removed");
+    return Status::Corruption("the backup's integrity chain does not verify (" + report->message +
+                              "); it was removed");
   }
   return report;
 }
@@ -423,8 +428,8 @@ Result<VerifyReport> EventStoreImpl::Verify(const VerifyOptions& options) const 
     head = head_;
   }
   const Position from = std::max<Position>(options.from_position, 1);
-  const Position to =
-      options.to_position == 0 ? head.last_position : std::min(options.to_position, head.last_position);
+  const Position to = options.to_position == 0 ? head.last_position
+                                               : std::min(options.to_position, head.last_position);
   Hash previous{};
   if (from > 1) {
     auto before = LoadEvent(from - 1);
@@ -472,8 +477,8 @@ Result<VerifyReport> EventStoreImpl::Verify(const VerifyOptions& options) const 
     ++expected;
   }
   if (!it->status().ok()) {
-    return fail(expected, "reading the log failed at position " + std::to_string(expected) +
-                              ": " + it->status().message());
+    return fail(expected, "reading the log failed at position " + std::to_string(expected) + ": " +
+                              it->status().message());
   }
   if (expected <= to) {
     return fail(expected, "position " + std::to_string(expected) + " is missing from the log");

@@ -116,7 +116,7 @@ class EventStoreImpl final : public EventStore {
   // Held while listeners run, so that RemoveCommitListener waits for a call in progress.
   std::mutex listeners_mu_;
   std::map<std::uint64_t, std::function<void(Position)>> listeners_;  // GUARDED_BY(listeners_mu_)
-  std::uint64_t next_listener_ = 1;  // GUARDED_BY(listeners_mu_)
+  std::uint64_t next_listener_ = 1;                                   // GUARDED_BY(listeners_mu_)
 };
 
 }  // namespace timetrail

@@ -93,9 +93,7 @@ inline constexpr std::string_view kFormatVersion = "store/format";
 inline constexpr int kLayoutVersion = 2;
 // The store's IdTag (6 bytes), written with layout 2.
 inline constexpr std::string_view kIdTag = "store/id_tag";
-inline std::string Checkpoint(std::string_view name) {
-  return "checkpoint/" + std::string(name);
-}
+inline std::string Checkpoint(std::string_view name) { return "checkpoint/" + std::string(name); }
 
 // Value of kStreamHeads.
 struct StreamHead {

@@ -81,8 +81,8 @@ std::string EncodeValidSnapshot(const ValidSnapshot& v) {
   std::string out;
   PutFixed64(&out, OrderedFromSigned(v.boundary_valid_from.micros));
   PutFixed64(&out, v.boundary_position);
-  out.push_back(static_cast<char>((v.state.doc.exists ? 1 : 0) |
-                                  (v.state.last_document_revision ? 2 : 0)));
+  out.push_back(
+      static_cast<char>((v.state.doc.exists ? 1 : 0) | (v.state.last_document_revision ? 2 : 0)));
   PutFixed64(&out, v.state.last_document_revision.value_or(0));
   if (v.state.doc.exists) out += v.state.doc.state.dump();
   return out;
@@ -126,7 +126,8 @@ Result<std::optional<ValidSnapshot>> FindValidSnapshot(const KvEngine& engine,
   if (!it->Valid() || !it->key().starts_with(by_time) || it->key().size() != by_time.size() + 16) {
     return std::optional<ValidSnapshot>();
   }
-  Revision target = std::min(DecodeBigEndian64(it->key().data() + by_time.size() + 8), max_revision);
+  Revision target =
+      std::min(DecodeBigEndian64(it->key().data() + by_time.size() + 8), max_revision);
   const std::string by_revision = Prefixed('w', stream);
   it->SeekForPrev(ValidSnapshotKey(stream, target));
   TT_RETURN_IF_ERROR(it->status());
@@ -149,7 +150,8 @@ Status ReadDocumentEvents(const KvEngine& engine, std::string_view stream, Revis
     Revision rev = DecodeBigEndian64(it->key().data() + prefix.size());
     if (rev > to) break;
     auto p = keys::DecodePosition(it->value());
-    if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
+    if (!p)
+      return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
     TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, *p));
     if (query::IsDocumentType(e.type)) out->emplace(rev, std::move(e));
   }
@@ -158,7 +160,9 @@ Status ReadDocumentEvents(const KvEngine& engine, std::string_view stream, Revis
 
 }  // namespace
 
-std::string SnapshotKey(std::string_view stream, Revision r) { return keys::StreamIndex(stream, r); }
+std::string SnapshotKey(std::string_view stream, Revision r) {
+  return keys::StreamIndex(stream, r);
+}
 
 std::string ActorPrefix(std::string_view actor) {
   std::string k = "a";
@@ -213,7 +217,8 @@ std::string ValidSnapshotByTimeKey(std::string_view stream, Timestamp boundary, 
 
 Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream, Revision last,
                                  Position known, Timestamp v) {
-  TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap, FindValidSnapshot(engine, stream, v, last));
+  TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap,
+                      FindValidSnapshot(engine, stream, v, last));
   const std::string corrections = CorrectionPrefix(stream);
   while (snap) {
     // A correction after the snapshot whose valid_from precedes the snapshot's boundary belongs
@@ -246,8 +251,8 @@ Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream
   }
   const std::string prefix = ValidPrefix(stream);
   auto it = engine.NewIterator(Family::kIndex);
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix) &&
-                        it->key().size() == prefix.size() + 16;
+  for (it->Seek(start);
+       it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 16;
        it->Next()) {
     Timestamp vf{SignedFromOrdered(DecodeBigEndian64(it->key().data() + prefix.size()))};
     if (vf > v) break;
@@ -319,7 +324,8 @@ Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& eng
       break;
     }
     auto p = keys::DecodePosition(it->value());
-    if (!p) return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
+    if (!p)
+      return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
     if (first && *p > at_or_before) return std::optional<FoldedState>();
     TT_ASSIGN_OR_RETURN(RecordedEvent e, ReadEvent(engine, *p));
     if (IsReset(e.type)) {
@@ -420,7 +426,8 @@ Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_vi
     return out;  // the events after p are not indexed
   }
   std::optional<Revision> next = keys::DecodePosition(it->value());  // fixed64, like positions
-  if (!next) return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
+  if (!next)
+    return Status::Corruption("position index entry of '" + std::string(stream) + "' is damaged");
   if (*next == 0) {
     out.known = true;  // the stream's first event comes after p
     return out;
@@ -432,9 +439,8 @@ Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_vi
 }
 
 Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engine,
-                                                           std::string_view stream,
-                                                           Position known, Timestamp v,
-                                                           std::size_t max_steps) {
+                                                           std::string_view stream, Position known,
+                                                           Timestamp v, std::size_t max_steps) {
   const std::string prefix = ValidPrefix(stream);
   std::vector<RecordedEvent> tail;  // newest first in valid-time fold order
   FoldedState state;
@@ -461,7 +467,8 @@ Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engin
 
 TemporalIndexHook::TemporalIndexHook(const KvEngine* engine, std::uint32_t interval,
                                      std::function<Position()> durable_position)
-    : engine_(engine), interval_(interval < 1 ? 1 : interval),
+    : engine_(engine),
+      interval_(interval < 1 ? 1 : interval),
       durable_position_(std::move(durable_position)) {}
 
 Result<std::optional<Timestamp>> TemporalIndexHook::LoadMaxValidFrom(const std::string& stream,
@@ -492,7 +499,8 @@ Status TemporalIndexHook::RefoldValid(const std::string& stream, Revision r, Ent
   TT_ASSIGN_OR_RETURN(std::optional<ValidSnapshot> snap,
                       FindValidSnapshot(*engine_, stream, kMaxTimestamp, r));
   std::map<Revision, RecordedEvent> events;
-  TT_RETURN_IF_ERROR(ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, r, &events));
+  TT_RETURN_IF_ERROR(
+      ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, r, &events));
   for (const RecordedEvent& e : pending_) {
     if (e.stream == stream && (!snap || e.revision > snap->revision) && e.revision <= r) {
       events.emplace(e.revision, e);
@@ -511,8 +519,8 @@ Status TemporalIndexHook::RefoldValid(const std::string& stream, Revision r, Ent
     } else {
       TT_ASSIGN_OR_RETURN(snap, FindValidSnapshot(*engine_, stream, *earliest, upto - 1));
     }
-    TT_RETURN_IF_ERROR(ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, upto,
-                                          &events));
+    TT_RETURN_IF_ERROR(
+        ReadDocumentEvents(*engine_, stream, snap ? snap->revision : 0, !snap, upto, &events));
   }
   std::vector<const RecordedEvent*> order;
   for (const auto& [rev, e] : events) order.push_back(&e);
@@ -556,13 +564,14 @@ std::string TemporalIndexHook::PrepareEvent(const RecordedEvent& e) const {
 
 namespace {
 
-// Folds "tail" into "state": only from its last $put or $delete when it has one, since that
-// replaces everything before it. "base_needed" says whether the tail depends on "state".
+// Whether folding "tail" needs the state before it: not when it holds a $put or $delete, which
+// replaces everything before it.
 bool TailNeedsBase(const std::vector<RecordedEvent>& tail) {
   return std::none_of(tail.begin(), tail.end(),
                       [](const RecordedEvent& e) { return IsReset(e.type); });
 }
 
+// Folds "tail" into "state", from its last $put or $delete when it has one.
 Status FoldForward(FoldedState& state, const std::vector<RecordedEvent>& tail) {
   std::size_t from = tail.size();
   while (from > 0 && !IsReset(tail[from - 1].type)) --from;
@@ -580,7 +589,8 @@ Status TemporalIndexHook::FoldTail(const std::string& stream, Entry& entry) {
   if (!entry.base && (entry.tail.empty() || TailNeedsBase(entry.tail))) {
     // Not loaded yet, so base_revision was durable when the entry was made.
     if (entry.base_revision) {
-      TT_ASSIGN_OR_RETURN(FoldedState loaded, StateAtRevision(*engine_, stream, *entry.base_revision));
+      TT_ASSIGN_OR_RETURN(FoldedState loaded,
+                          StateAtRevision(*engine_, stream, *entry.base_revision));
       entry.base = std::move(loaded);
     } else {
       entry.base = FoldedState{};
@@ -596,8 +606,7 @@ Status TemporalIndexHook::FoldTail(const std::string& stream, Entry& entry) {
 
 Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
                                         std::span<const std::string> prepared,
-                                        std::span<const StreamBefore> before,
-                                        KvWriteBatch& batch) {
+                                        std::span<const StreamBefore> before, KvWriteBatch& batch) {
   if (cache_.size() >= next_eviction_size_) {
     // At most once per kMaxCachedStreams / 4 new streams: entries not yet durable cannot be
     // evicted, so under a burst of new streams a check on every transaction would scan the
@@ -677,9 +686,10 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       snapshot.boundary_valid_from = entry.valid_boundary;
       snapshot.boundary_position = entry.valid_boundary_position;
       snapshot.state = entry.valid_base;
-      batch.Put(Family::kIndex, ValidSnapshotKey(e.stream, e.revision), EncodeValidSnapshot(snapshot));
-      batch.Put(Family::kIndex,
-                ValidSnapshotByTimeKey(e.stream, entry.valid_boundary, e.revision), "");
+      batch.Put(Family::kIndex, ValidSnapshotKey(e.stream, e.revision),
+                EncodeValidSnapshot(snapshot));
+      batch.Put(Family::kIndex, ValidSnapshotByTimeKey(e.stream, entry.valid_boundary, e.revision),
+                "");
     }
   }
   return Status::Ok();

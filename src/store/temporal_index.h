@@ -90,9 +90,10 @@ struct IndexedEvent {
 
 // The last event of "stream" at or before position "p", from the position index, where "last"
 // is the stream's last visible revision and "p" is visible: one backward seek, and unless the
-// entry found is "last", a step forward to prove that the next entry is the next revision. nullopt when the index cannot prove its answer: the stream
-// has no event at or before "p", its events there predate the index, or the index misses an
-// entry; RevisionAtPosition and the stream index answer then.
+// entry found is "last", a step forward to prove that the next entry is the next revision. nullopt
+// when the index cannot prove its answer: the stream has no event at or before "p", its events
+// there predate the index, or the index misses an entry; RevisionAtPosition and the stream index
+// answer then.
 Result<std::optional<IndexedEvent>> LastIndexedAtOrBefore(const KvEngine& engine,
                                                           std::string_view stream, Revision last,
                                                           Position p);
@@ -109,9 +110,8 @@ Result<std::optional<FoldedState>> StateAtIndexedPosition(const KvEngine& engine
 // and folding forward from there. Gives up (nullopt) after "max_steps" index entries without
 // one; then ValidStateAt answers with its bounded cost.
 Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engine,
-                                                           std::string_view stream,
-                                                           Position known, Timestamp v,
-                                                           std::size_t max_steps);
+                                                           std::string_view stream, Position known,
+                                                           Timestamp v, std::size_t max_steps);
 
 // The event stored at position "p" (no visibility check: callers bound positions themselves).
 Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
@@ -151,8 +151,7 @@ class TemporalIndexHook final : public IndexHook {
   // The actor index key's prefix when the event's metadata names an actor (else empty): JSON
   // parsing on the appending thread rather than in the ordered stage.
   std::string PrepareEvent(const RecordedEvent& event) const override;
-  Status OnTransaction(std::span<const RecordedEvent> events,
-                       std::span<const std::string> prepared,
+  Status OnTransaction(std::span<const RecordedEvent> events, std::span<const std::string> prepared,
                        std::span<const StreamBefore> before, KvWriteBatch& batch) override;
   void OnBatchAborted() override;
 
@@ -168,7 +167,7 @@ class TemporalIndexHook final : public IndexHook {
     // seen at a later revision is loaded from the engine only if a snapshot needs it.
     std::optional<Revision> base_revision;
     std::optional<FoldedState> base;
-    std::vector<RecordedEvent> tail;  // document events after base_revision, in order
+    std::vector<RecordedEvent> tail;          // document events after base_revision, in order
     std::optional<Timestamp> max_valid_from;  // over the stream's document events
     // The valid-time fold of revisions 0..base_revision and its boundary (the last valid_from and
     // position folded in), kept while events arrive in valid-time order: then the tail simply
@@ -193,7 +192,7 @@ class TemporalIndexHook final : public IndexHook {
   std::function<Position()> durable_position_;
   std::unordered_map<std::string, Entry> cache_;
   // Document events of groups not yet durable (the engine may not return them yet).
-  std::deque<RecordedEvent> pending_;  // in position order
+  std::deque<RecordedEvent> pending_;   // in position order
   std::size_t next_eviction_size_ = 0;  // cache size at which EvictDurable runs next
 };
 

@@ -71,8 +71,8 @@ void EventStoreImpl::RegisterTemporalIndex() {
 }
 
 Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::string_view stream,
-                                                                        Revision last,
-                                                                        Position p) const {
+                                                                       Revision last,
+                                                                       Position p) const {
   TT_ASSIGN_OR_RETURN(std::optional<temporal::IndexedEvent> at,
                       temporal::LastIndexedAtOrBefore(*engine_, stream, last, p));
   if (at) return std::optional<Revision>(at->revision);
@@ -81,8 +81,9 @@ Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::stri
   if (lookup.known && !lookup.revision) return lookup.revision;
   if (lookup.known) {
     // The index's answer holds when that revision lies at or before p (see RevisionAtPosition).
-    TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                        engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, *lookup.revision)));
+    TT_ASSIGN_OR_RETURN(
+        std::optional<std::string> raw,
+        engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, *lookup.revision)));
     auto pos = raw ? keys::DecodePosition(*raw) : std::nullopt;
     if (!pos) return Status::Corruption("stream index of " + Quoted(stream) + " is damaged");
     if (*pos <= p) return lookup.revision;
@@ -119,8 +120,8 @@ Result<EntityState> EventStoreImpl::StateAt(std::string_view stream,
   return WithEvent(stream, folded);
 }
 
-Result<EntityState> EventStoreImpl::StateAtPosition(std::string_view stream,
-                                                    const StreamInfo& info, Position p) const {
+Result<EntityState> EventStoreImpl::StateAtPosition(std::string_view stream, const StreamInfo& info,
+                                                    Position p) const {
   const Revision last = *info.last_revision;
   if (p >= info.last_position) return StateAt(stream, last);
   TT_ASSIGN_OR_RETURN(std::optional<temporal::FoldedState> indexed,
@@ -145,7 +146,8 @@ Result<EntityState> EventStoreImpl::WithEvent(std::string_view stream,
   if (!point && folded.last_document_revision) {
     TT_ASSIGN_OR_RETURN(std::optional<Position> p,
                         FindRevision(stream, *folded.last_document_revision));
-    if (!p) return Status::Corruption("revision missing from the stream index of " + Quoted(stream));
+    if (!p)
+      return Status::Corruption("revision missing from the stream index of " + Quoted(stream));
     TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(*p));
     point = query::PointOf(e);
   }
@@ -232,8 +234,9 @@ Result<DiffResult> EventStoreImpl::Diff(std::string_view stream, const DiffQuery
         "point and a system point are not defined)");
   }
   if (!query.include_events && !query.cursor.empty()) {
-    return Status::InvalidArgument("diff: a cursor pages the events between the points; ask for "
-                                   "them (include_events) to use one");
+    return Status::InvalidArgument(
+        "diff: a cursor pages the events between the points; ask for "
+        "them (include_events) to use one");
   }
   if (query.include_events && (query.limit == 0 || query.limit > kMaxDiffEventsLimit)) {
     return Status::InvalidArgument("diff events limit: must be 1 to " +
@@ -402,7 +405,8 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
           break;
         }
         const Position p = DecodeBigEndian64(log_keys[i].data());
-        if (!raw[i]) return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
+        if (!raw[i])
+          return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
         auto e = DecodeStoredEvent(*raw[i]);
         if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
         take(std::move(e).value());

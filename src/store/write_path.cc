@@ -68,7 +68,10 @@ struct WritePath::BatchState {
 
 WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadState& initial,
                      const keys::IdTag& id_tag, PublishFn publish)
-    : engine_(engine), options_(options), id_tag_(id_tag), publish_(std::move(publish)),
+    : engine_(engine),
+      options_(options),
+      id_tag_(id_tag),
+      publish_(std::move(publish)),
       head_(initial) {
   sync_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "tt-sync");
@@ -119,8 +122,8 @@ void WritePath::Prepare(const Transaction& tx, Prepared* out) const {
       std::string& enc = out->encoded.emplace_back();
       enc.reserve(80 + e.stream.size() + e.type.size() + e.data.size() + e.metadata.size());
       EncodeCanonicalEvent(e, &enc);
-      std::uint32_t rev = 1 + 8 + VarintLength(e.stream.size()) +
-                          static_cast<std::uint32_t>(e.stream.size());
+      std::uint32_t rev =
+          1 + 8 + VarintLength(e.stream.size()) + static_cast<std::uint32_t>(e.stream.size());
       out->revision_offset.push_back(rev);
       out->time_offset.push_back(rev + 8 + 16 + VarintLength(e.type.size()) +
                                  static_cast<std::uint32_t>(e.type.size()));
@@ -129,7 +132,8 @@ void WritePath::Prepare(const Transaction& tx, Prepared* out) const {
   out->hook_data.resize(hooks_.size());
   for (std::size_t h = 0; h < hooks_.size(); ++h) {
     out->hook_data[h].reserve(n);
-    for (const RecordedEvent& e : out->events) out->hook_data[h].push_back(hooks_[h]->PrepareEvent(e));
+    for (const RecordedEvent& e : out->events)
+      out->hook_data[h].push_back(hooks_[h]->PrepareEvent(e));
   }
 }
 
@@ -288,7 +292,10 @@ void WritePath::Run() {
 bool WritePath::CommitAlone(Pending& p) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (ordered_busy_ || stopping_ || !queue_.empty()) return false;
+    // A group commit delay asks to wait for more appends to share the fsync: then queue.
+    if (ordered_busy_ || stopping_ || !queue_.empty() || options_.group_commit_delay_micros > 0) {
+      return false;
+    }
     std::lock_guard<std::mutex> s(sync_mu_);
     if (sync_busy_ || !groups_.empty()) return false;
     // Nothing is queued, being ordered or being synced: this thread takes both the ordered and
@@ -400,7 +407,8 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
   auto it = state.heads.find(stream);
   if (it != state.heads.end()) return &it->second;
   auto cached = head_cache_.find(stream);
-  if (cached != head_cache_.end()) return &state.heads.emplace(stream, cached->second).first->second;
+  if (cached != head_cache_.end())
+    return &state.heads.emplace(stream, cached->second).first->second;
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kStreamHeads, stream));
   std::optional<keys::StreamHead> head;
   if (raw) {
@@ -416,7 +424,8 @@ Status WritePath::PrefetchIds(const std::vector<Pending*>& batch, BatchState& st
     if (p->tx == nullptr || p->rejected) continue;
     for (const StreamAppend& sa : p->tx->appends) {
       for (const ProposedEvent& e : sa.events) {
-        if (e.id && !keys::PositionOfGeneratedId(id_tag_, *e.id)) keys.push_back(keys::EventId(*e.id));
+        if (e.id && !keys::PositionOfGeneratedId(id_tag_, *e.id))
+          keys.push_back(keys::EventId(*e.id));
       }
     }
   }
@@ -435,15 +444,16 @@ Result<std::optional<Position>> WritePath::FindWrittenId(const Uuid& id, const B
     // has it. Any other such id is refused, or the event later written at that position would
     // share it.
     if (*p != 0 && *p <= head_.last_position) {
-      TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kLog, keys::Log(*p)));
+      TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                          engine_->Get(Family::kLog, keys::Log(*p)));
       if (raw) {
         TT_ASSIGN_OR_RETURN(RecordedEvent stored, DecodeStoredEvent(*raw));
         if (stored.id == id) return p;
       }
     }
-    return Status::InvalidArgument(
-        "event id " + id.ToString() + " has the form of the ids this store generates, but no "
-        "event has it; choose another id (e.g. a random UUID) or none");
+    return Status::InvalidArgument("event id " + id.ToString() +
+                                   " has the form of the ids this store generates, but no "
+                                   "event has it; choose another id (e.g. a random UUID) or none");
   }
   const std::string key = keys::EventId(id);
   std::optional<std::string> raw;
@@ -577,7 +587,7 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
     if (p->chain && p->chain->failed) {
       results[i] = Status::Unavailable(
           "not written: an earlier transaction of the same batch failed, and the batch stops at "
-          "the first failure");
+          "the first failure; fix that one and send the batch again from it");
       continue;
     }
     heads.clear();
@@ -690,8 +700,9 @@ WritePath::Verdict WritePath::CheckExpectations(
     if (current != p->expected_checkpoint) {
       counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
       *result = Status::WrongExpectedRevision(
-          "checkpoint '" + name + "' is not at the value this transaction follows (an earlier "
-          "transaction of the chain was not stored); nothing of it was written",
+          "checkpoint '" + name +
+              "' is not at the value this transaction follows (an earlier "
+              "transaction of the chain was not stored); nothing of it was written",
           ConflictDetail{});  // no stream is at fault
       return Verdict::kAnswered;
     }
@@ -810,8 +821,7 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
     st.batch->Put(Family::kStreamHeads, stream, keys::EncodeStreamHead(*st.heads[stream]));
   }
   if (st.head.last_position != head_.last_position) {  // not for checkpoints alone
-    st.batch->Put(Family::kTimeIndex, keys::Time(now),
-                  keys::EncodePosition(st.head.last_position));
+    st.batch->Put(Family::kTimeIndex, keys::Time(now), keys::EncodePosition(st.head.last_position));
   }
   st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
   // Not synced here: the sync thread makes it durable while this thread goes on with the next

@@ -21,8 +21,8 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <memory>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -42,8 +42,8 @@ namespace timetrail {
 // What the write path knew of an event's stream just before the event's transaction, for index
 // hooks: what they would otherwise read from the engine. Intentionally copyable.
 struct StreamBefore {
-  bool max_valid_from_known = true;          // false for streams last written by layout 1
-  std::optional<Timestamp> max_valid_from;   // the largest valid_from of its document events
+  bool max_valid_from_known = true;         // false for streams last written by layout 1
+  std::optional<Timestamp> max_valid_from;  // the largest valid_from of its document events
 };
 
 // Lets a layer above the store (e.g. temporal indexes) add its own records to the same atomic
@@ -102,8 +102,7 @@ class WritePath {
   // rejected or failed, and a failure of its own fails the chain.
   void CommitAsync(Transaction tx, std::optional<std::pair<std::string, std::string>> checkpoint,
                    std::optional<std::string> expected_checkpoint,
-                   std::shared_ptr<CommitChain> chain,
-                   std::function<void(Result<Committed>)> done);
+                   std::shared_ptr<CommitChain> chain, std::function<void(Result<Committed>)> done);
 
   // Durably sets a checkpoint, ordered with the writes around it.
   Status SetCheckpoint(std::string_view name, std::string_view value);
@@ -116,8 +115,8 @@ class WritePath {
   void AddIndexHook(IndexHook* hook) { hooks_.push_back(hook); }
 
   struct Counters {
-    std::atomic<std::uint64_t> transactions{0}, events{0}, replays{0}, conflicts{0},
-        rejected{0}, group_commits{0}, latency_micros{0}, syncs{0}, ordered_micros{0};
+    std::atomic<std::uint64_t> transactions{0}, events{0}, replays{0}, conflicts{0}, rejected{0},
+        group_commits{0}, latency_micros{0}, syncs{0}, ordered_micros{0};
   };
   const Counters& counters() const { return counters_; }
 
@@ -212,8 +211,7 @@ class WritePath {
   Status PrefetchIds(const std::vector<Pending*>& batch, BatchState& st);
   // The position of the written event with client-chosen id "id" (nullopt: none).
   Result<std::optional<Position>> FindWrittenId(const Uuid& id, const BatchState& st);
-  Result<std::optional<keys::StreamHead>*> LoadHead(const std::string& stream,
-                                                   BatchState& state);
+  Result<std::optional<keys::StreamHead>*> LoadHead(const std::string& stream, BatchState& state);
   // Notes that group "seq" writes checkpoint "name", keeping its durable value for readers.
   Status NoteCheckpointWrite(const std::string& name, std::uint64_t seq);
 
@@ -236,7 +234,7 @@ class WritePath {
   std::deque<Pending*> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;       // GUARDED_BY(mu_)
   // The ordered stage is taken, by the writer thread or by a caller committing alone.
-  bool ordered_busy_ = false;   // GUARDED_BY(mu_)
+  bool ordered_busy_ = false;  // GUARDED_BY(mu_)
   std::thread thread_;
 
   // Between the writer and the sync thread.
@@ -244,11 +242,11 @@ class WritePath {
   std::condition_variable sync_cv_;
   // Written groups whose sync has not started; the writer waits for it to be empty before
   // it starts the next group. sync_cv_ wakes both threads.
-  std::deque<Group> groups_;     // GUARDED_BY(sync_mu_)
-  bool writer_done_ = false;     // GUARDED_BY(sync_mu_)
+  std::deque<Group> groups_;  // GUARDED_BY(sync_mu_)
+  bool writer_done_ = false;  // GUARDED_BY(sync_mu_)
   // The sync stage is taken: by the sync thread while it syncs and answers the groups it took,
   // or by a caller committing alone.
-  bool sync_busy_ = false;       // GUARDED_BY(sync_mu_)
+  bool sync_busy_ = false;  // GUARDED_BY(sync_mu_)
   // Set by the sync thread when a sync failed: what was written since the last good sync may
   // or may not be on disk, so every later append fails until the store is reopened.
   std::atomic<bool> broken_{false};

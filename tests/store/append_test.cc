@@ -139,8 +139,9 @@ TEST_F(AppendTest, IdempotentRetryReturnsTheOriginalResult) {
 
 TEST_F(AppendTest, PartialOverlapOrDifferentPlaceIsAnError) {
   Uuid id1 = Uuid::Generate(), id2 = Uuid::Generate(), id3 = Uuid::Generate();
-  ASSERT_TRUE(store_->Append("s", ExpectedRevision::Any(),
-                             {EventWithId("T", "1", id1), EventWithId("T", "2", id2)})
+  ASSERT_TRUE(store_
+                  ->Append("s", ExpectedRevision::Any(),
+                           {EventWithId("T", "1", id1), EventWithId("T", "2", id2)})
                   .ok());
   auto before = DumpLog(*store_);
 
@@ -184,7 +185,8 @@ TEST_F(AppendTest, RecordedAtNeverDecreasesAndValidFromIsKept) {
   backdated.valid_from = *ParseTimestamp("2020-01-01");
   auto a = store_->Append("s", ExpectedRevision::Any(), {backdated});
   ASSERT_TRUE(a.ok());
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(store_->Append("s", ExpectedRevision::Any(), {Event("T")}).ok());
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(store_->Append("s", ExpectedRevision::Any(), {Event("T")}).ok());
   auto events = store_->ReadStream("s", {});
   ASSERT_TRUE(events.ok());
   EXPECT_EQ((*events)[0].valid_from, *ParseTimestamp("2020-01-01"));
@@ -211,7 +213,8 @@ TEST_F(AppendTest, CheckpointIsWrittenAtomicallyWithTheEvents) {
 }
 
 TEST_F(AppendTest, EverythingSurvivesReopen) {
-  ASSERT_TRUE(store_->Append("s", ExpectedRevision::Any(), {Event("T"), Event("$delete", "")}).ok());
+  ASSERT_TRUE(
+      store_->Append("s", ExpectedRevision::Any(), {Event("T"), Event("$delete", "")}).ok());
   ASSERT_TRUE(store_->SetCheckpoint("consumer/c", "2").ok());
   auto before = DumpLog(*store_);
   auto head = store_->GetIntegrityHead();
@@ -267,6 +270,25 @@ TEST(GroupCommitTest, ALoneWriterCommitsOnItsOwnThreadWithOneFsyncPerCommit) {
   for (std::thread::id id : publishers) EXPECT_EQ(id, std::this_thread::get_id());
 }
 
+// A group commit delay asks appends to wait for others: a lone append then goes through the
+// writer thread like any other.
+TEST(GroupCommitTest, AGroupCommitDelayKeepsTheLoneWriterOnTheWriterThread) {
+  TempDir dir;
+  Options options;
+  options.group_commit_delay_micros = 200;
+  auto store = OpenOrDie(dir.Sub("data"), options);
+  std::mutex mu;
+  std::vector<std::thread::id> publishers;
+  store->AddCommitListener([&](Position) {
+    std::lock_guard<std::mutex> l(mu);
+    publishers.push_back(std::this_thread::get_id());
+  });
+  ASSERT_TRUE(store->Append("delayed", ExpectedRevision::Any(), {Event("e")}).ok());
+  std::lock_guard<std::mutex> l(mu);
+  ASSERT_EQ(publishers.size(), 1u);
+  EXPECT_NE(publishers[0], std::this_thread::get_id());
+}
+
 TEST(GroupCommitTest, ConcurrentWritersStillShareFsyncs) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("data"));
@@ -274,7 +296,8 @@ TEST(GroupCommitTest, ConcurrentWritersStillShareFsyncs) {
   for (int t = 0; t < 16; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(store->Append("w/" + std::to_string(t), ExpectedRevision::Any(), {Event("e")}).ok());
+        ASSERT_TRUE(
+            store->Append("w/" + std::to_string(t), ExpectedRevision::Any(), {Event("e")}).ok());
       }
     });
   }

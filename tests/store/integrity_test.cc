@@ -59,9 +59,9 @@ class IntegrityTest : public ::testing::Test {
   void SetUp() override {
     auto store = OpenOrDie(dir_.Sub("data"));
     for (int i = 0; i < 200; ++i) {
-      auto r = store->Append("s/" + std::to_string(i % 7), ExpectedRevision::Any(),
-                             {Event("$patch", R"({"v":)" + std::to_string(i) + "}",
-                                    R"({"actor":"a"})")});
+      auto r = store->Append(
+          "s/" + std::to_string(i % 7), ExpectedRevision::Any(),
+          {Event("$patch", R"({"v":)" + std::to_string(i) + "}", R"({"actor":"a"})")});
       ASSERT_TRUE(r.ok());
     }
     head_ = store->GetIntegrityHead();

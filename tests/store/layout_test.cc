@@ -93,7 +93,8 @@ TEST(LayoutUpgradeTest, AVersion1DirectoryOpensUpgradesAndAnswersAsBefore) {
     // The backdated correction, in valid time.
     Result<Timestamp> feb = ParseTimestamp("2026-02-15");
     ASSERT_TRUE(feb.ok());
-    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*feb)), Json::parse(R"({"amount":110})"));
+    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*feb)),
+              Json::parse(R"({"amount":110})"));
     EXPECT_EQ(StateOf(*store, "order/7", EntityQuery::Latest()), Json::parse(R"({"items":[3]})"));
     EXPECT_EQ(StateOf(*store, "order/7", EntityQuery::AtRevision(2)), Json());
     ActivityQuery by_dave;
@@ -134,8 +135,10 @@ TEST(LayoutUpgradeTest, AVersion1DirectoryOpensUpgradesAndAnswersAsBefore) {
     ASSERT_TRUE(jan.ok());
     correction.valid_from = *jan;
     ASSERT_TRUE(store->Append("price/9", ExpectedRevision::Any(), {correction}).ok());
-    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*jan)), Json::parse(R"({"amount":111})"));
-    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*feb)), Json::parse(R"({"amount":110})"));
+    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*jan)),
+              Json::parse(R"({"amount":111})"));
+    EXPECT_EQ(StateOf(*store, "price/9", EntityQuery::ValidAt(*feb)),
+              Json::parse(R"({"amount":110})"));
     verified = store->Verify(VerifyOptions{});
     ASSERT_TRUE(verified.ok());
     EXPECT_TRUE(verified->ok);
@@ -160,12 +163,14 @@ TEST(LayoutTest, GeneratedIdsNeedNoIndexEntryAndForgedOnesAreRefused) {
   {
     auto store = OpenOrDie(data);
     for (int i = 0; i < 20; ++i) {
-      ASSERT_TRUE(store->Append("s/" + std::to_string(i % 3), ExpectedRevision::Any(),
-                                {Event("$put", R"({"i":)" + std::to_string(i) + "}")})
+      ASSERT_TRUE(store
+                      ->Append("s/" + std::to_string(i % 3), ExpectedRevision::Any(),
+                               {Event("$put", R"({"i":)" + std::to_string(i) + "}")})
                       .ok());
     }
     Uuid chosen = IdOf(42);
-    ASSERT_TRUE(store->Append("s/0", ExpectedRevision::Any(), {EventWithId("$put", "{}", chosen)}).ok());
+    ASSERT_TRUE(
+        store->Append("s/0", ExpectedRevision::Any(), {EventWithId("$put", "{}", chosen)}).ok());
     EXPECT_EQ(store->GetEvent(chosen)->position, 21u);
     for (Position p = 1; p <= 20; ++p) {
       Result<RecordedEvent> e = store->GetEventAt(p);
@@ -208,7 +213,8 @@ TEST(TransactManyTest, CommitsInOrderAndStopsAtTheFirstFailure) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("data"));
   std::vector<Transaction> txs;
-  for (int i = 0; i < 500; ++i) txs.push_back(OneEvent("m/" + std::to_string(i % 7), ExpectedRevision::Any(), i));
+  for (int i = 0; i < 500; ++i)
+    txs.push_back(OneEvent("m/" + std::to_string(i % 7), ExpectedRevision::Any(), i));
   std::vector<Result<Committed>> results = store->TransactMany(std::move(txs), true);
   ASSERT_EQ(results.size(), 500u);
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -222,7 +228,8 @@ TEST(TransactManyTest, CommitsInOrderAndStopsAtTheFirstFailure) {
   for (bool invalid : {false, true}) {
     const Position before = store->LastPosition();
     txs.clear();
-    for (int i = 0; i < 6; ++i) txs.push_back(OneEvent("n/" + std::to_string(i), ExpectedRevision::Any(), i));
+    for (int i = 0; i < 6; ++i)
+      txs.push_back(OneEvent("n/" + std::to_string(i), ExpectedRevision::Any(), i));
     if (invalid) {
       txs[3].appends[0].events[0].type = "";
     } else {
@@ -241,7 +248,8 @@ TEST(TransactManyTest, CommitsInOrderAndStopsAtTheFirstFailure) {
 
   // Without stopping, every valid transaction is written.
   txs.clear();
-  for (int i = 0; i < 4; ++i) txs.push_back(OneEvent("o/" + std::to_string(i), ExpectedRevision::NoStream(), i));
+  for (int i = 0; i < 4; ++i)
+    txs.push_back(OneEvent("o/" + std::to_string(i), ExpectedRevision::NoStream(), i));
   txs[1].appends[0].expected = ExpectedRevision::Exact(5);
   const Position before = store->LastPosition();
   results = store->TransactMany(std::move(txs), false);

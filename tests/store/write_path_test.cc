@@ -122,7 +122,7 @@ struct Fixture {
   std::unique_ptr<GatedEngine> owned;
   std::unique_ptr<WritePath> path;
   std::mutex mu;
-  std::vector<Position> published;  // GUARDED_BY(mu)
+  std::vector<Position> published;   // GUARDED_BY(mu)
   int published_beyond_durable = 0;  // GUARDED_BY(mu)
 
   Fixture() {
@@ -131,7 +131,8 @@ struct Fixture {
     owned = std::make_unique<GatedEngine>(std::move(inner).value());
     engine = owned.get();
     path = std::make_unique<WritePath>(engine, Options{}, keys::HeadState{},
-                                       keys::IdTag{1, 2, 3, 4, 5, 6}, [this](const keys::HeadState& h) {
+                                       keys::IdTag{1, 2, 3, 4, 5, 6},
+                                       [this](const keys::HeadState& h) {
                                          std::lock_guard<std::mutex> l(mu);
                                          if (h.last_position > engine->durable_position()) {
                                            ++published_beyond_durable;
