@@ -123,16 +123,16 @@ bench::RunResult RunTimetrail(EventStore& store, const Scenario& sc, const Confi
   // ordered stage's share, which one thread does for all and so bounds the throughput.
   (*extra)["cpu_us_per_event"] = events == 0 ? 0.0 : cpu_seconds * 1e6 / events;
   (*extra)["ordered_us_per_event"] =
-      events == 0 ? 0.0
-                  : static_cast<double>(after.ordered_stage_micros - before.ordered_stage_micros) /
-                        events;
+      events == 0
+          ? 0.0
+          : static_cast<double>(after.ordered_stage_micros - before.ordered_stage_micros) / events;
   return result;
 }
 
 using bench::PgInsertSql;
 
-bench::RunResult RunPostgres(std::vector<std::unique_ptr<bench::PgConn>>& conns,
-                             const Scenario& sc, const Config& cfg) {
+bench::RunResult RunPostgres(std::vector<std::unique_ptr<bench::PgConn>>& conns, const Scenario& sc,
+                             const Config& cfg) {
   std::vector<ThreadStreams> state(sc.threads);
   for (auto& s : state) s.last.resize(cfg.streams_per_thread);
   std::string stmt = "insert" + std::to_string(sc.batch);
@@ -369,13 +369,14 @@ int main(int argc, char** argv) {
     std::cerr << "append_bench: --data-dir is required (see --help)\n";
     return 2;
   }
-  if (cfg.seconds <= 0 || cfg.rounds < 1 || cfg.many_threads < 1 || cfg.batch < 1 || cfg.batch > 10000 ||
-      cfg.batch_threads.empty() ||
+  if (cfg.seconds <= 0 || cfg.rounds < 1 || cfg.many_threads < 1 || cfg.batch < 1 ||
+      cfg.batch > 10000 || cfg.batch_threads.empty() ||
       *std::min_element(cfg.batch_threads.begin(), cfg.batch_threads.end()) < 1 ||
       cfg.streams_per_thread < 1 || cfg.read_events < 1) {
-    std::cerr << "append_bench: --seconds, --rounds, --many-threads, --batch-threads (a comma-separated"
-                 " list), --streams-per-thread and --read-events must be positive and --batch"
-                 " at most 10000\n";
+    std::cerr
+        << "append_bench: --seconds, --rounds, --many-threads, --batch-threads (a comma-separated"
+           " list), --streams-per-thread and --read-events must be positive and --batch"
+           " at most 10000\n";
     return 2;
   }
   std::error_code ec;
@@ -431,8 +432,8 @@ int main(int argc, char** argv) {
   bool with_pg = !cfg.pg.empty();
   if (with_pg) {
     Json settings;
-    int max_threads = std::max(cfg.many_threads,
-                               *std::max_element(cfg.batch_threads.begin(), cfg.batch_threads.end()));
+    int max_threads = std::max(
+        cfg.many_threads, *std::max_element(cfg.batch_threads.begin(), cfg.batch_threads.end()));
     if (!SetUpPostgres(cfg, max_threads, {1, cfg.batch}, &conns, &settings)) return 1;
     out["postgres"] = settings;
   }
@@ -499,8 +500,8 @@ int main(int argc, char** argv) {
       bench::Driver dpg("postgres  " + sc.label, 1, cfg.seconds, cfg.rounds);
       pg = dpg.Run([&](int, std::uint64_t, std::string* error) -> std::int64_t {
         std::string from = std::to_string(pnext);
-        std::int64_t n = conns[0]->ExecPrepared("read_stream", {"read/stream", from.c_str()},
-                                                error, nullptr, &col);
+        std::int64_t n = conns[0]->ExecPrepared("read_stream", {"read/stream", from.c_str()}, error,
+                                                nullptr, &col);
         if (n < 0) return -1;
         pnext = n < 1000 ? 0 : std::strtoll(col.back().c_str(), nullptr, 10) + 1;
         if (pnext >= cfg.read_events) pnext = 0;
@@ -515,7 +516,9 @@ int main(int argc, char** argv) {
   {
     Scenario sc{"read_log", "read the log, pages of 1000", 1, 0};
     std::cerr << "scenario " << sc.label << "\n";
-    Json row{{"name", sc.name}, {"label", sc.label}, {"threads", 1},
+    Json row{{"name", sc.name},
+             {"label", sc.label},
+             {"threads", 1},
              {"timetrail_log_events", store.LastPosition()}};
     timetrail::Position next = 1;
     bench::Driver dtt("timetrail " + sc.label, 1, cfg.seconds, cfg.rounds);
@@ -563,9 +566,8 @@ int main(int argc, char** argv) {
   Json goals = Json::array();
   if (with_pg) {
     double ratio = b["ratio_events_per_second"].get<double>();
-    goals.push_back(Json{{"goal", "(b) at least 10x PostgreSQL"},
-                         {"measured", ratio},
-                         {"met", ratio >= 10.0}});
+    goals.push_back(
+        Json{{"goal", "(b) at least 10x PostgreSQL"}, {"measured", ratio}, {"met", ratio >= 10.0}});
   }
   goals.push_back(Json{{"goal", "(c) at least 500,000 events/s"},
                        {"measured", best_batch},

@@ -1,5 +1,5 @@
-#include <sys/resource.h>
 #include "bench_common.h"
+#include <sys/resource.h>
 
 #include <fcntl.h>
 #include <sys/utsname.h>
@@ -53,7 +53,8 @@ Json DescribeMachine() {
   Json m;
   m["cores"] = std::thread::hardware_concurrency();
   std::string mem = AfterColon(FirstMatchingLine("/proc/meminfo", "MemTotal"));
-  m["memory_gib"] = static_cast<double>(std::strtoull(mem.c_str(), nullptr, 10)) / (1024.0 * 1024.0);
+  m["memory_gib"] =
+      static_cast<double>(std::strtoull(mem.c_str(), nullptr, 10)) / (1024.0 * 1024.0);
   m["cpu_model"] = AfterColon(FirstMatchingLine("/proc/cpuinfo", "model name"));
   struct utsname u {};
   if (uname(&u) == 0) m["kernel"] = std::string(u.sysname) + " " + u.release;
@@ -95,8 +96,11 @@ double MeasureFsyncRate(const std::string& dir, double seconds) {
 }
 
 Json Latency::ToJson() const {
-  return Json{{"p50_us", p50_us}, {"p99_us", p99_us}, {"p999_us", p999_us},
-              {"max_us", max_us}, {"mean_us", mean_us}};
+  return Json{{"p50_us", p50_us},
+              {"p99_us", p99_us},
+              {"p999_us", p999_us},
+              {"max_us", max_us},
+              {"mean_us", mean_us}};
 }
 
 Latency Summarize(std::vector<std::uint64_t>& nanos) {
@@ -164,10 +168,9 @@ RunResult Driver::RunRounds(const Op& op, std::uint64_t total_calls) {
 }
 
 RunResult Driver::RunOnce(const Op& op, std::uint64_t total_calls, int round) {
-  const std::string label =
-      rounds_ == 1 ? label_
-                   : label_ + " (round " + std::to_string(round + 1) + "/" +
-                         std::to_string(rounds_) + ")";
+  const std::string label = rounds_ == 1 ? label_
+                                         : label_ + " (round " + std::to_string(round + 1) + "/" +
+                                               std::to_string(rounds_) + ")";
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> events{0}, calls{0}, errors{0};
   std::atomic<std::uint64_t> next_call{0};
@@ -216,7 +219,8 @@ RunResult Driver::RunOnce(const Op& op, std::uint64_t total_calls, int round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     auto now = Clock::now();
     double elapsed = std::chrono::duration<double>(now - start).count();
-    bool done = total_calls == 0 ? elapsed >= seconds_ : calls.load() + errors.load() >= total_calls;
+    bool done =
+        total_calls == 0 ? elapsed >= seconds_ : calls.load() + errors.load() >= total_calls;
     if (done || now - last >= std::chrono::seconds(1)) {
       std::uint64_t e = events.load();
       double rate = static_cast<double>(e - last_events) /
@@ -305,8 +309,9 @@ std::int64_t PgConn::ExecPrepared(const std::string& name, const std::vector<con
 
 Json DescribePostgres(PgConn& conn) {
   Json j;
-  const char* names[] = {"server_version", "fsync", "synchronous_commit", "wal_sync_method",
-                         "shared_buffers", "full_page_writes", "commit_delay", "max_connections"};
+  const char* names[] = {"server_version",  "fsync",          "synchronous_commit",
+                         "wal_sync_method", "shared_buffers", "full_page_writes",
+                         "commit_delay",    "max_connections"};
   for (const char* name : names) {
     PGresult* r = PQexec(conn.raw(), (std::string("SHOW ") + name).c_str());
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) j[name] = PQgetvalue(r, 0, 0);
@@ -317,26 +322,28 @@ Json DescribePostgres(PgConn& conn) {
 
 std::string EventData(int thread, std::uint64_t i, int k) {
   char buf[256];
-  std::snprintf(buf, sizeof buf,
-                R"({"customer": "customer-%d", "order": %)" PRIu64
-                R"(, "line": %d, "amount": 1249.5, "currency": "EUR", "status": "placed", "note": "left at the door"})",
-                thread, i, k);
+  std::snprintf(
+      buf, sizeof buf,
+      R"({"customer": "customer-%d", "order": %)" PRIu64
+      R"(, "line": %d, "amount": 1249.5, "currency": "EUR", "status": "placed", "note": "left at the door"})",
+      thread, i, k);
   return buf;
 }
 
 bool PgCreateEventsTable(PgConn& conn, std::string* error) {
   return conn.Exec("DROP TABLE IF EXISTS events", error) &&
-         conn.Exec("CREATE TABLE events ("
-                   " position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-                   " stream text NOT NULL,"
-                   " revision bigint NOT NULL,"
-                   " id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,"
-                   " type text NOT NULL,"
-                   " data jsonb NOT NULL,"
-                   " metadata jsonb NOT NULL,"
-                   " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
-                   " UNIQUE (stream, revision))",
-                   error);
+         conn.Exec(
+             "CREATE TABLE events ("
+             " position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+             " stream text NOT NULL,"
+             " revision bigint NOT NULL,"
+             " id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,"
+             " type text NOT NULL,"
+             " data jsonb NOT NULL,"
+             " metadata jsonb NOT NULL,"
+             " recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+             " UNIQUE (stream, revision))",
+             error);
 }
 
 std::string PgInsertSql(int rows) {
@@ -403,8 +410,7 @@ bool Flags::CheckAllUsed() const {
   for (auto& kv : values_) {
     if (std::find(used_.begin(), used_.end(), kv.first) == used_.end()) {
       std::cerr << "unknown argument: "
-                << (kv.first[0] == '?' ? kv.first.substr(1) : "--" + kv.first)
-                << " (see --help)\n";
+                << (kv.first[0] == '?' ? kv.first.substr(1) : "--" + kv.first) << " (see --help)\n";
       ok = false;
     }
   }

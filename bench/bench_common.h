@@ -72,8 +72,11 @@ using Op = std::function<std::int64_t(int thread, std::uint64_t i, std::string* 
 class Driver {
  public:
   Driver(std::string label, int threads, double seconds, int rounds = 1)
-      : label_(std::move(label)), threads_(threads), seconds_(seconds),
-        rounds_(rounds < 1 ? 1 : rounds), next_i_(threads, 0) {}
+      : label_(std::move(label)),
+        threads_(threads),
+        seconds_(seconds),
+        rounds_(rounds < 1 ? 1 : rounds),
+        next_i_(threads, 0) {}
   RunResult Run(const Op& op);
   // Runs "op" "calls" times per round (split across the threads), timing each call;
   // for a fixed number of queries.

@@ -104,15 +104,15 @@ struct StoreStats {
   std::uint64_t transactions_committed = 0;
   std::uint64_t events_committed = 0;
   std::uint64_t idempotent_replays = 0;
-  std::uint64_t conflicts = 0;            // kWrongExpectedRevision answers
-  std::uint64_t rejected = 0;             // invalid, too large, duplicate
-  std::uint64_t group_commits = 0;        // durable writes (each one fsync)
+  std::uint64_t conflicts = 0;                    // kWrongExpectedRevision answers
+  std::uint64_t rejected = 0;                     // invalid, too large, duplicate
+  std::uint64_t group_commits = 0;                // durable writes (each one fsync)
   std::uint64_t commit_latency_micros_total = 0;  // queue + write, summed over transactions
   // CPU time the ordered stage of the write path (one thread, in commit order) spent on its
   // groups, summed: checking expectations, assigning and encoding, writing to the engine.
   // Divided by events_committed, the part of an event's cost that no second core can share.
   std::uint64_t ordered_stage_micros = 0;
-  std::uint64_t disk_bytes = 0;           // live data files, approximate
+  std::uint64_t disk_bytes = 0;  // live data files, approximate
 };
 
 class EventStore {
@@ -254,13 +254,13 @@ class EventStore {
   // for kRevision, no event at that revision); kInvalidArgument for a malformed query. Cost:
   // a seek to the nearest state snapshot plus at most Options::snapshot_interval events; for
   // valid-time points also the corrections recorded since that snapshot (docs/temporal.md).
-  virtual Result<EntityState> GetEntity(std::string_view stream, const EntityQuery& query) const = 0;
+  virtual Result<EntityState> GetEntity(std::string_view stream,
+                                        const EntityQuery& query) const = 0;
 
   // The intervals during which the value at JSON pointer "path" (RFC 6901, "" is the whole
   // document) stayed the same. kInvalidArgument for a malformed pointer; kNotFound if the
   // stream has no events.
-  virtual Result<PropertyHistory> GetPropertyHistory(std::string_view stream,
-                                                     std::string_view path,
+  virtual Result<PropertyHistory> GetPropertyHistory(std::string_view stream, std::string_view path,
                                                      const HistoryQuery& query) const = 0;
 
   // The states at query.from and query.to and the JSON Patch between them; with

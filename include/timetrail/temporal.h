@@ -2,8 +2,9 @@
 // between two points, activity across streams, and revert. See docs/temporal.md.
 //
 //   auto now = store->GetEntity("friend-1", timetrail::EntityQuery::Latest());
-//   auto then = store->GetEntity("friend-1", timetrail::EntityQuery::AsOf(*ParseTimestamp("2026-01-01")));
-//   auto moves = store->GetPropertyHistory("friend-1", "/location", timetrail::HistoryQuery{});
+//   auto then = store->GetEntity("friend-1",
+//   timetrail::EntityQuery::AsOf(*ParseTimestamp("2026-01-01"))); auto moves =
+//   store->GetPropertyHistory("friend-1", "/location", timetrail::HistoryQuery{});
 //
 // States are JSON text. The fold parses documents into doubles or 64-bit integers: a number
 // beyond double precision is folded (and so returned in states, histories and diffs) as the
@@ -33,10 +34,10 @@ struct EntityQuery {
                   // folded in (valid_from, position) order (bitemporal)
   };
   Kind kind = Kind::kLatest;
-  Revision revision = 0;  // kRevision
-  Position position = 0;  // kPosition
-  Timestamp as_of;        // kSystemTime
-  Timestamp valid_at;     // kValidTime
+  Revision revision = 0;              // kRevision
+  Position position = 0;              // kPosition
+  Timestamp as_of;                    // kSystemTime
+  Timestamp valid_at;                 // kValidTime
   std::optional<Timestamp> known_at;  // kValidTime; nullopt means now (every committed event)
 
   static EntityQuery Latest() { return EntityQuery{}; }
@@ -102,9 +103,9 @@ struct HistoryQuery {
 
 // One interval during which the value at a JSON pointer stayed the same. Intentionally copyable.
 struct PropertyInterval {
-  bool present = false;       // whether the path exists in the document
-  std::string value = "null";  // JSON text of the value; "null" when !present
-  EventPoint from;             // the event that set this value (and its metadata)
+  bool present = false;          // whether the path exists in the document
+  std::string value = "null";    // JSON text of the value; "null" when !present
+  EventPoint from;               // the event that set this value (and its metadata)
   std::optional<EventPoint> to;  // the event that changed it; nullopt for the last (open) one
 };
 

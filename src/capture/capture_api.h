@@ -21,7 +21,7 @@ struct CaptureLink {
   std::string source_url;  // where source reverts go; empty: only a request's own "source"
   std::string slot;
   bool request_may_name_source = false;  // only where the caller already holds the data
-  std::function<CaptureStats()> stats;  // empty when no capture runs here
+  std::function<CaptureStats()> stats;   // empty when no capture runs here
 };
 
 // The endpoints of a capture beside the API and its lines in /metrics. Without a link (no

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "capture/capture_api.h"
-#include "server/api.h"
 #include "json/json_writer.h"
 #include "json/raw_json.h"
+#include "server/api.h"
 #include "subscribe/hub.h"
 
 namespace timetrail::cli {
@@ -22,8 +22,8 @@ class ServerBackend final : public Backend {
   ServerBackend(ServerAddress address, std::string token)
       : address_(std::move(address)), token_(std::move(token)), connection_(address_) {}
 
-  Result<HttpResponse> Call(std::string_view method, std::string_view target,
-                            std::string_view body, const Headers& headers) override {
+  Result<HttpResponse> Call(std::string_view method, std::string_view target, std::string_view body,
+                            const Headers& headers) override {
     return connection_.Request(method, target, body, WithToken(headers));
   }
 
@@ -73,13 +73,14 @@ class DataBackend final : public Backend {
     auth.required = false;
     const char* user = std::getenv("USER");
     const passwd* pw = user == nullptr ? ::getpwuid(::geteuid()) : nullptr;
-    auth.anonymous_actor =
-        std::string("local:") + (user != nullptr ? user : pw != nullptr ? pw->pw_name : "unknown");
+    auth.anonymous_actor = std::string("local:") + (user != nullptr ? user
+                                                    : pw != nullptr ? pw->pw_name
+                                                                    : "unknown");
     return api_.ConfigureAuth(auth);
   }
 
-  Result<HttpResponse> Call(std::string_view method, std::string_view target,
-                            std::string_view body, const Headers& headers) override {
+  Result<HttpResponse> Call(std::string_view method, std::string_view target, std::string_view body,
+                            const Headers& headers) override {
     server::ApiRequest req;
     req.method = std::string(method);
     req.target = std::string(target);
@@ -149,7 +150,8 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool c
   if (target.data_dir.empty()) {
     TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
     address.ca_file = target.ca_file;
-    return std::unique_ptr<Backend>(std::make_unique<ServerBackend>(std::move(address), target.token));
+    return std::unique_ptr<Backend>(
+        std::make_unique<ServerBackend>(std::move(address), target.token));
   }
   struct stat st {};
   if (!create && ::stat(target.data_dir.c_str(), &st) != 0) {

@@ -46,7 +46,7 @@ class Backend {
 struct TargetOptions {
   std::string server;  // URL; used unless data_dir is set
   std::string data_dir;
-  std::string token;  // API token sent as "Authorization: Bearer" in server mode
+  std::string token;    // API token sent as "Authorization: Bearer" in server mode
   std::string ca_file;  // certificate authorities for an https server; empty: the system's
 };
 

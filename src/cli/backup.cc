@@ -77,8 +77,8 @@ int OnlineBackup(const CommonOptions& o, const std::string& to) {
   if (o.json) {
     std::cout << OneLine(raw) << "\n";
   } else {
-    std::cout << "backup: " << (*backend)->Describe() << " wrote '" << to
-              << "'; last position " << Uint(res, "position") << ", integrity chain verified ("
+    std::cout << "backup: " << (*backend)->Describe() << " wrote '" << to << "'; last position "
+              << Uint(res, "position") << ", integrity chain verified ("
               << Uint(res, "events_checked") << " events)" << std::endl;
   }
   return kExitOk;
@@ -95,9 +95,10 @@ void AddBackupCommands(CLI::App& app) {
       "from a data directory no server holds");
   AddCommonOptions(backup, common.get());
   backup->get_option("--data")->envname("TIMETRAIL_DATA");
-  backup->add_option("--to", *to,
-                     "New directory for the backup (must not exist or be empty); with a server, "
-                     "a new directory name inside the server's --backup-dir")
+  backup
+      ->add_option("--to", *to,
+                   "New directory for the backup (must not exist or be empty); with a server, "
+                   "a new directory name inside the server's --backup-dir")
       ->required();
   backup->footer(
       "With --server (the default) the running server writes a consistent copy while it keeps\n"
@@ -107,7 +108,8 @@ void AddBackupCommands(CLI::App& app) {
       "a server (exit 5 if it is). The backup is itself a data directory: `timetrail restore`\n"
       "copies it back, or serve it directly with `timetrail serve --data BACKUP`.\n"
       "Examples:\n"
-      "  timetrail backup --to timetrail-2026-11-23 --token $ADMIN   # serve --backup-dir /backups\n"
+      "  timetrail backup --to timetrail-2026-11-23 --token $ADMIN   # serve --backup-dir "
+      "/backups\n"
       "  timetrail backup --data /var/lib/timetrail --to /backups/timetrail-2026-11-23\n"
       "See docs/operations.md.");
   backup->callback([common, to] {
@@ -119,8 +121,8 @@ void AddBackupCommands(CLI::App& app) {
 
   auto from = std::make_shared<std::string>();
   auto into = std::make_shared<std::string>();
-  CLI::App* restore = app.add_subcommand(
-      "restore", "Copy a backup into a new data directory and verify it");
+  CLI::App* restore =
+      app.add_subcommand("restore", "Copy a backup into a new data directory and verify it");
   restore->add_option("--from", *from, "A directory written by `timetrail backup`")->required();
   restore->add_option("--data", *into, "New data directory (must not exist or be empty)")
       ->envname("TIMETRAIL_DATA")

@@ -35,8 +35,8 @@ Result<std::string> ReadInput(const std::string& path) {
 Status CheckJson(std::string_view flag, std::string_view text, bool object_only) {
   Result<RawJson> v = json::ParseRawJson(text);
   if (!v.ok()) {
-    return Status::InvalidArgument(std::string(flag) + " is not valid JSON: " +
-                                   v.status().message());
+    return Status::InvalidArgument(std::string(flag) +
+                                   " is not valid JSON: " + v.status().message());
   }
   if (object_only && !v->is_object()) {
     return Status::InvalidArgument(std::string(flag) + " must be a JSON object, got " +
@@ -49,8 +49,8 @@ Status CheckJson(std::string_view flag, std::string_view text, bool object_only)
 Result<std::string> ExpectedJson(const std::string& expected) {
   Result<ExpectedRevision> e = ExpectedRevision::Parse(expected);
   if (!e.ok()) {
-    return Status::InvalidArgument("--expected must be any, no_stream, exists or a revision, got '" +
-                                   expected + "'");
+    return Status::InvalidArgument(
+        "--expected must be any, no_stream, exists or a revision, got '" + expected + "'");
   }
   if (e->kind() == ExpectedRevision::Kind::kExact) return std::to_string(e->revision());
   return JsonQuote(e->ToString());
@@ -101,7 +101,8 @@ Result<std::string> AppendBody(const AppendArgs& a) {
   if (!a.events_file.empty()) {
     if (!a.type.empty() || !a.data.empty() || !a.id.empty() || !a.valid_from.empty()) {
       return Status::InvalidArgument(
-          "--events takes the whole events array; do not combine it with --type, --event-data, --id "
+          "--events takes the whole events array; do not combine it with --type, --event-data, "
+          "--id "
           "or --valid-from");
     }
     TT_ASSIGN_OR_RETURN(events, ReadInput(a.events_file));
@@ -115,7 +116,8 @@ Result<std::string> AppendBody(const AppendArgs& a) {
     }
   } else {
     if (a.type.empty()) {
-      return Status::InvalidArgument("--type is required (e.g. --type '$put'), or pass --events FILE");
+      return Status::InvalidArgument(
+          "--type is required (e.g. --type '$put'), or pass --events FILE");
     }
     std::string ev = "{\"type\":" + JsonQuote(a.type);
     if (!a.data.empty()) {
@@ -157,21 +159,23 @@ int RunAppend(const AppendArgs& a) {
   }
   std::uint64_t first = Uint(res, "first_revision");
   std::uint64_t last = Uint(res, "revision");
-  bool replay = res.Find("idempotent_replay") != nullptr &&
-                res.Find("idempotent_replay")->boolean;
+  bool replay = res.Find("idempotent_replay") != nullptr && res.Find("idempotent_replay")->boolean;
   std::cout << (replay ? "already written (idempotent replay): " : "appended ")
             << (last - first + 1) << (last == first ? " event" : " events") << " to "
-            << Str(res, "stream") << ": revision " << (first == last ? "" : std::to_string(first) + "..")
-            << last << ", position " << Uint(res, "position") << ", tx " << Uint(res, "tx")
-            << ", recorded at " << Str(res, "recorded_at") << "\n";
+            << Str(res, "stream") << ": revision "
+            << (first == last ? "" : std::to_string(first) + "..") << last << ", position "
+            << Uint(res, "position") << ", tx " << Uint(res, "tx") << ", recorded at "
+            << Str(res, "recorded_at") << "\n";
   return kExitOk;
 }
 
 void AddAppend(CLI::App& app) {
   auto a = std::make_shared<AppendArgs>();
-  CLI::App* cmd = app.add_subcommand("append", "Append events to a stream (POST /v1/streams/{stream})");
+  CLI::App* cmd =
+      app.add_subcommand("append", "Append events to a stream (POST /v1/streams/{stream})");
   AddCommonOptions(cmd, &a->common);
-  cmd->add_option("stream", a->stream, "Stream name, e.g. friend-1 or public.orders/42")->required();
+  cmd->add_option("stream", a->stream, "Stream name, e.g. friend-1 or public.orders/42")
+      ->required();
   cmd->add_option("--type,-t", a->type, "Event type ($put, $patch, $delete or a domain type)");
   cmd->add_option("--event-data,-d", a->data, "Event data as JSON (--data names a data directory)");
   cmd->add_option("--metadata,-m", a->metadata, "Metadata as a JSON object");
@@ -241,7 +245,8 @@ int RunRead(const ReadArgs& a) {
 
 void AddRead(CLI::App& app) {
   auto a = std::make_shared<ReadArgs>();
-  CLI::App* cmd = app.add_subcommand("read", "Read the events of one stream (GET /v1/streams/{stream})");
+  CLI::App* cmd =
+      app.add_subcommand("read", "Read the events of one stream (GET /v1/streams/{stream})");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("stream", a->stream, "Stream name")->required();
   cmd->add_option("--from", a->from, "First revision (default: the first, or the last backwards)");
@@ -283,12 +288,14 @@ int RunShow(const SimpleArgs& a, std::string_view command, const std::string& ta
 
 void AddInfo(CLI::App& app) {
   auto a = std::make_shared<SimpleArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "info", "Show a stream's revision, position and whether it is deleted (GET /v1/streams/{stream}/info)");
+  CLI::App* cmd = app.add_subcommand("info",
+                                     "Show a stream's revision, position and whether it is deleted "
+                                     "(GET /v1/streams/{stream}/info)");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("stream", a->arg, "Stream name")->required();
-  cmd->footer("Example:\n  timetrail info friend-1\n"
-              "A stream without events is shown with exists: false (exit code 0).");
+  cmd->footer(
+      "Example:\n  timetrail info friend-1\n"
+      "A stream without events is shown with exists: false (exit code 0).");
   SetAction(cmd, [a] { return RunShow(*a, "info", "/v1/streams/" + UrlEncode(a->arg) + "/info"); });
 }
 
@@ -297,18 +304,21 @@ void AddEvent(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("event", "Show one event by its id (GET /v1/events/{id})");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("id", a->arg, "Event id (UUID)")->required();
-  cmd->footer("Example:\n  timetrail event 0191b7a4-6c1e-7d2a-9f3b-1a2b3c4d5e6f --json\n"
-              "Exit codes: 0 ok, 2 not a UUID, 3 no such event, 5 server unreachable.");
+  cmd->footer(
+      "Example:\n  timetrail event 0191b7a4-6c1e-7d2a-9f3b-1a2b3c4d5e6f --json\n"
+      "Exit codes: 0 ok, 2 not a UUID, 3 no such event, 5 server unreachable.");
   SetAction(cmd, [a] { return RunShow(*a, "event", "/v1/events/" + UrlEncode(a->arg)); });
 }
 
 void AddIntegrity(CLI::App& app) {
   auto a = std::make_shared<SimpleArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "integrity", "Show the head of the integrity chain: last position and its hash (GET /v1/integrity)");
+      "integrity",
+      "Show the head of the integrity chain: last position and its hash (GET /v1/integrity)");
   AddCommonOptions(cmd, &a->common);
-  cmd->footer("Example:\n  timetrail integrity --json > head.json   # keep it somewhere else\n"
-              "Later, `timetrail verify` recomputes the chain; compare its head with the kept one.");
+  cmd->footer(
+      "Example:\n  timetrail integrity --json > head.json   # keep it somewhere else\n"
+      "Later, `timetrail verify` recomputes the chain; compare its head with the kept one.");
   SetAction(cmd, [a] { return RunShow(*a, "integrity", "/v1/integrity"); });
 }
 
@@ -332,8 +342,8 @@ std::string FilterQuery(const std::string& stream_prefix, const std::string& typ
 int RunLog(const LogArgs& a) {
   Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
   if (!backend.ok()) return ReportStatus("log", backend.status());
-  std::string target = "/v1/log?from=" + std::to_string(a.from) + "&limit=" +
-                       std::to_string(a.limit) + FilterQuery(a.stream_prefix, a.types);
+  std::string target = "/v1/log?from=" + std::to_string(a.from) +
+                       "&limit=" + std::to_string(a.limit) + FilterQuery(a.stream_prefix, a.types);
   std::string raw;
   RawJson res;
   int code = CallJson(**backend, "log", a.common, "GET", target, "", {}, &raw, &res);
@@ -357,8 +367,9 @@ void AddLog(CLI::App& app) {
   cmd->add_option("--limit", a->limit, "Events per call, 1..1000")->capture_default_str();
   cmd->add_option("--stream-prefix", a->stream_prefix, "Only streams whose name starts with this");
   cmd->add_option("--types", a->types, "Only these event types, comma-separated");
-  cmd->footer("Examples:\n  timetrail log --from 1 --limit 20\n"
-              "  timetrail log --stream-prefix friend- --types '$put,$patch' --json");
+  cmd->footer(
+      "Examples:\n  timetrail log --from 1 --limit 20\n"
+      "  timetrail log --stream-prefix friend- --types '$put,$patch' --json");
   SetAction(cmd, [a] { return RunLog(*a); });
 }
 
@@ -386,8 +397,7 @@ int RunVerify(const CommonOptions& o) {
               << Uint(res, "events_checked") << " events checked)\n";
   }
   if (!ok) {
-    std::cerr << "timetrail verify: first bad position " << Text(res, "first_bad_position")
-              << "\n";
+    std::cerr << "timetrail verify: first bad position " << Text(res, "first_bad_position") << "\n";
   }
   return ok ? kExitOk : kExitFailure;
 }
@@ -395,11 +405,13 @@ int RunVerify(const CommonOptions& o) {
 void AddVerify(CLI::App& app) {
   auto o = std::make_shared<CommonOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "verify", "Recompute the integrity chain and name the first bad position (POST /v1/integrity/verify)");
+      "verify",
+      "Recompute the integrity chain and name the first bad position (POST /v1/integrity/verify)");
   AddCommonOptions(cmd, o.get());
-  cmd->footer("Example:\n  timetrail verify --data ./timetrail-data\n"
-              "Exit codes: 0 the chain holds, 1 it is broken (the first bad position is named),\n"
-              "5 server unreachable.");
+  cmd->footer(
+      "Example:\n  timetrail verify --data ./timetrail-data\n"
+      "Exit codes: 0 the chain holds, 1 it is broken (the first bad position is named),\n"
+      "5 server unreachable.");
   SetAction(cmd, [o] { return RunVerify(*o); });
 }
 
@@ -440,36 +452,38 @@ int RunTail(const TailArgs& a) {
   std::uint64_t seen = 0;
   int failure = kExitOk;
   HttpResponse error;
-  Status s = (*backend)->Subscribe(query, {}, [&](std::string_view event_json) {
-    Result<RawJson> ev = json::ParseRawJson(event_json);
-    if (!ev.ok()) {
-      std::cerr << "timetrail tail: skipping an event that is not JSON: "
-                << ev.status().message() << "\n";
-      return true;
-    }
-    if (a.common.json) {
-      std::cout << OneLine(event_json) << "\n";
-    } else {
-      table.PrintRow(std::cout, EventRow(*ev));
-    }
-    std::cout.flush();
-    if (!a.consumer.empty()) {
-      std::string raw;
-      RawJson res;
-      CommonOptions quiet = a.common;
-      quiet.json = false;
-      int code = CallJson(ack_backend, "tail", quiet, "POST",
-                          "/v1/consumers/" + UrlEncode(a.consumer) + "/ack",
-                          "{\"position\":" + std::to_string(Uint(*ev, "position")) + "}", {},
-                          &raw, &res);
-      if (code != kExitOk) {
-        failure = code;
-        return false;
-      }
-    }
-    ++seen;
-    return a.count == 0 || seen < a.count;
-  }, &error);
+  Status s = (*backend)->Subscribe(
+      query, {},
+      [&](std::string_view event_json) {
+        Result<RawJson> ev = json::ParseRawJson(event_json);
+        if (!ev.ok()) {
+          std::cerr << "timetrail tail: skipping an event that is not JSON: "
+                    << ev.status().message() << "\n";
+          return true;
+        }
+        if (a.common.json) {
+          std::cout << OneLine(event_json) << "\n";
+        } else {
+          table.PrintRow(std::cout, EventRow(*ev));
+        }
+        std::cout.flush();
+        if (!a.consumer.empty()) {
+          std::string raw;
+          RawJson res;
+          CommonOptions quiet = a.common;
+          quiet.json = false;
+          int code = CallJson(
+              ack_backend, "tail", quiet, "POST", "/v1/consumers/" + UrlEncode(a.consumer) + "/ack",
+              "{\"position\":" + std::to_string(Uint(*ev, "position")) + "}", {}, &raw, &res);
+          if (code != kExitOk) {
+            failure = code;
+            return false;
+          }
+        }
+        ++seen;
+        return a.count == 0 || seen < a.count;
+      },
+      &error);
   if (failure != kExitOk) return failure;
   if (!s.ok()) return ReportStatus("tail", s);
   if (error.status != 0) return ReportErrorResponse("tail", error, a.common.json);
@@ -479,7 +493,8 @@ int RunTail(const TailArgs& a) {
 void AddTail(CLI::App& app) {
   auto a = std::make_shared<TailArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "tail", "Follow the global log: stored events, then live ones as they commit (GET /v1/subscribe)");
+      "tail",
+      "Follow the global log: stored events, then live ones as they commit (GET /v1/subscribe)");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("--from", a->from, "First position (default 1)");
   cmd->add_option("--stream-prefix", a->stream_prefix, "Only streams whose name starts with this");
@@ -487,7 +502,8 @@ void AddTail(CLI::App& app) {
   cmd->add_option("--consumer", a->consumer,
                   "Named consumer: start after its acknowledged position, and acknowledge each "
                   "event once printed, so the next tail resumes after it");
-  cmd->add_option("--count", a->count, "Stop after this many events (default: follow until Ctrl-C)");
+  cmd->add_option("--count", a->count,
+                  "Stop after this many events (default: follow until Ctrl-C)");
   cmd->footer(
       "Examples:\n"
       "  timetrail tail --stream-prefix friend-\n"

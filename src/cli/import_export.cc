@@ -298,8 +298,8 @@ int ImportThroughApi(Backend& backend, const ImportArgs& a, TransactionReader& r
     const ImportTransaction& t = **next;
     std::string raw;
     RawJson res;
-    int code = CallJson(backend, "import", quiet, "POST", "/v1/transactions",
-                        TransactionJson(t.tx), {}, &raw, &res);
+    int code = CallJson(backend, "import", quiet, "POST", "/v1/transactions", TransactionJson(t.tx),
+                        {}, &raw, &res);
     if (code != kExitOk) {
       ReportStop(t.first_line, t.events, *counts);
       return code;

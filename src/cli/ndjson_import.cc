@@ -53,19 +53,21 @@ Result<ImportEvent> ParseImportLine(std::size_t line, std::string_view text) {
   ProposedEvent& e = ev.event;
   e.type = type->str;
   if (const RawJson* id = v->Find("id"); id != nullptr && id->kind != RawJson::Kind::kNull) {
-    Result<Uuid> uuid = id->kind == RawJson::Kind::kString ? Uuid::Parse(id->str)
-                                                           : Result<Uuid>(Status::InvalidArgument(
-                                                                 "must be a string"));
+    Result<Uuid> uuid = id->kind == RawJson::Kind::kString
+                            ? Uuid::Parse(id->str)
+                            : Result<Uuid>(Status::InvalidArgument("must be a string"));
     if (!uuid.ok()) return Field(line, "\"id\" is not a UUID: " + uuid.status().message());
     e.id = *uuid;
   }
   // Data and metadata keep their exact bytes (numbers keep every digit).
   if (const RawJson* data = v->Find("data")) e.data = std::string(data->text);
-  if (const RawJson* meta = v->Find("metadata"); meta != nullptr && meta->kind != RawJson::Kind::kNull) {
+  if (const RawJson* meta = v->Find("metadata");
+      meta != nullptr && meta->kind != RawJson::Kind::kNull) {
     if (!meta->is_object()) return Field(line, "\"metadata\" must be a JSON object");
     e.metadata = std::string(meta->text);
   }
-  if (const RawJson* vf = v->Find("valid_from"); vf != nullptr && vf->kind != RawJson::Kind::kNull) {
+  if (const RawJson* vf = v->Find("valid_from");
+      vf != nullptr && vf->kind != RawJson::Kind::kNull) {
     Result<Timestamp> t = vf->kind == RawJson::Kind::kString
                               ? ParseTimestamp(vf->str)
                               : Result<Timestamp>(Status::InvalidArgument("must be a string"));
@@ -91,7 +93,8 @@ Result<std::vector<ImportEvent>> ParseNdjson(std::string_view text) {
   std::size_t pos = 0;
   while (pos < text.size()) {
     std::size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, (nl == std::string_view::npos ? text.size() : nl) - pos);
+    std::string_view line =
+        text.substr(pos, (nl == std::string_view::npos ? text.size() : nl) - pos);
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
     ++line_no;
     if (IsBlankLine(line)) continue;
@@ -149,10 +152,10 @@ std::string TransactionJson(const Transaction& tx) {
 
 std::string TransactionBody(const std::vector<ImportEvent>& events, std::size_t begin,
                             std::size_t end, bool any_revision) {
-  return TransactionJson(BuildTransaction(
-      std::vector<ImportEvent>(events.begin() + static_cast<std::ptrdiff_t>(begin),
-                               events.begin() + static_cast<std::ptrdiff_t>(end)),
-      any_revision));
+  return TransactionJson(
+      BuildTransaction(std::vector<ImportEvent>(events.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                events.begin() + static_cast<std::ptrdiff_t>(end)),
+                       any_revision));
 }
 
 Result<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path) {

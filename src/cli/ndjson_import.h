@@ -39,8 +39,7 @@ struct ImportEvent {
 
 // One past the last event of the transaction starting at `begin`: consecutive events with the
 // same tx stay one transaction; an event without tx is a transaction of its own.
-[[nodiscard]] std::size_t TransactionEnd(const std::vector<ImportEvent>& events,
-                                         std::size_t begin);
+[[nodiscard]] std::size_t TransactionEnd(const std::vector<ImportEvent>& events, std::size_t begin);
 
 // Whether `next` continues the transaction whose first event is `first` (TransactionEnd's rule).
 [[nodiscard]] inline bool SameTransaction(const ImportEvent& first, const ImportEvent& next) {
@@ -57,8 +56,8 @@ struct ImportEvent {
 [[nodiscard]] std::string TransactionJson(const Transaction& tx);
 
 // The POST /v1/transactions body for events[begin, end): TransactionJson of BuildTransaction.
-[[nodiscard]] std::string TransactionBody(const std::vector<ImportEvent>& events,
-                                          std::size_t begin, std::size_t end, bool any_revision);
+[[nodiscard]] std::string TransactionBody(const std::vector<ImportEvent>& events, std::size_t begin,
+                                          std::size_t end, bool any_revision);
 
 // The lines of the input, read as a stream: a file is read a line at a time (and read again
 // for a second pass); stdin and pipes are held in memory because they can be read only once.

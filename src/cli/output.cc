@@ -129,7 +129,8 @@ void Table::Print(std::ostream& out) const {
 StreamingTable::StreamingTable(std::vector<std::string> header, std::vector<std::size_t> min_width)
     : header_(std::move(header)), width_(std::move(min_width)) {
   width_.resize(header_.size(), 0);
-  for (std::size_t i = 0; i < header_.size(); ++i) width_[i] = std::max(width_[i], header_[i].size());
+  for (std::size_t i = 0; i < header_.size(); ++i)
+    width_[i] = std::max(width_[i], header_[i].size());
 }
 
 void StreamingTable::PrintHeader(std::ostream& out) { PrintLine(out, header_); }
@@ -177,9 +178,13 @@ std::vector<std::string> EventRow(const json::RawJson& event) {
   std::string data = OneLine(Text(event, "data"));
   constexpr std::size_t kMaxData = 80;
   if (data.size() > kMaxData) data = data.substr(0, kMaxData - 3) + "...";
-  return {std::to_string(Uint(event, "position")), Str(event, "stream"),
-          std::to_string(Uint(event, "revision")), Str(event, "type"), Str(event, "recorded_at"),
-          actor, data};
+  return {std::to_string(Uint(event, "position")),
+          Str(event, "stream"),
+          std::to_string(Uint(event, "revision")),
+          Str(event, "type"),
+          Str(event, "recorded_at"),
+          actor,
+          data};
 }
 
 }  // namespace timetrail::cli

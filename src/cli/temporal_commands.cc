@@ -132,8 +132,9 @@ void AddHistory(CLI::App& app) {
   cmd->add_option("--path,-p", a->path, "JSON pointer, e.g. /location (empty: the whole document)");
   cmd->add_flag("--valid-time", a->valid_time, "Intervals in valid (business) time");
   cmd->add_option("--known-at", a->known_at, "With --valid-time: as known at this time");
-  cmd->footer("Examples:\n  timetrail history friend-1 --path /location\n"
-              "  timetrail history friend-1 -p /location --valid-time --json");
+  cmd->footer(
+      "Examples:\n  timetrail history friend-1 --path /location\n"
+      "  timetrail history friend-1 -p /location --valid-time --json");
   SetAction(cmd, [a] {
     if (!a->known_at.empty() && !a->valid_time) {
       // Without --valid-time the intervals are in system time, where "known at" means nothing;
@@ -191,8 +192,9 @@ struct DiffArgs {
 void AddDiff(CLI::App& app) {
   auto a = std::make_shared<DiffArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "diff", "The JSON Patch between two points of a stream, and on request the events in "
-              "between (GET /v1/entities/{stream}/diff)");
+      "diff",
+      "The JSON Patch between two points of a stream, and on request the events in "
+      "between (GET /v1/entities/{stream}/diff)");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("stream", a->stream, "Stream name")->required();
   cmd->add_option("--from", a->from, "Starting revision");
@@ -204,13 +206,14 @@ void AddDiff(CLI::App& app) {
   cmd->add_option("--limit", a->limit, "With --events: events per page");
   cmd->add_option("--cursor", a->cursor,
                   "With --events: continue from the cursor a previous page printed");
-  cmd->footer("Examples:\n  timetrail diff friend-1 --from 0 --to 2\n"
-              "  timetrail diff friend-1 --from 0 --events --limit 50\n"
-              "  timetrail diff friend-1 --from-time 2026-11-01 --json");
+  cmd->footer(
+      "Examples:\n  timetrail diff friend-1 --from 0 --to 2\n"
+      "  timetrail diff friend-1 --from 0 --events --limit 50\n"
+      "  timetrail diff friend-1 --from-time 2026-11-01 --json");
   SetAction(cmd, [a] {
     if (!a->events && (a->limit || !a->cursor.empty())) {
-      return ReportStatus("diff", Status::InvalidArgument(
-                                      "--limit and --cursor page the events: give --events"));
+      return ReportStatus(
+          "diff", Status::InvalidArgument("--limit and --cursor page the events: give --events"));
     }
     std::string q;
     Param(&q, "from", a->from);
@@ -273,8 +276,9 @@ void AddActivity(CLI::App& app) {
   cmd->add_option("--until", a->until, "Recorded at or before this time");
   cmd->add_option("--limit", a->limit, "Events per page");
   cmd->add_option("--cursor", a->cursor, "Continue from the cursor a previous page printed");
-  cmd->footer("Examples:\n  timetrail activity --actor joey\n"
-              "  timetrail activity --stream-prefix friend- --since 2026-11-01 --limit 20");
+  cmd->footer(
+      "Examples:\n  timetrail activity --actor joey\n"
+      "  timetrail activity --stream-prefix friend- --since 2026-11-01 --limit 20");
   SetAction(cmd, [a] {
     std::string q;
     Param(&q, "actor", a->actor);
@@ -330,9 +334,9 @@ int PostRevert(const RevertArgs& a, std::string body, const std::string& target,
 // POST /v1/capture/revert; the capture then records the change like any other.
 int RunSourceRevert(const RevertArgs& a) {
   if (a.to_revision || a.to_time.empty()) {
-    return ReportStatus("revert", Status::InvalidArgument(
-                                      "--source puts the row back as it was at a source time: "
-                                      "give --to TIME (not --to-revision)"));
+    return ReportStatus(
+        "revert", Status::InvalidArgument("--source puts the row back as it was at a source time: "
+                                          "give --to TIME (not --to-revision)"));
   }
   std::string body = "{\"streams\":[" + JsonQuote(a.stream) + "],\"to\":" + JsonQuote(a.to_time) +
                      ",\"source\":" + JsonQuote(a.source) +
@@ -379,8 +383,8 @@ int RunRevert(const RevertArgs& a) {
                                            : JsonQuote(e->ToString()));
   std::string raw;
   RawJson res;
-  int code = PostRevert(a, std::move(body), "/v1/entities/" + UrlEncode(a.stream) + "/revert",
-                        &raw, &res);
+  int code =
+      PostRevert(a, std::move(body), "/v1/entities/" + UrlEncode(a.stream) + "/revert", &raw, &res);
   if (code != kExitOk) return code;
   if (a.common.json) {
     std::cout << OneLine(raw) << "\n";
@@ -395,9 +399,10 @@ int RunRevert(const RevertArgs& a) {
 
 void AddRevert(CLI::App& app) {
   auto a = std::make_shared<RevertArgs>();
-  CLI::App* cmd = app.add_subcommand(
-      "revert", "Restore an entity's earlier state by appending a new event "
-                "(POST /v1/entities/{stream}/revert); history is never rewritten");
+  CLI::App* cmd =
+      app.add_subcommand("revert",
+                         "Restore an entity's earlier state by appending a new event "
+                         "(POST /v1/entities/{stream}/revert); history is never rewritten");
   AddCommonOptions(cmd, &a->common);
   cmd->add_option("stream", a->stream, "Stream name")->required();
   cmd->add_option("--to-revision", a->to_revision, "Restore the state after this revision");
@@ -411,11 +416,12 @@ void AddRevert(CLI::App& app) {
                   "Put a captured row back in this PostgreSQL database instead, as it was at "
                   "--to (docs/capture.md); a server reverts only in the database it captures");
   cmd->add_flag("--dry-run", a->dry_run, "With --source: print the SQL instead of running it");
-  cmd->footer("Examples:\n  timetrail revert friend-1 --to-revision 1 --expected 3 --actor monica "
-              "--reason 'the move was a mistake'\n"
-              "  timetrail revert public.orders/42 --to 2026-11-22T13:00:00Z "
-              "--source postgresql://app@db/shop --data ./audit --actor alice\n"
-              "Exit codes: 0 ok, 2 bad input, 3 no such stream, 4 the stream moved on.");
+  cmd->footer(
+      "Examples:\n  timetrail revert friend-1 --to-revision 1 --expected 3 --actor monica "
+      "--reason 'the move was a mistake'\n"
+      "  timetrail revert public.orders/42 --to 2026-11-22T13:00:00Z "
+      "--source postgresql://app@db/shop --data ./audit --actor alice\n"
+      "Exit codes: 0 ok, 2 bad input, 3 no such stream, 4 the stream moved on.");
   SetAction(cmd, [a] { return RunRevert(*a); });
 }
 

@@ -100,8 +100,8 @@ int RunRevoke(const CommonOptions& o, const std::string& id) {
   if (!backend.ok()) return ReportStatus("token revoke", backend.status());
   std::string raw;
   RawJson res;
-  int code = CallJson(**backend, "token revoke", o, "DELETE", "/v1/tokens/" + UrlEncode(id), "",
-                      {}, &raw, &res);
+  int code = CallJson(**backend, "token revoke", o, "DELETE", "/v1/tokens/" + UrlEncode(id), "", {},
+                      &raw, &res);
   if (code != kExitOk) return code;
   if (o.json) {
     std::cout << OneLine(raw) << "\n";
@@ -114,8 +114,8 @@ int RunRevoke(const CommonOptions& o, const std::string& id) {
 }  // namespace
 
 void AddTokenCommands(CLI::App& app) {
-  CLI::App* token = app.add_subcommand(
-      "token", "Create, list and revoke API tokens (docs/security.md)");
+  CLI::App* token =
+      app.add_subcommand("token", "Create, list and revoke API tokens (docs/security.md)");
   token->require_subcommand(1);
   token->footer(
       "Tokens are recorded in the system stream $audit; only their SHA-256 is stored.\n"
@@ -123,11 +123,12 @@ void AddTokenCommands(CLI::App& app) {
       "with an admin token (--server URL --token T).");
 
   auto c = std::make_shared<CreateArgs>();
-  CLI::App* create = token->add_subcommand(
-      "create", "Create a token and print it once (POST /v1/tokens)");
+  CLI::App* create =
+      token->add_subcommand("create", "Create a token and print it once (POST /v1/tokens)");
   AddCommonOptions(create, &c->common);
-  create->add_option("--scope", c->scopes,
-                     "read, append or admin (admin includes the others); repeat for several")
+  create
+      ->add_option("--scope", c->scopes,
+                   "read, append or admin (admin includes the others); repeat for several")
       ->required()
       ->check(CLI::IsMember({"read", "append", "admin"}));
   create->add_option("--prefix", c->prefixes,
@@ -144,7 +145,8 @@ void AddTokenCommands(CLI::App& app) {
   SetAction(create, [c] { return RunCreate(*c); });
 
   auto l = std::make_shared<CommonOptions>();
-  CLI::App* list = token->add_subcommand("list", "List the tokens, revoked ones too (GET /v1/tokens)");
+  CLI::App* list =
+      token->add_subcommand("list", "List the tokens, revoked ones too (GET /v1/tokens)");
   AddCommonOptions(list, l.get());
   list->footer("Example:\n  timetrail token list --data ./timetrail-data");
   SetAction(list, [l] { return RunList(*l); });
@@ -156,7 +158,8 @@ void AddTokenCommands(CLI::App& app) {
   AddCommonOptions(revoke, r.get());
   revoke->add_option("id", *id, "The token's id (from `token list`)")->required();
   revoke->footer(
-      "Example:\n  timetrail token revoke 3f9a1c0b7d2e --server http://127.0.0.1:7070 --token $ADMIN\n"
+      "Example:\n  timetrail token revoke 3f9a1c0b7d2e --server http://127.0.0.1:7070 --token "
+      "$ADMIN\n"
       "Exit codes: 0 revoked, 3 no such token, 5 server unreachable, 6 not authorized.");
   SetAction(revoke, [r, id] { return RunRevoke(*r, *id); });
 }

@@ -48,9 +48,7 @@ class JsonWriter {
   JsonWriter& NonEmptyStringOrNull(std::string_view text) {
     return text.empty() ? Null() : String(text);
   }
-  JsonWriter& UintOrNull(const std::optional<std::uint64_t>& v) {
-    return v ? Uint(*v) : Null();
-  }
+  JsonWriter& UintOrNull(const std::optional<std::uint64_t>& v) { return v ? Uint(*v) : Null(); }
   JsonWriter& StringOrNull(const std::optional<std::string_view>& v) {
     return v ? String(*v) : Null();
   }

@@ -34,8 +34,7 @@ TEST(JsonWriterTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(JsonWriter().String(std::string_view("\0\x01\x1f\x7f", 4)).str(),
             R"("\u0000\u0001\u001f\u007f")");
   // Keys are strings too.
-  EXPECT_EQ(JsonWriter().BeginObject().Key("k\"\n").Uint(0).EndObject().str(),
-            R"({"k\"\n":0})");
+  EXPECT_EQ(JsonWriter().BeginObject().Key("k\"\n").Uint(0).EndObject().str(), R"({"k\"\n":0})");
   // Every byte below 0x20 round-trips through a reference parser.
   std::string all;
   for (int c = 0; c < 0x20; ++c) all.push_back(static_cast<char>(c));
@@ -50,8 +49,14 @@ TEST(JsonWriterTest, PassesUtf8ThroughAndReplacesWhatIsNotUtf8) {
             "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
   // Each byte of a lone continuation byte or a truncated sequence becomes U+FFFD: the body
   // stays valid JSON.
-  std::string quoted = JsonWriter().String("a\xBF" "b\xE2\x82").str();
-  EXPECT_EQ(quoted, "\"a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD\"");
+  std::string quoted = JsonWriter()
+                           .String(
+                               "a\xBF"
+                               "b\xE2\x82")
+                           .str();
+  EXPECT_EQ(quoted,
+            "\"a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD\"");
   EXPECT_TRUE(nlohmann::json::accept(quoted));
 }
 
@@ -89,8 +94,8 @@ TEST(JsonWriterTest, TakeMovesTheText) {
 }
 
 TEST(JsonQuoteTest, MatchesTheWriter) {
-  for (std::string_view s : {std::string_view("plain"), std::string_view("q\"\\\n\x01"),
-                             std::string_view("\xFF")}) {
+  for (std::string_view s :
+       {std::string_view("plain"), std::string_view("q\"\\\n\x01"), std::string_view("\xFF")}) {
     EXPECT_EQ(JsonQuote(s), JsonWriter().String(s).str());
     std::string appended = "x";
     AppendQuoted(s, &appended);

@@ -21,12 +21,12 @@ namespace timetrail::json {
 struct RawJson {
   enum class Kind : std::uint8_t { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
-  std::string_view text;  // the value's exact source text
-  bool boolean = false;   // for kBool
-  std::string str;        // for kString: the decoded string
+  std::string_view text;        // the value's exact source text
+  bool boolean = false;         // for kBool
+  std::string str;              // for kString: the decoded string
   struct Member;                // a key and its value; defined below, once RawJson is complete
   std::vector<Member> members;  // for kObject, in source order
-  std::vector<RawJson> items;                            // for kArray
+  std::vector<RawJson> items;   // for kArray
 
   // The member named "key" of an object (the last one if repeated), or nullptr.
   const RawJson* Find(std::string_view key) const;

@@ -40,8 +40,8 @@ ApiResponse NotFound(const ApiRequest& req) {
 ApiResponse MethodNotAllowed(const ApiRequest& req, const std::vector<std::string>& methods) {
   std::string allowed;
   for (const std::string& m : methods) allowed += (allowed.empty() ? "" : ", ") + m;
-  ApiResponse r = ErrorResponse(405, "method_not_allowed",
-                                req.method + " is not allowed here; use " + allowed);
+  ApiResponse r =
+      ErrorResponse(405, "method_not_allowed", req.method + " is not allowed here; use " + allowed);
   r.headers.emplace_back("Allow", allowed);
   return r;
 }
@@ -49,24 +49,32 @@ ApiResponse MethodNotAllowed(const ApiRequest& req, const std::vector<std::strin
 // The 403 to send when the principal may not call a route with "access".
 std::optional<ApiResponse> DenyAccess(Access access, const RequestContext& rc) {
   switch (access) {
-    case Access::kOpen: return std::nullopt;
-    case Access::kRead: return rc.Deny(kScopeRead);
-    case Access::kAppend: return rc.Deny(kScopeAppend);
-    case Access::kAdmin: return rc.Deny(kScopeAdmin);
-    case Access::kReadStream: return rc.Deny(kScopeRead, rc.Param("stream"));
-    case Access::kAppendStream: return rc.Deny(kScopeAppend, rc.Param("stream"));
-    case Access::kAdminStream: return rc.Deny(kScopeAdmin, rc.Param("stream"));
+    case Access::kOpen:
+      return std::nullopt;
+    case Access::kRead:
+      return rc.Deny(kScopeRead);
+    case Access::kAppend:
+      return rc.Deny(kScopeAppend);
+    case Access::kAdmin:
+      return rc.Deny(kScopeAdmin);
+    case Access::kReadStream:
+      return rc.Deny(kScopeRead, rc.Param("stream"));
+    case Access::kAppendStream:
+      return rc.Deny(kScopeAppend, rc.Param("stream"));
+    case Access::kAdminStream:
+      return rc.Deny(kScopeAdmin, rc.Param("stream"));
     // The handler checks it against the stream_prefix it parses.
-    case Access::kReadAcrossStreams: return std::nullopt;
-    case Access::kFullAdmin: return rc.DenyUnlessFullAdmin();
+    case Access::kReadAcrossStreams:
+      return std::nullopt;
+    case Access::kFullAdmin:
+      return rc.DenyUnlessFullAdmin();
   }
   return rc.DenyUnlessFullAdmin();  // unreachable; refuse rather than allow
 }
 
 }  // namespace
 
-Api::Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics)
-    : tokens_(store) {
+Api::Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics) : tokens_(store) {
   services_.store = store;
   services_.hub = hub;
   services_.metrics = metrics;
@@ -84,10 +92,11 @@ std::optional<ApiResponse> Api::Authenticate(const ApiRequest& request,
   if (request.authorization.empty()) {
     principal->actor = auth_.anonymous_actor;
     if (!auth_.required) return std::nullopt;
-    return Unauthorized("this server requires an API token: send 'Authorization: Bearer "
-                        "<token>' (timetrail commands: --token or TIMETRAIL_TOKEN); see "
-                        "docs/security.md",
-                        false);
+    return Unauthorized(
+        "this server requires an API token: send 'Authorization: Bearer "
+        "<token>' (timetrail commands: --token or TIMETRAIL_TOKEN); see "
+        "docs/security.md",
+        false);
   }
   Result<Principal> p = tokens_.Authenticate(request.authorization);
   if (!p.ok()) return Unauthorized(p.status().message(), true);

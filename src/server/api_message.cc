@@ -11,19 +11,30 @@ ApiResponse JsonResponse(int status, std::string body) {
 
 int HttpStatusFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kTooLarge: return 413;
-    case StatusCode::kWrongExpectedRevision: return 409;
-    case StatusCode::kDuplicateEvent: return 409;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kTimeout: return 504;
-    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kTooLarge:
+      return 413;
+    case StatusCode::kWrongExpectedRevision:
+      return 409;
+    case StatusCode::kDuplicateEvent:
+      return 409;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kTimeout:
+      return 504;
+    case StatusCode::kUnavailable:
+      return 503;
     // The disk failed and nothing was acknowledged: the server stays up and a later retry may
     // succeed (docs/operations.md, "Faults and a full disk"). A full disk is 507, below.
-    case StatusCode::kIOError: return 503;
-    case StatusCode::kCorruption: return 500;
-    case StatusCode::kInternal: return 500;
+    case StatusCode::kIOError:
+      return 503;
+    case StatusCode::kCorruption:
+      return 500;
+    case StatusCode::kInternal:
+      return 500;
   }
   return 500;
 }

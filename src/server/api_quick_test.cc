@@ -33,7 +33,7 @@ TEST(ApiIsQuickTest, WaitsWritesAndReadsThatGrowWithTheAnswerAreNot) {
   const std::pair<const char*, const char*> slow[] = {
       {"GET", "/v1/entities/o?min_position=5"},
       {"GET", "/v1/entities/o?as_of=x&min%5Fposition=5"},  // an encoded name
-      {"GET", "/v1/entities/o?%zz=1"},  // undecodable: the handler says why
+      {"GET", "/v1/entities/o?%zz=1"},                     // undecodable: the handler says why
       {"POST", "/v1/entities/o/revert"},
       {"HEAD", "/v1/entities/o"},
       {"GET", "/v1/streams/o"},

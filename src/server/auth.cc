@@ -98,9 +98,12 @@ Result<Scope> ParseScope(std::string_view name) {
 
 std::string_view ScopeName(Scope scope) {
   switch (scope) {
-    case kScopeRead: return "read";
-    case kScopeAppend: return "append";
-    case kScopeAdmin: return "admin";
+    case kScopeRead:
+      return "read";
+    case kScopeAppend:
+      return "append";
+    case kScopeAdmin:
+      return "admin";
   }
   return "?";
 }
@@ -282,8 +285,8 @@ Result<std::pair<TokenInfo, std::string>> TokenRegistry::Create(const TokenSpec&
   }
   TokenInfo t;
   t.id = HexEncode(random.data(), kIdBytes);
-  std::string token = std::string(kTokenPrefix) + t.id + "_" +
-                      Base64Url(random.data() + kIdBytes, kSecretBytes);
+  std::string token =
+      std::string(kTokenPrefix) + t.id + "_" + Base64Url(random.data() + kIdBytes, kSecretBytes);
   t.spec = spec;
   t.digest = Sha256({token});
   t.created_by = by.actor;
@@ -315,15 +318,11 @@ Result<TokenInfo> TokenRegistry::Revoke(std::string_view id, const Principal& by
   }
   if (it->second.revoked_at) return it->second;
   Timestamp at;
-  TT_ASSIGN_OR_RETURN(Position pos,
-                      AppendAuditEvent(kTokenRevoked,
-                                       json::JsonWriter()
-                                           .BeginObject()
-                                           .Key("token_id")
-                                           .String(id)
-                                           .EndObject()
-                                           .Take(),
-                                       by, &at));
+  TT_ASSIGN_OR_RETURN(
+      Position pos,
+      AppendAuditEvent(
+          kTokenRevoked,
+          json::JsonWriter().BeginObject().Key("token_id").String(id).EndObject().Take(), by, &at));
   (void)pos;
   it->second.revoked_at = at;
   it->second.revoked_by = by.actor;
@@ -354,8 +353,8 @@ Result<Position> TokenRegistry::RecordAction(std::string_view type, const std::s
 }
 
 Result<Position> TokenRegistry::AppendAuditEvent(std::string_view type,
-                                                   const std::string& data_json,
-                                                   const Principal& by, Timestamp* recorded_at) {
+                                                 const std::string& data_json, const Principal& by,
+                                                 Timestamp* recorded_at) {
   ProposedEvent e;
   e.type = std::string(type);
   e.data = data_json;

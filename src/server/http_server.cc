@@ -49,16 +49,19 @@ class Connection {
 class HttpServer::Impl {
  public:
   Impl(EventStore* store, const ServerOptions& options)
-      : store_(store), options_(options), hub_(store), api_(store, &hub_, &metrics_),
-        ioc_(static_cast<int>(options.io_threads)), acceptor_(ioc_), signals_(ioc_),
+      : store_(store),
+        options_(options),
+        hub_(store),
+        api_(store, &hub_, &metrics_),
+        ioc_(static_cast<int>(options.io_threads)),
+        acceptor_(ioc_),
+        signals_(ioc_),
         pool_(options.worker_threads) {
     for (const ApiExtension& extension : options.extensions) api_.Extend(extension);
     api_.SetBackupDirectory(options.backup_dir);
   }
 
-  ~Impl() {
-    pool_.join();
-  }
+  ~Impl() { pool_.join(); }
 
   Status Start();
   void Run();
@@ -103,7 +106,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   Session(Stream&& stream, HttpServer::Impl* server, bool over_limit)
-      : server_(server), stream_(std::move(stream)), timer_(stream_.get_executor()),
+      : server_(server),
+        stream_(std::move(stream)),
+        timer_(stream_.get_executor()),
         read_timer_(stream_.get_executor()),
         over_limit_(over_limit) {
     server_->connections_.fetch_add(1);
@@ -125,13 +130,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         // nothing is dropped, as on plain HTTP.
         self->Tcp().expires_after(std::chrono::milliseconds(self->opts().request_timeout_ms));
         self->handshaking_ = true;
-        self->stream_.async_handshake(asio::ssl::stream_base::server,
-                                      [self](beast::error_code ec) {
-                                        self->handshaking_ = false;
-                                        if (ec) return self->Close();  // not TLS, or untrusted
-                                        self->Tcp().expires_never();
-                                        self->Begin();
-                                      });
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+          self->handshaking_ = false;
+          if (ec) return self->Close();  // not TLS, or untrusted
+          self->Tcp().expires_never();
+          self->Begin();
+        });
       } else {
         self->Begin();
       }
@@ -232,10 +236,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   void OnReadError(beast::error_code ec) {
@@ -243,10 +246,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     read_timer_.cancel();
     if (timed_out_) {
       if (parser_ && parser_->got_some()) {
-        return SendError(ErrorResponse(
-            408, "request_timeout",
-            "the request was not received within " + std::to_string(opts().request_timeout_ms) +
-                " ms"));
+        return SendError(ErrorResponse(408, "request_timeout",
+                                       "the request was not received within " +
+                                           std::to_string(opts().request_timeout_ms) + " ms"));
       }
       return Close();  // an idle keep-alive connection
     }
@@ -264,8 +266,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
                                      "the request headers exceed the limit of " +
                                          std::to_string(opts().max_header_bytes) + " bytes"));
     }
-    SendError(ErrorResponse(400, "invalid_argument",
-                            "malformed HTTP request: " + ec.message()));
+    SendError(ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message()));
   }
 
   void OnRead(beast::error_code ec) {
@@ -291,8 +292,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     switch (routed.runs) {
       case Runs::kQuick: {
         // Cheaper here than a hand-off to a worker and back (see Api::Placement).
-        auto resp =
-            std::make_shared<ApiResponse>(server_->api_.Handle(api_req, std::move(routed)));
+        auto resp = std::make_shared<ApiResponse>(server_->api_.Handle(api_req, std::move(routed)));
         return OnHandled(resp, keep_alive, start);
       }
       case Runs::kAsync:
@@ -303,11 +303,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     asio::post(server_->pool_, [self = this->shared_from_this(), api_req = std::move(api_req),
                                 routed = std::move(routed), keep_alive, start,
                                 guard = asio::make_work_guard(server_->ioc_)]() mutable {
-      auto resp = std::make_shared<ApiResponse>(
-          self->server_->api_.Handle(api_req, std::move(routed)));
-      asio::post(self->stream_.get_executor(), [self, resp, keep_alive, start] {
-        self->OnHandled(resp, keep_alive, start);
-      });
+      auto resp =
+          std::make_shared<ApiResponse>(self->server_->api_.Handle(api_req, std::move(routed)));
+      asio::post(self->stream_.get_executor(),
+                 [self, resp, keep_alive, start] { self->OnHandled(resp, keep_alive, start); });
     });
   }
 
@@ -322,8 +321,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     // The work guard keeps Run() from returning while an append is in flight: a graceful stop
     // answers it (and the store has made it durable) before the server exits.
     server_->api_.HandleAsync(
-        request, std::move(routed), [self = this->shared_from_this(), keep_alive, start,
-                  work = asio::make_work_guard(server_->ioc_)](ApiResponse response) mutable {
+        request, std::move(routed),
+        [self = this->shared_from_this(), keep_alive, start,
+         work = asio::make_work_guard(server_->ioc_)](ApiResponse response) mutable {
           auto resp = std::make_shared<ApiResponse>(std::move(response));
           auto executor = self->stream_.get_executor();
           // The session moves into the posted answer, and the guard is released here: the
@@ -399,14 +399,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     int status = resp.status;
     Tcp().expires_after(std::chrono::milliseconds(opts().request_timeout_ms));
     writing_ = true;
-    std::array<asio::const_buffer, 2> buffers = {asio::buffer(out->head),
-                                                 asio::buffer(out->body)};
+    std::array<asio::const_buffer, 2> buffers = {asio::buffer(out->head), asio::buffer(out->body)};
     asio::async_write(stream_, buffers,
                       [self = this->shared_from_this(), out, keep_alive, status, start](
                           beast::error_code ec, std::size_t) {
                         self->writing_ = false;
-                        double secs =
-                            std::chrono::duration<double>(Clock::now() - start).count();
+                        double secs = std::chrono::duration<double>(Clock::now() - start).count();
                         self->server_->metrics_.Record(status, secs);
                         self->RequestAnswered();
                         if (ec || !keep_alive) return self->Close();
@@ -420,10 +418,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (server_->subscriptions_.fetch_add(1) >= opts().max_subscriptions) {
       server_->subscriptions_.fetch_sub(1);
       server_->metrics_.Rejected();
-      return SendError(ErrorResponse(
-          503, "unavailable",
-          "the server has too many open subscriptions (limit " +
-              std::to_string(opts().max_subscriptions) + "); retry later"));
+      return SendError(ErrorResponse(503, "unavailable",
+                                     "the server has too many open subscriptions (limit " +
+                                         std::to_string(opts().max_subscriptions) +
+                                         "); retry later"));
     }
     counted_subscription_ = true;
     streaming_ = true;
@@ -455,11 +453,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   // The client sends nothing on a subscription; a read that completes means it went away.
   void WatchForClose() {
-    stream_.async_read_some(
-        asio::buffer(probe_), [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-          if (ec) return self->Close();
-          self->WatchForClose();
-        });
+    stream_.async_read_some(asio::buffer(probe_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->Close();
+                              self->WatchForClose();
+                            });
   }
 
   void ReadPage() {
@@ -502,14 +500,15 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     std::size_t n = page->size();
     writing_ = true;
     ArmSubscriberWrite();
-    asio::async_write(stream_, asio::buffer(*text),
-                      [self = this->shared_from_this(), text, n](beast::error_code ec, std::size_t) {
-                        self->writing_ = false;
-                        if (ec) return self->DropSubscriber(ec);
-                        self->Tcp().expires_never();
-                        self->server_->metrics_.EventsSent(n);
-                        self->ReadPage();
-                      });
+    asio::async_write(
+        stream_, asio::buffer(*text),
+        [self = this->shared_from_this(), text, n](beast::error_code ec, std::size_t) {
+          self->writing_ = false;
+          if (ec) return self->DropSubscriber(ec);
+          self->Tcp().expires_never();
+          self->server_->metrics_.EventsSent(n);
+          self->ReadPage();
+        });
   }
 
   void WaitForCommit() {
@@ -596,8 +595,8 @@ namespace {
 
 Status CheckReadable(const std::string& flag, const std::string& file) {
   if (::access(file.c_str(), R_OK) != 0) {
-    return Status::InvalidArgument(flag + " '" + file + "': cannot read it: " +
-                                   std::strerror(errno));
+    return Status::InvalidArgument(flag + " '" + file +
+                                   "': cannot read it: " + std::strerror(errno));
   }
   return Status::Ok();
 }

@@ -4,10 +4,10 @@
 // route table's choice (Api::Placement): quick reads are answered on the io thread; appends are
 // checked there and queued in the store, whose completion posts the answer back to the
 // connection's strand once the write is durable; every other request goes to a worker pool,
-// because it may block, and its answer is posted back the same way. Subscriptions stream server-sent events from a LogCursor
-// woken by the SubscriptionHub. Keep-alive, limits on body and header size, connections and
-// request read time. Stop() shuts down gracefully: no new connections, in-flight requests
-// finish, subscriptions end, then Run() returns.
+// because it may block, and its answer is posted back the same way. Subscriptions stream
+// server-sent events from a LogCursor woken by the SubscriptionHub. Keep-alive, limits on body and
+// header size, connections and request read time. Stop() shuts down gracefully: no new connections,
+// in-flight requests finish, subscriptions end, then Run() returns.
 #ifndef TIMETRAIL_SERVER_HTTP_SERVER_H_
 #define TIMETRAIL_SERVER_HTTP_SERVER_H_
 
@@ -32,7 +32,7 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   std::uint32_t request_timeout_ms = 30000;  // time to read one whole request
   std::size_t io_threads = 2;
-  std::size_t worker_threads = 64;  // concurrent blocking requests (reads, waits, admin)
+  std::size_t worker_threads = 64;     // concurrent blocking requests (reads, waits, admin)
   std::uint32_t keepalive_ms = 15000;  // SSE comment interval
   // A keep-alive connection that starts no new request within this time is closed quietly.
   std::uint32_t idle_timeout_ms = 30000;
@@ -42,7 +42,7 @@ struct ServerOptions {
   std::size_t max_subscriptions = 1000;  // more are answered 503
   // Endpoints and /metrics lines of components running beside the server (e.g. a capture).
   std::vector<ApiExtension> extensions;
-  AuthOptions auth;                    // tokens required or not (docs/security.md)
+  AuthOptions auth;  // tokens required or not (docs/security.md)
   // Where POST /v1/backup may write (an absolute directory); empty: online backups are off.
   std::string backup_dir;
   // HTTPS: PEM files of the certificate chain and its private key; both empty for HTTP.

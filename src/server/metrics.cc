@@ -7,7 +7,8 @@ namespace timetrail::server {
 
 void Metrics::Record(int status, double seconds) {
   int cls = status / 100;
-  if (cls >= 1 && cls <= 5) by_class_[static_cast<std::size_t>(cls)].fetch_add(1, std::memory_order_relaxed);
+  if (cls >= 1 && cls <= 5)
+    by_class_[static_cast<std::size_t>(cls)].fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < kBucketsSeconds.size(); ++i) {
     if (seconds <= kBucketsSeconds[i]) buckets_[i].fetch_add(1, std::memory_order_relaxed);
   }
@@ -56,7 +57,8 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
        "# TYPE timetrail_http_responses_total counter\n";
   for (int c = 1; c <= 5; ++c) {
     o += "timetrail_http_responses_total{code=\"" + std::to_string(c) + "xx\"} " +
-         std::to_string(by_class_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed)) + "\n";
+         std::to_string(by_class_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed)) +
+         "\n";
   }
   o += "# HELP timetrail_http_request_duration_seconds Time from a complete request to its reply.\n"
        "# TYPE timetrail_http_request_duration_seconds histogram\n";
@@ -67,7 +69,8 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
          std::to_string(buckets_[i].load(std::memory_order_relaxed)) + "\n";
   }
   std::uint64_t count = count_.load(std::memory_order_relaxed);
-  o += "timetrail_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  o +=
+      "timetrail_http_request_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
   char sum[64];
   std::snprintf(sum, sizeof sum, "%.6f",
                 static_cast<double>(sum_micros_.load(std::memory_order_relaxed)) / 1e6);

@@ -69,7 +69,8 @@ std::optional<ApiResponse> RequestContext::DenyAcrossStreams(const std::string& 
 std::optional<ApiResponse> RequestContext::DenyUnlessFullAdmin() const {
   if (std::optional<ApiResponse> d = Deny(kScopeAdmin)) return d;
   if (!principal_.prefixes.empty()) {
-    return Forbidden(principal_.Describe() + " is limited to stream prefixes; this needs an "
+    return Forbidden(principal_.Describe() +
+                     " is limited to stream prefixes; this needs an "
                      "admin token without prefixes");
   }
   return std::nullopt;
@@ -201,7 +202,8 @@ Result<ExpectedRevision> ParseExpected(const json::RawJson* v, const std::string
   if (v->kind == Kind::kNumber) {
     std::optional<std::uint64_t> n = v->AsUint();
     if (!n) {
-      return Status::InvalidArgument(field + " must be \"any\", \"no_stream\", \"exists\" or a "
+      return Status::InvalidArgument(field +
+                                     " must be \"any\", \"no_stream\", \"exists\" or a "
                                      "revision (a non-negative whole number)");
     }
     return ExpectedRevision::Exact(*n);

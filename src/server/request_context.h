@@ -50,8 +50,11 @@ class RequestContext {
  public:
   RequestContext(const ApiServices& services, const ApiRequest& request, Query query,
                  PathParams params, Principal principal)
-      : services_(services), request_(request), query_(std::move(query)),
-        params_(std::move(params)), principal_(std::move(principal)) {}
+      : services_(services),
+        request_(request),
+        query_(std::move(query)),
+        params_(std::move(params)),
+        principal_(std::move(principal)) {}
   RequestContext(const RequestContext&) = delete;
   RequestContext& operator=(const RequestContext&) = delete;
 
@@ -72,8 +75,7 @@ class RequestContext {
   // Reads across streams (the log, subscriptions, activity) need the read scope and a stream
   // prefix within the token's prefixes; "*skip_system" says whether to leave out system
   // streams (everyone but admins without prefixes).
-  std::optional<ApiResponse> DenyAcrossStreams(const std::string& prefix,
-                                               bool* skip_system) const;
+  std::optional<ApiResponse> DenyAcrossStreams(const std::string& prefix, bool* skip_system) const;
   // Token management, backups and source reverts are for admin tokens that reach every stream.
   std::optional<ApiResponse> DenyUnlessFullAdmin() const;
 

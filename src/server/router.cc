@@ -75,8 +75,7 @@ Result<Target> ParseTarget(std::string_view target) {
 void RouteTable::Add(Route route) {
   // A row whose column and handler disagree is a programming error: an async handler run as a
   // blocking one (or the reverse) would never answer.
-  assert((route.runs == Runs::kAsync) ==
-         std::holds_alternative<AsyncRouteHandler>(route.handler));
+  assert((route.runs == Runs::kAsync) == std::holds_alternative<AsyncRouteHandler>(route.handler));
   Row row;
   std::string_view p = route.pattern;
   if (!p.empty() && p.front() == '/') p.remove_prefix(1);

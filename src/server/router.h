@@ -25,15 +25,15 @@ class RequestContext;
 // that the handler checks once it has parsed it (RequestContext::DenyAcrossStreams), so that a
 // malformed parameter is still answered 400 first.
 enum class Access : std::uint8_t {
-  kOpen,          // anyone, without a token: the request is not even authenticated (probes)
-  kRead,          // the read scope
-  kAppend,        // the append scope
-  kAdmin,         // the admin scope
-  kReadStream,    // the read scope, and the {stream} parameter within the token's prefixes
-  kAppendStream,  // the append scope, and {stream} within the token's prefixes
-  kAdminStream,   // the admin scope, and {stream} within the token's prefixes
+  kOpen,               // anyone, without a token: the request is not even authenticated (probes)
+  kRead,               // the read scope
+  kAppend,             // the append scope
+  kAdmin,              // the admin scope
+  kReadStream,         // the read scope, and the {stream} parameter within the token's prefixes
+  kAppendStream,       // the append scope, and {stream} within the token's prefixes
+  kAdminStream,        // the admin scope, and {stream} within the token's prefixes
   kReadAcrossStreams,  // the read scope and a stream_prefix within the token's prefixes
-  kFullAdmin,     // the admin scope without stream prefixes (it reaches every stream)
+  kFullAdmin,          // the admin scope without stream prefixes (it reaches every stream)
 };
 
 // Serves one request that matched a route. May block unless the route is quick.

@@ -42,7 +42,8 @@ RouteTable::Lookup FindIn(const RouteTable& t, const std::string& method,
 }
 
 TEST(ParseTargetTest, DecodesEachSegmentAfterSplittingAndTheQuery) {
-  Result<Target> t = ParseTarget("/v1/streams/public.orders%2F42/info?from=1&stream_prefix=a%2Fb+c&x");
+  Result<Target> t =
+      ParseTarget("/v1/streams/public.orders%2F42/info?from=1&stream_prefix=a%2Fb+c&x");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->segments, (std::vector<std::string>{"v1", "streams", "public.orders/42", "info"}));
   EXPECT_EQ(t->query.at("from"), "1");
@@ -166,8 +167,7 @@ TEST_F(ApiDispatchTest, UnknownEndpointsAre404) {
     EXPECT_EQ(r.status, 404) << target;
     nlohmann::json body = nlohmann::json::parse(r.body);
     EXPECT_EQ(body["error"], "not_found");
-    EXPECT_EQ(body["message"],
-              "no endpoint GET " + std::string(target) + "; see docs/http-api.md");
+    EXPECT_EQ(body["message"], "no endpoint GET " + std::string(target) + "; see docs/http-api.md");
   }
   // The query is not part of the path in the message.
   EXPECT_EQ(nlohmann::json::parse(Call("GET", "/v1/nothing?x=1").body)["message"],
@@ -180,20 +180,16 @@ TEST_F(ApiDispatchTest, WrongMethodsAre405WithAllow) {
     const char* target;
     const char* allow;
   };
-  for (const Case& c : {Case{"DELETE", "/v1/streams/a", "GET, POST"},
-                        Case{"PUT", "/v1/streams/a%2Fb/info", "GET"},
-                        Case{"GET", "/v1/transactions", "POST"},
-                        Case{"PATCH", "/v1/tokens", "GET, POST"},
-                        Case{"GET", "/v1/tokens/abc", "DELETE"},
-                        Case{"POST", "/healthz", "GET"},
-                        Case{"POST", "/metrics", "GET"},
-                        Case{"GET", "/v1/entities/a/revert", "POST"}}) {
+  for (const Case& c :
+       {Case{"DELETE", "/v1/streams/a", "GET, POST"}, Case{"PUT", "/v1/streams/a%2Fb/info", "GET"},
+        Case{"GET", "/v1/transactions", "POST"}, Case{"PATCH", "/v1/tokens", "GET, POST"},
+        Case{"GET", "/v1/tokens/abc", "DELETE"}, Case{"POST", "/healthz", "GET"},
+        Case{"POST", "/metrics", "GET"}, Case{"GET", "/v1/entities/a/revert", "POST"}}) {
     ApiResponse r = Call(c.method, c.target);
     EXPECT_EQ(r.status, 405) << c.method << " " << c.target;
     nlohmann::json body = nlohmann::json::parse(r.body);
     EXPECT_EQ(body["error"], "method_not_allowed");
-    EXPECT_EQ(body["message"],
-              std::string(c.method) + " is not allowed here; use " + c.allow);
+    EXPECT_EQ(body["message"], std::string(c.method) + " is not allowed here; use " + c.allow);
     ASSERT_EQ(r.headers.size(), 1u);
     EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>{"Allow", c.allow}));
   }
@@ -207,8 +203,7 @@ TEST_F(ApiDispatchTest, MalformedTargetsAre400) {
 
 TEST_F(ApiDispatchTest, ExtensionsAddRoutesWithDecodedParameters) {
   ApiExtension extension;
-  extension.routes.push_back(
-      {"GET", "/v1/extra/{name}", Access::kRead, kQuick, Echo("extra")});
+  extension.routes.push_back({"GET", "/v1/extra/{name}", Access::kRead, kQuick, Echo("extra")});
   api_.Extend(extension);
   ApiResponse r = Call("GET", "/v1/extra/a%2Fb");
   EXPECT_EQ(r.status, 200);

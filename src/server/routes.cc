@@ -2,8 +2,8 @@
 // dispatcher (Api::HandleAsync) before the handler runs. The "runs" column says where the
 // server runs the handler (Api::Placement): kQuick rows are answered on the I/O threads, kAsync
 // rows (appends) are checked there and answered when the store's completion says the write is
-// durable, kOnWorker rows are served by worker threads. Within a path, GET rows come first: Allow headers list methods
-// in table order.
+// durable, kOnWorker rows are served by worker threads. Within a path, GET rows come first: Allow
+// headers list methods in table order.
 #include "server/routes.h"
 
 namespace timetrail::server {
@@ -11,31 +11,31 @@ namespace timetrail::server {
 const std::vector<Route>& ApiRoutes() {
   static const std::vector<Route> kRoutes = {
       // method  path                              access                     runs       handler
-      {"GET",    "/healthz",                       Access::kOpen,              kQuick,    GetHealth},
-      {"GET",    "/metrics",                       Access::kRead,              kOnWorker, GetMetrics},
-      {"GET",    "/v1/streams/{stream}",           Access::kReadStream,        kOnWorker, ReadStream},
-      {"POST",   "/v1/streams/{stream}",           Access::kAppendStream,      kAsync,    AppendToStream},
-      {"GET",    "/v1/streams/{stream}/info",      Access::kReadStream,        kQuick,    GetStreamInfo},
+      {"GET", "/healthz", Access::kOpen, kQuick, GetHealth},
+      {"GET", "/metrics", Access::kRead, kOnWorker, GetMetrics},
+      {"GET", "/v1/streams/{stream}", Access::kReadStream, kOnWorker, ReadStream},
+      {"POST", "/v1/streams/{stream}", Access::kAppendStream, kAsync, AppendToStream},
+      {"GET", "/v1/streams/{stream}/info", Access::kReadStream, kQuick, GetStreamInfo},
       // Each append's stream is checked against the token by the handler.
-      {"POST",   "/v1/transactions",               Access::kAppend,            kAsync,    Transact},
-      {"GET",    "/v1/log",                        Access::kReadAcrossStreams, kOnWorker, ReadLog},
+      {"POST", "/v1/transactions", Access::kAppend, kAsync, Transact},
+      {"GET", "/v1/log", Access::kReadAcrossStreams, kOnWorker, ReadLog},
       // The event's stream is checked by the handler once the event is found.
-      {"GET",    "/v1/events/{id}",                Access::kRead,              kOnWorker, GetEvent},
-      {"GET",    "/v1/subscribe",                  Access::kReadAcrossStreams, kOnWorker, Subscribe},
-      {"POST",   "/v1/consumers/{name}/ack",       Access::kRead,              kOnWorker, AckConsumer},
-      {"GET",    "/v1/consumers/{name}",           Access::kRead,              kOnWorker, GetConsumer},
-      {"GET",    "/v1/entities/{stream}",          Access::kReadStream,        kQuick,    GetEntity},
-      {"GET",    "/v1/entities/{stream}/history",  Access::kReadStream,        kOnWorker, GetHistory},
-      {"GET",    "/v1/entities/{stream}/diff",     Access::kReadStream,        kOnWorker, GetDiff},
-      {"POST",   "/v1/entities/{stream}/revert",   Access::kAdminStream,       kOnWorker, RevertEntity},
-      {"GET",    "/v1/activity",                   Access::kReadAcrossStreams, kOnWorker, GetActivity},
-      {"GET",    "/v1/integrity",                  Access::kRead,              kOnWorker, GetIntegrityHead},
-      {"POST",   "/v1/integrity/verify",           Access::kAdmin,             kOnWorker, VerifyIntegrity},
+      {"GET", "/v1/events/{id}", Access::kRead, kOnWorker, GetEvent},
+      {"GET", "/v1/subscribe", Access::kReadAcrossStreams, kOnWorker, Subscribe},
+      {"POST", "/v1/consumers/{name}/ack", Access::kRead, kOnWorker, AckConsumer},
+      {"GET", "/v1/consumers/{name}", Access::kRead, kOnWorker, GetConsumer},
+      {"GET", "/v1/entities/{stream}", Access::kReadStream, kQuick, GetEntity},
+      {"GET", "/v1/entities/{stream}/history", Access::kReadStream, kOnWorker, GetHistory},
+      {"GET", "/v1/entities/{stream}/diff", Access::kReadStream, kOnWorker, GetDiff},
+      {"POST", "/v1/entities/{stream}/revert", Access::kAdminStream, kOnWorker, RevertEntity},
+      {"GET", "/v1/activity", Access::kReadAcrossStreams, kOnWorker, GetActivity},
+      {"GET", "/v1/integrity", Access::kRead, kOnWorker, GetIntegrityHead},
+      {"POST", "/v1/integrity/verify", Access::kAdmin, kOnWorker, VerifyIntegrity},
       // It writes a copy of every stream to a directory on the server's machine.
-      {"POST",   "/v1/backup",                     Access::kFullAdmin,         kOnWorker, Backup},
-      {"GET",    "/v1/tokens",                     Access::kFullAdmin,         kOnWorker, ListTokens},
-      {"POST",   "/v1/tokens",                     Access::kFullAdmin,         kOnWorker, CreateToken},
-      {"DELETE", "/v1/tokens/{id}",                Access::kFullAdmin,         kOnWorker, RevokeToken},
+      {"POST", "/v1/backup", Access::kFullAdmin, kOnWorker, Backup},
+      {"GET", "/v1/tokens", Access::kFullAdmin, kOnWorker, ListTokens},
+      {"POST", "/v1/tokens", Access::kFullAdmin, kOnWorker, CreateToken},
+      {"DELETE", "/v1/tokens/{id}", Access::kFullAdmin, kOnWorker, RevokeToken},
   };
   return kRoutes;
 }

@@ -19,31 +19,31 @@ const std::vector<Route>& ApiRoutes();
 // routes_streams.cc
 // Appends are asynchronous (Runs::kAsync): they answer through "respond" once durable.
 void AppendToStream(RequestContext& rc, Respond respond);  // POST /v1/streams/{stream}
-ApiResponse ReadStream(RequestContext& rc);       // GET /v1/streams/{stream}
-ApiResponse GetStreamInfo(RequestContext& rc);    // GET /v1/streams/{stream}/info
+ApiResponse ReadStream(RequestContext& rc);                // GET /v1/streams/{stream}
+ApiResponse GetStreamInfo(RequestContext& rc);             // GET /v1/streams/{stream}/info
 void Transact(RequestContext& rc, Respond respond);        // POST /v1/transactions
-ApiResponse ReadLog(RequestContext& rc);          // GET /v1/log
-ApiResponse GetEvent(RequestContext& rc);         // GET /v1/events/{id}
-ApiResponse Subscribe(RequestContext& rc);        // GET /v1/subscribe
-ApiResponse AckConsumer(RequestContext& rc);      // POST /v1/consumers/{name}/ack
-ApiResponse GetConsumer(RequestContext& rc);      // GET /v1/consumers/{name}
+ApiResponse ReadLog(RequestContext& rc);                   // GET /v1/log
+ApiResponse GetEvent(RequestContext& rc);                  // GET /v1/events/{id}
+ApiResponse Subscribe(RequestContext& rc);                 // GET /v1/subscribe
+ApiResponse AckConsumer(RequestContext& rc);               // POST /v1/consumers/{name}/ack
+ApiResponse GetConsumer(RequestContext& rc);               // GET /v1/consumers/{name}
 
 // routes_temporal.cc
-ApiResponse GetEntity(RequestContext& rc);        // GET /v1/entities/{stream}
-ApiResponse GetHistory(RequestContext& rc);       // GET /v1/entities/{stream}/history
-ApiResponse GetDiff(RequestContext& rc);          // GET /v1/entities/{stream}/diff
-ApiResponse RevertEntity(RequestContext& rc);     // POST /v1/entities/{stream}/revert
-ApiResponse GetActivity(RequestContext& rc);      // GET /v1/activity
+ApiResponse GetEntity(RequestContext& rc);     // GET /v1/entities/{stream}
+ApiResponse GetHistory(RequestContext& rc);    // GET /v1/entities/{stream}/history
+ApiResponse GetDiff(RequestContext& rc);       // GET /v1/entities/{stream}/diff
+ApiResponse RevertEntity(RequestContext& rc);  // POST /v1/entities/{stream}/revert
+ApiResponse GetActivity(RequestContext& rc);   // GET /v1/activity
 
 // routes_admin.cc
-ApiResponse GetHealth(RequestContext& rc);        // GET /healthz
-ApiResponse GetMetrics(RequestContext& rc);       // GET /metrics
-ApiResponse GetIntegrityHead(RequestContext& rc); // GET /v1/integrity
-ApiResponse VerifyIntegrity(RequestContext& rc);  // POST /v1/integrity/verify
-ApiResponse Backup(RequestContext& rc);           // POST /v1/backup
-ApiResponse ListTokens(RequestContext& rc);       // GET /v1/tokens
-ApiResponse CreateToken(RequestContext& rc);      // POST /v1/tokens
-ApiResponse RevokeToken(RequestContext& rc);      // DELETE /v1/tokens/{id}
+ApiResponse GetHealth(RequestContext& rc);         // GET /healthz
+ApiResponse GetMetrics(RequestContext& rc);        // GET /metrics
+ApiResponse GetIntegrityHead(RequestContext& rc);  // GET /v1/integrity
+ApiResponse VerifyIntegrity(RequestContext& rc);   // POST /v1/integrity/verify
+ApiResponse Backup(RequestContext& rc);            // POST /v1/backup
+ApiResponse ListTokens(RequestContext& rc);        // GET /v1/tokens
+ApiResponse CreateToken(RequestContext& rc);       // POST /v1/tokens
+ApiResponse RevokeToken(RequestContext& rc);       // DELETE /v1/tokens/{id}
 
 }  // namespace timetrail::server
 

@@ -103,9 +103,10 @@ ApiResponse Backup(RequestContext& rc) {
                  return c == '/' || static_cast<unsigned char>(c) < 0x20;
                });
   if (!plain) {
-    return ErrorResponse(Status::InvalidArgument(
-        "to: '" + name + "' must be a plain directory name (no '/', not '.' or '..') for a "
-        "new directory inside the server's --backup-dir"));
+    return ErrorResponse(
+        Status::InvalidArgument("to: '" + name +
+                                "' must be a plain directory name (no '/', not '.' or '..') for a "
+                                "new directory inside the server's --backup-dir"));
   }
   std::string to = backup_dir + "/" + name;
   Result<VerifyReport> r = rc.store().Backup(to);

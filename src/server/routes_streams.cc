@@ -82,8 +82,8 @@ std::optional<ApiResponse> ParseStreamAppend(RequestContext& rc, Transaction* tx
   if (!body.ok()) return rc.BodyError(body.status());
   for (const auto& [key, v] : body->members) {
     if (key != "expected_revision" && key != "events") {
-      return ErrorResponse(Status::InvalidArgument(
-          "unknown field '" + key + "'; allowed: expected_revision, events"));
+      return ErrorResponse(Status::InvalidArgument("unknown field '" + key +
+                                                   "'; allowed: expected_revision, events"));
     }
   }
   if (std::optional<ApiResponse> r = RefuseSystemStreamWrite(stream)) return *r;
@@ -124,8 +124,9 @@ std::optional<ApiResponse> ParseTransaction(RequestContext& rc, Transaction* tx)
   }
   const RawJson* appends = body->Find("appends");
   if (appends == nullptr || appends->kind != RawJson::Kind::kArray) {
-    return ErrorResponse(Status::InvalidArgument("appends must be an array of {stream, "
-                                                 "expected_revision, events}"));
+    return ErrorResponse(
+        Status::InvalidArgument("appends must be an array of {stream, "
+                                "expected_revision, events}"));
   }
   for (std::size_t i = 0; i < appends->items.size(); ++i) {
     const RawJson& a = appends->items[i];
@@ -134,8 +135,7 @@ std::optional<ApiResponse> ParseTransaction(RequestContext& rc, Transaction* tx)
     for (const auto& [key, v] : a.members) {
       if (key != "stream" && key != "expected_revision" && key != "events") {
         return ErrorResponse(Status::InvalidArgument(
-            f + " has an unknown field '" + key +
-            "'; allowed: stream, expected_revision, events"));
+            f + " has an unknown field '" + key + "'; allowed: stream, expected_revision, events"));
       }
     }
     StreamAppend sa;

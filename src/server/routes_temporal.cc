@@ -87,16 +87,16 @@ void WriteState(const EntityState& st, JsonWriter* w) {
   } else {
     w->Null();
   }
-  w->Key("metadata").Raw(e && !e->metadata.empty() ? std::string_view(e->metadata)
-                                                   : std::string_view("null"));
+  w->Key("metadata")
+      .Raw(e && !e->metadata.empty() ? std::string_view(e->metadata) : std::string_view("null"));
   w->EndObject();
 }
 
 }  // namespace
 
 ApiResponse GetEntity(RequestContext& rc) {
-  Result<EntityQuery> q = PointParam(rc, "at_revision", "at_position", "as_of", "valid_at",
-                                     nullptr);
+  Result<EntityQuery> q =
+      PointParam(rc, "at_revision", "at_position", "as_of", "valid_at", nullptr);
   if (!q.ok()) return ErrorResponse(q.status());
   Result<EntityState> st = rc.store().GetEntity(rc.Param("stream"), *q);
   if (!st.ok()) return ErrorResponse(st.status());
@@ -137,8 +137,9 @@ ApiResponse GetHistory(RequestContext& rc) {
     WritePoint(iv.from, &w);
     w.Key("to");
     WritePoint(iv.to, &w);
-    w.Key("metadata").Raw(iv.from.metadata.empty() ? std::string_view("{}")
-                                                    : std::string_view(iv.from.metadata));
+    w.Key("metadata")
+        .Raw(iv.from.metadata.empty() ? std::string_view("{}")
+                                      : std::string_view(iv.from.metadata));
     w.EndObject();
   }
   w.EndArray();
@@ -168,8 +169,9 @@ ApiResponse GetDiff(RequestContext& rc) {
   const bool paged = rc.QueryParam("limit") != nullptr || rc.QueryParam("cursor") != nullptr;
   if (!dq.include_events && paged) {
     // Without events=true there is nothing to page; say so rather than ignore the request.
-    return ErrorResponse(Status::InvalidArgument("limit and cursor page the events between the "
-                                                 "points: give events=true"));
+    return ErrorResponse(
+        Status::InvalidArgument("limit and cursor page the events between the "
+                                "points: give events=true"));
   }
   if (const std::string* cursor = rc.QueryParam("cursor")) dq.cursor = *cursor;
   Result<std::size_t> limit = rc.LimitParam();
@@ -283,8 +285,8 @@ ApiResponse GetActivity(RequestContext& rc) {
   Result<std::size_t> limit = rc.LimitParam();
   if (!limit.ok()) return ErrorResponse(limit.status());
   q.limit = *limit;
-  if (std::optional<ApiResponse> d = rc.DenyAcrossStreams(q.stream_prefix,
-                                                          &q.skip_system_streams)) {
+  if (std::optional<ApiResponse> d =
+          rc.DenyAcrossStreams(q.stream_prefix, &q.skip_system_streams)) {
     return *d;
   }
   Result<ActivityPage> page = rc.store().QueryActivity(q);

@@ -68,16 +68,17 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, EveryCommandHasHelpWithAnExample) {
   Outcome top = Cli({"--help"});
   EXPECT_EQ(top.code, 0);
-  for (const char* cmd : {"append", "read", "info", "event", "log", "tail", "integrity", "verify",
-                          "import", "export", "get", "history", "diff", "activity", "revert",
-                          "serve"}) {
+  for (const char* cmd :
+       {"append", "read", "info", "event", "log", "tail", "integrity", "verify", "import", "export",
+        "get", "history", "diff", "activity", "revert", "serve"}) {
     EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
     Outcome r = Cli({cmd, "--help"});
     EXPECT_EQ(r.code, 0) << cmd << Describe(r);
     EXPECT_NE(r.out.find("Usage:"), std::string::npos) << cmd;
     if (std::string(cmd) != "serve") {
       EXPECT_NE(r.out.find("timetrail " + std::string(cmd)), std::string::npos)
-          << cmd << " --help shows no example:\n" << r.out;
+          << cmd << " --help shows no example:\n"
+          << r.out;
       EXPECT_NE(r.out.find("--server"), std::string::npos) << cmd;
       EXPECT_NE(r.out.find("--json"), std::string::npos) << cmd;
     }
@@ -85,9 +86,10 @@ TEST_F(CliTest, EveryCommandHasHelpWithAnExample) {
 }
 
 TEST_F(CliTest, AppendReadInfoLogOnADataDirectory) {
-  Outcome a = InData({"append", "friend-1", "--type", "$put", "--event-data",
-                  R"({"name":"Rachel","location":"New York","n":12345678901234567890123})",
-                  "--actor", "joey", "--reason", "we met", "--expected", "no_stream", "--json"});
+  Outcome a =
+      InData({"append", "friend-1", "--type", "$put", "--event-data",
+              R"({"name":"Rachel","location":"New York","n":12345678901234567890123})", "--actor",
+              "joey", "--reason", "we met", "--expected", "no_stream", "--json"});
   ASSERT_EQ(a.code, 0) << Describe(a);
   json ack = json::parse(a.out);
   EXPECT_EQ(ack["stream"], "friend-1");
@@ -96,7 +98,7 @@ TEST_F(CliTest, AppendReadInfoLogOnADataDirectory) {
   EXPECT_EQ(ack["idempotent_replay"], false);
 
   Outcome b = InData({"append", "friend-1", "-t", "$patch", "-d", R"({"location":"Paris"})",
-                  "--expected", "0", "--valid-from", "2026-01-02"});
+                      "--expected", "0", "--valid-from", "2026-01-02"});
   ASSERT_EQ(b.code, 0) << Describe(b);
   EXPECT_NE(b.out.find("appended 1 event to friend-1: revision 1, position 2"), std::string::npos)
       << b.out;
@@ -185,7 +187,7 @@ TEST_F(CliTest, AppendFromAnEventsFileAndStreamNamesWithSlashes) {
   ASSERT_EQ(r.code, 0) << Describe(r);
   EXPECT_EQ(json::parse(r.out)["events"][1]["metadata"]["actor"], "ann");
   Outcome stdin_append = InData({"append", "public.orders/42", "--events", "-", "--expected", "1"},
-                            R"([{"type":"shipped"}])");
+                                R"([{"type":"shipped"}])");
   EXPECT_EQ(stdin_append.code, 0) << Describe(stdin_append);
 }
 
@@ -204,7 +206,8 @@ TEST_F(CliTest, BadInputGetsAClearErrorExitCodeAndChangesNothing) {
       {{"append", "s", "-t", "$put", "--id", "not-a-uuid"}, 2, "--id"},
       {{"append", "s", "-t", "$put", "--valid-from", "yesterday"}, 2, "--valid-from"},
       {{"append", "s", "-t", "$put", "--expected", "maybe"}, 2, "--expected must be"},
-      {{"append", "s", "-t", "$put", "-d", "{}", "--expected", "no_stream"}, 4,
+      {{"append", "s", "-t", "$put", "-d", "{}", "--expected", "no_stream"},
+       4,
        "wrong_expected_revision"},
       {{"append", "s", "-t", "$bogus"}, 2, "invalid_argument"},
       {{"read", "missing"}, 3, "not_found"},
@@ -241,17 +244,23 @@ TEST_F(CliTest, ExportImportRoundTripIsExactAndIdempotent) {
   // file), a correction with valid_from, a delete, data with big numbers and pretty JSON.
   std::string src = dir_.Sub("src");
   ASSERT_EQ(Cli(Data({"append", "friend-1", "-t", "$put", "-d",
-                      R"({"name":"Rachel","n":123456789012345678901234567890})", "--actor",
-                      "joey"}, src)).code, 0);
+                      R"({"name":"Rachel","n":123456789012345678901234567890})", "--actor", "joey"},
+                     src))
+                .code,
+            0);
   std::string handwritten =
-      R"({"stream":"order/1","type":"$put","data":{"qty":1},"tx":7})" "\n"
-      R"({"stream":"stock/9","type":"$patch","data":{"left":4},"tx":7})" "\n"
+      R"({"stream":"order/1","type":"$put","data":{"qty":1},"tx":7})"
       "\n"
-      R"({"stream":"order/1","type":"$patch","data":{"qty":2},"metadata":{"reason":"typo"},"valid_from":"2026-01-01T00:00:00Z","tx":8})" "\n";
+      R"({"stream":"stock/9","type":"$patch","data":{"left":4},"tx":7})"
+      "\n"
+      "\n"
+      R"({"stream":"order/1","type":"$patch","data":{"qty":2},"metadata":{"reason":"typo"},"valid_from":"2026-01-01T00:00:00Z","tx":8})"
+      "\n";
   Outcome hw = Cli(Data({"import", "-", "--any-revision"}, src), handwritten);
   ASSERT_EQ(hw.code, 0) << Describe(hw);
   EXPECT_NE(hw.out.find("imported 3 events in 2 transactions: 3 written, 0 already present"),
-            std::string::npos) << hw.out;
+            std::string::npos)
+      << hw.out;
   std::string events_file = dir_.Sub("pretty.json");
   std::ofstream(events_file) << "[{\"type\": \"$put\",\n \"data\": {\"a\": [1,\n 2]}}]";
   ASSERT_EQ(Cli(Data({"append", "pretty", "--events", events_file}, src)).code, 0);
@@ -390,16 +399,20 @@ TEST_F(CliTest, ImportAndExportShowProgressWhenStderrIsATerminal) {
 }
 
 TEST_F(CliTest, ImportRejectsABadFileBeforeWritingAnything) {
-  std::string text = R"({"stream":"a","type":"$put","data":{}})" "\n"
-                     R"({"stream":"b","type":"$put","data":{})" "\n";
+  std::string text = R"({"stream":"a","type":"$put","data":{}})"
+                     "\n"
+                     R"({"stream":"b","type":"$put","data":{})"
+                     "\n";
   Outcome r = InData({"import", "-"}, text);
   EXPECT_EQ(r.code, 2) << Describe(r);
   EXPECT_NE(r.err.find("line 2: not valid JSON"), std::string::npos) << r.err;
-  Outcome no_stream = InData({"import", "-"}, R"({"type":"x"})" "\n");
+  Outcome no_stream = InData({"import", "-"}, R"({"type":"x"})"
+                                              "\n");
   EXPECT_EQ(no_stream.code, 2);
-  EXPECT_NE(no_stream.err.find("line 1: \"stream\" must be a non-empty string"),
-            std::string::npos) << no_stream.err;
-  Outcome bad_id = InData({"import", "-"}, R"({"stream":"a","type":"x","id":"zz"})" "\n");
+  EXPECT_NE(no_stream.err.find("line 1: \"stream\" must be a non-empty string"), std::string::npos)
+      << no_stream.err;
+  Outcome bad_id = InData({"import", "-"}, R"({"stream":"a","type":"x","id":"zz"})"
+                                           "\n");
   EXPECT_EQ(bad_id.code, 2);
   // Nothing was written by any of them: the data directory was not even created.
   Outcome log = InData({"log", "--json"});
@@ -412,11 +425,17 @@ TEST_F(CliTest, ImportRejectsABadFileBeforeWritingAnything) {
 TEST_F(CliTest, TemporalCommandsGetHistoryDiffActivityRevert) {
   ASSERT_EQ(InData({"append", "friend-1", "-t", "$put", "-d",
                     R"({"name":"Rachel","location":"New York"})", "--actor", "joey", "--reason",
-                    "we met", "-e", "no_stream"}).code, 0);
+                    "we met", "-e", "no_stream"})
+                .code,
+            0);
   ASSERT_EQ(InData({"append", "friend-1", "-t", "$patch", "-d", R"({"location":"Paris"})",
-                    "--actor", "ross", "--reason", "moved"}).code, 0);
-  ASSERT_EQ(InData({"append", "friend-2", "-t", "$put", "-d", R"({"name":"Joey"})", "--actor",
-                    "joey"}).code, 0);
+                    "--actor", "ross", "--reason", "moved"})
+                .code,
+            0);
+  ASSERT_EQ(
+      InData({"append", "friend-2", "-t", "$put", "-d", R"({"name":"Joey"})", "--actor", "joey"})
+          .code,
+      0);
 
   Outcome now = InData({"get", "friend-1", "--json"});
   ASSERT_EQ(now.code, 0) << Describe(now);
@@ -436,7 +455,8 @@ TEST_F(CliTest, TemporalCommandsGetHistoryDiffActivityRevert) {
   EXPECT_EQ(iv[0]["value"], "New York");
   EXPECT_EQ(iv[1]["value"], "Paris");
   EXPECT_TRUE(iv[1]["to"].is_null());
-  Outcome known_alone = InData({"history", "friend-1", "-p", "/location", "--known-at", "2026-01-01"});
+  Outcome known_alone =
+      InData({"history", "friend-1", "-p", "/location", "--known-at", "2026-01-01"});
   EXPECT_EQ(known_alone.code, 2) << Describe(known_alone);
   EXPECT_NE(known_alone.err.find("--known-at needs --valid-time"), std::string::npos);
   Outcome hist_table = InData({"history", "friend-1", "-p", "/location"});
@@ -461,16 +481,16 @@ TEST_F(CliTest, TemporalCommandsGetHistoryDiffActivityRevert) {
   EXPECT_EQ(ej["events"][0]["revision"], 1);
   EXPECT_TRUE(ej["cursor"].is_null());
   // Pages: --limit 1 from before the first event leaves a cursor; --cursor continues from it.
-  Outcome page1 = InData({"diff", "friend-1", "--from-time", "2000-01-01", "--events", "--limit",
-                          "1", "--json"});
+  Outcome page1 = InData(
+      {"diff", "friend-1", "--from-time", "2000-01-01", "--events", "--limit", "1", "--json"});
   ASSERT_EQ(page1.code, 0) << Describe(page1);
   json p1 = json::parse(page1.out);
   ASSERT_EQ(p1["events"].size(), 1u);
   EXPECT_EQ(p1["events"][0]["revision"], 0);
   ASSERT_TRUE(p1["cursor"].is_string()) << page1.out;
   const std::string cursor = p1["cursor"].get<std::string>();
-  Outcome page1_table = InData({"diff", "friend-1", "--from-time", "2000-01-01", "--events",
-                                "--limit", "1"});
+  Outcome page1_table =
+      InData({"diff", "friend-1", "--from-time", "2000-01-01", "--events", "--limit", "1"});
   EXPECT_NE(page1_table.out.find("(more: continue with --cursor " + cursor + ")"),
             std::string::npos)
       << page1_table.out;
@@ -537,7 +557,8 @@ TEST_F(CliTest, VerifyNamesTheFirstBadPosition) {
   Outcome r = InData({"verify"});
   EXPECT_EQ(r.code, 1) << Describe(r);
   EXPECT_NE(r.out.find("BROKEN: the integrity chain does not hold at position 3"),
-            std::string::npos) << r.out;
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.err.find("first bad position 3"), std::string::npos) << r.err;
   Outcome j = InData({"verify", "--json"});
   EXPECT_EQ(j.code, 1);
@@ -564,8 +585,8 @@ TEST_F(CliTest, TailOnADataDirectoryDeliversStoredEventsWithFilters) {
 class ServerTest : public CliTest {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<Child>(std::vector<std::string>{
-        "serve", "--data", dir_.Sub("served"), "--listen", "127.0.0.1:0"});
+    server_ = std::make_unique<Child>(
+        std::vector<std::string>{"serve", "--data", dir_.Sub("served"), "--listen", "127.0.0.1:0"});
     std::string line = server_->ReadLine();
     const std::string prefix = "listening on ";
     ASSERT_EQ(line.rfind(prefix, 0), 0u) << "server did not start: " << line;
@@ -588,12 +609,12 @@ class ServerTest : public CliTest {
 };
 
 TEST_F(ServerTest, CommandsWorkAgainstAServerLikeOnADataDirectory) {
-  Outcome a = OnServer({"append", "public.orders/42", "-t", "$put", "-d", R"({"qty":1})", "--expected",
-                    "no_stream", "--json"});
+  Outcome a = OnServer({"append", "public.orders/42", "-t", "$put", "-d", R"({"qty":1})",
+                        "--expected", "no_stream", "--json"});
   ASSERT_EQ(a.code, 0) << Describe(a);
   EXPECT_EQ(json::parse(a.out)["stream"], "public.orders/42");
-  Outcome conflict = OnServer({"append", "public.orders/42", "-t", "$put", "-d", "{}", "--expected",
-                           "no_stream"});
+  Outcome conflict =
+      OnServer({"append", "public.orders/42", "-t", "$put", "-d", "{}", "--expected", "no_stream"});
   EXPECT_EQ(conflict.code, 4) << Describe(conflict);
   Outcome r = OnServer({"read", "public.orders/42", "--json"});
   ASSERT_EQ(r.code, 0) << Describe(r);

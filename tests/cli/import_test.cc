@@ -233,10 +233,10 @@ TEST(ImportTest, APipeIsReadOnceAndImportedWhole) {
   const std::vector<Line> lines = MakeLines(300);
   const std::string file = WriteFile(dir.Sub("events.ndjson"), lines);
   const std::string data = dir.Sub("data");
-  Child shell("/bin/bash",
-              {"-c", "\"$0\" import <(cat \"$1\") --data \"$2\"", testing::TimetrailBinary(),
-               file, data},
-              {});
+  Child shell(
+      "/bin/bash",
+      {"-c", "\"$0\" import <(cat \"$1\") --data \"$2\"", testing::TimetrailBinary(), file, data},
+      {});
   Outcome r = shell.Wait();
   ASSERT_EQ(r.code, 0) << Describe(r);
   EXPECT_NE(r.out.find("300 written, 0 already present"), std::string::npos) << r.out;

@@ -3,9 +3,9 @@
 // as-of folds alone, without reading the events between the points (RocksDB's per-thread perf
 // context counts the bytes every read returned), while asking for the events reads them.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <rocksdb/perf_context.h>
 #include <rocksdb/perf_level.h>
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -55,9 +55,9 @@ class DiffTest : public ::testing::Test {
       }
       if (i % 7 == 0) {
         // Another stream between, so that positions and revisions differ.
-        ASSERT_TRUE(store_->Append("other", ExpectedRevision::Any(),
-                                   {testing::Event("$put", R"({"x":1})")})
-                        .ok());
+        ASSERT_TRUE(
+            store_->Append("other", ExpectedRevision::Any(), {testing::Event("$put", R"({"x":1})")})
+                .ok());
       }
     }
     ASSERT_TRUE(store_->WaitForBackgroundWork().ok());
@@ -103,8 +103,9 @@ TEST_F(DiffTest, StatesAndPatchDoNotReadTheEventsBetween) {
 
   // The cost of the states does not grow with the distance between the points.
   const std::uint64_t near_bytes = BytesRead([&] {
-    ASSERT_TRUE(store_->Diff("long", DiffQuery::Between(EntityQuery::AtRevision(1890),
-                                                        EntityQuery::AtRevision(1900)))
+    ASSERT_TRUE(store_
+                    ->Diff("long", DiffQuery::Between(EntityQuery::AtRevision(1890),
+                                                      EntityQuery::AtRevision(1900)))
                     .ok());
   });
   EXPECT_LT(plain_bytes, 2 * near_bytes + 4 * (kNoteBytes + 200))
@@ -132,8 +133,8 @@ TEST_F(DiffTest, PagesFollowTheCursorToTheEnd) {
   EXPECT_TRUE(exact->next_cursor.empty());
   // Backwards, or the same point: a patch, and nothing between.
   Result<DiffResult> back = store_->Diff(
-      "long", DiffQuery::Between(EntityQuery::AtRevision(1999), EntityQuery::AtRevision(5))
-                  .WithEvents(10));
+      "long",
+      DiffQuery::Between(EntityQuery::AtRevision(1999), EntityQuery::AtRevision(5)).WithEvents(10));
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(back->events.empty());
   EXPECT_TRUE(back->next_cursor.empty());

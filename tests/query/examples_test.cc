@@ -51,13 +51,14 @@ TEST_F(TemporalExamplesTest, FriendWhoMoved) {
                             {Event("$put", R"({"name": "Rachel", "location": "New York"})",
                                    R"({"actor": "joey", "reason": "we met"})")});
   ASSERT_TRUE(met.ok()) << met.status().ToString();
-  auto noted = store_->Append("friend-1", ExpectedRevision::Exact(0),
-                              {Event("BirthdayNoted", R"({"day": "05-05"})", R"({"actor": "joey"})")});
+  auto noted =
+      store_->Append("friend-1", ExpectedRevision::Exact(0),
+                     {Event("BirthdayNoted", R"({"day": "05-05"})", R"({"actor": "joey"})")});
   ASSERT_TRUE(noted.ok());
   AfterMicro(noted->recorded_at);
-  auto moved = store_->Append("friend-1", ExpectedRevision::Exact(1),
-                              {Patch(R"({"location": "San Francisco"})",
-                                     R"({"actor": "rachel", "reason": "new job"})")});
+  auto moved = store_->Append(
+      "friend-1", ExpectedRevision::Exact(1),
+      {Patch(R"({"location": "San Francisco"})", R"({"actor": "rachel", "reason": "new job"})")});
   ASSERT_TRUE(moved.ok());
 
   auto now = store_->GetEntity("friend-1", EntityQuery::Latest());
@@ -80,7 +81,8 @@ TEST_F(TemporalExamplesTest, FriendWhoMoved) {
   ASSERT_TRUE(at_pos.ok());
   EXPECT_EQ(State(*at_pos)["location"], "New York");
   // Before the first event, the friend did not exist yet.
-  auto earlier = store_->GetEntity("friend-1", EntityQuery::AsOf(Timestamp{met->recorded_at.micros - 1}));
+  auto earlier =
+      store_->GetEntity("friend-1", EntityQuery::AsOf(Timestamp{met->recorded_at.micros - 1}));
   ASSERT_TRUE(earlier.ok());
   EXPECT_FALSE(earlier->exists);
   EXPECT_FALSE(earlier->event.has_value());
@@ -121,19 +123,21 @@ TEST_F(TemporalExamplesTest, FriendWhoMoved) {
 
 // docs/temporal.md, "A backdated correction".
 TEST_F(TemporalExamplesTest, BackdatedCorrection) {
-  ASSERT_TRUE(store_->Append("employee-7", ExpectedRevision::NoStream(),
-                             {Patch(R"({"salary": 5000})", R"({"actor": "hr"})", T("2026-01-01"))})
+  ASSERT_TRUE(store_
+                  ->Append("employee-7", ExpectedRevision::NoStream(),
+                           {Patch(R"({"salary": 5000})", R"({"actor": "hr"})", T("2026-01-01"))})
                   .ok());
-  auto raise = store_->Append("employee-7", ExpectedRevision::Exact(0),
-                              {Patch(R"({"salary": 6000})", R"({"actor": "hr"})", T("2026-07-01"))});
+  auto raise =
+      store_->Append("employee-7", ExpectedRevision::Exact(0),
+                     {Patch(R"({"salary": 6000})", R"({"actor": "hr"})", T("2026-07-01"))});
   ASSERT_TRUE(raise.ok());
   AfterMicro(raise->recorded_at);
   // Later we learn the raise took effect in March, and that salary in February was 5500.
-  auto fix = store_->Append("employee-7", ExpectedRevision::Exact(1),
-                            {Patch(R"({"salary": 5500})",
-                                   R"({"actor": "hr", "reason": "February correction"})",
-                                   T("2026-02-01")),
-                             Patch(R"({"salary": 6000})", R"({"actor": "hr"})", T("2026-03-01"))});
+  auto fix =
+      store_->Append("employee-7", ExpectedRevision::Exact(1),
+                     {Patch(R"({"salary": 5500})",
+                            R"({"actor": "hr", "reason": "February correction"})", T("2026-02-01")),
+                      Patch(R"({"salary": 6000})", R"({"actor": "hr"})", T("2026-03-01"))});
   ASSERT_TRUE(fix.ok());
 
   auto salary_in = [&](const char* when, std::optional<Timestamp> known) {
@@ -172,12 +176,15 @@ TEST_F(TemporalExamplesTest, BackdatedCorrection) {
 
 // docs/temporal.md, "Reverting a change".
 TEST_F(TemporalExamplesTest, Revert) {
-  ASSERT_TRUE(store_->Append("friend-1", ExpectedRevision::NoStream(),
-                             {Event("$put", R"({"name": "Rachel", "location": "New York"})")})
+  ASSERT_TRUE(store_
+                  ->Append("friend-1", ExpectedRevision::NoStream(),
+                           {Event("$put", R"({"name": "Rachel", "location": "New York"})")})
                   .ok());
-  ASSERT_TRUE(store_->Append("friend-1", ExpectedRevision::Exact(0),
-                             {Patch(R"({"location": "Paris", "job": "buyer"})", R"({"actor": "ross"})")})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->Append("friend-1", ExpectedRevision::Exact(0),
+                   {Patch(R"({"location": "Paris", "job": "buyer"})", R"({"actor": "ross"})")})
+          .ok());
   RevertRequest r;
   r.stream = "friend-1";
   r.target = EntityQuery::AtRevision(0);
@@ -210,7 +217,8 @@ TEST_F(TemporalExamplesTest, Revert) {
 }
 
 TEST_F(TemporalExamplesTest, StaleRevertFailsAndChangesNothing) {
-  ASSERT_TRUE(store_->Append("doc", ExpectedRevision::NoStream(), {Event("$put", R"({"v": 1})")}).ok());
+  ASSERT_TRUE(
+      store_->Append("doc", ExpectedRevision::NoStream(), {Event("$put", R"({"v": 1})")}).ok());
   ASSERT_TRUE(store_->Append("doc", ExpectedRevision::Exact(0), {Patch(R"({"v": 2})", "")}).ok());
   // Someone changes the document after the caller read revision 1.
   ASSERT_TRUE(store_->Append("doc", ExpectedRevision::Exact(1), {Patch(R"({"v": 3})", "")}).ok());
@@ -238,26 +246,33 @@ TEST_F(TemporalExamplesTest, StaleRevertFailsAndChangesNothing) {
 }
 
 TEST_F(TemporalExamplesTest, InvalidDocumentEventsAreRejectedAtAppend) {
-  EXPECT_EQ(store_->Append("doc", ExpectedRevision::Any(), {Event("$put", "[1, 2]")}).status().code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->Append("doc", ExpectedRevision::Any(), {Event("$patch", "\"text\"")}).status().code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(store_->Append("doc", ExpectedRevision::Any(), {Event("$delete", R"({"a": 1})")}).status().code(),
+  EXPECT_EQ(
+      store_->Append("doc", ExpectedRevision::Any(), {Event("$put", "[1, 2]")}).status().code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->Append("doc", ExpectedRevision::Any(), {Event("$patch", "\"text\"")}).status().code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Append("doc", ExpectedRevision::Any(), {Event("$delete", R"({"a": 1})")})
+                .status()
+                .code(),
             StatusCode::kInvalidArgument);
   EXPECT_TRUE(DumpLog(*store_).empty());
 }
 
 TEST_F(TemporalExamplesTest, StateSurvivesReopen) {
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(store_->Append("counter", ExpectedRevision::Any(),
-                               {Patch("{\"n\": " + std::to_string(i) + "}", "")}).ok());
+    ASSERT_TRUE(store_
+                    ->Append("counter", ExpectedRevision::Any(),
+                             {Patch("{\"n\": " + std::to_string(i) + "}", "")})
+                    .ok());
   }
   store_.reset();
   Options o;
   o.sync = false;
   o.snapshot_interval = 2;
   store_ = OpenOrDie(dir_.path(), o);
-  ASSERT_TRUE(store_->Append("counter", ExpectedRevision::Exact(6), {Patch(R"({"m": 1})", "")}).ok());
+  ASSERT_TRUE(
+      store_->Append("counter", ExpectedRevision::Exact(6), {Patch(R"({"m": 1})", "")}).ok());
   for (Revision r = 0; r <= 7; ++r) {
     auto s = store_->GetEntity("counter", EntityQuery::AtRevision(r));
     ASSERT_TRUE(s.ok());
@@ -278,9 +293,10 @@ namespace {
 TEST_F(TemporalExamplesTest, CorrectionAfterReopen) {
   const char* days[] = {"2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"};
   for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(store_->Append("price", ExpectedRevision::Any(),
-                               {Patch("{\"p" + std::to_string(i) + "\": " + std::to_string(i) + "}",
-                                      "", T(days[i]))})
+    ASSERT_TRUE(store_
+                    ->Append("price", ExpectedRevision::Any(),
+                             {Patch("{\"p" + std::to_string(i) + "\": " + std::to_string(i) + "}",
+                                    "", T(days[i]))})
                     .ok());
   }
   store_.reset();
@@ -289,9 +305,11 @@ TEST_F(TemporalExamplesTest, CorrectionAfterReopen) {
   o.snapshot_interval = 2;
   store_ = OpenOrDie(dir_.path(), o);
   ASSERT_NE(store_, nullptr);
-  ASSERT_TRUE(store_->Append("price", ExpectedRevision::Exact(3),
-                             {Patch(R"({"fix": "january"})", R"({"reason": "late"})", T("2026-01-15"))})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->Append("price", ExpectedRevision::Exact(3),
+                   {Patch(R"({"fix": "january"})", R"({"reason": "late"})", T("2026-01-15"))})
+          .ok());
   auto s = store_->GetEntity("price", EntityQuery::ValidAt(T("2026-05-01")));
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(State(*s), json::parse(R"({"p0": 0, "p1": 1, "p2": 2, "p3": 3, "fix": "january"})"));

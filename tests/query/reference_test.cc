@@ -22,7 +22,7 @@ using nlohmann::json;
 // The reference: the plain definition of DESIGN.md's fold.
 struct RefState {
   bool exists = false;
-  json state;  // null when !exists
+  json state;                     // null when !exists
   std::optional<Revision> event;  // last document event folded
 };
 
@@ -63,11 +63,16 @@ class Generator {
 
   json Value() {
     switch (Int(0, 4)) {
-      case 0: return Int(-5, 5);
-      case 1: return std::string(1, static_cast<char>('p' + Int(0, 3)));
-      case 2: return json::array({Int(0, 2)});
-      case 3: return json{{"x", Int(0, 2)}, {"y", Chance(50)}};
-      default: return 0.5 * Int(0, 4);
+      case 0:
+        return Int(-5, 5);
+      case 1:
+        return std::string(1, static_cast<char>('p' + Int(0, 3)));
+      case 2:
+        return json::array({Int(0, 2)});
+      case 3:
+        return json{{"x", Int(0, 2)}, {"y", Chance(50)}};
+      default:
+        return 0.5 * Int(0, 4);
     }
   }
   json Document() {
@@ -112,8 +117,9 @@ class Generator {
     int when = Int(0, 99);
     if (when < 30) {
       // Backdated: anywhere from a little before the test began until now.
-      e.valid_from = Timestamp{start.micros - 1000 + Int(0, 1000) +
-                               static_cast<std::int64_t>(Int(0, 100)) * (Now().micros - start.micros) / 100};
+      e.valid_from =
+          Timestamp{start.micros - 1000 + Int(0, 1000) +
+                    static_cast<std::int64_t>(Int(0, 100)) * (Now().micros - start.micros) / 100};
     } else if (when < 35) {
       e.valid_from = Timestamp{Now().micros + Int(1, 1000000)};  // takes effect later
     }
@@ -199,8 +205,8 @@ void CheckDiff(const EventStore& store, const std::string& stream, const DiffQue
   EXPECT_TRUE(plain->next_cursor.empty()) << what;
 
   const std::size_t n = between.size();
-  for (std::size_t limit : {std::size_t{10000}, std::size_t{1}, static_cast<std::size_t>(small_limit),
-                            n + 1}) {
+  for (std::size_t limit :
+       {std::size_t{10000}, std::size_t{1}, static_cast<std::size_t>(small_limit), n + 1}) {
     const std::string paged = what + " limit " + std::to_string(limit);
     std::vector<Position> got;
     std::string cursor;
@@ -236,7 +242,7 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
     testing::TempDir dir;
     Options o;
     o.sync = false;
-    o.snapshot_interval = 1 + seed * 2;  // 3, 5, 7
+    o.snapshot_interval = 1 + seed * 2;                // 3, 5, 7
     if (seed == 3) o.group_commit_delay_micros = 300;  // let concurrent appends share batches
     auto store = testing::OpenOrDie(dir.path(), o);
     ASSERT_NE(store, nullptr);
@@ -287,13 +293,15 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
       std::vector<std::thread> threads;
       std::vector<Generator> gens;
       for (int w = 0; w < writers; ++w) gens.emplace_back(seed * 100 + w);
-      for (int w = 0; w < writers; ++w) threads.emplace_back([&, w] { write(gens[w], 2500 / writers); });
+      for (int w = 0; w < writers; ++w)
+        threads.emplace_back([&, w] { write(gens[w], 2500 / writers); });
       for (auto& t : threads) t.join();
     }
     ASSERT_FALSE(::testing::Test::HasFailure());
     if (writers > 1) {
       StoreStats stats = store->GetStats();
-      EXPECT_LT(stats.group_commits, stats.transactions_committed) << "no batch held two transactions";
+      EXPECT_LT(stats.group_commits, stats.transactions_committed)
+          << "no batch held two transactions";
     }
 
     ReadLogOptions all;
@@ -312,56 +320,65 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
           if (keep(*e)) sel.push_back(e);
         }
         if (valid_order) {
-          std::stable_sort(sel.begin(), sel.end(), [](const RecordedEvent* a, const RecordedEvent* b) {
-            return a->valid_from != b->valid_from ? a->valid_from < b->valid_from
-                                                  : a->position < b->position;
-          });
+          std::stable_sort(sel.begin(), sel.end(),
+                           [](const RecordedEvent* a, const RecordedEvent* b) {
+                             return a->valid_from != b->valid_from ? a->valid_from < b->valid_from
+                                                                   : a->position < b->position;
+                           });
         }
         return sel;
       };
       // Every revision.
       for (const RecordedEvent* at : events) {
-        auto want = RefFold(fold_where([&](const RecordedEvent& e) { return e.revision <= at->revision; }, false));
+        auto want = RefFold(
+            fold_where([&](const RecordedEvent& e) { return e.revision <= at->revision; }, false));
         ExpectSame(want, store->GetEntity(stream, EntityQuery::AtRevision(at->revision)),
                    stream + " at revision " + std::to_string(at->revision));
         ++queries;
       }
-      ExpectSame(RefFold(events), store->GetEntity(stream, EntityQuery::Latest()), stream + " latest");
+      ExpectSame(RefFold(events), store->GetEntity(stream, EntityQuery::Latest()),
+                 stream + " latest");
       // Valid time at every event's valid_from (where states change), known now or at the time
       // some event of the stream was recorded.
       for (const RecordedEvent* at : events) {
         Timestamp v{at->valid_from.micros - g.Int(0, 1)};
         std::optional<Timestamp> known;
-        if (g.Chance(50)) known = events[g.Int(0, static_cast<int>(events.size()) - 1)]->recorded_at;
+        if (g.Chance(50))
+          known = events[g.Int(0, static_cast<int>(events.size()) - 1)]->recorded_at;
         Timestamp k = known.value_or(end);
-        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) {
-                     return e.recorded_at <= k && e.valid_from <= v;
-                   }, true)),
-                   store->GetEntity(stream, EntityQuery::ValidAt(v, known)),
-                   stream + " valid at " + FormatTimestamp(v) + " known at " + FormatTimestamp(k));
+        ExpectSame(
+            RefFold(fold_where(
+                [&](const RecordedEvent& e) { return e.recorded_at <= k && e.valid_from <= v; },
+                true)),
+            store->GetEntity(stream, EntityQuery::ValidAt(v, known)),
+            stream + " valid at " + FormatTimestamp(v) + " known at " + FormatTimestamp(k));
         ++queries;
       }
       for (int i = 0; i < 4; ++i) {
         Position p = static_cast<Position>(g.Int(0, static_cast<int>(log->head_position) + 1));
-        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) { return e.position <= p; }, false)),
-                   store->GetEntity(stream, EntityQuery::AtPosition(p)),
-                   stream + " at position " + std::to_string(p));
+        ExpectSame(
+            RefFold(fold_where([&](const RecordedEvent& e) { return e.position <= p; }, false)),
+            store->GetEntity(stream, EntityQuery::AtPosition(p)),
+            stream + " at position " + std::to_string(p));
         // A time: the recorded_at of some event, give or take a microsecond.
         Timestamp t = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
         t.micros += g.Int(-1, 1);
-        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) { return e.recorded_at <= t; }, false)),
-                   store->GetEntity(stream, EntityQuery::AsOf(t)),
-                   stream + " as of " + FormatTimestamp(t));
+        ExpectSame(
+            RefFold(fold_where([&](const RecordedEvent& e) { return e.recorded_at <= t; }, false)),
+            store->GetEntity(stream, EntityQuery::AsOf(t)),
+            stream + " as of " + FormatTimestamp(t));
         // Valid time, as known now and as known at an earlier time.
-        Timestamp v{start.micros - 1000 + g.Int(0, 100) * (end.micros + 1000000 - start.micros) / 100};
+        Timestamp v{start.micros - 1000 +
+                    g.Int(0, 100) * (end.micros + 1000000 - start.micros) / 100};
         std::optional<Timestamp> known;
         if (g.Chance(50)) known = t;
         Timestamp k = known.value_or(end);
-        ExpectSame(RefFold(fold_where([&](const RecordedEvent& e) {
-                     return e.recorded_at <= k && e.valid_from <= v;
-                   }, true)),
-                   store->GetEntity(stream, EntityQuery::ValidAt(v, known)),
-                   stream + " valid at " + FormatTimestamp(v) + " known at " + FormatTimestamp(k));
+        ExpectSame(
+            RefFold(fold_where(
+                [&](const RecordedEvent& e) { return e.recorded_at <= k && e.valid_from <= v; },
+                true)),
+            store->GetEntity(stream, EntityQuery::ValidAt(v, known)),
+            stream + " valid at " + FormatTimestamp(v) + " known at " + FormatTimestamp(k));
         queries += 3;
       }
       // Property histories, in system time and in valid time as known at some time.
@@ -370,7 +387,8 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
                      stream + " history of '" + path + "'");
         HistoryQuery hq;
         hq.valid_time = true;
-        if (g.Chance(50)) hq.known_at = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
+        if (g.Chance(50))
+          hq.known_at = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
         Timestamp k = hq.known_at.value_or(end);
         CheckHistory(fold_where([&](const RecordedEvent& e) { return e.recorded_at <= k; }, true),
                      path, store->GetPropertyHistory(stream, path, hq),
@@ -391,29 +409,36 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
       for (int i = 0; i < (long_stream ? 3 : 1); ++i) {
         const int small = g.Int(2, 7);
         // Revisions, sometimes the same one or backwards (no events between).
-        Revision r1 = g.Int(0, last), r2 = g.Chance(80) ? g.Int(static_cast<int>(r1), last) : g.Int(0, last);
-        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AtRevision(r1), EntityQuery::AtRevision(r2)),
+        Revision r1 = g.Int(0, last),
+                 r2 = g.Chance(80) ? g.Int(static_cast<int>(r1), last) : g.Int(0, last);
+        CheckDiff(*store, stream,
+                  DiffQuery::Between(EntityQuery::AtRevision(r1), EntityQuery::AtRevision(r2)),
                   ref_at([&](const RecordedEvent& e) { return e.revision <= r1; }),
                   ref_at([&](const RecordedEvent& e) { return e.revision <= r2; }),
-                  positions(fold_where([&](const RecordedEvent& e) {
-                    return e.revision > r1 && e.revision <= r2;
-                  }, false)),
-                  small, stream + " diff of revisions " + std::to_string(r1) + ".." + std::to_string(r2));
+                  positions(fold_where(
+                      [&](const RecordedEvent& e) { return e.revision > r1 && e.revision <= r2; },
+                      false)),
+                  small,
+                  stream + " diff of revisions " + std::to_string(r1) + ".." + std::to_string(r2));
         // A revision to now.
-        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AtRevision(r1)),
-                  ref_at([&](const RecordedEvent& e) { return e.revision <= r1; }), RefFold(events),
-                  positions(fold_where([&](const RecordedEvent& e) { return e.revision > r1; }, false)),
-                  small, stream + " diff of revision " + std::to_string(r1) + " to now");
+        CheckDiff(
+            *store, stream, DiffQuery::Between(EntityQuery::AtRevision(r1)),
+            ref_at([&](const RecordedEvent& e) { return e.revision <= r1; }), RefFold(events),
+            positions(fold_where([&](const RecordedEvent& e) { return e.revision > r1; }, false)),
+            small, stream + " diff of revision " + std::to_string(r1) + " to now");
         // Global positions, anywhere in the log (before the stream began, after it ended).
         Position p1 = static_cast<Position>(g.Int(0, static_cast<int>(log->head_position) + 1));
-        Position p2 = static_cast<Position>(g.Int(static_cast<int>(p1), static_cast<int>(log->head_position) + 1));
-        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AtPosition(p1), EntityQuery::AtPosition(p2)),
+        Position p2 = static_cast<Position>(
+            g.Int(static_cast<int>(p1), static_cast<int>(log->head_position) + 1));
+        CheckDiff(*store, stream,
+                  DiffQuery::Between(EntityQuery::AtPosition(p1), EntityQuery::AtPosition(p2)),
                   ref_at([&](const RecordedEvent& e) { return e.position <= p1; }),
                   ref_at([&](const RecordedEvent& e) { return e.position <= p2; }),
-                  positions(fold_where([&](const RecordedEvent& e) {
-                    return e.position > p1 && e.position <= p2;
-                  }, false)),
-                  small, stream + " diff of positions " + std::to_string(p1) + ".." + std::to_string(p2));
+                  positions(fold_where(
+                      [&](const RecordedEvent& e) { return e.position > p1 && e.position <= p2; },
+                      false)),
+                  small,
+                  stream + " diff of positions " + std::to_string(p1) + ".." + std::to_string(p2));
         // System times: the recorded_at of some events, give or take a microsecond.
         auto some_time = [&] {
           Timestamp t = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
@@ -422,17 +447,19 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
         };
         Timestamp t1 = some_time(), t2 = some_time();
         if (t2 < t1) std::swap(t1, t2);
-        CheckDiff(*store, stream, DiffQuery::Between(EntityQuery::AsOf(t1), EntityQuery::AsOf(t2)),
-                  ref_at([&](const RecordedEvent& e) { return e.recorded_at <= t1; }),
-                  ref_at([&](const RecordedEvent& e) { return e.recorded_at <= t2; }),
-                  positions(fold_where([&](const RecordedEvent& e) {
-                    return e.recorded_at > t1 && e.recorded_at <= t2;
-                  }, false)),
-                  small, stream + " diff of times " + FormatTimestamp(t1) + ".." + FormatTimestamp(t2));
+        CheckDiff(
+            *store, stream, DiffQuery::Between(EntityQuery::AsOf(t1), EntityQuery::AsOf(t2)),
+            ref_at([&](const RecordedEvent& e) { return e.recorded_at <= t1; }),
+            ref_at([&](const RecordedEvent& e) { return e.recorded_at <= t2; }),
+            positions(fold_where(
+                [&](const RecordedEvent& e) { return e.recorded_at > t1 && e.recorded_at <= t2; },
+                false)),
+            small, stream + " diff of times " + FormatTimestamp(t1) + ".." + FormatTimestamp(t2));
         // Valid times, as known now or at some earlier time: backdated corrections recorded late
         // fall between two valid times known at the end, and not before.
         auto some_valid = [&] {
-          return Timestamp{start.micros - 1000 + g.Int(0, 100) * (end.micros + 1000000 - start.micros) / 100};
+          return Timestamp{start.micros - 1000 +
+                           g.Int(0, 100) * (end.micros + 1000000 - start.micros) / 100};
         };
         Timestamp v1 = some_valid(), v2 = some_valid();
         if (v2 < v1 && g.Chance(80)) std::swap(v1, v2);
@@ -440,20 +467,23 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
         if (g.Chance(50)) known1 = some_time();
         if (g.Chance(50)) known2 = some_time();
         const Timestamp k1 = known1.value_or(end), k2 = known2.value_or(end);
-        CheckDiff(*store, stream,
-                  DiffQuery::Between(EntityQuery::ValidAt(v1, known1), EntityQuery::ValidAt(v2, known2)),
-                  RefFold(fold_where([&](const RecordedEvent& e) {
-                    return e.recorded_at <= k1 && e.valid_from <= v1;
-                  }, true)),
-                  RefFold(fold_where([&](const RecordedEvent& e) {
-                    return e.recorded_at <= k2 && e.valid_from <= v2;
-                  }, true)),
-                  positions(fold_where([&](const RecordedEvent& e) {
-                    return e.recorded_at <= k2 && e.valid_from > v1 && e.valid_from <= v2;
-                  }, false)),
-                  small, stream + " diff of valid times " + FormatTimestamp(v1) + ".." +
-                             FormatTimestamp(v2) + " known at " + FormatTimestamp(k1) + ", " +
-                             FormatTimestamp(k2));
+        CheckDiff(
+            *store, stream,
+            DiffQuery::Between(EntityQuery::ValidAt(v1, known1), EntityQuery::ValidAt(v2, known2)),
+            RefFold(fold_where(
+                [&](const RecordedEvent& e) { return e.recorded_at <= k1 && e.valid_from <= v1; },
+                true)),
+            RefFold(fold_where(
+                [&](const RecordedEvent& e) { return e.recorded_at <= k2 && e.valid_from <= v2; },
+                true)),
+            positions(fold_where(
+                [&](const RecordedEvent& e) {
+                  return e.recorded_at <= k2 && e.valid_from > v1 && e.valid_from <= v2;
+                },
+                false)),
+            small,
+            stream + " diff of valid times " + FormatTimestamp(v1) + ".." + FormatTimestamp(v2) +
+                " known at " + FormatTimestamp(k1) + ", " + FormatTimestamp(k2));
         queries += 5;
       }
       if (::testing::Test::HasFailure()) return;  // one clear failure, not thousands

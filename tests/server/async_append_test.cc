@@ -24,8 +24,7 @@ namespace {
 using nlohmann::json;
 
 std::string OneEvent(const std::string& expected, const std::string& data) {
-  return R"({"expected_revision":)" + expected + R"(,"events":[{"type":"t","data":)" + data +
-         "}]}";
+  return R"({"expected_revision":)" + expected + R"(,"events":[{"type":"t","data":)" + data + "}]}";
 }
 
 // A transaction body of "events" events of about 100 bytes each: big enough that the store
@@ -72,7 +71,8 @@ TEST(AsyncAppendTest, ConcurrentAppendsAreEachAnsweredOnceWithTheirDurablePositi
             HttpResult r = client.Post("/v1/streams/own-" + std::to_string(c),
                                        OneEvent(expected, std::to_string(i)));
             json j = r.json();
-            if (r.status != 201 || j["revision"] != i / 2 || j["stream"] != "own-" + std::to_string(c)) {
+            if (r.status != 201 || j["revision"] != i / 2 ||
+                j["stream"] != "own-" + std::to_string(c)) {
               ++failures;
               ADD_FAILURE() << "client " << c << " append " << i << ": " << r.status << " "
                             << r.body;
@@ -82,9 +82,11 @@ TEST(AsyncAppendTest, ConcurrentAppendsAreEachAnsweredOnceWithTheirDurablePositi
           } else {
             HttpResult r = client.Post("/v1/transactions",
                                        R"({"appends":[{"stream":"shared","events":[{"type":"t",)"
-                                       R"("data":{"client":)" + std::to_string(c) + "}}]}]}");
+                                       R"("data":{"client":)" +
+                                           std::to_string(c) + "}}]}]}");
             json j = r.json();
-            if (r.status != 201 || j["streams"].size() != 1 || j["streams"][0]["stream"] != "shared") {
+            if (r.status != 201 || j["streams"].size() != 1 ||
+                j["streams"][0]["stream"] != "shared") {
               ++failures;
               ADD_FAILURE() << "client " << c << " transaction " << i << ": " << r.status << " "
                             << r.body;
@@ -187,8 +189,8 @@ TEST(AsyncAppendTest, ConflictsAndIdempotentReplaysAreAnsweredByTheCompletion) {
   for (int c = 0; c < kRacers; ++c) {
     racers.emplace_back([&, c] {
       HttpClient client(server.port());
-      statuses[c] = client.Post("/v1/streams/race", OneEvent("\"no_stream\"", std::to_string(c)))
-                        .status;
+      statuses[c] =
+          client.Post("/v1/streams/race", OneEvent("\"no_stream\"", std::to_string(c))).status;
     });
   }
   for (auto& t : racers) t.join();
@@ -204,8 +206,8 @@ TEST(AsyncAppendTest, ConflictsAndIdempotentReplaysAreAnsweredByTheCompletion) {
   EXPECT_EQ(client.Get("/v1/streams/race/info").json()["revision"], 0);
   EXPECT_EQ(client.Post("/v1/streams/race", OneEvent("0", "1"), {{"If-Match", "\"5\""}}).status,
             400);  // both an If-Match and expected_revision
-  EXPECT_EQ(client.Post("/v1/streams/race", R"({"events":[{"type":"t"}]})",
-                        {{"If-Match", "\"5\""}}).status,
+  EXPECT_EQ(client.Post("/v1/streams/race", R"({"events":[{"type":"t"}]})", {{"If-Match", "\"5\""}})
+                .status,
             409);
   HttpResult by_etag =
       client.Post("/v1/streams/race", R"({"events":[{"type":"t"}]})", {{"If-Match", "\"0\""}});
@@ -230,8 +232,8 @@ TEST(AsyncAppendTest, ConflictsAndIdempotentReplaysAreAnsweredByTheCompletion) {
     EXPECT_EQ(r.json()["idempotent_replay"], true);
     EXPECT_EQ(r.json()["position"], first.json()["position"]);
   }
-  std::string tx = R"({"appends":[{"stream":"once","events":[{"id":")" + id +
-                   R"(","type":"t","data":1}]}]})";
+  std::string tx =
+      R"({"appends":[{"stream":"once","events":[{"id":")" + id + R"(","type":"t","data":1}]}]})";
   HttpResult tx_replay = client.Post("/v1/transactions", tx);
   EXPECT_EQ(tx_replay.status, 200) << tx_replay.body;
   EXPECT_EQ(tx_replay.json()["position"], first.json()["position"]);
@@ -252,7 +254,8 @@ TEST(AsyncAppendTest, ConflictsAndIdempotentReplaysAreAnsweredByTheCompletion) {
 // same connection then serves its next request.
 TEST(AsyncAppendTest, AnAppendQueuedPastTheRequestDeadlineIsAnsweredOnce) {
   TempDir dir;
-  ServerProcess server(dir.Sub("data"), {"--request-timeout-ms", "250", "--idle-timeout-ms", "250"});
+  ServerProcess server(dir.Sub("data"),
+                       {"--request-timeout-ms", "250", "--idle-timeout-ms", "250"});
   ASSERT_TRUE(server.started());
   constexpr int kClients = 4;
   const std::string big = BigAppend(10000);

@@ -42,8 +42,10 @@ TEST_F(TemporalApiTest, EntityStateAtEachKindOfPoint) {
   EXPECT_EQ(latest["state"]["location"], "Paris");
   EXPECT_EQ(latest["revision"], 1);
   EXPECT_EQ(latest["metadata"]["actor"], "monica");
-  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_revision=0").json()["state"]["location"], "New York");
-  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_position=1").json()["state"]["location"], "New York");
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_revision=0").json()["state"]["location"],
+            "New York");
+  EXPECT_EQ(client_->Get("/v1/entities/friend-1?at_position=1").json()["state"]["location"],
+            "New York");
   HttpResult as_of = client_->Get("/v1/entities/friend-1?as_of=" + UrlEncode(first_time_));
   ASSERT_EQ(as_of.status, 200) << as_of.body;
   EXPECT_EQ(as_of.json()["state"]["location"], "New York");
@@ -106,18 +108,20 @@ TEST_F(TemporalApiTest, DiffBetweenRevisions) {
   ASSERT_EQ(e["events"].size(), 1u);
   EXPECT_EQ(e["events"][0]["type"], "$patch");
   EXPECT_TRUE(e["cursor"].is_null());
-  EXPECT_EQ(client_->Get("/v1/entities/friend-1/diff?from=0&events=false").json().contains("events"),
-            false);
+  EXPECT_EQ(
+      client_->Get("/v1/entities/friend-1/diff?from=0&events=false").json().contains("events"),
+      false);
   EXPECT_EQ(client_->Get("/v1/entities/friend-1/diff?to=1").status, 400);
 }
 
 TEST_F(TemporalApiTest, DiffEventsArePaged) {
   for (int i = 0; i < 4; ++i) {
-    ASSERT_EQ(client_->Post("/v1/streams/friend-1",
-                            R"({"events":[{"type":"$patch","data":{"visits":)" +
-                                std::to_string(i) + "}}]}")
-                  .status,
-              201);
+    ASSERT_EQ(
+        client_
+            ->Post("/v1/streams/friend-1",
+                   R"({"events":[{"type":"$patch","data":{"visits":)" + std::to_string(i) + "}}]}")
+            .status,
+        201);
   }
   // Revisions 1..5 lie after revision 0: pages of 2, 2 and 1, each with the same states and patch.
   std::vector<int> revisions;
@@ -145,8 +149,10 @@ TEST_F(TemporalApiTest, DiffEventsArePaged) {
   json all = client_->Get("/v1/entities/friend-1/diff?from=0&events=true&limit=1000").json();
   EXPECT_EQ(all["events"].size(), 5u);
   EXPECT_TRUE(all["cursor"].is_null());
-  json times = client_->Get("/v1/entities/friend-1/diff?from_time=" + UrlEncode(first_time_) +
-                            "&events=true&limit=4").json();
+  json times = client_
+                   ->Get("/v1/entities/friend-1/diff?from_time=" + UrlEncode(first_time_) +
+                         "&events=true&limit=4")
+                   .json();
   EXPECT_EQ(times["events"].size(), 4u);
   EXPECT_TRUE(times["cursor"].is_string());
 
@@ -162,12 +168,14 @@ TEST_F(TemporalApiTest, DiffEventsArePaged) {
 }
 
 TEST_F(TemporalApiTest, RevertAppendsAndHonoursExpectedRevision) {
-  HttpResult stale = client_->Post("/v1/entities/friend-1/revert",
-                                   R"({"to_revision":0,"expected_revision":0,"actor":"ross","reason":"oops"})");
+  HttpResult stale =
+      client_->Post("/v1/entities/friend-1/revert",
+                    R"({"to_revision":0,"expected_revision":0,"actor":"ross","reason":"oops"})");
   EXPECT_EQ(stale.status, 409) << stale.body;
   EXPECT_EQ(stale.json()["actual_revision"], 1);
-  HttpResult r = client_->Post("/v1/entities/friend-1/revert",
-                               R"({"to_revision":0,"expected_revision":1,"actor":"ross","reason":"the move was a mistake"})");
+  HttpResult r = client_->Post(
+      "/v1/entities/friend-1/revert",
+      R"({"to_revision":0,"expected_revision":1,"actor":"ross","reason":"the move was a mistake"})");
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(r.json()["revision"], 2);
   EXPECT_EQ(r.header("etag"), "\"2\"");
@@ -175,12 +183,19 @@ TEST_F(TemporalApiTest, RevertAppendsAndHonoursExpectedRevision) {
   EXPECT_EQ(now["state"]["location"], "New York");
   EXPECT_EQ(now["metadata"]["actor"], "ross");
   EXPECT_EQ(client_->Post("/v1/entities/friend-1/revert", R"({"reason":"no target"})").status, 400);
-  EXPECT_EQ(client_->Post("/v1/entities/friend-1/revert", R"({"to_revision":0})",
-                          {{"Content-Type", "text/plain"}}).status, 415);
+  EXPECT_EQ(client_
+                ->Post("/v1/entities/friend-1/revert", R"({"to_revision":0})",
+                       {{"Content-Type", "text/plain"}})
+                .status,
+            415);
 }
 
 TEST_F(TemporalApiTest, ActivityNewestFirstFilteredAndPaged) {
-  ASSERT_EQ(client_->Post("/v1/streams/other", R"({"events":[{"type":"note","metadata":{"actor":"monica"}}]})").status, 201);
+  ASSERT_EQ(client_
+                ->Post("/v1/streams/other",
+                       R"({"events":[{"type":"note","metadata":{"actor":"monica"}}]})")
+                .status,
+            201);
   HttpResult r = client_->Get("/v1/activity?actor=monica");
   ASSERT_EQ(r.status, 200) << r.body;
   json a = r.json();
@@ -192,8 +207,9 @@ TEST_F(TemporalApiTest, ActivityNewestFirstFilteredAndPaged) {
   json page1 = client_->Get("/v1/activity?limit=2").json();
   ASSERT_EQ(page1["events"].size(), 2u);
   ASSERT_TRUE(page1["cursor"].is_string());
-  json page2 = client_->Get("/v1/activity?limit=2&cursor=" +
-                            UrlEncode(page1["cursor"].get<std::string>())).json();
+  json page2 =
+      client_->Get("/v1/activity?limit=2&cursor=" + UrlEncode(page1["cursor"].get<std::string>()))
+          .json();
   ASSERT_EQ(page2["events"].size(), 1u);
   EXPECT_EQ(page2["events"][0]["position"], 1);
   EXPECT_EQ(client_->Get("/v1/activity?since=notatime").status, 400);

@@ -14,8 +14,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -25,14 +25,22 @@ namespace timetrail {
 
 std::string_view FamilyName(Family f) {
   switch (f) {
-    case Family::kLog: return "log";
-    case Family::kStreamIndex: return "stream_index";
-    case Family::kStreamHeads: return "stream_heads";
-    case Family::kEventIds: return "event_ids";
-    case Family::kTimeIndex: return "time_index";
-    case Family::kMeta: return "meta";
-    case Family::kSnapshots: return "snapshots";
-    case Family::kIndex: return "index";
+    case Family::kLog:
+      return "log";
+    case Family::kStreamIndex:
+      return "stream_index";
+    case Family::kStreamHeads:
+      return "stream_heads";
+    case Family::kEventIds:
+      return "event_ids";
+    case Family::kTimeIndex:
+      return "time_index";
+    case Family::kMeta:
+      return "meta";
+    case Family::kSnapshots:
+      return "snapshots";
+    case Family::kIndex:
+      return "index";
   }
   return "unknown";
 }
@@ -190,8 +198,7 @@ class RocksDbEngine final : public KvEngine {
     std::error_code ec;
     bool exists = std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec);
     if (!exists && !options.create_if_missing) {
-      return Status::NotFound("no timetrail store in '" + dir +
-                              "' (create_if_missing is off)");
+      return Status::NotFound("no timetrail store in '" + dir + "' (create_if_missing is off)");
     }
     if (!exists) {
       std::filesystem::create_directories(dir, ec);
@@ -282,7 +289,8 @@ class RocksDbEngine final : public KvEngine {
     std::vector<std::optional<std::string>> out(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;
-      if (!statuses[i].ok()) return FromRocks(statuses[i], "reading " + std::string(FamilyName(family)));
+      if (!statuses[i].ok())
+        return FromRocks(statuses[i], "reading " + std::string(FamilyName(family)));
       out[i] = values[i].ToString();
     }
     return out;
@@ -302,8 +310,8 @@ class RocksDbEngine final : public KvEngine {
     // write first tries to resume: after a full disk, appends go on once space is freed,
     // without a restart. A write that failed was not applied, so resuming cannot make a
     // refused append appear (an earlier batch whose sync then failed may: its appends were
-    // answered "may or may not be stored"). Other write errors (e.g. EIO) RocksDB treats as fatal: Resume()
-    // refuses, and the store must be reopened.
+    // answered "may or may not be stored"). Other write errors (e.g. EIO) RocksDB treats as fatal:
+    // Resume() refuses, and the store must be reopened.
     std::lock_guard<std::mutex> wal(wal_mu_);
     if (needs_resume_.load()) {
       rocksdb::Status r = db_->Resume();
@@ -313,8 +321,8 @@ class RocksDbEngine final : public KvEngine {
         // Still full (or RocksDB still recovering): refuse without writing. Writing now would
         // reach a log writer that has already failed, which RocksDB treats as a bug (debug
         // builds, such as Debian's, abort).
-        return Annotate(FromRocks(r.IsNoSpace() ? r : rocksdb::Status::NoSpace(r.ToString()),
-                                  "writing"));
+        return Annotate(
+            FromRocks(r.IsNoSpace() ? r : rocksdb::Status::NoSpace(r.ToString()), "writing"));
       } else {
         return Annotate(Status::IOError(
             "the storage engine stopped writing after a failed write (" + r.ToString() +
@@ -335,8 +343,8 @@ class RocksDbEngine final : public KvEngine {
   Status SyncWal() override {
     // Write(sync=false) has already handed the WAL records to the operating system (no
     // manual_wal_flush), so this is one fdatasync of the WAL files. It does not run beside a
-    // Write (wal_mu_), although RocksDB would allow it: see wal_mu_. The WAL is sequential and each batch is one checksummed record, so a
-    // crash keeps a prefix of whole batches.
+    // Write (wal_mu_), although RocksDB would allow it: see wal_mu_. The WAL is sequential and each
+    // batch is one checksummed record, so a crash keeps a prefix of whole batches.
     std::lock_guard<std::mutex> wal(wal_mu_);
     if (needs_resume_.load()) {
       // A write failed since the last sync: RocksDB must not sync the log file that failed
@@ -380,10 +388,9 @@ class RocksDbEngine final : public KvEngine {
   Status WaitForBackgroundWork() const override {
     // RocksDB 7.8 has no WaitForCompact: poll the properties that say whether a flush or a
     // compaction is running or queued, in every family, until all are zero.
-    static constexpr std::string_view kBusy[] = {"rocksdb.mem-table-flush-pending",
-                                                 "rocksdb.compaction-pending",
-                                                 "rocksdb.num-running-flushes",
-                                                 "rocksdb.num-running-compactions"};
+    static constexpr std::string_view kBusy[] = {
+        "rocksdb.mem-table-flush-pending", "rocksdb.compaction-pending",
+        "rocksdb.num-running-flushes", "rocksdb.num-running-compactions"};
     for (;;) {
       bool busy = false;
       for (auto* h : cfs_) {
