@@ -77,7 +77,8 @@ start_server() {
     if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
     sleep 0.05
   done
-  echo "soak: the server did not start (see $work/serve.log)" >&2
+  echo "soak: the server did not start (see $work/serve.log); its last lines:" >&2
+  tail -n 20 "$work/serve.log" >&2 2>/dev/null || true
   return 1
 }
 
