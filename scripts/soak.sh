@@ -68,7 +68,9 @@ start_server() {
   "$bin" serve --data "$data" --listen "$listen" "${capture_args[@]}" >"$work/serve.out" \
       2>>"$work/serve.log" &
   server_pid=$!
-  for _ in $(seq 1 200); do
+  # Up to 60 s while the process lives: after a kill -9 it replays its write-ahead log first,
+  # which on a 2-core machine busy with a parallel test suite can take more than a few seconds.
+  for _ in $(seq 1 1200); do
     if grep -q '^listening on' "$work/serve.out" 2>/dev/null; then
       port=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.out")
       echo "$port" >"$work/port"

@@ -99,6 +99,12 @@ struct HistoryQuery {
   // position) order).
   bool valid_time = false;
   std::optional<Timestamp> known_at;  // valid_time only; nullopt means now
+  // Intervals per page, 1..10000. A page costs the events read for it: those that may have
+  // changed the property's top-level member (see docs/temporal.md), not the whole stream.
+  std::size_t limit = 1000;
+  // PropertyHistory::next_cursor of the previous page, with the same stream, path, valid_time
+  // and known_at; empty: the first page.
+  std::string cursor;
 };
 
 // One interval during which the value at a JSON pointer stayed the same. Intentionally copyable.
@@ -114,8 +120,12 @@ struct PropertyHistory {
   std::string stream;
   std::string path;
   // In fold order; consecutive intervals meet (one's "to" is the next one's "from") and have
-  // different values. Empty when the stream has no document events (at known_at).
+  // different values. Empty when the stream has no document events (at known_at). At most
+  // HistoryQuery::limit; when more follow, the last one's "to" is the event that starts the
+  // next page.
   std::vector<PropertyInterval> intervals;
+  // Opaque; pass as HistoryQuery::cursor for the next page. Empty when there are no more.
+  std::string next_cursor;
 };
 
 // What to compare: the states at two points of one stream and, on request, the events between

@@ -120,6 +120,8 @@ struct HistoryArgs {
   std::string path;
   bool valid_time = false;
   std::string known_at;
+  std::optional<std::uint64_t> limit;
+  std::string cursor;
 };
 
 void AddHistory(CLI::App& app) {
@@ -132,8 +134,11 @@ void AddHistory(CLI::App& app) {
   cmd->add_option("--path,-p", a->path, "JSON pointer, e.g. /location (empty: the whole document)");
   cmd->add_flag("--valid-time", a->valid_time, "Intervals in valid (business) time");
   cmd->add_option("--known-at", a->known_at, "With --valid-time: as known at this time");
+  cmd->add_option("--limit", a->limit, "Intervals per page (1 to 10000, default 1000)");
+  cmd->add_option("--cursor", a->cursor, "Continue from the cursor a previous page printed");
   cmd->footer(
       "Examples:\n  timetrail history friend-1 --path /location\n"
+      "  timetrail history friend-1 -p /location --limit 100\n"
       "  timetrail history friend-1 -p /location --valid-time --json");
   SetAction(cmd, [a] {
     if (!a->known_at.empty() && !a->valid_time) {
@@ -147,6 +152,8 @@ void AddHistory(CLI::App& app) {
     Param(&q, "path", a->path);
     if (a->valid_time) q += "&valid_time=true";
     Param(&q, "known_at", a->known_at);
+    Param(&q, "limit", a->limit);
+    Param(&q, "cursor", a->cursor);
     return GetAndPrint(
         a->common, "history", WithQuery("/v1/entities/" + UrlEncode(a->stream) + "/history", q),
         [a](const RawJson& r) {
@@ -171,6 +178,8 @@ void AddHistory(CLI::App& app) {
           } else {
             t.Print(std::cout);
           }
+          std::string cursor = Str(r, "cursor");
+          if (!cursor.empty()) std::cout << "(more: continue with --cursor " << cursor << ")\n";
         });
   });
 }

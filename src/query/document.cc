@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "json/object_scan.h"
+
 namespace timetrail::query {
 namespace {
 
@@ -17,20 +19,131 @@ Result<Json> ParseStored(std::string_view text, std::string_view what) {
   return j;
 }
 
-// The value at "path" of "doc", or nullopt when absent. Pointer lookups that step through a
-// non-container or an array with a non-numeric token mean "absent" here.
-std::optional<Json> ValueAt(const Document& doc, const Json::json_pointer& path) {
-  if (!doc.exists) return std::nullopt;
+// RFC 6901 unescaping of one reference token: "~1" is '/', "~0" is '~'.
+std::string UnescapeToken(std::string_view token) {
+  std::string out;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    if (token[i] == '~' && i + 1 < token.size()) {
+      out.push_back(token[i + 1] == '1' ? '/' : '~');
+      ++i;
+    } else {
+      out.push_back(token[i]);
+    }
+  }
+  return out;
+}
+
+// The decoded name of a scanned member.
+Result<std::string> MemberName(const json::ScannedMember& m) {
+  if (!m.key_escaped) return std::string(m.raw_key);
+  std::string quoted = "\"" + std::string(m.raw_key) + "\"";
+  Json key = Json::parse(quoted, nullptr, /*allow_exceptions=*/false);
+  if (!key.is_string()) return Status::Corruption("a stored document has a malformed key");
+  return key.get<std::string>();
+}
+
+// The source text of the member "name" of the object "text" (the last one, as a parse keeps),
+// or nullopt when it has none.
+Result<std::optional<std::string_view>> FindMember(std::string_view text, const std::string& name,
+                                                   std::string_view what) {
+  std::optional<std::string_view> found;
+  Status error = Status::Ok();
+  bool ok = json::ScanObjectMembers(text, [&](const json::ScannedMember& m) {
+    if (m.key_escaped) {
+      Result<std::string> decoded = MemberName(m);
+      if (!decoded.ok()) {
+        error = decoded.status();
+        return false;
+      }
+      if (*decoded == name) found = m.value;
+    } else if (m.raw_key == name) {
+      found = m.value;
+    }
+    return true;
+  });
+  if (!error.ok()) return error;
+  if (!ok) return Status::Corruption(std::string(what) + " is not a JSON object");
+  return found;
+}
+
+}  // namespace
+
+std::optional<Json> ValueAtPointer(const Json& value, const Json::json_pointer& pointer) {
   try {
-    if (!doc.state.contains(path)) return std::nullopt;
-    return doc.state.at(path);
+    if (!value.contains(pointer)) return std::nullopt;
+    return value.at(pointer);
   } catch (const Json::exception&) {
     return std::nullopt;
   }
 }
 
-}  // namespace
+Result<PointerTracker> PointerTracker::Make(std::string_view path) {
+  TT_ASSIGN_OR_RETURN(Json::json_pointer pointer, ParsePointer(path));
+  PointerTracker t;
+  if (pointer.empty()) return t;  // the root: whole documents
+  const std::size_t end = path.find('/', 1);
+  t.member_ = UnescapeToken(path.substr(1, end == std::string_view::npos ? path.npos : end - 1));
+  if (end != std::string_view::npos) {
+    TT_ASSIGN_OR_RETURN(t.inner_, ParsePointer(path.substr(end)));
+  }
+  return t;
+}
 
+void PointerTracker::Reset(const Document& doc) {
+  if (!member_) {
+    whole_ = doc;
+    return;
+  }
+  top_.reset();
+  if (!doc.exists || !doc.state.is_object()) return;
+  auto it = doc.state.find(*member_);
+  if (it != doc.state.end()) top_ = *it;
+}
+
+Status PointerTracker::Apply(std::string_view type, std::string_view data, bool* changed) {
+  *changed = false;
+  if (!member_) {
+    if (!IsDocumentType(type)) return Status::Ok();
+    *changed = true;
+    return query::Apply(whole_, type, data);
+  }
+  if (type == kDeleteType) {
+    *changed = true;
+    top_.reset();
+    return Status::Ok();
+  }
+  if (type != kPutType && type != kPatchType) return Status::Ok();
+  const std::string what = std::string(type) + " data";
+  TT_ASSIGN_OR_RETURN(std::optional<std::string_view> text, FindMember(data, *member_, what));
+  if (type == kPutType) {
+    *changed = true;
+    top_.reset();
+    if (!text) return Status::Ok();
+    TT_ASSIGN_OR_RETURN(Json v, ParseStored(*text, what));
+    top_ = std::move(v);
+    return Status::Ok();
+  }
+  if (!text) return Status::Ok();  // a $patch that leaves the member alone
+  *changed = true;
+  TT_ASSIGN_OR_RETURN(Json patch, ParseStored(*text, what));
+  if (patch.is_null()) {
+    top_.reset();  // RFC 7386: null removes the member
+  } else if (patch.is_object()) {
+    Json target = top_ ? std::move(*top_) : Json();
+    target.merge_patch(patch);
+    top_ = std::move(target);
+  } else {
+    top_ = std::move(patch);
+  }
+  return Status::Ok();
+}
+
+std::optional<Json> PointerTracker::Value() const {
+  if (!member_) return whole_.exists ? std::optional<Json>(whole_.state) : std::nullopt;
+  if (!top_) return std::nullopt;
+  if (inner_.empty()) return top_;
+  return ValueAtPointer(*top_, inner_);
+}
 bool IsDocumentType(std::string_view type) {
   return type == kPutType || type == kPatchType || type == kDeleteType;
 }
@@ -70,13 +183,25 @@ EventPoint PointOf(const RecordedEvent& e) {
   return p;
 }
 
+EventPoint PointOf(RecordedEvent&& e) {
+  EventPoint p;
+  p.revision = e.revision;
+  p.position = e.position;
+  p.id = e.id;
+  p.type = std::move(e.type);
+  p.recorded_at = e.recorded_at;
+  p.valid_from = e.valid_from;
+  p.tx = e.tx;
+  p.metadata = std::move(e.metadata);
+  return p;
+}
+
 bool ValidOrderLess(const RecordedEvent& a, const RecordedEvent& b) {
   if (a.valid_from != b.valid_from) return a.valid_from < b.valid_from;
   return a.position < b.position;
 }
 
-EntityState ToState(std::string_view stream, const Document& doc,
-                    std::optional<EventPoint> event) {
+EntityState ToState(std::string_view stream, const Document& doc, std::optional<EventPoint> event) {
   EntityState s;
   s.stream = std::string(stream);
   s.exists = doc.exists;
@@ -93,8 +218,9 @@ Result<EntityState> Fold(std::string_view stream, Document start,
   for (const RecordedEvent& e : events) {
     if (!IsDocumentType(e.type)) continue;
     Status s = Apply(doc, e.type, e.data);
-    if (!s.ok()) return s.WithPrefix("stream '" + std::string(stream) + "' revision " +
-                                     std::to_string(e.revision));
+    if (!s.ok())
+      return s.WithPrefix("stream '" + std::string(stream) + "' revision " +
+                          std::to_string(e.revision));
     last = &e;
   }
   if (last) start_event = PointOf(*last);
@@ -107,31 +233,9 @@ Result<nlohmann::json::json_pointer> ParsePointer(std::string_view path) {
   } catch (const Json::exception& e) {
     return Status::InvalidArgument("path '" + std::string(path) +
                                    "': not a JSON pointer (RFC 6901: empty, or '/' followed by "
-                                   "tokens, with '~0' for '~' and '~1' for '/'): " + e.what());
+                                   "tokens, with '~0' for '~' and '~1' for '/'): " +
+                                   e.what());
   }
-}
-
-Result<std::vector<PropertyInterval>> History(std::span<const RecordedEvent> events,
-                                              const nlohmann::json::json_pointer& path) {
-  std::vector<PropertyInterval> out;
-  Document doc;
-  std::optional<Json> current;
-  for (const RecordedEvent& e : events) {
-    if (!IsDocumentType(e.type)) continue;
-    Status s = Apply(doc, e.type, e.data);
-    if (!s.ok()) return s.WithPrefix("revision " + std::to_string(e.revision));
-    std::optional<Json> value = ValueAt(doc, path);
-    if (!out.empty() && value == current) continue;  // unchanged: the interval goes on
-    EventPoint point = PointOf(e);
-    if (!out.empty()) out.back().to = point;
-    PropertyInterval interval;
-    interval.present = value.has_value();
-    interval.value = value ? value->dump() : "null";
-    interval.from = std::move(point);
-    out.push_back(std::move(interval));
-    current = std::move(value);
-  }
-  return out;
 }
 
 Result<std::string> DiffStates(const EntityState& from, const EntityState& to) {

@@ -34,6 +34,8 @@ Status Apply(Document& doc, std::string_view type, std::string_view data);
 
 // The point (revision, position, times, metadata) of "e".
 EventPoint PointOf(const RecordedEvent& e);
+// The same, taking the event's type and metadata rather than copying them.
+EventPoint PointOf(RecordedEvent&& e);
 
 // Whether "a" comes before "b" in valid-time fold order: (valid_from, position).
 bool ValidOrderLess(const RecordedEvent& a, const RecordedEvent& b);
@@ -45,17 +47,41 @@ Result<EntityState> Fold(std::string_view stream, Document start,
                          std::span<const RecordedEvent> events);
 
 // The state of "doc" as an EntityState.
-EntityState ToState(std::string_view stream, const Document& doc,
-                    std::optional<EventPoint> event);
+EntityState ToState(std::string_view stream, const Document& doc, std::optional<EventPoint> event);
 
 // Parses an RFC 6901 JSON pointer; kInvalidArgument naming what is wrong.
 Result<nlohmann::json::json_pointer> ParsePointer(std::string_view path);
 
-// Property history: the intervals of the value at "path" over "events", given in fold order
-// (all of the stream's events, or those known at a time in valid order). Intervals start at the
-// first document event; an event that leaves the value unchanged does not split one.
-Result<std::vector<PropertyInterval>> History(std::span<const RecordedEvent> events,
-                                              const nlohmann::json::json_pointer& path);
+// The value at "pointer" inside "value", or nullopt when absent. Stepping through a
+// non-container, or into an array with a token that is not an index, means absent.
+std::optional<nlohmann::json> ValueAtPointer(const nlohmann::json& value,
+                                             const nlohmann::json::json_pointer& pointer);
+
+// Follows the value at one JSON pointer through a stream's document events without folding the
+// whole document: for a pointer below a top-level member, only that member's value is parsed
+// from each $put, and a $patch that does not name the member is recognised by a scan of its
+// top-level keys. Gives the same values as folding whole documents (Apply) and reading the
+// pointer from them; the root pointer "" folds whole documents. Intentionally copyable.
+class PointerTracker {
+ public:
+  static Result<PointerTracker> Make(std::string_view path);
+
+  // The top-level member the pointer lies in (decoded), or nullopt for the root pointer.
+  const std::optional<std::string>& member() const { return member_; }
+  // Starts from a folded document (e.g. a snapshot's).
+  void Reset(const Document& doc);
+  // Folds one event in. Sets *changed to false when the event cannot have changed the value
+  // (a non-document event, or a $patch that does not name the member). kCorruption as Apply.
+  Status Apply(std::string_view type, std::string_view data, bool* changed);
+  // The value at the pointer now.
+  std::optional<nlohmann::json> Value() const;
+
+ private:
+  std::optional<std::string> member_;   // nullopt: the root pointer
+  nlohmann::json::json_pointer inner_;  // the rest of the pointer, inside the member
+  Document whole_;                      // root pointer only: the whole document
+  std::optional<nlohmann::json> top_;   // the member's value, when present
+};
 
 // The RFC 6902 JSON Patch text from "from" to "to".
 Result<std::string> DiffStates(const EntityState& from, const EntityState& to);

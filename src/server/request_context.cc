@@ -119,12 +119,16 @@ Result<std::uint64_t> RequestContext::UintParam(std::string_view name) const {
 }
 
 Result<std::size_t> RequestContext::LimitParam() const {
+  return LimitParam(kDefaultLimit, kMaxLimit);
+}
+
+Result<std::size_t> RequestContext::LimitParam(std::size_t fallback, std::size_t max) const {
   const std::string* text = QueryParam("limit");
-  if (text == nullptr) return kDefaultLimit;
+  if (text == nullptr) return fallback;
   TT_ASSIGN_OR_RETURN(std::uint64_t v, ParseUint(*text, "limit"));
-  if (v == 0 || v > kMaxLimit) {
-    return Status::InvalidArgument("limit must be between 1 and " + std::to_string(kMaxLimit) +
-                                   ", got " + *text);
+  if (v == 0 || v > max) {
+    return Status::InvalidArgument("limit must be between 1 and " + std::to_string(max) + ", got " +
+                                   *text);
   }
   return static_cast<std::size_t>(v);
 }

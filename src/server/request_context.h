@@ -91,6 +91,8 @@ class RequestContext {
   // Shared query parameters.
   Result<std::uint64_t> UintParam(std::string_view name) const;  // REQUIRES: present
   Result<std::size_t> LimitParam() const;  // "limit": 1 to 1000, 100 when absent
+  // "limit": 1 to "max", "fallback" when absent.
+  Result<std::size_t> LimitParam(std::size_t fallback, std::size_t max) const;
   Result<std::optional<Timestamp>> TimeParam(std::string_view name) const;
   // "stream_prefix" and "types" (comma-separated).
   LogFilter FilterParams() const;

@@ -122,6 +122,11 @@ ApiResponse GetHistory(RequestContext& rc) {
     return ErrorResponse(Status::InvalidArgument("known_at needs valid_time=true"));
   }
   hq.known_at = *known;
+  // Intervals are small, so a page holds up to 10,000 (a history of that length in one answer).
+  Result<std::size_t> limit = rc.LimitParam(HistoryQuery{}.limit, 10000);
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  hq.limit = *limit;
+  if (const std::string* cursor = rc.QueryParam("cursor")) hq.cursor = *cursor;
   Result<PropertyHistory> h = rc.store().GetPropertyHistory(rc.Param("stream"), path, hq);
   if (!h.ok()) return ErrorResponse(h.status());
   JsonWriter w;
@@ -143,6 +148,7 @@ ApiResponse GetHistory(RequestContext& rc) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("cursor").NonEmptyStringOrNull(h->next_cursor);
   w.EndObject();
   return JsonResponse(200, w.Take());
 }

@@ -237,21 +237,34 @@ Result<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
   } else {
     it->SeekForPrev(keys::StreamIndex(stream, options.from_revision.value_or(UINT64_MAX)));
   }
+  // Positions are gathered a chunk at a time and read together (temporal::ReadEvents): a
+  // stream written in a burst lies in adjacent log keys, read with one iterator.
+  constexpr std::size_t kChunk = 256;
   std::vector<RecordedEvent> events;
+  std::vector<Position> chunk;
   bool any = false;
-  while (it->Valid() && it->key().starts_with(prefix) && events.size() < options.max_count) {
+  auto read_chunk = [&]() -> Status {
+    auto read = temporal::ReadEvents(*engine_, chunk);
+    if (!read.ok()) return read.status();
+    for (RecordedEvent& e : *read) events.push_back(std::move(e));
+    chunk.clear();
+    return Status::Ok();
+  };
+  while (it->Valid() && it->key().starts_with(prefix) &&
+         events.size() + chunk.size() < options.max_count) {
     auto p = keys::DecodePosition(it->value());
     if (!p)
       return Status::Corruption("stream index entry of '" + std::string(stream) + "' is damaged");
     if (*p <= visible) {
       any = true;
-      TT_ASSIGN_OR_RETURN(RecordedEvent e, LoadEvent(*p));
-      events.push_back(std::move(e));
+      chunk.push_back(*p);
+      if (chunk.size() == kChunk) TT_RETURN_IF_ERROR(read_chunk());
     } else if (forward) {
       break;  // later revisions are not visible either
     }
     forward ? it->Next() : it->Prev();
   }
+  TT_RETURN_IF_ERROR(read_chunk());
   TT_RETURN_IF_ERROR(it->status());
   if (!any) {
     // Distinguish "no such stream" from "nothing at or after that revision".

@@ -88,8 +88,6 @@ class EventStoreImpl final : public EventStore {
                                       Position p) const;
   // "folded" as an EntityState, with the event that produced it.
   Result<EntityState> WithEvent(std::string_view stream, const temporal::FoldedState& folded) const;
-  // The stream's visible events with position <= cut, in revision order.
-  Result<std::vector<RecordedEvent>> KnownEvents(std::string_view stream, Position cut) const;
   // The last revision of "stream" (whose head is "info", info.exists) at or before position
   // "p", which may lie beyond the stream's last event.
   Result<std::optional<Revision>> RevisionAtCut(std::string_view stream, const StreamInfo& info,

@@ -6,6 +6,7 @@
 
 #include "core/coding.h"
 #include "core/event_codec.h"
+#include "json/object_scan.h"
 #include "store/keys.h"
 
 namespace timetrail::temporal {
@@ -263,6 +264,103 @@ Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream
   }
   TT_RETURN_IF_ERROR(it->status());
   return state;
+}
+
+std::uint64_t MemberBit(std::string_view name) {
+  // FNV-1a: stable across builds and platforms, unlike std::hash, because the bits are stored.
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return std::uint64_t{1} << (h >> 58);
+}
+
+ChangeSignature SignatureOf(std::string_view type, std::string_view data) {
+  ChangeSignature s;
+  if (type == kPutType || type == kDeleteType) return s;  // kReset
+  if (type != kPatchType) {
+    s.kind = ChangeSignature::Kind::kNone;
+    return s;
+  }
+  s.kind = ChangeSignature::Kind::kPatch;
+  bool escaped_name = false;
+  bool scanned = json::ScanObjectMembers(data, [&](const json::ScannedMember& m) {
+    escaped_name = m.key_escaped;
+    if (!escaped_name) s.members |= MemberBit(m.raw_key);
+    return !escaped_name;
+  });
+  // A patch whose names could not all be read plainly may change anything.
+  if (!scanned || escaped_name) s.members = ~std::uint64_t{0};
+  return s;
+}
+
+void AppendSignature(const ChangeSignature& s, std::string* out) {
+  out->push_back(static_cast<char>(s.kind));
+  if (s.kind == ChangeSignature::Kind::kPatch) PutFixed64(out, s.members);
+}
+
+std::optional<ChangeSignature> DecodeSignature(std::string_view index_value) {
+  Decoder d(index_value.size() > 8 ? index_value.substr(8) : std::string_view());
+  std::uint8_t kind = 0;
+  if (!d.GetByte(&kind) || kind > 2) return std::nullopt;
+  ChangeSignature s;
+  s.kind = static_cast<ChangeSignature::Kind>(kind);
+  if (s.kind == ChangeSignature::Kind::kPatch && !d.GetFixed64(&s.members)) return std::nullopt;
+  return s;
+}
+
+bool MayChange(const std::optional<ChangeSignature>& s, std::uint64_t bit) {
+  if (!s) return true;
+  switch (s->kind) {
+    case ChangeSignature::Kind::kNone:
+      return false;
+    case ChangeSignature::Kind::kReset:
+      return true;
+    case ChangeSignature::Kind::kPatch:
+      return bit == 0 || (s->members & bit) != 0;
+  }
+  return true;
+}
+
+Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
+                                              std::span<const Position> positions) {
+  std::vector<RecordedEvent> events;
+  events.reserve(positions.size());
+  auto decode = [&events](Position p, std::string_view raw) -> Status {
+    auto e = DecodeStoredEvent(raw);
+    if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+    events.push_back(std::move(e).value());
+    return Status::Ok();
+  };
+  auto missing = [](Position p) {
+    return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
+  };
+  if (positions.empty()) return events;
+  const bool ascending = std::is_sorted(positions.begin(), positions.end());
+  // Dense: at most one other event between two wanted ones on average, so stepping over the
+  // others costs less than a seek per event.
+  if (ascending && positions.back() - positions.front() < 2 * positions.size()) {
+    auto it = engine.NewIterator(Family::kLog);
+    it->Seek(keys::Log(positions.front()));
+    for (Position p : positions) {
+      while (it->Valid() && DecodeBigEndian64(it->key().data()) < p) it->Next();
+      TT_RETURN_IF_ERROR(it->status());
+      if (!it->Valid() || DecodeBigEndian64(it->key().data()) != p) return missing(p);
+      TT_RETURN_IF_ERROR(decode(p, it->value()));
+    }
+    return events;
+  }
+  std::vector<std::string> log_keys;
+  log_keys.reserve(positions.size());
+  for (Position p : positions) log_keys.push_back(keys::Log(p));
+  TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> raw,
+                      engine.MultiGet(Family::kLog, log_keys));
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (!raw[i]) return missing(positions[i]);
+    TT_RETURN_IF_ERROR(decode(positions[i], *raw[i]));
+  }
+  return events;
 }
 
 Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p) {
@@ -549,18 +647,30 @@ void TemporalIndexHook::EvictDurable() {
 }
 
 std::string TemporalIndexHook::PrepareEvent(const RecordedEvent& e) const {
+  std::string prepared;
+  AppendSignature(SignatureOf(e.type, e.data), &prepared);
   // Metadata was validated as a JSON object. Parsing it is skipped when it cannot hold an
   // "actor" key: the key's letters can only be spelled literally or with \u escapes.
   if (e.metadata.find("actor") == std::string::npos &&
       e.metadata.find("\\u") == std::string::npos) {
-    return {};
+    return prepared;
   }
   Json meta = Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false);
-  if (!meta.is_object()) return {};
+  if (!meta.is_object()) return prepared;
   auto actor = meta.find("actor");
-  if (actor == meta.end() || !actor->is_string()) return {};
-  return ActorPrefix(actor->get_ref<const std::string&>());
+  if (actor == meta.end() || !actor->is_string()) return prepared;
+  return prepared + ActorPrefix(actor->get_ref<const std::string&>());
 }
+
+namespace {
+
+// PrepareEvent's result: the encoded signature, then the actor prefix (maybe empty).
+std::size_t PreparedSignatureSize(std::string_view prepared) {
+  if (prepared.empty()) return 0;
+  return static_cast<ChangeSignature::Kind>(prepared[0]) == ChangeSignature::Kind::kPatch ? 9 : 1;
+}
+
+}  // namespace
 
 namespace {
 
@@ -622,13 +732,17 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
   std::string fixed;
   for (std::size_t i = 0; i < events.size(); ++i) {
     const RecordedEvent& e = events[i];
-    if (!prepared[i].empty()) {  // the actor index: its prefix was built by PrepareEvent
-      std::string key = prepared[i];
+    const std::string_view prep = prepared[i];
+    const std::size_t signature_size = PreparedSignatureSize(prep);
+    if (prep.size() > signature_size) {  // the actor index: its prefix was built by PrepareEvent
+      std::string key(prep.substr(signature_size));
       PutBigEndian64(&key, e.position);
       batch.Put(Family::kIndex, key, "");
     }
+    // The revision and the signature: the value of both the position and valid-time entries.
     fixed.clear();
     PutFixed64(&fixed, e.revision);
+    fixed.append(prep.substr(0, signature_size));
     batch.Put(Family::kIndex, PositionKey(e.stream, e.position), fixed);
 
     auto it = cache_.find(e.stream);

@@ -30,7 +30,8 @@ std::string ActorPrefix(std::string_view actor);
 std::string ActorKey(std::string_view actor, Position p);
 
 // kIndex, valid-time index: 'v', length, stream, ordered valid_from, big-endian position ->
-// fixed64 revision. One key per document event: the stream's fold order in valid time.
+// fixed64 revision, then the event's ChangeSignature. One key per document event: the stream's
+// fold order in valid time.
 std::string ValidPrefix(std::string_view stream);
 std::string ValidKey(std::string_view stream, Timestamp valid_from, Position p);
 
@@ -48,11 +49,40 @@ std::string CorrectionKey(std::string_view stream, Revision r);
 std::string ValidSnapshotKey(std::string_view stream, Revision r);
 std::string ValidSnapshotByTimeKey(std::string_view stream, Timestamp boundary, Revision r);
 
-// kIndex, position index: 'p', length, stream, big-endian position -> fixed64 revision. One key
-// per event (written since this index exists; older stores lack it for their earlier events,
-// and RevisionAtPosition notices): the revision of a stream at a position in one seek.
+// kIndex, position index: 'p', length, stream, big-endian position -> fixed64 revision, then the
+// event's ChangeSignature (entries written before signatures existed end after the revision).
+// One key per event (written since this index exists; older stores lack it for their earlier
+// events, and RevisionAtPosition notices): the revision of a stream at a position in one seek.
 std::string PositionPrefix(std::string_view stream);
 std::string PositionKey(std::string_view stream, Position p);
+
+// What an event may change in its stream's document, kept after the revision in the position
+// and valid-time index entries, so that a property's history reads only the events that may
+// have changed the property: the others are skipped on the index, without reading the log.
+// Encoded as one byte (the kind), then for kPatch fixed64 "members". Intentionally copyable.
+struct ChangeSignature {
+  enum class Kind : std::uint8_t {
+    kNone = 0,   // not a document event: changes nothing
+    kReset = 1,  // $put or $delete: may change every member
+    kPatch = 2,  // $patch: changes only the top-level members it names
+  };
+  Kind kind = Kind::kReset;
+  // kPatch: the OR of MemberBit of each top-level member the patch names (all bits when its
+  // names could not be read plainly, e.g. escaped ones).
+  std::uint64_t members = 0;
+};
+
+// One of 64 bits, chosen by a hash of the member's name that never changes (it is stored).
+std::uint64_t MemberBit(std::string_view name);
+// The signature of an event of type "type" with data "data".
+ChangeSignature SignatureOf(std::string_view type, std::string_view data);
+void AppendSignature(const ChangeSignature& s, std::string* out);
+// The signature after the fixed64 revision of an index value; nullopt when the entry has none
+// (written before signatures existed) or it is damaged: then the event may change anything.
+std::optional<ChangeSignature> DecodeSignature(std::string_view index_value);
+// Whether an event with signature "s" may change the member with MemberBit "bit" (or, with
+// bit 0, the whole document).
+bool MayChange(const std::optional<ChangeSignature>& s, std::uint64_t bit);
 
 // A stream's folded state after some revision. Intentionally copyable.
 struct FoldedState {
@@ -116,6 +146,12 @@ Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engin
 // The event stored at position "p" (no visibility check: callers bound positions themselves).
 Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 
+// The events stored at "positions", in that order (no visibility check). Ascending positions
+// that lie close together are read with one iterator stepping forward; others with MultiGet.
+// Either way each table block is read once for all the events in it.
+Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
+                                              std::span<const Position> positions);
+
 // The state of "stream" after revision "r": walks the stream back from "r" to the last $put or
 // $delete (which replaces the whole document), or to the nearest snapshot when there is none
 // before it, and folds the events after that. Reads at most Options::snapshot_interval events;
@@ -148,8 +184,9 @@ class TemporalIndexHook final : public IndexHook {
   TemporalIndexHook(const TemporalIndexHook&) = delete;
   TemporalIndexHook& operator=(const TemporalIndexHook&) = delete;
 
-  // The actor index key's prefix when the event's metadata names an actor (else empty): JSON
-  // parsing on the appending thread rather than in the ordered stage.
+  // The event's ChangeSignature (encoded), then the actor index key's prefix when the event's
+  // metadata names an actor: JSON scanning on the appending thread rather than in the ordered
+  // stage.
   std::string PrepareEvent(const RecordedEvent& event) const override;
   Status OnTransaction(std::span<const RecordedEvent> events, std::span<const std::string> prepared,
                        std::span<const StreamBefore> before, KvWriteBatch& batch) override;

@@ -7,6 +7,7 @@
 #include "core/validation.h"
 #include "query/document.h"
 #include "store/event_store_impl.h"
+#include "store/property_history.h"
 #include "store/temporal_index.h"
 
 namespace timetrail {
@@ -16,6 +17,7 @@ using Json = nlohmann::json;
 
 constexpr std::size_t kMaxActivityLimit = 10000;
 constexpr std::size_t kMaxDiffEventsLimit = 10000;
+constexpr std::size_t kMaxHistoryLimit = 10000;
 
 // A diff's cursor is "r" and the revision the next page of events starts at.
 std::string DiffCursor(Revision next) { return "r" + std::to_string(next); }
@@ -154,15 +156,6 @@ Result<EntityState> EventStoreImpl::WithEvent(std::string_view stream,
   return query::ToState(stream, folded.doc, std::move(point));
 }
 
-Result<std::vector<RecordedEvent>> EventStoreImpl::KnownEvents(std::string_view stream,
-                                                               Position cut) const {
-  ReadStreamOptions all;
-  all.max_count = SIZE_MAX;
-  TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadStream(stream, all));
-  std::erase_if(events, [cut](const RecordedEvent& e) { return e.position > cut; });
-  return events;
-}
-
 Result<Position> EventStoreImpl::KnownCut(const std::optional<Timestamp>& known_at) const {
   if (!known_at) return LastPosition();
   return PositionAt(*known_at);
@@ -210,19 +203,28 @@ Result<EntityState> EventStoreImpl::GetEntity(std::string_view stream,
 Result<PropertyHistory> EventStoreImpl::GetPropertyHistory(std::string_view stream,
                                                            std::string_view path,
                                                            const HistoryQuery& query) const {
-  TT_ASSIGN_OR_RETURN(nlohmann::json::json_pointer pointer, query::ParsePointer(path));
+  if (query.limit == 0 || query.limit > kMaxHistoryLimit) {
+    return Status::InvalidArgument("history limit: must be 1 to " +
+                                   std::to_string(kMaxHistoryLimit) + ", got " +
+                                   std::to_string(query.limit));
+  }
+  TT_ASSIGN_OR_RETURN(query::PointerTracker tracker, query::PointerTracker::Make(path));
   TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(stream));
   if (!info.exists) return Status::NotFound(Quoted(stream) + " has no events");
-  Position cut = LastPosition();
-  if (query.valid_time) {
-    TT_ASSIGN_OR_RETURN(cut, KnownCut(query.known_at));
-  }
-  TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, KnownEvents(stream, cut));
-  if (query.valid_time) std::stable_sort(events.begin(), events.end(), query::ValidOrderLess);
   PropertyHistory h;
   h.stream = std::string(stream);
   h.path = std::string(path);
-  TT_ASSIGN_OR_RETURN(h.intervals, query::History(events, pointer));
+  const temporal::HistoryPageRequest page{stream, query.cursor, query.limit};
+  if (!query.valid_time) {
+    TT_RETURN_IF_ERROR(
+        temporal::SystemTimeHistory(*engine_, page, std::move(tracker), *info.last_revision, &h));
+    return h;
+  }
+  TT_ASSIGN_OR_RETURN(Position cut, KnownCut(query.known_at));
+  TT_ASSIGN_OR_RETURN(std::optional<Revision> last_known, RevisionAtCut(stream, info, cut));
+  if (!last_known) return h;  // nothing of the stream was known then
+  TT_RETURN_IF_ERROR(
+      temporal::ValidTimeHistory(*engine_, page, std::move(tracker), *last_known, cut, &h));
   return h;
 }
 

@@ -182,6 +182,35 @@ void CheckHistory(const std::vector<const RecordedEvent*>& fold_order, const std
   EXPECT_EQ(k + 1, iv.size()) << what << ": intervals that start at no event";
 }
 
+// The history of "path" read "limit" intervals at a time and put together: every page but the
+// last is full, each ends where the next begins (its last interval's "to" is the next page's
+// first "from"), and the last has no cursor.
+Result<PropertyHistory> PagedHistory(const EventStore& store, const std::string& stream,
+                                     const std::string& path, HistoryQuery query, std::size_t limit,
+                                     const std::string& what) {
+  query.limit = limit;
+  query.cursor.clear();
+  PropertyHistory all;
+  for (int pages = 0;; ++pages) {
+    Result<PropertyHistory> page = store.GetPropertyHistory(stream, path, query);
+    if (!page.ok()) return page;
+    EXPECT_LE(page->intervals.size(), limit) << what;
+    if (!all.intervals.empty() && !page->intervals.empty()) {
+      EXPECT_TRUE(all.intervals.back().to.has_value()) << what << " page " << pages;
+      if (all.intervals.back().to) {
+        EXPECT_EQ(all.intervals.back().to->position, page->intervals.front().from.position)
+            << what << " page " << pages;
+      }
+    }
+    for (PropertyInterval& iv : page->intervals) all.intervals.push_back(std::move(iv));
+    if (page->next_cursor.empty()) break;
+    EXPECT_EQ(page->intervals.size(), limit) << what << ": a short page with a cursor";
+    EXPECT_LT(pages, 100000) << what;
+    query.cursor = page->next_cursor;
+  }
+  return all;
+}
+
 // Checks Diff(stream, query) against the reference states at both ends and the reference list
 // of the events between ("between", positions in order): the default answer (states and patch,
 // no events, no cursor), every event in one page, and paged with limit 1, a small limit and a
@@ -382,18 +411,25 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
         queries += 3;
       }
       // Property histories, in system time and in valid time as known at some time.
-      for (const std::string path : {"/a", "/n/x", "/n", ""}) {
-        CheckHistory(events, path, store->GetPropertyHistory(stream, path, HistoryQuery{}),
-                     stream + " history of '" + path + "'");
+      // Nested pointers, an array element and a member no event names included; each also read
+      // in pages of a random small size, across which the intervals must run on unchanged.
+      for (const std::string path : {"/a", "/n/x", "/n", "", "/b/0", "/n/y", "/zz"}) {
+        const std::size_t limit = static_cast<std::size_t>(g.Int(1, 4));
+        const std::string what = stream + " history of '" + path + "'";
+        CheckHistory(events, path, store->GetPropertyHistory(stream, path, HistoryQuery{}), what);
+        CheckHistory(events, path, PagedHistory(*store, stream, path, HistoryQuery{}, limit, what),
+                     what + " in pages of " + std::to_string(limit));
         HistoryQuery hq;
         hq.valid_time = true;
         if (g.Chance(50))
           hq.known_at = log->events[g.Int(0, static_cast<int>(log->events.size()) - 1)].recorded_at;
         Timestamp k = hq.known_at.value_or(end);
-        CheckHistory(fold_where([&](const RecordedEvent& e) { return e.recorded_at <= k; }, true),
-                     path, store->GetPropertyHistory(stream, path, hq),
-                     stream + " valid-time history of '" + path + "'");
-        queries += 2;
+        auto known = fold_where([&](const RecordedEvent& e) { return e.recorded_at <= k; }, true);
+        CheckHistory(known, path, store->GetPropertyHistory(stream, path, hq),
+                     "valid-time " + what);
+        CheckHistory(known, path, PagedHistory(*store, stream, path, hq, limit, what),
+                     "valid-time " + what + " in pages of " + std::to_string(limit));
+        queries += 4;
       }
       // Diffs between two points of each kind, with the events between them: the states are
       // the reference folds at both ends, the events the reference selection in position order.

@@ -85,6 +85,44 @@ TEST_F(TemporalApiTest, PropertyHistory) {
   HttpResult known = client_->Get("/v1/entities/friend-1/history?path=/x&known_at=2026-01-01");
   EXPECT_EQ(known.status, 400);
   EXPECT_NE(known.body.find("known_at needs valid_time=true"), std::string::npos) << known.body;
+  EXPECT_TRUE(h["cursor"].is_null());
+}
+
+TEST_F(TemporalApiTest, PropertyHistoryInPages) {
+  HttpResult first = client_->Get("/v1/entities/friend-1/history?path=/location&limit=1");
+  ASSERT_EQ(first.status, 200) << first.body;
+  json p1 = first.json();
+  ASSERT_EQ(p1["intervals"].size(), 1u);
+  EXPECT_EQ(p1["intervals"][0]["value"], "New York");
+  EXPECT_EQ(p1["intervals"][0]["to"]["revision"], 1);  // the event that starts the next page
+  ASSERT_TRUE(p1["cursor"].is_string()) << first.body;
+  const std::string cursor = p1["cursor"].get<std::string>();
+  HttpResult second = client_->Get("/v1/entities/friend-1/history?path=/location&limit=1&cursor=" +
+                                   UrlEncode(cursor));
+  ASSERT_EQ(second.status, 200) << second.body;
+  json p2 = second.json();
+  ASSERT_EQ(p2["intervals"].size(), 1u);
+  EXPECT_EQ(p2["intervals"][0]["value"], "Paris");
+  EXPECT_EQ(p2["intervals"][0]["from"]["revision"], 1);
+  EXPECT_TRUE(p2["cursor"].is_null());
+  // The same in valid time.
+  json v1 =
+      client_->Get("/v1/entities/friend-1/history?path=/location&valid_time=true&limit=1").json();
+  ASSERT_TRUE(v1["cursor"].is_string());
+  json v2 = client_
+                ->Get(
+                    "/v1/entities/friend-1/history?path=/location&valid_time=true&limit=1"
+                    "&cursor=" +
+                    UrlEncode(v1["cursor"].get<std::string>()))
+                .json();
+  ASSERT_EQ(v2["intervals"].size(), 1u);
+  EXPECT_EQ(v2["intervals"][0]["value"], "Paris");
+  // What is wrong is said, and nothing is answered as if it were right.
+  for (const char* bad : {"limit=0", "limit=10001", "limit=x", "cursor=nope", "cursor=r9.9",
+                          "cursor=r1.99", "valid_time=true&cursor=r1.2"}) {
+    HttpResult r = client_->Get(std::string("/v1/entities/friend-1/history?path=/location&") + bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+  }
 }
 
 TEST_F(TemporalApiTest, DiffBetweenRevisions) {

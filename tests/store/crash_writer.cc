@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: crash_writer DATA_DIR THREADS\n");
     return 2;
   }
-  auto store = EventStore::Open(Options{}, argv[1]);
+  Options options;
+  options.snapshot_interval = 8;  // many snapshots, each in the write a kill may cut
+  auto store = EventStore::Open(options, argv[1]);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     return 1;
@@ -40,9 +42,12 @@ int main(int argc, char** argv) {
         ExpectedRevision expected = info->exists ? ExpectedRevision::Exact(*info->last_revision)
                                                  : ExpectedRevision::NoStream();
         std::size_t n = i % 2 == 0 ? 1 : 3;
-        std::string data = R"({"tx_events":)" + std::to_string(n) + "}";
+        // Document events, so that the temporal index (snapshots, change signatures) is
+        // maintained in the same writes the kill interrupts.
+        std::string data = R"({"tx_events":)" + std::to_string(n) + R"(,"k)" +
+                           std::to_string(i % 3) + R"(":)" + std::to_string(i % 5) + "}";
         ProposedEvent e;
-        e.type = "Wrote";
+        e.type = i % 7 == 6 ? "$put" : "$patch";
         e.data = data;
         tx.appends.push_back({own, expected, {e}});
         if (n == 3) tx.appends.push_back({shared, ExpectedRevision::Any(), {e, e}});
