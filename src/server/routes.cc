@@ -18,6 +18,8 @@ const std::vector<Route>& ApiRoutes() {
       {"GET", "/v1/streams/{stream}/info", Access::kReadStream, kQuick, GetStreamInfo},
       // Each append's stream is checked against the token by the handler.
       {"POST", "/v1/transactions", Access::kAppend, kAsync, Transact},
+      // Many transactions, committed in order, stopping at the first that fails (imports).
+      {"POST", "/v1/transactions/batch", Access::kAppend, kOnWorker, TransactBatch},
       {"GET", "/v1/log", Access::kReadAcrossStreams, kOnWorker, ReadLog},
       // The event's stream is checked by the handler once the event is found.
       {"GET", "/v1/events/{id}", Access::kRead, kOnWorker, GetEvent},

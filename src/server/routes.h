@@ -22,6 +22,7 @@ void AppendToStream(RequestContext& rc, Respond respond);  // POST /v1/streams/{
 ApiResponse ReadStream(RequestContext& rc);                // GET /v1/streams/{stream}
 ApiResponse GetStreamInfo(RequestContext& rc);             // GET /v1/streams/{stream}/info
 void Transact(RequestContext& rc, Respond respond);        // POST /v1/transactions
+ApiResponse TransactBatch(RequestContext& rc);             // POST /v1/transactions/batch
 ApiResponse ReadLog(RequestContext& rc);                   // GET /v1/log
 ApiResponse GetEvent(RequestContext& rc);                  // GET /v1/events/{id}
 ApiResponse Subscribe(RequestContext& rc);                 // GET /v1/subscribe

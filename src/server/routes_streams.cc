@@ -112,25 +112,29 @@ std::optional<ApiResponse> ParseStreamAppend(RequestContext& rc, Transaction* tx
   return std::nullopt;
 }
 
-// The transaction of POST /v1/transactions into "*tx", or the answer refusing it.
-std::optional<ApiResponse> ParseTransaction(RequestContext& rc, Transaction* tx) {
-  Result<RawJson> body = rc.BodyObject();
-  if (!body.ok()) return rc.BodyError(body.status());
-  for (const auto& [key, v] : body->members) {
+// A transaction object ({"appends": [...]}) into "*tx", or the answer refusing it. "field"
+// names the object in errors ("" for a whole request body).
+std::optional<ApiResponse> ParseTransactionObject(RequestContext& rc, const RawJson& body,
+                                                  const std::string& field, Transaction* tx) {
+  const std::string in = field.empty() ? "" : field + ".";
+  if (!body.is_object()) {
+    return ErrorResponse(Status::InvalidArgument(field + " must be an object {\"appends\": [...]}"));
+  }
+  for (const auto& [key, v] : body.members) {
     if (key != "appends") {
       return ErrorResponse(
-          Status::InvalidArgument("unknown field '" + key + "'; allowed: appends"));
+          Status::InvalidArgument(in + "unknown field '" + key + "'; allowed: appends"));
     }
   }
-  const RawJson* appends = body->Find("appends");
+  const RawJson* appends = body.Find("appends");
   if (appends == nullptr || appends->kind != RawJson::Kind::kArray) {
     return ErrorResponse(
-        Status::InvalidArgument("appends must be an array of {stream, "
-                                "expected_revision, events}"));
+        Status::InvalidArgument(in + "appends must be an array of {stream, "
+                                     "expected_revision, events}"));
   }
   for (std::size_t i = 0; i < appends->items.size(); ++i) {
     const RawJson& a = appends->items[i];
-    std::string f = "appends[" + std::to_string(i) + "]";
+    std::string f = in + "appends[" + std::to_string(i) + "]";
     if (!a.is_object()) return ErrorResponse(Status::InvalidArgument(f + " must be an object"));
     for (const auto& [key, v] : a.members) {
       if (key != "stream" && key != "expected_revision" && key != "events") {
@@ -156,6 +160,17 @@ std::optional<ApiResponse> ParseTransaction(RequestContext& rc, Transaction* tx)
   }
   return std::nullopt;
 }
+
+// The transaction of POST /v1/transactions into "*tx", or the answer refusing it.
+std::optional<ApiResponse> ParseTransaction(RequestContext& rc, Transaction* tx) {
+  Result<RawJson> body = rc.BodyObject();
+  if (!body.ok()) return rc.BodyError(body.status());
+  return ParseTransactionObject(rc, *body, "", tx);
+}
+
+// Transactions per POST /v1/transactions/batch: enough for a bulk load to share fsyncs widely,
+// few enough that one request does not hold a worker for long.
+constexpr std::size_t kMaxBatchTransactions = 1000;
 
 // Queues "tx" and answers once the store says it is durable (or why it was refused): 201, or
 // 200 for an idempotent replay. "single": the answer of a one-stream append. Nothing waits:
@@ -185,6 +200,58 @@ void Transact(RequestContext& rc, Respond respond) {
     return respond(std::move(*refused));
   }
   CommitAndRespond(rc, std::move(tx), false, std::move(respond));
+}
+
+ApiResponse TransactBatch(RequestContext& rc) {
+  Result<RawJson> body = rc.BodyObject();
+  if (!body.ok()) return rc.BodyError(body.status());
+  for (const auto& [key, v] : body->members) {
+    if (key != "transactions") {
+      return ErrorResponse(
+          Status::InvalidArgument("unknown field '" + key + "'; allowed: transactions"));
+    }
+  }
+  const RawJson* list = body->Find("transactions");
+  if (list == nullptr || list->kind != RawJson::Kind::kArray || list->items.empty() ||
+      list->items.size() > kMaxBatchTransactions) {
+    return ErrorResponse(Status::InvalidArgument(
+        "transactions must be an array of 1 to " + std::to_string(kMaxBatchTransactions) +
+        " transaction objects ({\"appends\": [...]}, as POST /v1/transactions takes)"));
+  }
+  // Every transaction is checked before any is queued: a bad one refuses the whole batch.
+  std::vector<Transaction> txs(list->items.size());
+  for (std::size_t i = 0; i < txs.size(); ++i) {
+    if (std::optional<ApiResponse> refused = ParseTransactionObject(
+            rc, list->items[i], "transactions[" + std::to_string(i) + "]", &txs[i])) {
+      return std::move(*refused);
+    }
+  }
+  std::vector<Result<Committed>> results =
+      rc.store().TransactMany(std::move(txs), /*stop_at_first_failure=*/true);
+  JsonWriter w;
+  w.BeginObject().Key("results").BeginArray();
+  std::optional<std::size_t> failed;
+  int failed_status = 200;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (results[i].ok()) {
+      w.BeginObject().Key("status").Uint(results[i]->idempotent_replay ? 200 : 201);
+      w.Key("committed").Raw(CommittedJson(*results[i], false)).EndObject();
+      continue;
+    }
+    ApiResponse error = ErrorResponse(results[i].status());
+    if (!failed) {
+      failed = i;
+      failed_status = error.status;
+    }
+    w.BeginObject().Key("status").Uint(static_cast<std::uint64_t>(error.status));
+    w.Key("error").Raw(error.body).EndObject();
+  }
+  w.EndArray();
+  w.Key("failed").UintOrNull(failed ? std::optional<std::uint64_t>(*failed) : std::nullopt);
+  w.EndObject();
+  // A batch stored whole is 200; otherwise the first failure's status, so that a client that
+  // reads only the status still sees it (the results say which transactions were stored).
+  return JsonResponse(failed ? failed_status : 200, w.Take());
 }
 
 ApiResponse ReadStream(RequestContext& rc) {

@@ -659,6 +659,32 @@ TEST_F(ServerTest, CommandsWorkAgainstAServerLikeOnADataDirectory) {
   }
 }
 
+TEST_F(ServerTest, ImportThroughTheServerSendsBatchesAndStopsAtTheFailingLine) {
+  // 2,500 lines (three requests of up to 1,000 transactions); line 1,800 starts a stream the
+  // server already has, so its revision 0 conflicts.
+  ASSERT_EQ(OnServer({"append", "late", "-t", "x", "-d", "{}"}).code, 0);
+  std::string text;
+  std::map<std::string, int> revisions;
+  for (int i = 1; i <= 2500; ++i) {
+    std::string stream = i == 1800 ? "late" : "bulk/" + std::to_string(i % 50);
+    int revision = i == 1800 ? 0 : revisions[stream]++;
+    text += R"({"stream":")" + stream + R"(","revision":)" + std::to_string(revision) +
+            R"(,"type":"t","data":{"i":)" + std::to_string(i) + "}}\n";
+  }
+  std::string file = dir_.Sub("bulk.ndjson");
+  std::ofstream(file) << text;
+  Outcome imp = OnServer({"import", file});
+  EXPECT_EQ(imp.code, 4) << Describe(imp);
+  EXPECT_NE(imp.err.find("stopped at line 1800"), std::string::npos) << imp.err;
+  EXPECT_NE(imp.err.find("1799 events were written"), std::string::npos) << imp.err;
+  // Exactly the lines before it are stored.
+  Outcome exp = OnServer({"export", "--stream-prefix", "bulk/"});
+  ASSERT_EQ(exp.code, 0) << Describe(exp);
+  std::vector<std::string> lines = Lines(exp.out);
+  ASSERT_EQ(lines.size(), 1799u);
+  EXPECT_EQ(json::parse(lines.back())["data"]["i"], 1799);
+}
+
 TEST_F(ServerTest, TailFollowsLiveEventsAndConsumersResume) {
   ASSERT_EQ(OnServer({"append", "f/1", "-t", "$put", "-d", "{}"}).code, 0);
   // Follows: the stored event first, then one appended while it runs.

@@ -186,6 +186,74 @@ TEST_F(ApiTest, TransactionsAreAtomicAcrossStreams) {
   EXPECT_EQ(a.json()["events"][0]["tx"], b.json()["events"][0]["tx"]);
 }
 
+// One transaction object of a batch: "n" events to "stream" at "expected".
+std::string BatchTx(const std::string& stream, const std::string& expected, int n,
+                    const std::string& id = "") {
+  std::string events;
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) events += ",";
+    events += R"({"type":"t","data":{"i":)" + std::to_string(i) + "}" +
+              (id.empty() ? "" : R"(,"id":")" + id + "\"") + "}";
+  }
+  return R"({"appends":[{"stream":")" + stream + R"(","expected_revision":)" + expected +
+         R"(,"events":[)" + events + "]}]}";
+}
+
+TEST_F(ApiTest, BatchesCommitInOrderAndStopAtTheFirstFailure) {
+  const std::string id = "5b2c7e0a-7d1e-4c4e-9a53-3d1f7a0b9c11";
+  HttpResult ok = client_->Post("/v1/transactions/batch",
+                                "{\"transactions\":[" + BatchTx("b/1", "\"no_stream\"", 2) + "," +
+                                    BatchTx("b/2", "\"any\"", 1, id) + "," +
+                                    BatchTx("b/1", "1", 1) + "]}");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  json j = ok.json();
+  ASSERT_EQ(j["results"].size(), 3u);
+  EXPECT_TRUE(j["failed"].is_null());
+  EXPECT_EQ(j["results"][0]["status"], 201);
+  EXPECT_EQ(j["results"][0]["committed"]["first_position"], 1);
+  EXPECT_EQ(j["results"][2]["committed"]["streams"][0]["revision"], 2);
+  EXPECT_EQ(Head(), 4u);
+
+  // The second transaction conflicts: the first is stored (and the already stored id is a
+  // replay), nothing after the conflict is.
+  HttpResult partly = client_->Post(
+      "/v1/transactions/batch", "{\"transactions\":[" + BatchTx("b/2", "\"any\"", 1, id) + "," +
+                                    BatchTx("b/3", "\"no_stream\"", 1) + "," +
+                                    BatchTx("b/1", "0", 1) + "," + BatchTx("b/4", "\"any\"", 1) +
+                                    "]}");
+  ASSERT_EQ(partly.status, 409) << partly.body;
+  json p = partly.json();
+  EXPECT_EQ(p["failed"], 2);
+  EXPECT_EQ(p["results"][0]["status"], 200);  // the replay
+  EXPECT_EQ(p["results"][1]["status"], 201);
+  EXPECT_EQ(p["results"][2]["status"], 409);
+  EXPECT_EQ(p["results"][2]["error"]["error"], "wrong_expected_revision") << partly.body;
+  EXPECT_NE(p["results"][3]["status"], 201);
+  EXPECT_EQ(Head(), 5u);
+  EXPECT_EQ(client_->Get("/v1/streams/b%2F4").status, 404);
+
+  // A malformed transaction anywhere refuses the whole batch before anything is stored.
+  for (const std::string& bad :
+       {std::string(R"({"transactions":[]})"), std::string(R"({"transactions":{}})"),
+        std::string(R"({"txs":[]})"),
+        "{\"transactions\":[" + BatchTx("b/5", "\"any\"", 1) + R"(,{"appends":[{"stream":""}]}]})",
+        "{\"transactions\":[" + BatchTx("b/5", "\"any\"", 1) + R"(,{"appends":[],"x":1}]})",
+        "{\"transactions\":[" + BatchTx("b/5", "\"any\"", 1) + R"(,[1]]})",
+        "{\"transactions\":[" + BatchTx("$audit", "\"any\"", 1) + "]}"}) {
+    HttpResult r = client_->Post("/v1/transactions/batch", bad);
+    EXPECT_GE(r.status, 400) << bad << " -> " << r.body;
+    EXPECT_LT(r.status, 500) << bad << " -> " << r.body;
+    EXPECT_FALSE(r.json()["message"].get<std::string>().empty()) << r.body;
+  }
+  std::string too_many = "{\"transactions\":[";
+  for (int i = 0; i < 1001; ++i) too_many += (i ? "," : "") + std::string(R"({"appends":[]})");
+  HttpResult many = client_->Post("/v1/transactions/batch", too_many + "]}");
+  EXPECT_EQ(many.status, 400) << many.body;
+  EXPECT_NE(many.body.find("1 to 1000"), std::string::npos) << many.body;
+  EXPECT_EQ(Head(), 5u);
+  EXPECT_EQ(client_->Get("/v1/streams/b%2F5").status, 404);
+}
+
 TEST_F(ApiTest, ReadStreamPagesBothWaysAndInfo) {
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(Append("p", R"({"events":[{"type":"n","data":{"i":)" + std::to_string(i) + "}}]}").status, 201);
