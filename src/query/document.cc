@@ -89,12 +89,39 @@ Result<PointerTracker> PointerTracker::Make(std::string_view path) {
   return t;
 }
 
+namespace {
+
+// Text that dump() would write unchanged: a string without escapes (it holds no control
+// characters, which JSON strings cannot hold raw) or a literal.
+bool IsVerbatimText(std::string_view t) {
+  if (t == "true" || t == "false" || t == "null") return true;
+  return t.size() >= 2 && t.front() == '"' && t.back() == '"' &&
+         t.find('\\') == std::string_view::npos;
+}
+
+// Whether text of a value that is a string or a literal (compared by text alone).
+bool IsTextComparable(std::string_view t) {
+  return !t.empty() && (t[0] == '"' || t[0] == 't' || t[0] == 'f' || t[0] == 'n');
+}
+
+}  // namespace
+
+bool SameValue(const std::optional<std::string>& a, const std::optional<std::string>& b) {
+  if (!a || !b) return a.has_value() == b.has_value();
+  if (*a == *b) return true;
+  if (IsTextComparable(*a) && IsTextComparable(*b)) return false;
+  Json x = Json::parse(*a, nullptr, false);
+  Json y = Json::parse(*b, nullptr, false);
+  return !x.is_discarded() && !y.is_discarded() && x == y;
+}
+
 void PointerTracker::Reset(const Document& doc) {
   if (!member_) {
     whole_ = doc;
     return;
   }
   top_.reset();
+  top_text_.reset();
   if (!doc.exists || !doc.state.is_object()) return;
   auto it = doc.state.find(*member_);
   if (it != doc.state.end()) top_ = *it;
@@ -110,39 +137,54 @@ Status PointerTracker::Apply(std::string_view type, std::string_view data, bool*
   if (type == kDeleteType) {
     *changed = true;
     top_.reset();
+    top_text_.reset();
     return Status::Ok();
   }
   if (type != kPutType && type != kPatchType) return Status::Ok();
   const std::string what = std::string(type) + " data";
   TT_ASSIGN_OR_RETURN(std::optional<std::string_view> text, FindMember(data, *member_, what));
-  if (type == kPutType) {
-    *changed = true;
+  if (type == kPatchType && !text) return Status::Ok();  // a $patch that leaves the member alone
+  *changed = true;
+  if (!text || (type == kPatchType && *text == "null")) {
+    // Absent from a $put, or removed by a $patch (RFC 7386: null removes the member).
     top_.reset();
-    if (!text) return Status::Ok();
-    TT_ASSIGN_OR_RETURN(Json v, ParseStored(*text, what));
-    top_ = std::move(v);
+    top_text_.reset();
     return Status::Ok();
   }
-  if (!text) return Status::Ok();  // a $patch that leaves the member alone
-  *changed = true;
-  TT_ASSIGN_OR_RETURN(Json patch, ParseStored(*text, what));
-  if (patch.is_null()) {
-    top_.reset();  // RFC 7386: null removes the member
-  } else if (patch.is_object()) {
-    Json target = top_ ? std::move(*top_) : Json();
-    target.merge_patch(patch);
-    top_ = std::move(target);
-  } else {
-    top_ = std::move(patch);
+  if (inner_.empty() && IsVerbatimText(*text)) {
+    // Replaces the member whole (a $patch with a non-object value does too): no parse.
+    top_.reset();
+    top_text_ = std::string(*text);
+    return Status::Ok();
   }
+  TT_ASSIGN_OR_RETURN(Json value, ParseStored(*text, what));
+  if (type == kPatchType && value.is_object()) {
+    // A merge; a member held as text is a string or a literal, which the merge replaces.
+    Json target = top_ ? std::move(*top_) : Json();
+    target.merge_patch(value);
+    value = std::move(target);
+  }
+  top_ = std::move(value);
+  top_text_.reset();
   return Status::Ok();
 }
 
 std::optional<Json> PointerTracker::Value() const {
   if (!member_) return whole_.exists ? std::optional<Json>(whole_.state) : std::nullopt;
+  if (top_text_) {
+    Json v = Json::parse(*top_text_, nullptr, /*allow_exceptions=*/false);  // checked as stored
+    return v.is_discarded() ? std::nullopt : std::optional<Json>(std::move(v));
+  }
   if (!top_) return std::nullopt;
   if (inner_.empty()) return top_;
   return ValueAtPointer(*top_, inner_);
+}
+
+std::optional<std::string> PointerTracker::ValueText() const {
+  if (top_text_) return top_text_;
+  std::optional<Json> v = Value();
+  if (!v) return std::nullopt;
+  return v->dump();
 }
 bool IsDocumentType(std::string_view type) {
   return type == kPutType || type == kPatchType || type == kDeleteType;

@@ -75,13 +75,25 @@ class PointerTracker {
   Status Apply(std::string_view type, std::string_view data, bool* changed);
   // The value at the pointer now.
   std::optional<nlohmann::json> Value() const;
+  // The same as JSON text, as nlohmann::json::dump() writes it. A string without escapes or a
+  // literal is passed through from the event as it was written, without a parse.
+  std::optional<std::string> ValueText() const;
 
  private:
   std::optional<std::string> member_;   // nullopt: the root pointer
   nlohmann::json::json_pointer inner_;  // the rest of the pointer, inside the member
   Document whole_;                      // root pointer only: the whole document
-  std::optional<nlohmann::json> top_;   // the member's value, when present
+  // The member's value, when present: as text when the pointer is the member itself and the
+  // value is a string without escapes or a literal (text that dump() would write the same),
+  // else parsed. At most one of the two is set.
+  std::optional<nlohmann::json> top_;
+  std::optional<std::string> top_text_;
 };
+
+// Whether two values given as canonical JSON text (PointerTracker::ValueText) are equal as JSON
+// values: equal texts are, strings and literals only then; numbers and containers are compared
+// parsed (1 and 1.0 are equal).
+bool SameValue(const std::optional<std::string>& a, const std::optional<std::string>& b);
 
 // The RFC 6902 JSON Patch text from "from" to "to".
 Result<std::string> DiffStates(const EntityState& from, const EntityState& to);

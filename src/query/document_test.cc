@@ -127,6 +127,9 @@ TEST(DocumentTest, PointerTrackerAgreesWithTheWholeFold) {
       std::optional<nlohmann::json> want =
           doc.exists ? ValueAtPointer(doc.state, *pointer) : std::nullopt;
       ASSERT_EQ(tracker->Value(), want) << path << " after " << type << " " << data;
+      ASSERT_EQ(tracker->ValueText(),
+                want ? std::optional<std::string>(want->dump()) : std::nullopt)
+          << path << " after " << type << " " << data;
       if (!changed) {
         EXPECT_EQ(before, want) << path << ": claimed unchanged by " << data;
       }
@@ -138,6 +141,19 @@ TEST(DocumentTest, PointerTrackerAgreesWithTheWholeFold) {
       }
     }
   }
+}
+
+TEST(DocumentTest, SameValueComparesJsonValuesGivenAsText) {
+  using Text = std::optional<std::string>;
+  EXPECT_TRUE(SameValue(std::nullopt, std::nullopt));
+  EXPECT_FALSE(SameValue(Text("null"), std::nullopt));
+  EXPECT_TRUE(SameValue(Text(R"("a")"), Text(R"("a")")));
+  EXPECT_FALSE(SameValue(Text(R"("a")"), Text(R"("b")")));
+  EXPECT_FALSE(SameValue(Text("true"), Text(R"("true")")));
+  EXPECT_TRUE(SameValue(Text("1"), Text("1.0")));
+  EXPECT_FALSE(SameValue(Text("1"), Text("2")));
+  EXPECT_TRUE(SameValue(Text(R"({"a":1,"b":[2]})"), Text(R"({"a":1.0,"b":[2.0]})")));
+  EXPECT_FALSE(SameValue(Text(R"({"a":1})"), Text(R"({"a":"1"})")));
 }
 
 TEST(DocumentTest, PointerTrackerReportsDamagedData) {

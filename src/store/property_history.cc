@@ -12,8 +12,6 @@
 namespace timetrail::temporal {
 namespace {
 
-using Json = nlohmann::json;
-
 // Events read from the log at a time.
 constexpr std::size_t kReadChunk = 256;
 
@@ -63,7 +61,7 @@ class IntervalBuilder {
   // Continues a history whose value before the next event is the tracker's.
   void Resume() {
     started_ = true;
-    current_ = tracker_.Value();
+    current_ = tracker_.ValueText();
   }
   bool started() const { return started_; }
   bool full() const { return done_; }
@@ -77,8 +75,8 @@ class IntervalBuilder {
     if (!s.ok()) return s.WithPrefix("revision " + std::to_string(e.revision));
     if (!query::IsDocumentType(e.type)) return true;
     if (started_ && !changed) return true;
-    std::optional<Json> value = tracker_.Value();
-    if (started_ && value == current_) return true;  // unchanged: the interval goes on
+    std::optional<std::string> value = tracker_.ValueText();
+    if (started_ && query::SameValue(value, current_)) return true;  // the interval goes on
     if (out_->intervals.size() == limit_) {
       out_->next_cursor = cursor_of(e);
       out_->intervals.back().to = query::PointOf(std::move(e));
@@ -89,7 +87,7 @@ class IntervalBuilder {
     if (!out_->intervals.empty()) out_->intervals.back().to = point;
     PropertyInterval interval;
     interval.present = value.has_value();
-    interval.value = value ? value->dump() : "null";
+    interval.value = value ? *value : "null";
     interval.from = std::move(point);
     out_->intervals.push_back(std::move(interval));
     current_ = std::move(value);
@@ -103,7 +101,7 @@ class IntervalBuilder {
   PropertyHistory* out_;
   bool started_ = false;
   bool done_ = false;
-  std::optional<Json> current_;
+  std::optional<std::string> current_;  // the value's text (PointerTracker::ValueText)
 };
 
 // The bit of the tracked member (0 for the whole document: every document event matters).
