@@ -35,41 +35,56 @@ std::string_view CanonicalPart(std::string_view stored) {
   return stored.substr(0, stored.size() - 32);
 }
 
-Result<RecordedEvent> DecodeStoredEvent(std::string_view bytes) {
-  RecordedEvent e;
+Result<StoredEventView> DecodeStoredEventView(std::string_view bytes) {
+  StoredEventView e;
   Decoder d(bytes);
   std::uint8_t version = 0;
-  std::string_view stream, id, type, metadata, data, hash;
+  std::string_view id;
   std::uint64_t recorded_at = 0, valid_from = 0;
   d.GetByte(&version);
   if (d.ok() && version != kEventFormatVersion) {
-    return Status::Corruption("stored event has unknown format version " +
-                              std::to_string(version));
+    return Status::Corruption("stored event has unknown format version " + std::to_string(version));
   }
   d.GetFixed64(&e.position);
-  d.GetLengthPrefixed(&stream);
+  d.GetLengthPrefixed(&e.stream);
   d.GetFixed64(&e.revision);
   d.GetBytes(16, &id);
-  d.GetLengthPrefixed(&type);
+  d.GetLengthPrefixed(&e.type);
   d.GetFixed64(&recorded_at);
   d.GetFixed64(&valid_from);
   d.GetFixed64(&e.tx);
-  d.GetLengthPrefixed(&metadata);
-  d.GetLengthPrefixed(&data);
-  d.GetBytes(32, &hash);
+  d.GetLengthPrefixed(&e.metadata);
+  d.GetLengthPrefixed(&e.data);
+  d.GetBytes(32, &e.hash);
   if (!d.ok() || d.remaining() != 0) {
     return Status::Corruption("stored event of " + std::to_string(bytes.size()) +
                               " bytes does not decode");
   }
-  e.stream = stream;
   std::memcpy(e.id.bytes.data(), id.data(), 16);
-  e.type = type;
   e.recorded_at.micros = static_cast<std::int64_t>(recorded_at);
   e.valid_from.micros = static_cast<std::int64_t>(valid_from);
+  return e;
+}
+
+RecordedEvent StoredEventView::ToEvent() const {
+  RecordedEvent e;
+  e.position = position;
+  e.stream = stream;
+  e.revision = revision;
+  e.id = id;
+  e.type = type;
+  e.recorded_at = recorded_at;
+  e.valid_from = valid_from;
+  e.tx = tx;
   e.metadata = metadata;
   e.data = data;
   std::memcpy(e.hash.data(), hash.data(), 32);
   return e;
+}
+
+Result<RecordedEvent> DecodeStoredEvent(std::string_view bytes) {
+  TT_ASSIGN_OR_RETURN(StoredEventView view, DecodeStoredEventView(bytes));
+  return view.ToEvent();
 }
 
 Hash Sha256(std::initializer_list<std::string_view> parts) {

@@ -4,8 +4,8 @@
 #define TIMETRAIL_CORE_EVENT_CODEC_H_
 
 #include <array>
-#include <initializer_list>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -25,7 +25,26 @@ void EncodeCanonicalEvent(const RecordedEvent& e, std::string* out);
 // The canonical bytes followed by the 32-byte hash: the stored value.
 std::string EncodeStoredEvent(const RecordedEvent& e);
 
+// A stored event decoded in place: the strings point into the stored bytes, which must outlive
+// it. For reads that look at many events and keep few. Intentionally copyable.
+struct StoredEventView {
+  Position position = 0;
+  std::string_view stream;
+  Revision revision = 0;
+  Uuid id;
+  std::string_view type;
+  Timestamp recorded_at;
+  Timestamp valid_from;
+  TxId tx = 0;
+  std::string_view metadata;
+  std::string_view data;
+  std::string_view hash;  // 32 bytes
+
+  RecordedEvent ToEvent() const;
+};
+
 // Decodes a stored value. kCorruption if it is not one.
+Result<StoredEventView> DecodeStoredEventView(std::string_view bytes);
 Result<RecordedEvent> DecodeStoredEvent(std::string_view bytes);
 
 // The canonical part of a stored value (without its trailing hash); empty if too short.

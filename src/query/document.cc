@@ -225,19 +225,6 @@ EventPoint PointOf(const RecordedEvent& e) {
   return p;
 }
 
-EventPoint PointOf(RecordedEvent&& e) {
-  EventPoint p;
-  p.revision = e.revision;
-  p.position = e.position;
-  p.id = e.id;
-  p.type = std::move(e.type);
-  p.recorded_at = e.recorded_at;
-  p.valid_from = e.valid_from;
-  p.tx = e.tx;
-  p.metadata = std::move(e.metadata);
-  return p;
-}
-
 bool ValidOrderLess(const RecordedEvent& a, const RecordedEvent& b) {
   if (a.valid_from != b.valid_from) return a.valid_from < b.valid_from;
   return a.position < b.position;

@@ -34,8 +34,6 @@ Status Apply(Document& doc, std::string_view type, std::string_view data);
 
 // The point (revision, position, times, metadata) of "e".
 EventPoint PointOf(const RecordedEvent& e);
-// The same, taking the event's type and metadata rather than copying them.
-EventPoint PointOf(RecordedEvent&& e);
 
 // Whether "a" comes before "b" in valid-time fold order: (valid_from, position).
 bool ValidOrderLess(const RecordedEvent& a, const RecordedEvent& b);

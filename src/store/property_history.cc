@@ -49,6 +49,20 @@ Status CursorMismatch(std::string_view cursor) {
                                  "previous page unchanged, with the same stream and path");
 }
 
+// The point of an event read in place.
+EventPoint PointOf(const StoredEventView& e) {
+  EventPoint p;
+  p.revision = e.revision;
+  p.position = e.position;
+  p.id = e.id;
+  p.type = std::string(e.type);
+  p.recorded_at = e.recorded_at;
+  p.valid_from = e.valid_from;
+  p.tx = e.tx;
+  p.metadata = std::string(e.metadata);
+  return p;
+}
+
 // Turns the events offered in fold order into intervals: a new one wherever the value changes,
 // and the first at the first document event. Stops once the page is full and the event that
 // starts the next page is known.
@@ -66,10 +80,10 @@ class IntervalBuilder {
   bool started() const { return started_; }
   bool full() const { return done_; }
 
-  // Folds "e" in; false once the page is complete (next_cursor is then cursor_of(e)). Takes the
-  // event's strings for the interval it may start.
+  // Folds "e" in; false once the page is complete (next_cursor is then cursor_of(e)). Copies
+  // out of the view only what an interval keeps.
   template <typename CursorOf>
-  Result<bool> Offer(RecordedEvent&& e, CursorOf cursor_of) {
+  Result<bool> Offer(const StoredEventView& e, CursorOf cursor_of) {
     bool changed = false;
     Status s = tracker_.Apply(e.type, e.data, &changed);
     if (!s.ok()) return s.WithPrefix("revision " + std::to_string(e.revision));
@@ -79,11 +93,11 @@ class IntervalBuilder {
     if (started_ && query::SameValue(value, current_)) return true;  // the interval goes on
     if (out_->intervals.size() == limit_) {
       out_->next_cursor = cursor_of(e);
-      out_->intervals.back().to = query::PointOf(std::move(e));
+      out_->intervals.back().to = PointOf(e);
       done_ = true;
       return false;
     }
-    EventPoint point = query::PointOf(std::move(e));
+    EventPoint point = PointOf(e);
     if (!out_->intervals.empty()) out_->intervals.back().to = point;
     PropertyInterval interval;
     interval.present = value.has_value();
@@ -125,14 +139,10 @@ bool IsKnownDocumentEvent(const std::optional<ChangeSignature>& s) {
 template <typename CursorOf>
 Status OfferChunk(const KvEngine& engine, std::vector<Position>& positions,
                   IntervalBuilder& builder, CursorOf cursor_of) {
-  if (positions.empty()) return Status::Ok();
-  TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadEvents(engine, positions));
-  for (RecordedEvent& e : events) {
-    TT_ASSIGN_OR_RETURN(bool more, builder.Offer(std::move(e), cursor_of));
-    if (!more) break;
-  }
+  Status s = VisitEvents(engine, positions,
+                         [&](const StoredEventView& e) { return builder.Offer(e, cursor_of); });
   positions.clear();
-  return Status::Ok();
+  return s;
 }
 
 }  // namespace
@@ -160,7 +170,9 @@ Status SystemTimeHistory(const KvEngine& engine, const HistoryPageRequest& reque
     from_position = cursor->position;
   }
   const std::uint64_t bit = TrackedBit(builder.tracker());
-  auto cursor_of = [](const RecordedEvent& e) { return FormatCursor('r', e.revision, e.position); };
+  auto cursor_of = [](const StoredEventView& e) {
+    return FormatCursor('r', e.revision, e.position);
+  };
   std::vector<Position> chunk;
   bool document_seen = builder.started();
 
@@ -254,7 +266,7 @@ Status ValidTimeHistory(const KvEngine& engine, const HistoryPageRequest& reques
     start_key = ValidKey(stream, valid_from, cursor->position);
   }
   const std::uint64_t bit = TrackedBit(builder.tracker());
-  auto cursor_of = [](const RecordedEvent& e) {
+  auto cursor_of = [](const StoredEventView& e) {
     return FormatCursor('v', OrderedFromSigned(e.valid_from.micros), e.position);
   };
   std::vector<Position> chunk;

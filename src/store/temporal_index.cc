@@ -323,20 +323,18 @@ bool MayChange(const std::optional<ChangeSignature>& s, std::uint64_t bit) {
   return true;
 }
 
-Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
-                                              std::span<const Position> positions) {
-  std::vector<RecordedEvent> events;
-  events.reserve(positions.size());
-  auto decode = [&events](Position p, std::string_view raw) -> Status {
-    auto e = DecodeStoredEvent(raw);
+Status VisitEvents(const KvEngine& engine, std::span<const Position> positions,
+                   const std::function<Result<bool>(const StoredEventView&)>& visit) {
+  // Decodes one stored event and visits it; false when the visit asks to stop.
+  auto one = [&visit](Position p, std::string_view raw) -> Result<bool> {
+    Result<StoredEventView> e = DecodeStoredEventView(raw);
     if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
-    events.push_back(std::move(e).value());
-    return Status::Ok();
+    return visit(*e);
   };
   auto missing = [](Position p) {
     return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
   };
-  if (positions.empty()) return events;
+  if (positions.empty()) return Status::Ok();
   const bool ascending = std::is_sorted(positions.begin(), positions.end());
   // Dense: at most one other event between two wanted ones on average, so stepping over the
   // others costs less than a seek per event.
@@ -347,9 +345,10 @@ Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
       while (it->Valid() && DecodeBigEndian64(it->key().data()) < p) it->Next();
       TT_RETURN_IF_ERROR(it->status());
       if (!it->Valid() || DecodeBigEndian64(it->key().data()) != p) return missing(p);
-      TT_RETURN_IF_ERROR(decode(p, it->value()));
+      TT_ASSIGN_OR_RETURN(bool more, one(p, it->value()));
+      if (!more) break;
     }
-    return events;
+    return Status::Ok();
   }
   std::vector<std::string> log_keys;
   log_keys.reserve(positions.size());
@@ -358,8 +357,20 @@ Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
                       engine.MultiGet(Family::kLog, log_keys));
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (!raw[i]) return missing(positions[i]);
-    TT_RETURN_IF_ERROR(decode(positions[i], *raw[i]));
+    TT_ASSIGN_OR_RETURN(bool more, one(positions[i], *raw[i]));
+    if (!more) break;
   }
+  return Status::Ok();
+}
+
+Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
+                                              std::span<const Position> positions) {
+  std::vector<RecordedEvent> events;
+  events.reserve(positions.size());
+  TT_RETURN_IF_ERROR(VisitEvents(engine, positions, [&events](const StoredEventView& e) {
+    events.push_back(e.ToEvent());
+    return Result<bool>(true);
+  }));
   return events;
 }
 

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/event_codec.h"
 #include "query/document.h"
 #include "storage/kv_engine.h"
 #include "store/write_path.h"
@@ -146,9 +147,15 @@ Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engin
 // The event stored at position "p" (no visibility check: callers bound positions themselves).
 Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 
-// The events stored at "positions", in that order (no visibility check). Ascending positions
-// that lie close together are read with one iterator stepping forward; others with MultiGet.
-// Either way each table block is read once for all the events in it.
+// Calls "visit" with each event stored at "positions", in that order (no visibility check),
+// decoded in place: the view is valid only during the call. Stops early when "visit" returns
+// false. Ascending positions that lie close together are read with one iterator stepping
+// forward; others with MultiGet. Either way each table block is read once for all the events in
+// it.
+Status VisitEvents(const KvEngine& engine, std::span<const Position> positions,
+                   const std::function<Result<bool>(const StoredEventView&)>& visit);
+
+// The events stored at "positions", in that order, as VisitEvents reads them.
 Result<std::vector<RecordedEvent>> ReadEvents(const KvEngine& engine,
                                               std::span<const Position> positions);
 
