@@ -71,8 +71,15 @@ start_server() {
   # Up to 60 s while the process lives: after a kill -9 it replays its write-ahead log first,
   # which on a 2-core machine busy with a parallel test suite can take more than a few seconds.
   for _ in $(seq 1 1200); do
-    if grep -q '^listening on' "$work/serve.out" 2>/dev/null; then
-      port=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.out")
+    # Only a whole line counts: the line may be read while it is being written, and a port cut
+    # short (or missing) would send every request after the next restart nowhere.
+    if [[ $(wc -l <"$work/serve.out" 2>/dev/null || echo 0) -ge 1 ]] &&
+        grep -q '^listening on' "$work/serve.out"; then
+      port=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9][0-9]*\).*/\1/p' "$work/serve.out")
+      if [[ -z "$port" ]]; then
+        echo "soak: the server printed no port: $(head -n 1 "$work/serve.out")" >&2
+        return 1
+      fi
       echo "$port" >"$work/port"
       return 0
     fi
