@@ -605,6 +605,7 @@ Status TemporalIndexHook::FoldTail(const std::string& stream, Entry& entry) {
 }
 
 Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
+                                        std::span<const std::string> stored,
                                         std::span<const std::string> prepared,
                                         std::span<const StreamBefore> before, KvWriteBatch& batch) {
   if (cache_.size() >= next_eviction_size_) {
@@ -625,7 +626,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     if (!prepared[i].empty()) {  // the actor index: its prefix was built by PrepareEvent
       std::string key = prepared[i];
       PutBigEndian64(&key, e.position);
-      batch.Put(Family::kIndex, key, "");
+      batch.Put(Family::kIndex, key, stored[i]);  // covering: activity reads no log
     }
     fixed.clear();
     PutFixed64(&fixed, e.revision);

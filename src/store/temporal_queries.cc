@@ -2,6 +2,7 @@
 // folding done by the pure functions of src/query. docs/temporal.md explains the costs.
 #include <algorithm>
 #include <charconv>
+#include <utility>
 
 #include "core/coding.h"
 #include "core/validation.h"
@@ -376,46 +377,73 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     page.events.push_back(std::move(e));
   };
   if (!query.actor.empty()) {
-    // The actor index holds only this actor's events: cost follows the results. Their positions
-    // are gathered a chunk at a time and read from the log with one MultiGet, which reads each
-    // table block once for all of them instead of one lookup per event.
+    // The actor index holds only this actor's events, each entry with the event's log value:
+    // the window is one seek and a walk over adjacent keys, so the cost follows the answer and
+    // not the size of the log (reading each event from the log was a random block read). An
+    // entry with an empty value was written by an older release and names a log position; runs
+    // of those are read from the log a chunk at a time with one MultiGet, which reads each
+    // table block once for all of them.
     const std::string prefix = temporal::ActorPrefix(query.actor);
     auto it = engine_->NewIterator(Family::kIndex);
     it->SeekForPrev(temporal::ActorKey(query.actor, upper));
     auto in_index = [&] {
       return it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
     };
-    std::vector<std::string> log_keys;
-    while (!more) {
-      log_keys.clear();
-      // Enough for the rest of the page when the filter takes every event, at least 16.
-      const std::size_t chunk = std::clamp<std::size_t>(query.limit - page.events.size(), 16, 1024);
-      for (; in_index() && log_keys.size() < chunk; it->Prev()) {
-        Position p = DecodeBigEndian64(it->key().data() + prefix.size());
-        if (p < lower) break;
-        log_keys.push_back(keys::Log(p));
+    auto decode = [](std::string_view stored, Position p) -> Result<RecordedEvent> {
+      auto e = DecodeStoredEvent(stored);
+      if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+      if (e->position != p) {
+        return Status::Corruption("actor index entry of position " + std::to_string(p) +
+                                  " holds the event of position " + std::to_string(e->position));
       }
-      TT_RETURN_IF_ERROR(it->status());
-      if (log_keys.empty()) break;
+      return e;
+    };
+    std::vector<std::string> log_keys;  // entries without the event, newest first
+    auto read_from_log = [&]() -> Status {
+      std::vector<std::string> keys = std::exchange(log_keys, {});
+      if (keys.empty() || more) return Status::Ok();
       TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> raw,
-                          engine_->MultiGet(Family::kLog, log_keys));
+                          engine_->MultiGet(Family::kLog, keys));
       for (std::size_t i = 0; i < raw.size(); ++i) {
+        const Position p = DecodeBigEndian64(keys[i].data());
         if (page.events.size() >= query.limit) {
           more = true;
           break;
         }
-        const Position p = DecodeBigEndian64(log_keys[i].data());
         if (!raw[i])
           return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
-        auto e = DecodeStoredEvent(*raw[i]);
-        if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
-        take(std::move(e).value());
+        TT_ASSIGN_OR_RETURN(RecordedEvent e, decode(*raw[i], p));
+        take(std::move(e));
       }
-      if (!more && (!in_index() || log_keys.size() < chunk)) {
-        // The index ran out, or reached "lower": is there anything left for another page?
+      return Status::Ok();
+    };
+    for (; in_index(); it->Prev()) {
+      const Position p = DecodeBigEndian64(it->key().data() + prefix.size());
+      if (p < lower) break;
+      if (log_keys.empty() && page.events.size() >= query.limit) {
+        more = true;  // an event in the window is left for the next page
         break;
       }
+      if (it->value().empty()) {
+        log_keys.push_back(keys::Log(p));
+        // Enough for the rest of the page when the filter takes every event, at least 16.
+        const std::size_t chunk =
+            std::clamp<std::size_t>(query.limit - page.events.size(), 16, 1024);
+        if (log_keys.size() >= chunk) TT_RETURN_IF_ERROR(read_from_log());
+        if (more) break;
+        continue;
+      }
+      TT_RETURN_IF_ERROR(read_from_log());  // the newer entries go first
+      if (more) break;
+      if (page.events.size() >= query.limit) {
+        more = true;
+        break;
+      }
+      TT_ASSIGN_OR_RETURN(RecordedEvent e, decode(it->value(), p));
+      take(std::move(e));
     }
+    TT_RETURN_IF_ERROR(it->status());
+    TT_RETURN_IF_ERROR(read_from_log());
   } else {
     auto it = engine_->NewIterator(Family::kLog);
     for (it->SeekForPrev(keys::Log(upper)); it->Valid(); it->Prev()) {
