@@ -282,6 +282,59 @@ TEST(TemporalActivityTest, AnActorEntryHoldingAnotherEventIsCorruption) {
   EXPECT_EQ(store->QueryActivity(q).status().code(), StatusCode::kCorruption);
 }
 
+// A stream prefix without an actor: the streams' own indexes answer when few streams begin with
+// it, the log when many do; both must give what a full scan gives, including streams written
+// only before the window and a window in the middle of busy streams.
+TEST(TemporalActivityTest, PrefixesOfFewAndManyStreamsMatchAFullScan) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenOrDie(dir.path(), o);
+  ASSERT_NE(store, nullptr);
+  std::mt19937 rng(5);
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  // 1,200 streams under "many/" (more than the prefix path takes), written first; then a few
+  // busy streams under "few/" and "few-other/", with "many/" streams now and then.
+  for (int t = 0; t < 12; ++t) {
+    Transaction tx;
+    for (int j = 0; j < 100; ++j) {
+      StreamAppend a;
+      a.stream = "many/" + std::to_string(t * 100 + j);
+      a.events.push_back(testing::Event(pick(2) ? "$put" : "Noted", "{}"));
+      tx.appends.push_back(std::move(a));
+    }
+    ASSERT_TRUE(store->Transact(tx).ok());
+  }
+  for (int i = 0; i < 1500; ++i) {
+    std::string stream = pick(10) == 0  ? "many/" + std::to_string(pick(1200))
+                         : pick(3) == 0 ? "few-other/" + std::to_string(pick(3))
+                                        : "few/" + std::to_string(pick(8));
+    ASSERT_TRUE(
+        store->Append(stream, ExpectedRevision::Any(), {testing::Event(pick(2) ? "$put" : "Noted")})
+            .ok());
+  }
+  ReadLogOptions all;
+  all.max_count = SIZE_MAX;
+  auto log = store->ReadLog(all);
+  ASSERT_TRUE(log.ok());
+  const auto& events = log->events;
+  const char* prefixes[] = {"few/", "few", "few/3", "many/", "many/11", "nothing/"};
+  for (int i = 0; i < 150; ++i) {
+    ActivityQuery q;
+    q.stream_prefix = prefixes[pick(6)];
+    if (pick(3) == 0) q.event_types = {"Noted"};
+    if (pick(2)) q.from = events[pick(static_cast<int>(events.size()))].recorded_at;
+    if (pick(2)) q.to = events[pick(static_cast<int>(events.size()))].recorded_at;
+    const std::size_t limits[] = {1, 5, 40, 1000};
+    q.limit = limits[pick(4)];
+    int pages = 0;
+    std::vector<Position> want = Expected(events, q);
+    ASSERT_EQ(AllPages(*store, q, &pages), want)
+        << "query " << i << " prefix '" << q.stream_prefix << "' limit " << q.limit;
+    EXPECT_LE(static_cast<std::size_t>(pages), want.size() / q.limit + 1);
+  }
+}
+
 TEST(TemporalActivityTest, BadCursorAndLimitAreRejected) {
   testing::TempDir dir;
   auto store = testing::OpenOrDie(dir.path());

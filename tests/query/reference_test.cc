@@ -313,20 +313,22 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
     const Timestamp end = log->events.back().recorded_at;
 
     int queries = 0;
-    // Activity by actor (the covering actor index) against a plain filter of the log, newest
-    // first, in pages of random sizes over random windows.
-    for (int i = 0; i < 40; ++i) {
+    // Activity by actor (the covering actor index) and by stream prefix alone (the streams' own
+    // indexes) against a plain filter of the log, newest first, in pages of random sizes over
+    // random windows.
+    for (int i = 0; i < 60; ++i) {
       ActivityQuery q;
-      q.actor = "actor-" + std::to_string(g.Int(0, 3));
+      if (g.Chance(60)) q.actor = "actor-" + std::to_string(g.Int(0, 3));
       const auto& some = log->events;
       if (g.Chance(70)) q.from = some[g.Int(0, static_cast<int>(some.size()) - 1)].recorded_at;
       if (g.Chance(70)) q.to = some[g.Int(0, static_cast<int>(some.size()) - 1)].recorded_at;
       if (g.Chance(25)) q.event_types = {"$patch", "Something1"};
-      if (g.Chance(25)) q.stream_prefix = "s/1";
+      const char* prefixes[] = {"s/1", "s/2", "s/", "s/39"};
+      if (q.actor.empty() || g.Chance(25)) q.stream_prefix = prefixes[g.Int(0, 3)];
       q.limit = static_cast<std::size_t>(g.Chance(50) ? g.Int(1, 40) : g.Int(200, 3000));
       std::vector<Position> want;
       for (auto e = some.rbegin(); e != some.rend(); ++e) {
-        if (json::parse(e->metadata).value("actor", "") != q.actor) continue;
+        if (!q.actor.empty() && json::parse(e->metadata).value("actor", "") != q.actor) continue;
         if ((q.from && e->recorded_at < *q.from) || (q.to && e->recorded_at > *q.to)) continue;
         if (!e->stream.starts_with(q.stream_prefix)) continue;
         if (!q.event_types.empty() &&
@@ -348,7 +350,8 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
         if (page->next_cursor.empty()) break;
         q.cursor = page->next_cursor;
       }
-      ASSERT_EQ(got, want) << "activity of " << q.actor << ", limit " << q.limit;
+      ASSERT_EQ(got, want) << "activity of '" << q.actor << "' in '" << q.stream_prefix
+                           << "', limit " << q.limit;
       // The events themselves, as the log holds them.
       for (const RecordedEvent& e : got_events) {
         const RecordedEvent& logged = some[e.position - some.front().position];
