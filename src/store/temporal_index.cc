@@ -726,6 +726,7 @@ Status TemporalIndexHook::FoldTail(const std::string& stream, Entry& entry) {
 }
 
 Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
+                                        std::span<const std::string> stored,
                                         std::span<const std::string> prepared,
                                         std::span<const StreamBefore> before, KvWriteBatch& batch) {
   if (cache_.size() >= next_eviction_size_) {
@@ -748,7 +749,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     if (prep.size() > signature_size) {  // the actor index: its prefix was built by PrepareEvent
       std::string key(prep.substr(signature_size));
       PutBigEndian64(&key, e.position);
-      batch.Put(Family::kIndex, key, "");
+      batch.Put(Family::kIndex, key, stored[i]);  // covering: activity reads no log
     }
     // The revision and the signature: the value of both the position and valid-time entries.
     fixed.clear();

@@ -26,7 +26,10 @@ namespace timetrail::temporal {
 std::string SnapshotKey(std::string_view stream, Revision r);
 
 // kIndex, actor index: 'a', big-endian 32-bit length of the actor, the actor's bytes,
-// big-endian position -> empty. One key per event whose metadata.actor is a string.
+// big-endian position -> the event's log value (a covering index: an actor's events in a time
+// window are adjacent keys, read with one seek instead of a random log read each). One key per
+// event whose metadata.actor is a string. Releases before this one wrote an empty value: such
+// an entry means "read the event from the log".
 std::string ActorPrefix(std::string_view actor);
 std::string ActorKey(std::string_view actor, Position p);
 
@@ -195,8 +198,9 @@ class TemporalIndexHook final : public IndexHook {
   // metadata names an actor: JSON scanning on the appending thread rather than in the ordered
   // stage.
   std::string PrepareEvent(const RecordedEvent& event) const override;
-  Status OnTransaction(std::span<const RecordedEvent> events, std::span<const std::string> prepared,
-                       std::span<const StreamBefore> before, KvWriteBatch& batch) override;
+  Status OnTransaction(std::span<const RecordedEvent> events, std::span<const std::string> stored,
+                       std::span<const std::string> prepared, std::span<const StreamBefore> before,
+                       KvWriteBatch& batch) override;
   void OnBatchAborted() override;
 
  private:

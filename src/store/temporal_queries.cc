@@ -2,6 +2,8 @@
 // folding done by the pure functions of src/query. docs/temporal.md explains the costs.
 #include <algorithm>
 #include <charconv>
+#include <functional>
+#include <utility>
 
 #include "core/coding.h"
 #include "core/validation.h"
@@ -16,6 +18,10 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr std::size_t kMaxActivityLimit = 10000;
+// Activity with a stream prefix (and no actor) reads the streams' own indexes when at most this
+// many streams begin with the prefix: a seek or two per stream against examining the window's
+// events in the log, which a broad prefix fills a page from quickly anyway.
+constexpr std::size_t kMaxActivityPrefixStreams = 1024;
 constexpr std::size_t kMaxDiffEventsLimit = 10000;
 constexpr std::size_t kMaxHistoryLimit = 10000;
 
@@ -344,7 +350,8 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
                                    std::to_string(kMaxActivityLimit) + ", got " +
                                    std::to_string(query.limit));
   }
-  Position upper = LastPosition();
+  const Position visible = LastPosition();
+  Position upper = visible;
   if (!query.cursor.empty()) {
     // The cursor is "p" and the last position returned; the next page starts below it.
     Position before = 0;
@@ -377,62 +384,168 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     if (!filter.Matches(e.stream, e.type)) return;
     page.events.push_back(std::move(e));
   };
+  auto decode = [](std::string_view stored, Position p) -> Result<RecordedEvent> {
+    auto e = DecodeStoredEvent(stored);
+    if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+    if (e->position != p) {
+      return Status::Corruption("an index entry of position " + std::to_string(p) +
+                                " holds the event of position " + std::to_string(e->position));
+    }
+    return e;
+  };
+  // Reads the events at "log_keys" (newest first) with one MultiGet, which reads each table block
+  // once for all of them, into the page until it is full.
+  auto read_from_log = [&](std::vector<std::string> log_keys) -> Status {
+    if (log_keys.empty() || more) return Status::Ok();
+    TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> raw,
+                        engine_->MultiGet(Family::kLog, log_keys));
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      const Position p = DecodeBigEndian64(log_keys[i].data());
+      if (page.events.size() >= query.limit) {
+        more = true;
+        break;
+      }
+      if (!raw[i])
+        return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
+      TT_ASSIGN_OR_RETURN(RecordedEvent e, decode(*raw[i], p));
+      take(std::move(e));
+    }
+    return Status::Ok();
+  };
+  // Enough for the rest of the page when the filter takes every event, at least 16.
+  auto chunk_size = [&] {
+    return std::clamp<std::size_t>(query.limit - std::min(query.limit, page.events.size()), 16,
+                                   1024);
+  };
   if (!query.actor.empty()) {
-    // The actor index holds only this actor's events: cost follows the results. Their positions
-    // are gathered a chunk at a time and read from the log with one MultiGet, which reads each
-    // table block once for all of them instead of one lookup per event.
+    // The actor index holds only this actor's events, each entry with the event's log value:
+    // the window is one seek and a walk over adjacent keys, so the cost follows the answer and
+    // not the size of the log (reading each event from the log was a random block read). An
+    // entry with an empty value was written by an older release and names a log position; runs
+    // of those are read from the log a chunk at a time.
     const std::string prefix = temporal::ActorPrefix(query.actor);
     auto it = engine_->NewIterator(Family::kIndex);
     it->SeekForPrev(temporal::ActorKey(query.actor, upper));
     auto in_index = [&] {
       return it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
     };
-    std::vector<std::string> log_keys;
-    while (!more) {
-      log_keys.clear();
-      // Enough for the rest of the page when the filter takes every event, at least 16.
-      const std::size_t chunk = std::clamp<std::size_t>(query.limit - page.events.size(), 16, 1024);
-      for (; in_index() && log_keys.size() < chunk; it->Prev()) {
-        Position p = DecodeBigEndian64(it->key().data() + prefix.size());
-        if (p < lower) break;
-        log_keys.push_back(keys::Log(p));
-      }
-      TT_RETURN_IF_ERROR(it->status());
-      if (log_keys.empty()) break;
-      TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> raw,
-                          engine_->MultiGet(Family::kLog, log_keys));
-      for (std::size_t i = 0; i < raw.size(); ++i) {
-        if (page.events.size() >= query.limit) {
-          more = true;
-          break;
-        }
-        const Position p = DecodeBigEndian64(log_keys[i].data());
-        if (!raw[i])
-          return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
-        auto e = DecodeStoredEvent(*raw[i]);
-        if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
-        take(std::move(e).value());
-      }
-      if (!more && (!in_index() || log_keys.size() < chunk)) {
-        // The index ran out, or reached "lower": is there anything left for another page?
+    std::vector<std::string> log_keys;  // entries without the event, newest first
+    for (; in_index(); it->Prev()) {
+      const Position p = DecodeBigEndian64(it->key().data() + prefix.size());
+      if (p < lower) break;
+      if (log_keys.empty() && page.events.size() >= query.limit) {
+        more = true;  // an event in the window is left for the next page
         break;
       }
-    }
-  } else {
-    auto it = engine_->NewIterator(Family::kLog);
-    for (it->SeekForPrev(keys::Log(upper)); it->Valid(); it->Prev()) {
-      Position p = DecodeBigEndian64(it->key().data());
-      if (p < lower) break;
+      if (it->value().empty()) {
+        log_keys.push_back(keys::Log(p));
+        if (log_keys.size() >= chunk_size()) {
+          TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_keys, {})));
+        }
+        if (more) break;
+        continue;
+      }
+      // The newer entries go first.
+      TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_keys, {})));
+      if (more) break;
       if (page.events.size() >= query.limit) {
         more = true;
         break;
       }
-      auto e = DecodeStoredEvent(it->value());
-      if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
-      take(std::move(e).value());
+      TT_ASSIGN_OR_RETURN(RecordedEvent e, decode(it->value(), p));
+      take(std::move(e));
     }
     TT_RETURN_IF_ERROR(it->status());
+    TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_keys, {})));
+    if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
+    return page;
   }
+  if (!query.stream_prefix.empty()) {
+    // A stream prefix without an actor: when few streams begin with it, their stream indexes
+    // name their events in the window (a seek or two each) instead of a scan that examines
+    // every event of the window in the log. Stream heads are ordered by name, so those streams
+    // are adjacent, and a head says whether its stream was written since "lower" at all.
+    std::vector<std::pair<std::string, keys::StreamHead>> streams;
+    bool few = true;
+    {
+      auto it = engine_->NewIterator(Family::kStreamHeads);
+      std::size_t seen = 0;
+      for (it->Seek(query.stream_prefix); it->Valid() && it->key().starts_with(query.stream_prefix);
+           it->Next()) {
+        if (++seen > kMaxActivityPrefixStreams) {
+          few = false;
+          break;
+        }
+        auto head = keys::DecodeStreamHead(it->value());
+        if (!head) {
+          return Status::Corruption("the head record of " + Quoted(it->key()) + " is damaged");
+        }
+        if (head->last_position < lower) continue;  // nothing in the window
+        streams.emplace_back(std::string(it->key()), *head);
+      }
+      TT_RETURN_IF_ERROR(it->status());
+    }
+    if (few) {
+      // Each stream's events in the window, newest first: one more than a page when every
+      // event of these streams is an answer, and all of them when a type filter may turn some
+      // down. The page is the newest of them all.
+      const std::size_t per_stream = query.event_types.empty() ? query.limit + 1 : SIZE_MAX;
+      std::vector<Position> positions;
+      auto index = engine_->NewIterator(Family::kStreamIndex);
+      for (const auto& [stream, head] : streams) {
+        Revision from = head.last_revision;
+        if (head.last_position > upper && head.last_position <= visible) {
+          TT_ASSIGN_OR_RETURN(std::optional<Revision> at,
+                              LastRevisionAtOrBefore(stream, head.last_revision, upper));
+          if (!at) continue;
+          from = *at;
+        }  // (a head not visible yet: its events past "upper" are skipped below)
+        const std::string prefix = keys::StreamIndexPrefix(stream);
+        std::size_t taken = 0;
+        for (index->SeekForPrev(keys::StreamIndex(stream, from));
+             taken < per_stream && index->Valid() && index->key().starts_with(prefix) &&
+             index->key().size() == prefix.size() + 8;
+             index->Prev()) {
+          auto p = keys::DecodePosition(index->value());
+          if (!p) return Status::Corruption("stream index of " + Quoted(stream) + " is damaged");
+          if (*p > upper) continue;
+          if (*p < lower) break;
+          positions.push_back(*p);
+          ++taken;
+        }
+        TT_RETURN_IF_ERROR(index->status());
+      }
+      std::sort(positions.begin(), positions.end(), std::greater<>());
+      for (std::size_t i = 0; i < positions.size() && !more;) {
+        if (page.events.size() >= query.limit) {
+          more = true;
+          break;
+        }
+        std::vector<std::string> log_keys;
+        for (const std::size_t n = chunk_size(); i < positions.size() && log_keys.size() < n; ++i) {
+          log_keys.push_back(keys::Log(positions[i]));
+        }
+        TT_RETURN_IF_ERROR(read_from_log(std::move(log_keys)));
+      }
+      if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
+      return page;
+    }
+  }
+  // Otherwise the log itself, newest first, examining every event of the window until the page
+  // is full.
+  auto it = engine_->NewIterator(Family::kLog);
+  for (it->SeekForPrev(keys::Log(upper)); it->Valid(); it->Prev()) {
+    Position p = DecodeBigEndian64(it->key().data());
+    if (p < lower) break;
+    if (page.events.size() >= query.limit) {
+      more = true;
+      break;
+    }
+    auto e = DecodeStoredEvent(it->value());
+    if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+    take(std::move(e).value());
+  }
+  TT_RETURN_IF_ERROR(it->status());
   if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
   return page;
 }

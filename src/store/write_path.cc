@@ -809,7 +809,8 @@ Result<Committed> WritePath::AssignAndEncode(
     st.checkpoints[p->checkpoint->first] = p->checkpoint->second;
   }
   for (std::size_t h = 0; h < hooks_.size(); ++h) {
-    Status s = hooks_[h]->OnTransaction(prep.events, prep.hook_data[h], prep.before, *st.batch);
+    Status s = hooks_[h]->OnTransaction(prep.events, prep.encoded, prep.hook_data[h], prep.before,
+                                        *st.batch);
     // A hook's records may already be in the batch, so the whole batch is abandoned.
     if (!s.ok()) return s.WithPrefix("indexing the transaction failed");
   }

@@ -57,10 +57,13 @@ class IndexHook {
   // OnTransaction.
   virtual std::string PrepareEvent(const RecordedEvent& /*event*/) const { return {}; }
   // Called in the ordered stage for each accepted transaction, in position order, before the
-  // batch is written. "events" are the transaction's events as they will be stored, "prepared"
-  // what PrepareEvent returned for each, "before" what was known of each event's stream before
-  // the transaction. Returning an error fails the whole batch (nothing of it is written).
+  // batch is written. "events" are the transaction's events as they will be stored, "stored"
+  // their log values (EncodeStoredEvent's bytes, already made: a hook that keeps copies of
+  // events need not encode them again), "prepared" what PrepareEvent returned for each,
+  // "before" what was known of each event's stream before the transaction. Returning an error
+  // fails the whole batch (nothing of it is written).
   virtual Status OnTransaction(std::span<const RecordedEvent> events,
+                               std::span<const std::string> stored,
                                std::span<const std::string> prepared,
                                std::span<const StreamBefore> before, KvWriteBatch& batch) = 0;
   // Called after the batch's write failed, so that any state the hook kept is dropped.

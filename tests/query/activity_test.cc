@@ -1,10 +1,14 @@
 // Activity across streams: every filter combination, paged by cursor, must return exactly what a
-// full scan of the log filtered by hand returns, newest first.
+// full scan of the log filtered by hand returns, newest first. The actor index holds each event's
+// log value (a covering index); entries written by older releases hold nothing and are read from
+// the log, and a store with both kinds answers the same.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <random>
 
+#include "storage/kv_engine.h"
 #include "support/store_helpers.h"
 #include "support/temp_dir.h"
 #include "timetrail/store.h"
@@ -97,6 +101,238 @@ TEST(TemporalActivityTest, FiltersAndCursorPagingMatchAFullScan) {
     ++checked;
   }
   EXPECT_EQ(checked, 120);
+}
+
+// The actor index entries of "dir" (key -> value), read with the engine under the store.
+std::vector<std::pair<std::string, std::string>> ActorEntries(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  if (!engine.ok()) return out;
+  auto it = (*engine)->NewIterator(Family::kIndex);
+  for (it->Seek("a"); it->Valid() && it->key().starts_with("a"); it->Next()) {
+    out.emplace_back(std::string(it->key()), std::string(it->value()));
+  }
+  EXPECT_TRUE(it->status().ok());
+  return out;
+}
+
+// Empties the values of the actor index entries that "old" picks (by their position), as
+// releases before the covering index wrote them.
+void WriteAsOlderRelease(const std::string& dir, const std::function<bool(Position)>& old) {
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto batch = (*engine)->NewBatch();
+  auto it = (*engine)->NewIterator(Family::kIndex);
+  for (it->Seek("a"); it->Valid() && it->key().starts_with("a"); it->Next()) {
+    const std::string_view k = it->key();
+    Position p = 0;
+    for (std::size_t i = k.size() - 8; i < k.size(); ++i) {
+      p = (p << 8) | static_cast<std::uint8_t>(k[i]);
+    }
+    if (old(p)) batch->Put(Family::kIndex, k, "");
+  }
+  ASSERT_TRUE(it->status().ok());
+  ASSERT_TRUE((*engine)->Write(*batch, /*sync=*/true).ok());
+}
+
+// A log of 1,500 events; "ann" wrote about 1,200 of them, so that a page of 1,100 crosses the
+// 1,024-event chunks in which entries without the event are read from the log.
+std::vector<RecordedEvent> WriteActorLog(EventStore& store, std::mt19937& rng) {
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  const char* prefixes[] = {"orders/", "users/"};
+  const char* types[] = {"$put", "Shipped"};
+  for (int i = 0; i < 300; ++i) {
+    Transaction tx;
+    for (int j = 0; j < 5; ++j) {
+      StreamAppend a;
+      a.stream = std::string(prefixes[pick(2)]) + std::to_string(i * 5 + j);
+      ProposedEvent e;
+      e.type = types[pick(2)];
+      e.data = e.type == "Shipped" ? "1" : R"({"n": 1})";
+      const int who = pick(10);
+      e.metadata = who < 8 ? R"({"actor": "ann"})" : who == 8 ? R"({"actor": "bob"})" : "{}";
+      a.events.push_back(std::move(e));
+      tx.appends.push_back(std::move(a));
+    }
+    EXPECT_TRUE(store.Transact(tx).ok());
+  }
+  ReadLogOptions all;
+  all.max_count = SIZE_MAX;
+  auto log = store.ReadLog(all);
+  EXPECT_TRUE(log.ok());
+  return log.ok() ? log->events : std::vector<RecordedEvent>{};
+}
+
+TEST(TemporalActivityTest, ActorEntriesHoldTheEventAsTheLogStoresIt) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  std::vector<RecordedEvent> events;
+  std::vector<std::string> stored;
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    std::mt19937 rng(3);
+    events = WriteActorLog(*store, rng);
+  }
+  std::size_t with_actor = 0;
+  for (const RecordedEvent& e : events) with_actor += e.metadata != "{}";
+  auto entries = ActorEntries(dir.path());
+  ASSERT_EQ(entries.size(), with_actor);
+  // Each value is the log's value of the position its key names, hash included.
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir.path());
+  ASSERT_TRUE(engine.ok());
+  for (const auto& [key, value] : entries) {
+    std::string log_key = key.substr(key.size() - 8);
+    auto logged = (*engine)->Get(Family::kLog, log_key);
+    ASSERT_TRUE(logged.ok() && logged->has_value());
+    ASSERT_EQ(value, **logged);
+  }
+}
+
+// A store upgraded from a release whose actor entries hold nothing: older entries are read from
+// the log, newer ones from the index, and every page is the same as a full scan.
+TEST(TemporalActivityTest, EntriesWithoutTheEventAnswerTheSame) {
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE("variant " + std::to_string(variant));
+    testing::TempDir dir;
+    Options o;
+    o.sync = false;
+    std::mt19937 rng(11 + variant);
+    std::vector<RecordedEvent> events;
+    {
+      auto store = testing::OpenOrDie(dir.path(), o);
+      ASSERT_NE(store, nullptr);
+      events = WriteActorLog(*store, rng);
+    }
+    // 0: every entry as the older release wrote it; 1: the first half (an upgrade in the middle
+    // of the log); 2: every third one, so that both kinds alternate within a page.
+    const Position half = events.size() / 2;
+    WriteAsOlderRelease(dir.path(), [&](Position p) {
+      return variant == 0 || (variant == 1 && p <= half) || (variant == 2 && p % 3 == 0);
+    });
+    std::size_t empty = 0;
+    for (const auto& [key, value] : ActorEntries(dir.path())) empty += value.empty();
+    ASSERT_GT(empty, 0u);
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+    for (int i = 0; i < 60; ++i) {
+      ActivityQuery q;
+      q.actor = pick(4) == 0 ? "bob" : "ann";
+      if (pick(3) == 0) q.stream_prefix = "users/";
+      if (pick(3) == 0) q.event_types = {"Shipped"};
+      if (pick(2)) q.from = events[pick(static_cast<int>(events.size()))].recorded_at;
+      if (pick(2)) q.to = events[pick(static_cast<int>(events.size()))].recorded_at;
+      // Small pages, pages across the 1,024-event chunks, and one page for everything.
+      const std::size_t limits[] = {1, 7, 16, 17, 100, 1100, 10000};
+      q.limit = limits[pick(7)];
+      int pages = 0;
+      std::vector<Position> want = Expected(events, q);
+      ASSERT_EQ(AllPages(*store, q, &pages), want)
+          << "query " << i << " actor " << q.actor << " limit " << q.limit;
+      EXPECT_LE(static_cast<std::size_t>(pages), want.size() / q.limit + 1);
+    }
+    // New events after the upgrade are covered, and pages mixing both kinds stay in order.
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_TRUE(store
+                      ->Append("orders/new", ExpectedRevision::Any(),
+                               {testing::Event("Shipped", "1", R"({"actor": "ann"})")})
+                      .ok());
+    }
+    ReadLogOptions all;
+    all.max_count = SIZE_MAX;
+    auto log = store->ReadLog(all);
+    ASSERT_TRUE(log.ok());
+    ActivityQuery q;
+    q.actor = "ann";
+    q.limit = 30;
+    int pages = 0;
+    EXPECT_EQ(AllPages(*store, q, &pages), Expected(log->events, q));
+  }
+}
+
+// An actor entry whose value is not the event of its position is reported, not answered.
+TEST(TemporalActivityTest, AnActorEntryHoldingAnotherEventIsCorruption) {
+  testing::TempDir dir;
+  {
+    auto store = testing::OpenOrDie(dir.path());
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(store
+                      ->Append("s", ExpectedRevision::Any(),
+                               {testing::Event("Shipped", "1", R"({"actor": "ann"})")})
+                      .ok());
+    }
+  }
+  auto entries = ActorEntries(dir.path());
+  ASSERT_EQ(entries.size(), 2u);
+  {
+    auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir.path());
+    ASSERT_TRUE(engine.ok());
+    auto batch = (*engine)->NewBatch();
+    batch->Put(Family::kIndex, entries[1].first, entries[0].second);
+    ASSERT_TRUE((*engine)->Write(*batch, /*sync=*/true).ok());
+  }
+  auto store = testing::OpenOrDie(dir.path());
+  ASSERT_NE(store, nullptr);
+  ActivityQuery q;
+  q.actor = "ann";
+  EXPECT_EQ(store->QueryActivity(q).status().code(), StatusCode::kCorruption);
+}
+
+// A stream prefix without an actor: the streams' own indexes answer when few streams begin with
+// it, the log when many do; both must give what a full scan gives, including streams written
+// only before the window and a window in the middle of busy streams.
+TEST(TemporalActivityTest, PrefixesOfFewAndManyStreamsMatchAFullScan) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  auto store = testing::OpenOrDie(dir.path(), o);
+  ASSERT_NE(store, nullptr);
+  std::mt19937 rng(5);
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  // 1,200 streams under "many/" (more than the prefix path takes), written first; then a few
+  // busy streams under "few/" and "few-other/", with "many/" streams now and then.
+  for (int t = 0; t < 12; ++t) {
+    Transaction tx;
+    for (int j = 0; j < 100; ++j) {
+      StreamAppend a;
+      a.stream = "many/" + std::to_string(t * 100 + j);
+      a.events.push_back(testing::Event(pick(2) ? "$put" : "Noted", "{}"));
+      tx.appends.push_back(std::move(a));
+    }
+    ASSERT_TRUE(store->Transact(tx).ok());
+  }
+  for (int i = 0; i < 1500; ++i) {
+    std::string stream = pick(10) == 0  ? "many/" + std::to_string(pick(1200))
+                         : pick(3) == 0 ? "few-other/" + std::to_string(pick(3))
+                                        : "few/" + std::to_string(pick(8));
+    ASSERT_TRUE(
+        store->Append(stream, ExpectedRevision::Any(), {testing::Event(pick(2) ? "$put" : "Noted")})
+            .ok());
+  }
+  ReadLogOptions all;
+  all.max_count = SIZE_MAX;
+  auto log = store->ReadLog(all);
+  ASSERT_TRUE(log.ok());
+  const auto& events = log->events;
+  const char* prefixes[] = {"few/", "few", "few/3", "many/", "many/11", "nothing/"};
+  for (int i = 0; i < 150; ++i) {
+    ActivityQuery q;
+    q.stream_prefix = prefixes[pick(6)];
+    if (pick(3) == 0) q.event_types = {"Noted"};
+    if (pick(2)) q.from = events[pick(static_cast<int>(events.size()))].recorded_at;
+    if (pick(2)) q.to = events[pick(static_cast<int>(events.size()))].recorded_at;
+    const std::size_t limits[] = {1, 5, 40, 1000};
+    q.limit = limits[pick(4)];
+    int pages = 0;
+    std::vector<Position> want = Expected(events, q);
+    ASSERT_EQ(AllPages(*store, q, &pages), want)
+        << "query " << i << " prefix '" << q.stream_prefix << "' limit " << q.limit;
+    EXPECT_LE(static_cast<std::size_t>(pages), want.size() / q.limit + 1);
+  }
 }
 
 TEST(TemporalActivityTest, BadCursorAndLimitAreRejected) {
