@@ -466,10 +466,25 @@ Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engin
 }
 
 TemporalIndexHook::TemporalIndexHook(const KvEngine* engine, std::uint32_t interval,
+                                     std::size_t snapshot_bytes,
                                      std::function<Position()> durable_position)
     : engine_(engine),
       interval_(interval < 1 ? 1 : interval),
+      snapshot_bytes_(snapshot_bytes),
       durable_position_(std::move(durable_position)) {}
+
+bool TemporalIndexHook::SnapshotDue(const RecordedEvent& e, Entry& entry) const {
+  // By count, every interval_-th revision: a fixed cadence needs no per-stream state, so it
+  // holds across evictions and restarts, and a fold from the nearest snapshot reads at most
+  // interval_ events. By bytes, sooner when the stream's events are big: a fold then reads about
+  // snapshot_bytes_ of event data, not interval_ big events. Readers seek the nearest snapshot
+  // and assume no cadence, so stores written with other settings answer the same.
+  if (query::IsDocumentType(e.type)) entry.bytes_since_snapshot += e.data.size();
+  const bool due = (e.revision + 1) % interval_ == 0 ||
+                   (snapshot_bytes_ > 0 && entry.bytes_since_snapshot >= snapshot_bytes_);
+  if (due) entry.bytes_since_snapshot = 0;
+  return due;
+}
 
 Result<std::optional<Timestamp>> TemporalIndexHook::LoadMaxValidFrom(const std::string& stream,
                                                                      Revision r) {
@@ -671,7 +686,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       }
       entry.tail.push_back(e);
     }
-    if ((e.revision + 1) % interval_ == 0) {
+    if (SnapshotDue(e, entry)) {
       Status s = FoldTail(e.stream, entry);
       if (s.ok() && !entry.valid_current) s = RefoldValid(e.stream, e.revision, entry);
       if (!s.ok()) {
