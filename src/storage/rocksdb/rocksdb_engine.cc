@@ -482,7 +482,9 @@ class RocksDbEngine final : public KvEngine {
   // every table file it may read, and under glibc's allocator the memory freed by the last one
   // is often handed back to the kernel and faulted in again (zeroed pages) by the next. A
   // refreshed iterator reads the latest data like a new one, and costs nothing when no flush or
-  // compaction happened since it was made (RocksDB rebuilds it otherwise).
+  // compaction happened since it was made (RocksDB rebuilds it otherwise). Idle iterators made
+  // before a flush or compaction are dropped by the next read (or WaitForBackgroundWork), so
+  // only a store that is not read at all keeps the replaced files a while longer.
   std::unique_ptr<KvIterator> Iterator(Family family, bool within_stream) const {
     rocksdb::ReadOptions ro;
     // Families with a stream prefix extractor: plain iterators see every key in order; stream
@@ -492,11 +494,19 @@ class RocksDbEngine final : public KvEngine {
     ro.prefix_same_as_start = within_stream;
     IteratorPool& pool = pools_[static_cast<int>(family) * 2 + (within_stream ? 1 : 0)];
     const std::uint64_t generation = versions_->generation.load();
+    std::uint64_t seen = pools_generation_.load();
+    if (seen != generation && pools_generation_.compare_exchange_strong(seen, generation)) {
+      // Idle iterators made before a flush or compaction keep its input files on disk and its
+      // flushed memtable in memory: drop them in every pool, also in pools seldom used.
+      for (auto& other : pools_) {
+        std::lock_guard<std::mutex> lock(other.mu);
+        if (other.generation != generation) other.idle.clear();
+      }
+    }
     std::unique_ptr<rocksdb::Iterator> it;
     {
       std::lock_guard<std::mutex> lock(pool.mu);
       if (pool.generation != generation) {
-        // Made before a flush or compaction: they would keep its input files on disk.
         pool.idle.clear();
         pool.generation = generation;
       }
@@ -536,6 +546,8 @@ class RocksDbEngine final : public KvEngine {
   std::shared_ptr<VersionCounter> versions_;
   // Idle iterators: plain and stream iterators of each family.
   mutable IteratorPool pools_[kFamilyCount * 2];
+  // The generation of the table files for which every pool was last cleared.
+  mutable std::atomic<std::uint64_t> pools_generation_{0};
 };
 
 }  // namespace
