@@ -10,12 +10,12 @@ namespace timetrail {
 // Limits on what one request may contain. A request over a limit fails with kTooLarge (sizes,
 // counts) or kInvalidArgument (names) and changes nothing. Intentionally copyable.
 struct Limits {
-  std::size_t max_stream_name_bytes = 512;             // DESIGN.md: 1..512 bytes
-  std::size_t max_type_bytes = 256;                    // DESIGN.md: 1..256 bytes
-  std::size_t max_event_bytes = 4u << 20;              // data + metadata of one event: 4 MiB
-  std::size_t max_transaction_bytes = 16u << 20;       // all events of one transaction: 16 MiB
-  std::size_t max_transaction_events = 10000;          // events in one transaction
-  std::size_t max_transaction_streams = 1000;          // distinct streams in one transaction
+  std::size_t max_stream_name_bytes = 512;        // DESIGN.md: 1..512 bytes
+  std::size_t max_type_bytes = 256;               // DESIGN.md: 1..256 bytes
+  std::size_t max_event_bytes = 4u << 20;         // data + metadata of one event: 4 MiB
+  std::size_t max_transaction_bytes = 16u << 20;  // all events of one transaction: 16 MiB
+  std::size_t max_transaction_events = 10000;     // events in one transaction
+  std::size_t max_transaction_streams = 1000;     // distinct streams in one transaction
 };
 
 // Intentionally copyable.
@@ -44,6 +44,12 @@ struct Options {
   // events, so that an as-of query folds at most this many events after one seek. Smaller
   // values make queries cheaper and use more disk. Must be at least 1. Default: 64.
   std::uint32_t snapshot_interval = 64;
+  // Temporal queries: a snapshot is also taken as soon as a stream's document events ($put,
+  // $patch, $delete) since its last snapshot hold this many bytes of data, so that a fold over
+  // big events reads about this many bytes rather than snapshot_interval whole events (and the
+  // writer keeps no more than that per stream in memory). Streams of small events are not
+  // affected: 64 events of 4 KiB reach the default. 0 turns it off. Default: 256 KiB.
+  std::size_t snapshot_bytes = 256u << 10;
 };
 
 }  // namespace timetrail

@@ -252,8 +252,9 @@ class EventStore {
   // --- Temporal queries (docs/temporal.md) -----------------------------------------------------
   // An entity's document state at a point. kNotFound if the stream has no events (at all, or
   // for kRevision, no event at that revision); kInvalidArgument for a malformed query. Cost:
-  // a seek to the nearest state snapshot plus at most Options::snapshot_interval events; for
-  // valid-time points also the corrections recorded since that snapshot (docs/temporal.md).
+  // a seek to the nearest state snapshot plus at most Options::snapshot_interval events (fewer
+  // when they are big: Options::snapshot_bytes); for valid-time points also the corrections
+  // recorded since that snapshot (docs/temporal.md).
   virtual Result<EntityState> GetEntity(std::string_view stream,
                                         const EntityQuery& query) const = 0;
 

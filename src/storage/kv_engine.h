@@ -24,14 +24,14 @@ namespace timetrail {
 
 // The key spaces. Each is ordered bytewise by key.
 enum class Family : std::uint8_t {
-  kLog = 0,        // position -> stored event
-  kStreamIndex,    // stream, revision -> position
-  kStreamHeads,    // stream -> last revision, last position, flags
-  kEventIds,       // event id -> position
-  kTimeIndex,      // recorded_at -> last position with that time
-  kMeta,           // store state and checkpoints
-  kSnapshots,      // stream, revision -> folded document state (temporal queries)
-  kIndex,          // secondary indexes of the query layer (e.g. activity by actor)
+  kLog = 0,      // position -> stored event
+  kStreamIndex,  // stream, revision -> position
+  kStreamHeads,  // stream -> last revision, last position, flags
+  kEventIds,     // event id -> position
+  kTimeIndex,    // recorded_at -> last position with that time
+  kMeta,         // store state and checkpoints
+  kSnapshots,    // stream, revision -> folded document state (temporal queries)
+  kIndex,        // secondary indexes of the query layer (e.g. activity by actor)
 };
 inline constexpr int kFamilyCount = 8;
 std::string_view FamilyName(Family f);
@@ -75,6 +75,14 @@ class KvEngine {
   virtual Result<std::vector<std::optional<std::string>>> MultiGet(
       Family family, std::span<const std::string> keys) const = 0;
   virtual std::unique_ptr<KvIterator> NewIterator(Family family) const = 0;
+  // For kStreamIndex, kSnapshots and kIndex: an iterator for the keys of one stream (kIndex:
+  // one tag and name), the stream of the key each Seek/SeekForPrev targets. It may stop (become
+  // invalid) at the stream's first or last key instead of moving on to the next stream, and the
+  // engine may use that to skip table files without the stream (prefix bloom filters). Callers
+  // check that the keys they read start with the stream's prefix, as with NewIterator.
+  virtual std::unique_ptr<KvIterator> NewStreamIterator(Family family) const {
+    return NewIterator(family);
+  }
   virtual std::unique_ptr<KvWriteBatch> NewBatch() const = 0;
   // Applies "batch" atomically. With "sync", returns only once it is durable on disk. Without
   // it, the batch is visible to reads at once and handed to the operating system, but a power
@@ -82,8 +90,9 @@ class KvEngine {
   virtual Status Write(KvWriteBatch& batch, bool sync) = 0;
   // Makes every batch whose Write returned before this call durable on disk. Thread-safe, and
   // may be called while another thread writes (the write path syncs from its own thread); an
-  // engine may serialize the two, as the RocksDB engine does. A batch is never made durable in part (after a crash it is there whole or not at all),
-  // and never without the batches written before it.
+  // engine may serialize the two, as the RocksDB engine does. A batch is never made durable in part
+  // (after a crash it is there whole or not at all), and never without the batches written before
+  // it.
   virtual Status SyncWal() = 0;
   // Bytes of live data files, approximately.
   virtual std::uint64_t ApproximateDiskBytes() const = 0;

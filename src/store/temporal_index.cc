@@ -120,7 +120,7 @@ Result<ValidSnapshot> DecodeValidSnapshot(Revision r, std::string_view v) {
 Result<std::optional<ValidSnapshot>> FindValidSnapshot(const KvEngine& engine,
                                                        std::string_view stream, Timestamp v,
                                                        Revision max_revision) {
-  auto it = engine.NewIterator(Family::kIndex);
+  auto it = engine.NewStreamIterator(Family::kIndex);
   const std::string by_time = Prefixed('x', stream);
   it->SeekForPrev(ValidSnapshotByTimeKey(stream, v, UINT64_MAX));
   TT_RETURN_IF_ERROR(it->status());
@@ -145,7 +145,7 @@ Result<std::optional<ValidSnapshot>> FindValidSnapshot(const KvEngine& engine,
 Status ReadDocumentEvents(const KvEngine& engine, std::string_view stream, Revision from_excl,
                           bool from_start, Revision to, std::map<Revision, RecordedEvent>* out) {
   const std::string prefix = keys::StreamIndexPrefix(stream);
-  auto it = engine.NewIterator(Family::kStreamIndex);
+  auto it = engine.NewStreamIterator(Family::kStreamIndex);
   for (it->Seek(keys::StreamIndex(stream, from_start ? 0 : from_excl + 1));
        it->Valid() && it->key().starts_with(prefix); it->Next()) {
     Revision rev = DecodeBigEndian64(it->key().data() + prefix.size());
@@ -225,7 +225,7 @@ Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream
     // A correction after the snapshot whose valid_from precedes the snapshot's boundary belongs
     // inside the snapshot's fold: then an earlier snapshot, before that correction, is needed.
     std::optional<Timestamp> earliest;
-    auto it = engine.NewIterator(Family::kIndex);
+    auto it = engine.NewStreamIterator(Family::kIndex);
     for (it->Seek(CorrectionKey(stream, snap->revision + 1));
          it->Valid() && it->key().starts_with(corrections) &&
          it->key().size() == corrections.size() + 8;
@@ -251,7 +251,7 @@ Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream
     start = ValidKey(stream, snap->boundary_valid_from, snap->boundary_position + 1);
   }
   const std::string prefix = ValidPrefix(stream);
-  auto it = engine.NewIterator(Family::kIndex);
+  auto it = engine.NewStreamIterator(Family::kIndex);
   for (it->Seek(start);
        it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 16;
        it->Next()) {
@@ -417,7 +417,7 @@ Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& eng
   std::optional<Revision> snapshot_revision;
   std::string snapshot_value;
   bool from_snapshot = false;
-  auto it = engine.NewIterator(Family::kStreamIndex);
+  auto it = engine.NewStreamIterator(Family::kStreamIndex);
   auto in_stream = [&] {
     return it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
   };
@@ -446,7 +446,7 @@ Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& eng
     if (query::IsDocumentType(e.type)) tail.push_back(std::move(e));
     if (!snapshot_looked_up) {
       snapshot_looked_up = true;
-      auto snap = engine.NewIterator(Family::kSnapshots);
+      auto snap = engine.NewStreamIterator(Family::kSnapshots);
       snap->SeekForPrev(SnapshotKey(stream, r));
       TT_RETURN_IF_ERROR(snap->status());
       if (snap->Valid() && snap->key().starts_with(prefix) &&
@@ -474,7 +474,7 @@ Result<std::optional<IndexedEvent>> LastIndexedAtOrBefore(const KvEngine& engine
                                                           std::string_view stream, Revision last,
                                                           Position p) {
   const std::string prefix = PositionPrefix(stream);
-  auto it = engine.NewIterator(Family::kIndex);
+  auto it = engine.NewStreamIterator(Family::kIndex);
   auto entry = [&]() -> Result<std::optional<IndexedEvent>> {
     if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) {
       return std::optional<IndexedEvent>();
@@ -528,7 +528,7 @@ Result<RevisionLookup> RevisionAtPosition(const KvEngine& engine, std::string_vi
   const std::string prefix = PositionPrefix(stream);
   RevisionLookup out;
   if (p == UINT64_MAX) return out;
-  auto it = engine.NewIterator(Family::kIndex);
+  auto it = engine.NewStreamIterator(Family::kIndex);
   it->Seek(PositionKey(stream, p + 1));
   TT_RETURN_IF_ERROR(it->status());
   if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) {
@@ -554,7 +554,7 @@ Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engin
   std::vector<RecordedEvent> tail;  // newest first in valid-time fold order
   FoldedState state;
   std::size_t steps = 0;
-  auto it = engine.NewIterator(Family::kIndex);
+  auto it = engine.NewStreamIterator(Family::kIndex);
   for (it->SeekForPrev(ValidKey(stream, v, UINT64_MAX));
        it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 16;
        it->Prev()) {
@@ -575,10 +575,25 @@ Result<std::optional<FoldedState>> ValidStateFromLastReset(const KvEngine& engin
 }
 
 TemporalIndexHook::TemporalIndexHook(const KvEngine* engine, std::uint32_t interval,
+                                     std::size_t snapshot_bytes,
                                      std::function<Position()> durable_position)
     : engine_(engine),
       interval_(interval < 1 ? 1 : interval),
+      snapshot_bytes_(snapshot_bytes),
       durable_position_(std::move(durable_position)) {}
+
+bool TemporalIndexHook::SnapshotDue(const RecordedEvent& e, Entry& entry) const {
+  // By count, every interval_-th revision: a fixed cadence needs no per-stream state, so it
+  // holds across evictions and restarts, and a fold from the nearest snapshot reads at most
+  // interval_ events. By bytes, sooner when the stream's events are big: a fold then reads about
+  // snapshot_bytes_ of event data, not interval_ big events. Readers seek the nearest snapshot
+  // and assume no cadence, so stores written with other settings answer the same.
+  if (query::IsDocumentType(e.type)) entry.bytes_since_snapshot += e.data.size();
+  const bool due = (e.revision + 1) % interval_ == 0 ||
+                   (snapshot_bytes_ > 0 && entry.bytes_since_snapshot >= snapshot_bytes_);
+  if (due) entry.bytes_since_snapshot = 0;
+  return due;
+}
 
 Result<std::optional<Timestamp>> TemporalIndexHook::LoadMaxValidFrom(const std::string& stream,
                                                                      Revision r) {
@@ -587,7 +602,7 @@ Result<std::optional<Timestamp>> TemporalIndexHook::LoadMaxValidFrom(const std::
   // events since the last snapshot read up to snapshot_interval events on every cache miss
   // (and made bulk loads slow down as streams grew).
   const std::string prefix = ValidPrefix(stream);
-  auto it = engine_->NewIterator(Family::kIndex);
+  auto it = engine_->NewStreamIterator(Family::kIndex);
   for (it->SeekForPrev(ValidKey(stream, kMaxTimestamp, UINT64_MAX));
        it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 16;
        it->Prev()) {
@@ -797,7 +812,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       }
       entry.tail.push_back(e);
     }
-    if ((e.revision + 1) % interval_ == 0) {
+    if (SnapshotDue(e, entry)) {
       Status s = FoldTail(e.stream, entry);
       if (s.ok() && !entry.valid_current) s = RefoldValid(e.stream, e.revision, entry);
       if (!s.ok()) {

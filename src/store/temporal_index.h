@@ -182,14 +182,16 @@ Result<std::optional<FoldedState>> StateAtRevisionAtOrBefore(const KvEngine& eng
 Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream, Revision last,
                                  Position known, Timestamp v);
 
-// Writes snapshots every "interval" events of a stream and the actor index. Runs on the writer
+// Writes snapshots every "interval" events of a stream (and sooner once the document events since
+// the last one hold "snapshot_bytes" of data) and the actor index. Runs on the writer
 // thread only. Keeps the folded state of recently written streams so that a snapshot costs one
 // merge per event rather than a read; entries not yet durable are never evicted, because the
 // engine cannot give them back.
 class TemporalIndexHook final : public IndexHook {
  public:
   // "durable_position" returns the last position the engine holds.
-  TemporalIndexHook(const KvEngine* engine, std::uint32_t interval,
+  // "snapshot_bytes" 0: snapshots by count only.
+  TemporalIndexHook(const KvEngine* engine, std::uint32_t interval, std::size_t snapshot_bytes,
                     std::function<Position()> durable_position);
   TemporalIndexHook(const TemporalIndexHook&) = delete;
   TemporalIndexHook& operator=(const TemporalIndexHook&) = delete;
@@ -215,7 +217,11 @@ class TemporalIndexHook final : public IndexHook {
     // seen at a later revision is loaded from the engine only if a snapshot needs it.
     std::optional<Revision> base_revision;
     std::optional<FoldedState> base;
-    std::vector<RecordedEvent> tail;          // document events after base_revision, in order
+    std::vector<RecordedEvent> tail;  // document events after base_revision, in order
+    // Data bytes of the document events since the last snapshot this hook wrote (or since the
+    // entry was made: after an eviction or a restart the count starts over, so a byte-triggered
+    // snapshot may come later; the count cadence holds regardless).
+    std::size_t bytes_since_snapshot = 0;
     std::optional<Timestamp> max_valid_from;  // over the stream's document events
     // The valid-time fold of revisions 0..base_revision and its boundary (the last valid_from and
     // position folded in), kept while events arrive in valid-time order: then the tail simply
@@ -234,9 +240,12 @@ class TemporalIndexHook final : public IndexHook {
   // not yet durable events in pending_.
   Status RefoldValid(const std::string& stream, Revision r, Entry& entry);
   Result<std::optional<Timestamp>> LoadMaxValidFrom(const std::string& stream, Revision r);
+  // Whether a snapshot is due after event "e", the entry's latest; counts e's bytes.
+  bool SnapshotDue(const RecordedEvent& e, Entry& entry) const;
 
   const KvEngine* engine_;
   const std::uint32_t interval_;
+  const std::size_t snapshot_bytes_;
   std::function<Position()> durable_position_;
   std::unordered_map<std::string, Entry> cache_;
   // Document events of groups not yet durable (the engine may not return them yet).

@@ -74,7 +74,8 @@ Json QueryJson(const EntityQuery& q) {
 
 void EventStoreImpl::RegisterTemporalIndex() {
   temporal_index_ = std::make_unique<temporal::TemporalIndexHook>(
-      engine_.get(), options_.snapshot_interval, [this] { return LastPosition(); });
+      engine_.get(), options_.snapshot_interval, options_.snapshot_bytes,
+      [this] { return LastPosition(); });
   AddIndexHook(temporal_index_.get());
 }
 

@@ -145,10 +145,11 @@ void CheckEveryPoint(const EventStore& store, const std::vector<RecordedEvent>& 
         auto sel = where([&](const RecordedEvent& e) {
           return e.valid_from <= v && (!known || e.recorded_at <= *known);
         });
-        std::stable_sort(sel.begin(), sel.end(), [](const RecordedEvent* a, const RecordedEvent* b) {
-          return a->valid_from != b->valid_from ? a->valid_from < b->valid_from
-                                                : a->position < b->position;
-        });
+        std::stable_sort(sel.begin(), sel.end(),
+                         [](const RecordedEvent* a, const RecordedEvent* b) {
+                           return a->valid_from != b->valid_from ? a->valid_from < b->valid_from
+                                                                 : a->position < b->position;
+                         });
         ExpectSame(Replay(sel), store.GetEntity(stream, EntityQuery::ValidAt(v, known)),
                    stream + " valid at " + FormatTimestamp(v) +
                        (known_then ? " known at its recording" : ""));
@@ -167,10 +168,10 @@ std::vector<RecordedEvent> WholeLog(const EventStore& store) {
 }
 
 const std::vector<Mix> kMixes = {
-    {"mostly-puts", 85, 5, 5},      // the walk back stops at once
-    {"mostly-patches", 3, 85, 2},   // walks back to a snapshot
-    {"mixed", 30, 40, 10},          // both, and domain events between
-    {"domain-only", 0, 0, 0},       // no document events at all
+    {"mostly-puts", 85, 5, 5},     // the walk back stops at once
+    {"mostly-patches", 3, 85, 2},  // walks back to a snapshot
+    {"mixed", 30, 40, 10},         // both, and domain events between
+    {"domain-only", 0, 0, 0},      // no document events at all
 };
 
 TEST(AsOfPathsTest, MixedPutsAndPatchesAtEveryPointAfterReopen) {
@@ -232,6 +233,61 @@ TEST(AsOfPathsTest, StoreWithoutPositionIndexForOlderEventsAnswersTheSame) {
   ASSERT_NE(store, nullptr);
   Write(*store, kMixes, 100, rng);
   CheckEveryPoint(*store, WholeLog(*store));
+}
+
+// Snapshots of "stream" in the engine at "dir" (the store must be closed).
+std::size_t SnapshotCount(const std::string& dir, const std::string& stream) {
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  if (!engine.ok()) return 0;
+  const std::string prefix = stream + std::string(1, '\0');
+  std::size_t n = 0;
+  auto it = (*engine)->NewIterator(Family::kSnapshots);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  EXPECT_TRUE(it->status().ok());
+  return n;
+}
+
+// A stream of big events is snapshotted by bytes long before snapshot_interval events (a stream
+// of small ones is not), and every answer stays the plain fold's, also after reopening.
+TEST(AsOfPathsTest, BigEventsAreSnapshottedByBytesAndAnswerTheSame) {
+  std::mt19937 rng(5);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (std::size_t snapshot_bytes : {std::size_t{0}, std::size_t{4096}}) {
+    testing::TempDir dir;
+    Options o;
+    o.sync = false;
+    o.snapshot_interval = 64;
+    o.snapshot_bytes = snapshot_bytes;
+    {
+      auto store = testing::OpenOrDie(dir.path(), o);
+      ASSERT_NE(store, nullptr);
+      const Timestamp start = Now();
+      for (int i = 0; i < 50; ++i) {
+        for (const std::string stream : {"big", "small"}) {
+          ProposedEvent e;
+          const bool big = stream == "big";
+          e.type = i % 10 == 3 ? "$put" : (i % 10 == 7 ? "Noted" : "$patch");
+          json d{{std::string(1, static_cast<char>('a' + pick(0, 3))), i}};
+          if (big) d["text"] = std::string(static_cast<std::size_t>(pick(600, 1400)), 'x');
+          e.data = d.dump();
+          if (pick(0, 3) == 0) e.valid_from = Timestamp{start.micros - pick(0, 1000000)};
+          auto c = store->Append(stream, ExpectedRevision::Any(), {std::move(e)});
+          ASSERT_TRUE(c.ok()) << c.status().ToString();
+        }
+      }
+    }
+    // 50 events: fewer than snapshot_interval, about 50 KB of data for "big".
+    EXPECT_EQ(SnapshotCount(dir.path(), "small"), 0u);
+    if (snapshot_bytes == 0) {
+      EXPECT_EQ(SnapshotCount(dir.path(), "big"), 0u);
+    } else {
+      EXPECT_GE(SnapshotCount(dir.path(), "big"), 8u);
+    }
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    CheckEveryPoint(*store, WholeLog(*store));
+  }
 }
 
 }  // namespace

@@ -129,9 +129,41 @@ class RocksBatch final : public KvWriteBatch {
   rocksdb::WriteBatch batch_;
 };
 
+// Idle RocksDB iterators of one family and read mode, for reuse (see RocksDbEngine::Iterator).
+struct IteratorPool {
+  std::mutex mu;
+  std::vector<std::unique_ptr<rocksdb::Iterator>> idle;
+  std::uint64_t generation = 0;  // of the table files the idle iterators were made for
+};
+
+// Counts changes of the table files (flushes, compactions), so that idle pooled iterators,
+// which keep the files they were made for, are dropped rather than keeping deleted files on
+// disk. Only an atomic increment: a listener must not call back into the database.
+class VersionCounter final : public rocksdb::EventListener {
+ public:
+  void OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo&) override { ++generation; }
+  void OnCompactionCompleted(rocksdb::DB*, const rocksdb::CompactionJobInfo&) override {
+    ++generation;
+  }
+  std::atomic<std::uint64_t> generation{0};
+};
+
 class RocksIterator final : public KvIterator {
  public:
-  explicit RocksIterator(rocksdb::Iterator* it) : it_(it) {}
+  // "generation": the table files' generation the iterator was made or refreshed for.
+  RocksIterator(rocksdb::Iterator* it, IteratorPool* pool, const VersionCounter* versions,
+                std::uint64_t generation)
+      : it_(it), pool_(pool), versions_(versions), generation_(generation) {}
+  ~RocksIterator() override {
+    // Back to the pool, unless the files changed meanwhile (it would keep the old ones).
+    if (!it_->status().ok() || versions_->generation.load() != generation_) return;
+    std::lock_guard<std::mutex> lock(pool_->mu);
+    if (pool_->generation == generation_ && pool_->idle.size() < kMaxIdle) {
+      pool_->idle.push_back(std::move(it_));
+    }
+  }
+  // Idle iterators kept per family and mode: about one per concurrent reader.
+  static constexpr std::size_t kMaxIdle = 16;
   void Seek(std::string_view key) override { it_->Seek(ToSlice(key)); }
   void SeekForPrev(std::string_view key) override { it_->SeekForPrev(ToSlice(key)); }
   void SeekToFirst() override { it_->SeekToFirst(); }
@@ -151,13 +183,19 @@ class RocksIterator final : public KvIterator {
 
  private:
   std::unique_ptr<rocksdb::Iterator> it_;
+  IteratorPool* pool_;
+  const VersionCounter* versions_;
+  const std::uint64_t generation_;
 };
 
 // The part of a key under which it is appended in order: a stream's keys (stream_index,
 // snapshots: the name up to its 0x00 separator; index: the tag, the 32-bit length and the name)
 // grow with the revision or position, so the memtable keeps an insert hint per stream and
 // starts each insert where the stream's previous one ended instead of at the top of the skip
-// list. Only a hint: a key outside the domain is inserted the usual way.
+// list. Only a hint: a key outside the domain is inserted the usual way. The same prefix is the
+// prefix extractor of those families: their bloom filters hold it, for seeks within a stream.
+// Its name is stored in every table file; changing what it extracts needs a new name (files
+// made under another name are read without their prefix filter, so still correctly).
 class StreamPrefix final : public rocksdb::SliceTransform {
  public:
   explicit StreamPrefix(bool length_prefixed) : length_prefixed_(length_prefixed) {}
@@ -187,6 +225,7 @@ class StreamPrefix final : public rocksdb::SliceTransform {
 class RocksDbEngine final : public KvEngine {
  public:
   ~RocksDbEngine() override {
+    for (auto& pool : pools_) pool.idle.clear();  // iterators go before the database
     for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
     db_->DestroyColumnFamilyHandle(default_cf_).PermitUncheckedError();
     db_->Close().PermitUncheckedError();
@@ -209,6 +248,9 @@ class RocksDbEngine final : public KvEngine {
     if (options.env) db_options.env = options.env.get();
     db_options.info_log = std::make_shared<StdioLogger>(dir);
     db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
+    auto versions = std::make_shared<VersionCounter>();
+    db_options.listeners.push_back(versions);
+
     db_options.create_if_missing = true;
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = 2;
@@ -229,6 +271,18 @@ class RocksDbEngine final : public KvEngine {
       if (family == Family::kStreamHeads || family == Family::kEventIds) {
         table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
         cf.optimize_filters_for_hits = false;
+      }
+      // The per-stream families are read by seeks within one stream (NewStreamIterator): a
+      // bloom filter on the stream prefix lets a seek skip a table file without the stream
+      // after an in-memory check, and its whole-key entries serve point lookups (revision ->
+      // position). Index and filter blocks stay on the table readers' heap while a file is
+      // open (cache_index_and_filter_blocks off; every file stays open), so they are never
+      // read again; pinning them in the block cache, or partitioning them, measured no better
+      // (bench/README.md, "As-of at any store size").
+      if (family == Family::kStreamIndex || family == Family::kSnapshots ||
+          family == Family::kIndex) {
+        table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+        cf.prefix_extractor = std::make_shared<StreamPrefix>(family == Family::kIndex);
       }
       cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
       // Log and time keys only grow, so each insert lands right after the previous one; the
@@ -266,6 +320,7 @@ class RocksDbEngine final : public KvEngine {
     engine->default_cf_ = handles.back();
     handles.pop_back();
     engine->cfs_ = std::move(handles);
+    engine->versions_ = std::move(versions);
     return std::unique_ptr<KvEngine>(std::move(engine));
   }
 
@@ -297,7 +352,11 @@ class RocksDbEngine final : public KvEngine {
   }
 
   std::unique_ptr<KvIterator> NewIterator(Family family) const override {
-    return std::make_unique<RocksIterator>(db_->NewIterator(rocksdb::ReadOptions(), cf(family)));
+    return Iterator(family, /*within_stream=*/false);
+  }
+
+  std::unique_ptr<KvIterator> NewStreamIterator(Family family) const override {
+    return Iterator(family, /*within_stream=*/true);
   }
 
   std::unique_ptr<KvWriteBatch> NewBatch() const override {
@@ -402,7 +461,14 @@ class RocksDbEngine final : public KvEngine {
           }
         }
       }
-      if (!busy) return Status::Ok();
+      if (!busy) {
+        // Idle pooled iterators would keep the compacted files on disk until the next read.
+        for (auto& pool : pools_) {
+          std::lock_guard<std::mutex> lock(pool.mu);
+          pool.idle.clear();
+        }
+        return Status::Ok();
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
@@ -410,6 +476,49 @@ class RocksDbEngine final : public KvEngine {
  private:
   RocksDbEngine() = default;
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return cfs_[static_cast<int>(f)]; }
+
+  // An iterator taken from the family's pool and refreshed, or a new one. A query makes a few
+  // iterators, each only for a seek or two; making one allocates and sets up an iterator for
+  // every table file it may read, and under glibc's allocator the memory freed by the last one
+  // is often handed back to the kernel and faulted in again (zeroed pages) by the next. A
+  // refreshed iterator reads the latest data like a new one, and costs nothing when no flush or
+  // compaction happened since it was made (RocksDB rebuilds it otherwise). Idle iterators made
+  // before a flush or compaction are dropped by the next read (or WaitForBackgroundWork), so
+  // only a store that is not read at all keeps the replaced files a while longer.
+  std::unique_ptr<KvIterator> Iterator(Family family, bool within_stream) const {
+    rocksdb::ReadOptions ro;
+    // Families with a stream prefix extractor: plain iterators see every key in order; stream
+    // iterators stay within the stream of the key they are positioned on, and skip table files
+    // whose prefix filter says the stream has no keys there.
+    ro.total_order_seek = !within_stream;
+    ro.prefix_same_as_start = within_stream;
+    IteratorPool& pool = pools_[static_cast<int>(family) * 2 + (within_stream ? 1 : 0)];
+    const std::uint64_t generation = versions_->generation.load();
+    std::uint64_t seen = pools_generation_.load();
+    if (seen != generation && pools_generation_.compare_exchange_strong(seen, generation)) {
+      // Idle iterators made before a flush or compaction keep its input files on disk and its
+      // flushed memtable in memory: drop them in every pool, also in pools seldom used.
+      for (auto& other : pools_) {
+        std::lock_guard<std::mutex> lock(other.mu);
+        if (other.generation != generation) other.idle.clear();
+      }
+    }
+    std::unique_ptr<rocksdb::Iterator> it;
+    {
+      std::lock_guard<std::mutex> lock(pool.mu);
+      if (pool.generation != generation) {
+        pool.idle.clear();
+        pool.generation = generation;
+      }
+      if (!pool.idle.empty()) {
+        it = std::move(pool.idle.back());
+        pool.idle.pop_back();
+      }
+    }
+    if (it != nullptr && !it->Refresh().ok()) it.reset();
+    if (it == nullptr) it.reset(db_->NewIterator(ro, cf(family)));
+    return std::make_unique<RocksIterator>(it.release(), &pool, versions_.get(), generation);
+  }
 
   // Names the data directory in I/O errors, so that the operator knows which disk to look at.
   Status Annotate(Status s) const {
@@ -434,6 +543,11 @@ class RocksDbEngine final : public KvEngine {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  std::shared_ptr<VersionCounter> versions_;
+  // Idle iterators: plain and stream iterators of each family.
+  mutable IteratorPool pools_[kFamilyCount * 2];
+  // The generation of the table files for which every pool was last cleared.
+  mutable std::atomic<std::uint64_t> pools_generation_{0};
 };
 
 }  // namespace
