@@ -480,7 +480,8 @@ void AddImport(CLI::App& app) {
       "that fails and names its line; what was stored before it is exactly the lines before it\n"
       "(with --data also after a crash), and running it again skips events already present.\n"
       "Transactions are committed many to one fsync: with --data through the store directly,\n"
-      "with --server up to 1,000 per request (POST /v1/transactions/batch). --progress (or a terminal on stderr) shows events done of the total, events/s and\n"
+      "with --server up to 1,000 per request (POST /v1/transactions/batch). --progress (or a "
+      "terminal on stderr) shows events done of the total, events/s and\n"
       "the time left.");
   SetAction(cmd, [a] { return RunImport(*a); });
 }

@@ -118,7 +118,8 @@ std::optional<ApiResponse> ParseTransactionObject(RequestContext& rc, const RawJ
                                                   const std::string& field, Transaction* tx) {
   const std::string in = field.empty() ? "" : field + ".";
   if (!body.is_object()) {
-    return ErrorResponse(Status::InvalidArgument(field + " must be an object {\"appends\": [...]}"));
+    return ErrorResponse(
+        Status::InvalidArgument(field + " must be an object {\"appends\": [...]}"));
   }
   for (const auto& [key, v] : body.members) {
     if (key != "appends") {
@@ -128,9 +129,8 @@ std::optional<ApiResponse> ParseTransactionObject(RequestContext& rc, const RawJ
   }
   const RawJson* appends = body.Find("appends");
   if (appends == nullptr || appends->kind != RawJson::Kind::kArray) {
-    return ErrorResponse(
-        Status::InvalidArgument(in + "appends must be an array of {stream, "
-                                     "expected_revision, events}"));
+    return ErrorResponse(Status::InvalidArgument(in + "appends must be an array of {stream, "
+                                                      "expected_revision, events}"));
   }
   for (std::size_t i = 0; i < appends->items.size(); ++i) {
     const RawJson& a = appends->items[i];

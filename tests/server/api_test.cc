@@ -24,8 +24,8 @@ using nlohmann::json;
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<ServerProcess>(dir_.Sub("data"), std::vector<std::string>{
-                                                                    "--max-body-bytes", "65536"});
+    server_ = std::make_unique<ServerProcess>(
+        dir_.Sub("data"), std::vector<std::string>{"--max-body-bytes", "65536"});
     ASSERT_TRUE(server_->started());
     client_ = std::make_unique<HttpClient>(server_->port());
   }
@@ -90,7 +90,8 @@ TEST_F(ApiTest, IdempotentReplayAnswers200WithTheOriginalResult) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.json()["error"], "invalid_argument");
   // A partial overlap of ids is a duplicate, not a replay.
-  HttpResult dup = Append("s", R"({"events":[{"id":"0191b7a4-6c1e-7d2a-9f3b-1a2b3c4d5e6f","type":"t"},
+  HttpResult dup =
+      Append("s", R"({"events":[{"id":"0191b7a4-6c1e-7d2a-9f3b-1a2b3c4d5e6f","type":"t"},
                                               {"type":"t"}]})");
   EXPECT_EQ(dup.status, 409) << dup.body;
   EXPECT_EQ(dup.json()["error"], "duplicate_event");
@@ -98,7 +99,8 @@ TEST_F(ApiTest, IdempotentReplayAnswers200WithTheOriginalResult) {
 }
 
 TEST_F(ApiTest, ConditionalWritesByBodyAndIfMatch) {
-  ASSERT_EQ(Append("c", R"({"expected_revision":"no_stream","events":[{"type":"a"}]})").status, 201);
+  ASSERT_EQ(Append("c", R"({"expected_revision":"no_stream","events":[{"type":"a"}]})").status,
+            201);
   HttpResult conflict = Append("c", R"({"expected_revision":"no_stream","events":[{"type":"a"}]})");
   ASSERT_EQ(conflict.status, 409);
   EXPECT_EQ(conflict.json()["error"], "wrong_expected_revision");
@@ -117,7 +119,8 @@ TEST_F(ApiTest, ConditionalWritesByBodyAndIfMatch) {
   EXPECT_EQ(fresh.header("etag"), "\"2\"");
   HttpResult bad_tag = Append("c", R"({"events":[{"type":"a"}]})", {{"If-Match", "\"x\""}});
   EXPECT_EQ(bad_tag.status, 400);
-  HttpResult exists = Append("nothing", R"({"expected_revision":"exists","events":[{"type":"a"}]})");
+  HttpResult exists =
+      Append("nothing", R"({"expected_revision":"exists","events":[{"type":"a"}]})");
   EXPECT_EQ(exists.status, 409);
   EXPECT_TRUE(exists.json()["actual_revision"].is_null());
   EXPECT_EQ(Head(), 3u);
@@ -131,16 +134,23 @@ TEST_F(ApiTest, RejectedRequestsSayWhyAndChangeNothing) {
     std::string code;
   };
   std::vector<Case> cases = {
-      {"/v1/streams/r", R"({"events":[{"type":"a"}]})", "text/plain", 415, "unsupported_media_type"},
+      {"/v1/streams/r", R"({"events":[{"type":"a"}]})", "text/plain", 415,
+       "unsupported_media_type"},
       {"/v1/streams/r", R"({"events":[{"type":"a"})", "application/json", 400, "bad_json"},
       {"/v1/streams/r", R"({"events":[{"data":{}}]})", "application/json", 400, "invalid_argument"},
-      {"/v1/streams/r", R"({"events":[{"type":"$bogus"}]})", "application/json", 400, "invalid_argument"},
-      {"/v1/streams/r", R"({"events":[{"type":"$put","data":[1]}]})", "application/json", 400, "invalid_argument"},
-      {"/v1/streams/r", R"({"events":[{"type":"a","colour":1}]})", "application/json", 400, "invalid_argument"},
-      {"/v1/streams/r", R"({"expected_revision":"sometimes","events":[{"type":"a"}]})", "application/json", 400, "invalid_argument"},
-      {"/v1/streams/r", R"({"events":[{"type":"a","valid_from":"yesterday"}]})", "application/json", 400, "invalid_argument"},
+      {"/v1/streams/r", R"({"events":[{"type":"$bogus"}]})", "application/json", 400,
+       "invalid_argument"},
+      {"/v1/streams/r", R"({"events":[{"type":"$put","data":[1]}]})", "application/json", 400,
+       "invalid_argument"},
+      {"/v1/streams/r", R"({"events":[{"type":"a","colour":1}]})", "application/json", 400,
+       "invalid_argument"},
+      {"/v1/streams/r", R"({"expected_revision":"sometimes","events":[{"type":"a"}]})",
+       "application/json", 400, "invalid_argument"},
+      {"/v1/streams/r", R"({"events":[{"type":"a","valid_from":"yesterday"}]})", "application/json",
+       400, "invalid_argument"},
       {"/v1/streams/r", "[]", "application/json", 400, "invalid_argument"},
-      {"/v1/streams/bad%01name", R"({"events":[{"type":"a"}]})", "application/json", 400, "invalid_argument"},
+      {"/v1/streams/bad%01name", R"({"events":[{"type":"a"}]})", "application/json", 400,
+       "invalid_argument"},
       {"/v1/streams/r", R"({"events":[{"type":"a","data":")" + std::string(70000, 'x') + R"("}]})",
        "application/json", 413, "too_large"},
       {"/v1/transactions", R"({"appends":[{"stream":"t1","events":[{"type":"a"}]},
@@ -201,10 +211,10 @@ std::string BatchTx(const std::string& stream, const std::string& expected, int 
 
 TEST_F(ApiTest, BatchesCommitInOrderAndStopAtTheFirstFailure) {
   const std::string id = "5b2c7e0a-7d1e-4c4e-9a53-3d1f7a0b9c11";
-  HttpResult ok = client_->Post("/v1/transactions/batch",
-                                "{\"transactions\":[" + BatchTx("b/1", "\"no_stream\"", 2) + "," +
-                                    BatchTx("b/2", "\"any\"", 1, id) + "," +
-                                    BatchTx("b/1", "1", 1) + "]}");
+  HttpResult ok =
+      client_->Post("/v1/transactions/batch",
+                    "{\"transactions\":[" + BatchTx("b/1", "\"no_stream\"", 2) + "," +
+                        BatchTx("b/2", "\"any\"", 1, id) + "," + BatchTx("b/1", "1", 1) + "]}");
   ASSERT_EQ(ok.status, 200) << ok.body;
   json j = ok.json();
   ASSERT_EQ(j["results"].size(), 3u);
@@ -216,11 +226,11 @@ TEST_F(ApiTest, BatchesCommitInOrderAndStopAtTheFirstFailure) {
 
   // The second transaction conflicts: the first is stored (and the already stored id is a
   // replay), nothing after the conflict is.
-  HttpResult partly = client_->Post(
-      "/v1/transactions/batch", "{\"transactions\":[" + BatchTx("b/2", "\"any\"", 1, id) + "," +
-                                    BatchTx("b/3", "\"no_stream\"", 1) + "," +
-                                    BatchTx("b/1", "0", 1) + "," + BatchTx("b/4", "\"any\"", 1) +
-                                    "]}");
+  HttpResult partly =
+      client_->Post("/v1/transactions/batch",
+                    "{\"transactions\":[" + BatchTx("b/2", "\"any\"", 1, id) + "," +
+                        BatchTx("b/3", "\"no_stream\"", 1) + "," + BatchTx("b/1", "0", 1) + "," +
+                        BatchTx("b/4", "\"any\"", 1) + "]}");
   ASSERT_EQ(partly.status, 409) << partly.body;
   json p = partly.json();
   EXPECT_EQ(p["failed"], 2);
@@ -256,7 +266,9 @@ TEST_F(ApiTest, BatchesCommitInOrderAndStopAtTheFirstFailure) {
 
 TEST_F(ApiTest, ReadStreamPagesBothWaysAndInfo) {
   for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(Append("p", R"({"events":[{"type":"n","data":{"i":)" + std::to_string(i) + "}}]}").status, 201);
+    ASSERT_EQ(
+        Append("p", R"({"events":[{"type":"n","data":{"i":)" + std::to_string(i) + "}}]}").status,
+        201);
   }
   HttpResult page1 = client_->Get("/v1/streams/p?limit=2");
   ASSERT_EQ(page1.status, 200);
@@ -285,7 +297,8 @@ TEST_F(ApiTest, ReadStreamPagesBothWaysAndInfo) {
   json none = client_->Get("/v1/streams/none/info").json();
   EXPECT_EQ(none["exists"], false);
   EXPECT_TRUE(none["revision"].is_null());
-  ASSERT_EQ(Append("d", R"({"events":[{"type":"$put","data":{}},{"type":"$delete"}]})").status, 201);
+  ASSERT_EQ(Append("d", R"({"events":[{"type":"$put","data":{}},{"type":"$delete"}]})").status,
+            201);
   EXPECT_EQ(client_->Get("/v1/streams/d/info").json()["deleted"], true);
 }
 
@@ -388,7 +401,8 @@ TEST(ServeCommandTest, SlowRequestGets408) {
   addr.sin_port = htons(server.port());
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  std::string partial = "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  std::string partial =
+      "POST /v1/streams/s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
   ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
   std::string answer;
   char buf[1024];
@@ -425,8 +439,11 @@ TEST(ServeCommandTest, ConfigFileAndEnvironmentConfigureTheServer) {
     ServerProcess server("", {"--config", config});
     ASSERT_TRUE(server.started());
     HttpClient client(server.port());
-    EXPECT_EQ(client.Post("/v1/streams/s", R"({"events":[{"type":"a","data":")" +
-                                             std::string(200, 'x') + "\"}]}").status, 413);
+    EXPECT_EQ(client
+                  .Post("/v1/streams/s",
+                        R"({"events":[{"type":"a","data":")" + std::string(200, 'x') + "\"}]}")
+                  .status,
+              413);
     EXPECT_EQ(server.Stop(SIGTERM), 0);
   }
   EXPECT_TRUE(std::filesystem::exists(dir.Sub("from-config")));
