@@ -36,7 +36,7 @@ struct ServeFlags {
   std::uint32_t subscriber_write_timeout_ms = 30000;
   std::size_t max_subscriptions = 1000;
   bool no_sync = false;
-  std::string capture_url;   // record a PostgreSQL database's changes too (docs/capture.md)
+  std::string capture_url;  // record a PostgreSQL database's changes too (docs/capture.md)
   std::string capture_slot = "timetrail";
   std::string auth = "auto";  // on, off, or auto: on unless listening on loopback only
   std::string backup_dir;     // where POST /v1/backup may write; empty: nowhere
@@ -88,8 +88,8 @@ void ApplyConfigFile(CLI::App* cmd, const std::string& path) {
     if (t.empty() || t[0] == '#' || t[0] == ';' || t[0] == '[') continue;
     std::size_t eq = t.find('=');
     if (eq == std::string::npos) {
-      throw CLI::ValidationError("--config", path + ":" + std::to_string(lineno) +
-                                                 ": expected 'key = value'");
+      throw CLI::ValidationError("--config",
+                                 path + ":" + std::to_string(lineno) + ": expected 'key = value'");
     }
     std::string key = trim(t.substr(0, eq));
     std::string value = trim(t.substr(eq + 1));
@@ -103,8 +103,8 @@ void ApplyConfigFile(CLI::App* cmd, const std::string& path) {
     try {
       opt = cmd->get_option("--" + key);
     } catch (const CLI::OptionNotFound&) {
-      throw CLI::ValidationError("--config", path + ":" + std::to_string(lineno) +
-                                                 ": unknown key '" + key + "'");
+      throw CLI::ValidationError(
+          "--config", path + ":" + std::to_string(lineno) + ": unknown key '" + key + "'");
     }
     if (key == "config") continue;
     if (opt->count() > 0) continue;  // a flag or environment variable wins
@@ -117,7 +117,8 @@ void ApplyConfigFile(CLI::App* cmd, const std::string& path) {
 void ReportAuth(const HttpServer& server, bool required, const std::string& data_dir) {
   if (!required) {
     std::cerr << "timetrail serve: authentication off: requests without a token may do "
-                 "everything (--auth on to require tokens)" << std::endl;
+                 "everything (--auth on to require tokens)"
+              << std::endl;
     return;
   }
   std::size_t active = server.active_tokens();
@@ -221,7 +222,7 @@ int RunServe(const ServeFlags& f) {
     server.Run();
   }
   if (capture) (void)capture->Stop();  // before the store closes
-  store->reset();  // commits queued appends and closes the store
+  store->reset();                      // commits queued appends and closes the store
   std::cerr << "timetrail serve: stopped cleanly" << std::endl;
   return 0;
 }
