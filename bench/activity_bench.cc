@@ -38,21 +38,6 @@ Usage: activity_bench --data-dir=DIR [options]
   --help              this text
 )";
 
-// The same events as temporal_bench's scaling log.
-std::string ItemData(std::int64_t i, std::int64_t entities) {
-  return R"({"item": )" + std::to_string(i % entities) + R"(, "seq": )" + std::to_string(i) +
-         R"(, "status": "state-)" + std::to_string(i % 7) + R"(", "owner": "user-)" +
-         std::to_string(i % 13) + R"(", "amount": )" + std::to_string(i % 1000) +
-         R"(, "note": "imported from the order system"})";
-}
-std::int64_t Actor(std::int64_t i, std::int64_t actors) {
-  std::uint64_t x = static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-  return static_cast<std::int64_t>((x >> 32) % static_cast<std::uint64_t>(actors));
-}
-std::string ItemMetadata(std::int64_t i, std::int64_t actors) {
-  return R"({"actor": "actor-)" + std::to_string(Actor(i, actors)) + R"(", "reason": "import"})";
-}
-
 bool Load(timetrail::EventStore& store, std::int64_t size, std::int64_t entities,
           std::int64_t actors) {
   constexpr std::int64_t kPerTx = 1000;
@@ -73,8 +58,8 @@ bool Load(timetrail::EventStore& store, std::int64_t size, std::int64_t entities
       a.expected = timetrail::ExpectedRevision::Any();
       timetrail::ProposedEvent e;
       e.type = "$put";
-      e.data = ItemData(i + k, entities);
-      e.metadata = ItemMetadata(i + k, actors);
+      e.data = bench::ScalingItemData(i + k, entities);
+      e.metadata = bench::ScalingItemMetadata(i + k, actors);
       a.events.push_back(std::move(e));
       tx.appends.push_back(std::move(a));
     }

@@ -463,4 +463,21 @@ std::vector<std::int64_t> ParseList(const std::string& text) {
   return v;
 }
 
+std::string ScalingItemData(std::int64_t i, std::int64_t entities) {
+  return R"({"item": )" + std::to_string(i % entities) + R"(, "seq": )" + std::to_string(i) +
+         R"(, "status": "state-)" + std::to_string(i % 7) + R"(", "owner": "user-)" +
+         std::to_string(i % 13) + R"(", "amount": )" + std::to_string(i % 1000) +
+         R"(, "note": "imported from the order system"})";
+}
+
+std::int64_t ScalingActor(std::int64_t i, std::int64_t actors) {
+  std::uint64_t x = static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::int64_t>((x >> 32) % static_cast<std::uint64_t>(actors));
+}
+
+std::string ScalingItemMetadata(std::int64_t i, std::int64_t actors) {
+  return R"({"actor": "actor-)" + std::to_string(ScalingActor(i, actors)) +
+         R"(", "reason": "import"})";
+}
+
 }  // namespace bench

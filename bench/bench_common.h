@@ -169,6 +169,12 @@ std::vector<std::int64_t> ParseList(const std::string& text);
 // Writes "json" to "path" (pretty-printed); false on failure, with the reason on stderr.
 bool WriteJson(const std::string& path, const Json& json);
 
+// Event i of the scaling log that temporal_bench and activity_bench load: a $put of item
+// (i mod entities) by actor ScalingActor(i) (spread evenly, not in turn).
+std::string ScalingItemData(std::int64_t i, std::int64_t entities);
+std::int64_t ScalingActor(std::int64_t i, std::int64_t actors);
+std::string ScalingItemMetadata(std::int64_t i, std::int64_t actors);
+
 // seconds since the epoch, UTC, as "2026-11-23T01:02:03Z".
 std::string UtcNow();
 

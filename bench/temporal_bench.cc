@@ -326,21 +326,6 @@ struct DocEntity {
   }
 };
 
-// Event i of the scaling log: a $put of item (i mod entities) by actor Actor(i).
-std::string ItemData(std::int64_t i, std::int64_t entities) {
-  return R"({"item": )" + std::to_string(i % entities) + R"(, "seq": )" + std::to_string(i) +
-         R"(, "status": "state-)" + std::to_string(i % 7) + R"(", "owner": "user-)" +
-         std::to_string(i % 13) + R"(", "amount": )" + std::to_string(i % 1000) +
-         R"(, "note": "imported from the order system"})";
-}
-std::int64_t Actor(std::int64_t i, std::int64_t actors) {
-  std::uint64_t x = static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-  return static_cast<std::int64_t>((x >> 32) % static_cast<std::uint64_t>(actors));
-}
-std::string ItemMetadata(std::int64_t i, std::int64_t actors) {
-  return R"({"actor": "actor-)" + std::to_string(Actor(i, actors)) + R"(", "reason": "import"})";
-}
-
 // One committed load batch: what PostgreSQL's copy of it needs.
 struct Batch {
   std::int64_t first_index = 0;  // i of its first event
@@ -707,8 +692,8 @@ bool Bench::LoadTo(std::int64_t size, Json* load) {
       a.expected = timetrail::ExpectedRevision::Any();
       timetrail::ProposedEvent e;
       e.type = "$put";
-      e.data = ItemData(i + k, cfg_.entities);
-      e.metadata = ItemMetadata(i + k, cfg_.actors);
+      e.data = bench::ScalingItemData(i + k, cfg_.entities);
+      e.metadata = bench::ScalingItemMetadata(i + k, cfg_.actors);
       a.events.push_back(std::move(e));
       tx.appends.push_back(std::move(a));
     }
@@ -778,8 +763,8 @@ bool Bench::LoadTo(std::int64_t size, Json* load) {
       chunk += std::to_string(batch.first_position + k);
       chunk += "\titem-" + std::to_string(i % cfg_.entities);
       chunk += "\t" + std::to_string(i / cfg_.entities);
-      chunk += "\t$put\t" + ItemData(i, cfg_.entities) + "\t" + ItemMetadata(i, cfg_.actors) +
-               "\t" + at + "\n";
+      chunk += "\t$put\t" + bench::ScalingItemData(i, cfg_.entities) + "\t" +
+               bench::ScalingItemMetadata(i, cfg_.actors) + "\t" + at + "\n";
     }
     if (chunk.size() > (8u << 20) || b + 1 == batches_.size()) {
       if (!copy.Put(chunk, &error)) return Fail(error);

@@ -289,11 +289,12 @@ Result<LogPage> EventStoreImpl::ReadLog(const ReadLogOptions& options) const {
     if (p > page.head_position) break;
     if (options.max_scan && scanned >= options.max_scan) break;
     ++scanned;
-    auto e = DecodeStoredEvent(it->value());
+    // Decoded in place: only the events the filter takes are copied out.
+    auto e = DecodeStoredEventView(it->value());
     if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
     page.next_position = p + 1;
     if (!options.filter.Matches(e->stream, e->type)) continue;
-    page.events.push_back(std::move(e).value());
+    page.events.push_back(e->ToEvent());
     if (page.events.size() >= options.max_count) break;
   }
   TT_RETURN_IF_ERROR(it->status());

@@ -257,11 +257,13 @@ Status ValidTimeHistory(const KvEngine& engine, const HistoryPageRequest& reques
       if (position_of(it->key()) <= known) same_time.push_back(position_of(it->key()));
     }
     TT_RETURN_IF_ERROR(it->status());
-    TT_ASSIGN_OR_RETURN(std::vector<RecordedEvent> events, ReadEvents(engine, same_time));
-    for (const RecordedEvent& e : events) {
+    Status replayed = VisitEvents(engine, same_time, [&](const StoredEventView& e) -> Result<bool> {
       bool changed = false;
-      TT_RETURN_IF_ERROR(builder.tracker().Apply(e.type, e.data, &changed));
-    }
+      Status applied = builder.tracker().Apply(e.type, e.data, &changed);
+      if (!applied.ok()) return applied;
+      return true;
+    });
+    TT_RETURN_IF_ERROR(replayed);
     builder.Resume();
     start_key = ValidKey(stream, valid_from, cursor->position);
   }

@@ -394,24 +394,21 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     }
     return e;
   };
-  // Reads the events at "log_keys" (newest first) with one MultiGet, which reads each table block
-  // once for all of them, into the page until it is full.
-  auto read_from_log = [&](std::vector<std::string> log_keys) -> Status {
-    if (log_keys.empty() || more) return Status::Ok();
-    TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> raw,
-                        engine_->MultiGet(Family::kLog, log_keys));
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      const Position p = DecodeBigEndian64(log_keys[i].data());
-      if (page.events.size() >= query.limit) {
-        more = true;
-        break;
-      }
-      if (!raw[i])
-        return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
-      TT_ASSIGN_OR_RETURN(RecordedEvent e, decode(*raw[i], p));
-      take(std::move(e));
-    }
-    return Status::Ok();
+  // Reads the events at "positions" (newest first, so with one MultiGet, which reads each table
+  // block once for all of them) into the page until it is full.
+  auto read_from_log = [&](std::vector<Position> positions) -> Status {
+    if (positions.empty() || more) return Status::Ok();
+    return temporal::VisitEvents(*engine_, positions,
+                                 [&](const StoredEventView& e) -> Result<bool> {
+                                   if (page.events.size() >= query.limit) {
+                                     more = true;
+                                     return false;
+                                   }
+                                   if (filter.Matches(e.stream, e.type)) {
+                                     page.events.push_back(e.ToEvent());
+                                   }
+                                   return true;
+                                 });
   };
   // Enough for the rest of the page when the filter takes every event, at least 16.
   auto chunk_size = [&] {
@@ -430,24 +427,24 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     auto in_index = [&] {
       return it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
     };
-    std::vector<std::string> log_keys;  // entries without the event, newest first
+    std::vector<Position> log_positions;  // entries without the event, newest first
     for (; in_index(); it->Prev()) {
       const Position p = DecodeBigEndian64(it->key().data() + prefix.size());
       if (p < lower) break;
-      if (log_keys.empty() && page.events.size() >= query.limit) {
+      if (log_positions.empty() && page.events.size() >= query.limit) {
         more = true;  // an event in the window is left for the next page
         break;
       }
       if (it->value().empty()) {
-        log_keys.push_back(keys::Log(p));
-        if (log_keys.size() >= chunk_size()) {
-          TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_keys, {})));
+        log_positions.push_back(p);
+        if (log_positions.size() >= chunk_size()) {
+          TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_positions, {})));
         }
         if (more) break;
         continue;
       }
       // The newer entries go first.
-      TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_keys, {})));
+      TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_positions, {})));
       if (more) break;
       if (page.events.size() >= query.limit) {
         more = true;
@@ -457,7 +454,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
       take(std::move(e));
     }
     TT_RETURN_IF_ERROR(it->status());
-    TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_keys, {})));
+    TT_RETURN_IF_ERROR(read_from_log(std::exchange(log_positions, {})));
     if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
     return page;
   }
@@ -522,11 +519,10 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
           more = true;
           break;
         }
-        std::vector<std::string> log_keys;
-        for (const std::size_t n = chunk_size(); i < positions.size() && log_keys.size() < n; ++i) {
-          log_keys.push_back(keys::Log(positions[i]));
-        }
-        TT_RETURN_IF_ERROR(read_from_log(std::move(log_keys)));
+        const std::size_t n = std::min(chunk_size(), positions.size() - i);
+        TT_RETURN_IF_ERROR(
+            read_from_log(std::vector<Position>(positions.begin() + i, positions.begin() + i + n)));
+        i += n;
       }
       if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
       return page;
@@ -542,9 +538,10 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
       more = true;
       break;
     }
-    auto e = DecodeStoredEvent(it->value());
+    // Decoded in place: only the events the filter takes are copied out.
+    auto e = DecodeStoredEventView(it->value());
     if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
-    take(std::move(e).value());
+    if (filter.Matches(e->stream, e->type)) page.events.push_back(e->ToEvent());
   }
   TT_RETURN_IF_ERROR(it->status());
   if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
