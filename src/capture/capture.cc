@@ -840,6 +840,9 @@ Status Capture::Impl::OnDelete(const DeleteMessage& m) {
 }
 
 Status Capture::Impl::OnTruncate(const TruncateMessage& m) {
+  // The rows to delete are found in the log, which does not yet show the rows of earlier source
+  // transactions still in flight: wait for those first (truncates are rare).
+  TT_RETURN_IF_ERROR(Harvest(0));
   for (std::uint32_t id : m.relation_ids) {
     auto it = relations_.find(id);
     if (it == relations_.end()) continue;  // not a captured table
