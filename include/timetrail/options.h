@@ -50,6 +50,16 @@ struct Options {
   // writer keeps no more than that per stream in memory). Streams of small events are not
   // affected: 64 events of 4 KiB reach the default. 0 turns it off. Default: 256 KiB.
   std::size_t snapshot_bytes = 256u << 10;
+
+  // Bulk loading (what `timetrail import --data` uses): for loading a large history into a
+  // store that nothing else reads or writes meanwhile, with TransactMany and large batches.
+  // A group of transactions is made durable by writing it as sorted table files that the
+  // storage engine takes in whole, instead of inserting every key into its write-ahead log and
+  // memory tables; each transaction is still acknowledged only once durable, and after a crash
+  // the store holds a prefix of whole transactions. Every read first makes all earlier writes
+  // durable, so it is slow while writes are small and frequent: open the store again without
+  // it to serve reads. Default: false.
+  bool bulk_load = false;
 };
 
 }  // namespace timetrail

@@ -146,7 +146,8 @@ class DataBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create) {
+Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create,
+                                             Options store_options) {
   if (target.data_dir.empty()) {
     TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
     address.ca_file = target.ca_file;
@@ -158,9 +159,8 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool c
     return Status::NotFound("data directory '" + target.data_dir +
                             "' does not exist (commands that write create it)");
   }
-  Options options;
-  options.create_if_missing = create;
-  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, target.data_dir);
+  store_options.create_if_missing = create;
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, target.data_dir);
   if (!store.ok()) {
     Status s = store.status();
     // kUnavailable: another process holds the directory; the store's message names it and

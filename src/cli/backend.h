@@ -52,8 +52,10 @@ struct TargetOptions {
 
 // Connects to the server, or opens the data directory ("create": make a new store if the
 // directory has none, for commands that write). Opening fails with kUnavailable when a server
-// holds the directory, kNotFound when it does not exist and "create" is false.
-Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create);
+// holds the directory, kNotFound when it does not exist and "create" is false. A data
+// directory's store is opened with "store_options" (create_if_missing set from "create").
+Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create,
+                                             Options store_options = Options());
 
 }  // namespace timetrail::cli
 

@@ -185,14 +185,23 @@ struct ImportArgs {
   std::string input = "-";
   bool any_revision = false;
   bool progress = false;
+  bool no_bulk = false;
 };
 
-// A data directory's store takes this many transactions per TransactMany call, or fewer when
-// they reach kBatchBytes. Larger batches share more fsyncs and drain the store's pipeline less
-// often (TransactMany returns once its whole batch is durable), at the cost of memory. Not tuned
-// finely: at this size the store's own work per event is the limit (bench/README.md, "import").
-constexpr std::size_t kBatchTransactions = 4096;
-constexpr std::size_t kBatchBytes = 8u << 20;
+// How many transactions a data directory's store takes per TransactMany call: up to
+// "transactions", fewer when they reach "bytes". Larger batches share more fsyncs and drain the
+// store's pipeline less often (TransactMany returns once its whole batch is durable), at the
+// cost of memory.
+struct ImportBatch {
+  std::size_t transactions;
+  std::size_t bytes;
+};
+// Through the write-ahead log (--no-bulk). Not tuned finely: at this size the store's own work
+// per event is the limit (bench/README.md, "import").
+constexpr ImportBatch kLoggedBatch{4096, 8u << 20};
+// A bulk load makes each batch table files of its own, ingested at once: big batches make
+// fewer, larger files (fewer to compact later), at the cost of memory (about twice the bytes).
+constexpr ImportBatch kBulkBatch{65536, 64u << 20};
 
 // What the check pass found: the events to write, and those left out.
 struct InputSummary {
@@ -363,8 +372,8 @@ int ImportThroughApi(Backend& backend, TransactionReader& reader, Progress& prog
 // Data mode: batches of transactions committed with TransactMany, which shares fsyncs between
 // them and stores nothing after the first that fails, so what is stored is always a prefix of
 // the input, even after a crash. The next batch is read and parsed while one commits.
-int ImportIntoStore(EventStore& store, TransactionReader& reader, Progress& progress,
-                    ImportCounts* counts) {
+int ImportIntoStore(EventStore& store, TransactionReader& reader, const ImportBatch& limits,
+                    Progress& progress, ImportCounts* counts) {
   struct Origin {
     std::size_t first_line;
     std::size_t events;
@@ -396,7 +405,7 @@ int ImportIntoStore(EventStore& store, TransactionReader& reader, Progress& prog
     std::vector<Origin> origins;
     std::size_t bytes = 0;
     Status read_status;
-    while (batch.size() < kBatchTransactions && bytes < kBatchBytes) {
+    while (batch.size() < limits.transactions && bytes < limits.bytes) {
       Result<std::optional<ImportTransaction>> next = reader.Next();
       if (!next.ok()) {
         read_status = next.status();
@@ -429,13 +438,24 @@ int RunImport(const ImportArgs& a) {
   if (!summary.ok()) return ReportStatus("import", summary.status().WithPrefix(input_name));
   if (Status s = (*lines)->Rewind(); !s.ok()) return ReportStatus("import", s);
 
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, /*create=*/true);
+  // A data directory is loaded in bulk (Options::bulk_load): nothing else can use it meanwhile.
+  const bool bulk = !a.no_bulk;
+  Options store_options;
+  if (bulk) {
+    store_options.bulk_load = true;
+    // One batch, one group commit, one ingestion (a group is also cut at these limits).
+    store_options.group_commit_max_transactions = kBulkBatch.transactions;
+    store_options.group_commit_max_bytes = 2 * kBulkBatch.bytes;
+  }
+  Result<std::unique_ptr<Backend>> backend =
+      OpenBackend(a.common.target, /*create=*/true, store_options);
   if (!backend.ok()) return ReportStatus("import", backend.status());
   Progress progress("imported", a.progress, summary->events);
   ImportCounts counts;
   TransactionReader reader(lines->get(), a.any_revision);
   EventStore* store = (*backend)->store();
-  int code = store != nullptr ? ImportIntoStore(*store, reader, progress, &counts)
+  int code = store != nullptr ? ImportIntoStore(*store, reader, bulk ? kBulkBatch : kLoggedBatch,
+                                                progress, &counts)
                               : ImportThroughApi(**backend, reader, progress, &counts);
   if (code != kExitOk) return code;
   progress.Finish(counts.done());
@@ -468,6 +488,9 @@ void AddImport(CLI::App& app) {
   cmd->add_flag("--progress", a->progress,
                 "Report events done of the total, the rate and the time left on stderr even "
                 "when it is not a terminal (where it is always shown)");
+  cmd->add_flag("--no-bulk", a->no_bulk,
+                "With --data: commit through the store's write-ahead log, 4,096 transactions "
+                "at a time, instead of loading batches of up to 65,536 as sorted table files");
   cmd->footer(
       "Examples:\n"
       "  timetrail import backup.ndjson --data ./restored --progress\n"
@@ -480,8 +503,10 @@ void AddImport(CLI::App& app) {
       "that fails and names its line; what was stored before it is exactly the lines before it\n"
       "(with --data also after a crash), and running it again skips events already present.\n"
       "Transactions are committed many to one fsync: with --data through the store directly,\n"
-      "with --server up to 1,000 per request (POST /v1/transactions/batch). --progress (or a "
-      "terminal on stderr) shows events done of the total, events/s and\n"
+      "in bulk (each batch of up to 65,536 transactions becomes sorted table files that the\n"
+      "store takes in whole, in one atomic step: nothing else may use the directory meanwhile),\n"
+      "with --server up to 1,000 per request (POST /v1/transactions/batch).\n"
+      "--progress (or a terminal on stderr) shows events done of the total, events/s and\n"
       "the time left.");
   SetAction(cmd, [a] { return RunImport(*a); });
 }

@@ -109,6 +109,14 @@ class KvEngine {
 struct RocksDbEngineOptions {
   bool create_if_missing = true;
   std::size_t block_cache_bytes = 64u << 20;
+  // For loading a large history into a store nothing else uses meanwhile: writes are kept in
+  // memory and made durable, at each SyncWal (or Write with "sync"), by writing them as sorted
+  // table files that RocksDB takes in whole, in one atomic step, instead of through its
+  // write-ahead log and memtables. Reads first make every earlier write durable and visible,
+  // so they see what was written. After a crash the store holds the batches of the syncs that
+  // completed, whole. Fast when syncs are rare (big batches); slow when reads or syncs
+  // follow every small write.
+  bool bulk_load = false;
   // For tests only: the RocksDB Env (and so the file system) the engine uses instead of the
   // default one, e.g. one that injects I/O faults. Must outlive the engine. Null: the default.
   std::shared_ptr<rocksdb::Env> env;

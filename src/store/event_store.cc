@@ -84,6 +84,7 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   engine_options.env = std::move(env);
   engine_options.create_if_missing = options.create_if_missing;
   engine_options.block_cache_bytes = options.block_cache_bytes;
+  engine_options.bulk_load = options.bulk_load;
   if (options.snapshot_interval == 0) {
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }

@@ -128,7 +128,23 @@ std::uint64_t DirectoryBytes(const std::string& dir) {
   return bytes;
 }
 
-TEST(ImportTest, AKilledImportLeavesAPrefixAndARerunCompletesIt) {
+// Both ways an import loads a data directory: in bulk (the default: batches become table files
+// the store ingests) and through the write-ahead log (--no-bulk).
+class ImportModeTest : public ::testing::TestWithParam<bool> {
+ protected:
+  // "args", with --no-bulk for the logged mode.
+  static std::vector<std::string> Args(std::vector<std::string> args) {
+    if (!GetParam()) args.push_back("--no-bulk");
+    return args;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, ImportModeTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& mode) {
+                           return mode.param ? "Bulk" : "Logged";
+                         });
+
+TEST_P(ImportModeTest, AKilledImportLeavesAPrefixAndARerunCompletesIt) {
   TempDir dir;
   const std::vector<Line> lines = MakeLines(200000);
   const std::string file = WriteFile(dir.Sub("events.ndjson"), lines);
@@ -141,7 +157,7 @@ TEST(ImportTest, AKilledImportLeavesAPrefixAndARerunCompletesIt) {
   std::size_t stored = 0;
   for (int attempt = 0; attempt < 8; ++attempt) {
     data = dir.Sub("data-" + std::to_string(attempt));
-    Child import({"import", file, "--data", data});
+    Child import(Args({"import", file, "--data", data}));
     bool exited = false;
     std::uint64_t start_bytes = 0;
     for (;;) {
@@ -179,7 +195,7 @@ TEST(ImportTest, AKilledImportLeavesAPrefixAndARerunCompletesIt) {
   ASSERT_GT(stored, 0u) << "the import was never killed after it had stored something";
   ASSERT_LT(stored, lines.size()) << "the import always finished before it could be killed";
 
-  Outcome rerun = Cli({"import", file, "--data", data});
+  Outcome rerun = Cli(Args({"import", file, "--data", data}));
   ASSERT_EQ(rerun.code, 0) << Describe(rerun);
   EXPECT_NE(rerun.out.find(std::to_string(lines.size() - stored) + " written, " +
                            std::to_string(stored) + " already present"),
@@ -193,11 +209,11 @@ TEST(ImportTest, AKilledImportLeavesAPrefixAndARerunCompletesIt) {
   for (const RecordedEvent& e : log) ASSERT_EQ(e.revision, next[e.stream]++) << e.stream;
 }
 
-TEST(ImportTest, AFailingLineStopsTheImportWithExactlyTheLinesBeforeItStored) {
+TEST_P(ImportModeTest, AFailingLineStopsTheImportWithExactlyTheLinesBeforeItStored) {
   TempDir dir;
   std::vector<Line> lines = MakeLines(6000);
-  // Line 5005 (a transaction of its own, in the second batch of a data directory's commits)
-  // claims a revision its stream does not have.
+  // Line 5005 (a transaction of its own; with --no-bulk in the second batch of commits) claims
+  // a revision its stream does not have.
   const std::size_t bad = 5004;
   ASSERT_EQ(lines[bad].first_of_tx, bad);
   ASSERT_TRUE(lines[bad].stream.starts_with("rev/")) << lines[bad].stream;
@@ -206,7 +222,7 @@ TEST(ImportTest, AFailingLineStopsTheImportWithExactlyTheLinesBeforeItStored) {
   const std::string file = WriteFile(dir.Sub("events.ndjson"), lines);
   const std::string data = dir.Sub("data");
 
-  Outcome r = Cli({"import", file, "--data", data});
+  Outcome r = Cli(Args({"import", file, "--data", data}));
   EXPECT_EQ(r.code, 4) << Describe(r);
   EXPECT_NE(r.err.find("wrong_expected_revision"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("stopped at line 5005 (1 events of one transaction); 5004 events were "
@@ -218,7 +234,7 @@ TEST(ImportTest, AFailingLineStopsTheImportWithExactlyTheLinesBeforeItStored) {
   ExpectPrefixOfLines(log, lines);
 
   // Run again unchanged: the lines before are already present, the same line fails again.
-  Outcome again = Cli({"import", file, "--data", data});
+  Outcome again = Cli(Args({"import", file, "--data", data}));
   EXPECT_EQ(again.code, 4) << Describe(again);
   EXPECT_NE(again.err.find("stopped at line 5005 (1 events of one transaction); 0 events were "
                            "written before it, 5004 were already present"),

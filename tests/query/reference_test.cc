@@ -266,13 +266,17 @@ void CheckDiff(const EventStore& store, const std::string& stream, const DiffQue
 }
 
 TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
-  for (std::uint32_t seed : {1u, 2u, 3u}) {
+  for (std::uint32_t seed : {1u, 2u, 3u, 4u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     testing::TempDir dir;
     Options o;
     o.sync = false;
-    o.snapshot_interval = 1 + seed * 2;                // 3, 5, 7
+    o.snapshot_interval = 1 + seed * 2;                // 3, 5, 7, 9
     if (seed == 3) o.group_commit_delay_micros = 300;  // let concurrent appends share batches
+    // The last seed loads in bulk (as `timetrail import` does): batches of transactions become
+    // table files, and the index hook reads back what earlier batches stored through them.
+    const bool bulk = seed == 4;
+    o.bulk_load = bulk;
     auto store = testing::OpenOrDie(dir.path(), o);
     ASSERT_NE(store, nullptr);
     Generator g(seed);
@@ -288,8 +292,16 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
     // transactions of one stream into one batch (the index hook must then fold events that
     // are not in the engine yet).
     const int writers = seed == 3 ? 4 : 1;
+    std::vector<Transaction> batch;  // bulk: committed with TransactMany, random sizes
+    auto commit_batch = [&] {
+      for (const Result<Committed>& c : store->TransactMany(std::move(batch), true)) {
+        ASSERT_TRUE(c.ok()) << c.status().ToString();
+      }
+      batch.clear();
+    };
     auto write = [&](Generator& gen, int count) {
       std::discrete_distribution<int> choose = pick;  // one per thread
+      std::size_t batch_size = 1;
       for (int t = 0; t < count; ++t) {
         Transaction tx;
         int n = gen.Chance(15) ? 2 : 1;
@@ -304,11 +316,20 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
           for (int k = 0; k < events; ++k) a.events.push_back(gen.Event(start));
           tx.appends.push_back(std::move(a));
         }
+        if (bulk) {
+          batch.push_back(std::move(tx));
+          if (batch.size() >= batch_size) {
+            commit_batch();
+            batch_size = static_cast<std::size_t>(gen.Int(1, 400));
+          }
+          continue;
+        }
         auto c = store->Transact(tx);
         ASSERT_TRUE(c.ok()) << c.status().ToString();
       }
+      if (!batch.empty()) commit_batch();
     };
-    if (seed == 2) {
+    if (seed == 2 || bulk) {
       // Reopen halfway, so that the index hook starts from what is stored (snapshots, the
       // valid-time index) rather than from its in-memory states.
       write(g, 1250);
@@ -327,6 +348,13 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
       for (auto& t : threads) t.join();
     }
     ASSERT_FALSE(::testing::Test::HasFailure());
+    if (bulk) {
+      // Read as any store: opened again without bulk loading.
+      store.reset();
+      o.bulk_load = false;
+      store = testing::OpenOrDie(dir.path(), o);
+      ASSERT_NE(store, nullptr);
+    }
     if (writers > 1) {
       StoreStats stats = store->GetStats();
       EXPECT_LT(stats.group_commits, stats.transactions_committed)

@@ -76,8 +76,7 @@ std::vector<std::string> AppendThroughWriteFaults(EventStore& store, FaultFs& fs
     EXPECT_FALSE(r.ok());
     if (r.ok()) continue;
     EXPECT_EQ(r.status().code(), StatusCode::kIOError) << r.status().ToString();
-    EXPECT_NE(r.status().message().find("not written"), std::string::npos)
-        << r.status().message();
+    EXPECT_NE(r.status().message().find("not written"), std::string::npos) << r.status().message();
     EXPECT_NE(r.status().message().find(expected_message), std::string::npos)
         << r.status().message();
     EXPECT_NE(r.status().message().find(dir), std::string::npos)
@@ -166,8 +165,8 @@ TEST_F(FaultTest, FailedSyncsWithConcurrentAppendersAcknowledgeOnlyDurableEvents
     threads.emplace_back([&, t] {
       for (int i = 0; i < 60; ++i) {
         std::string data = Data(t * 1000 + i);
-        auto r = store->Append("s" + std::to_string(t), ExpectedRevision::Any(),
-                               {Event("T", data)});
+        auto r =
+            store->Append("s" + std::to_string(t), ExpectedRevision::Any(), {Event("T", data)});
         std::lock_guard<std::mutex> l(mu);
         if (r.ok()) {
           acked.insert(data);
@@ -219,9 +218,9 @@ TEST_F(FaultTest, FailedReadsReturnAnErrorAndSucceedOnceTheFaultClears) {
     auto store = Open();
     ASSERT_NE(store, nullptr);
     for (int i = 0; i < 200; ++i) {
-      ASSERT_TRUE(store->Append("s" + std::to_string(i % 5), ExpectedRevision::Any(),
-                                {Event("T", Data(i))})
-                      .ok());
+      ASSERT_TRUE(
+          store->Append("s" + std::to_string(i % 5), ExpectedRevision::Any(), {Event("T", Data(i))})
+              .ok());
       written.push_back(Data(i));
     }
   }
@@ -338,6 +337,77 @@ TEST_F(FaultTest, RandomFaultsAndPowerLossKeepExactlyTheAcknowledgedEvents) {
     acked = stored;  // keep later rounds independent of this one
     unknown.clear();
     ExpectVerifies(*store);
+  }
+  EXPECT_GT(fs_->injected(), 0u);
+}
+
+// A bulk load (Options::bulk_load, as `timetrail import` loads) under the same faults: each
+// batch goes in whole with stop_at_first_failure, as an import commits, and stops at the first
+// failure. After a power loss the log holds a prefix of what was attempted, with every
+// acknowledged transaction in it.
+TEST_F(FaultTest, BulkLoadsUnderFaultsAndPowerLossKeepAPrefixWithEveryAcknowledgedEvent) {
+  std::mt19937 rng(20261205);
+  std::vector<std::string> stored_before;  // the log after the previous round
+  int next = 0;
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Options o;
+    o.bulk_load = true;
+    auto opened = EventStoreImpl::OpenWithEnv(o, dir_.path(), env_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    std::unique_ptr<EventStoreImpl> store = std::move(opened).value();
+    const int first = next;
+    std::atomic<int> acked_until{first};  // every event before it was acknowledged
+    std::atomic<bool> stop{false};
+    std::thread loader([&] {
+      std::mt19937 sizes(static_cast<std::uint32_t>(round));
+      while (!stop.load()) {
+        std::vector<Transaction> batch(1 + sizes() % 200);
+        for (Transaction& tx : batch) {
+          tx.appends.push_back({"bulk", ExpectedRevision::Any(), {Event("T", Data(next++))}});
+        }
+        const int end = next;
+        bool all_ok = true;
+        for (const Result<Committed>& r : store->TransactMany(std::move(batch), true)) {
+          all_ok = all_ok && r.ok();
+        }
+        if (!all_ok) return;  // as an import does
+        acked_until.store(end);
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+    int kind = static_cast<int>(rng() % 3);
+    if (kind == 0) fs_->FailWrites(true);
+    if (kind == 1) fs_->FailSyncs(true);
+    if (kind == 2) fs_->FailReads(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+    stop.store(true);
+    loader.join();
+    store.reset();
+    fs_->DropUnsyncedData();
+    fs_->FailWrites(false);
+    fs_->FailSyncs(false);
+    fs_->FailReads(false);
+
+    opened = EventStoreImpl::OpenWithEnv(Options(), dir_.path(), env_);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store = std::move(opened).value();
+    std::vector<std::string> log = LogData(*store);
+    ASSERT_GE(log.size(), stored_before.size());
+    ASSERT_TRUE(std::equal(stored_before.begin(), stored_before.end(), log.begin()))
+        << "an earlier round's events changed";
+    // This round's events: first, first + 1, ... without a gap, at least up to the last
+    // acknowledged one.
+    const std::size_t added = log.size() - stored_before.size();
+    for (std::size_t i = 0; i < added; ++i) {
+      ASSERT_EQ(log[stored_before.size() + i], Data(first + static_cast<int>(i)))
+          << "not a prefix of the attempted events (fault kind " << kind << ")";
+    }
+    EXPECT_GE(first + static_cast<int>(added), acked_until.load())
+        << "acknowledged but lost (fault kind " << kind << ")";
+    ExpectVerifies(*store);
+    stored_before = std::move(log);
+    next = first + static_cast<int>(added);  // numbering goes on from what is stored
   }
   EXPECT_GT(fs_->injected(), 0u);
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "storage/kv_engine.h"
+#include "storage/rocksdb/bulk_ingest.h"
 
 namespace timetrail {
 
@@ -222,6 +223,25 @@ class StreamPrefix final : public rocksdb::SliceTransform {
   const bool length_prefixed_;
 };
 
+// What a read gets when the bulk load could not make the writes before it visible.
+class FailedIterator final : public KvIterator {
+ public:
+  explicit FailedIterator(Status status) : status_(std::move(status)) {}
+  void Seek(std::string_view) override {}
+  void SeekForPrev(std::string_view) override {}
+  void SeekToFirst() override {}
+  void SeekToLast() override {}
+  bool Valid() const override { return false; }
+  void Next() override {}
+  void Prev() override {}
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  Status status() const override { return status_; }
+
+ private:
+  Status status_;
+};
+
 class RocksDbEngine final : public KvEngine {
  public:
   ~RocksDbEngine() override {
@@ -321,10 +341,17 @@ class RocksDbEngine final : public KvEngine {
     handles.pop_back();
     engine->cfs_ = std::move(handles);
     engine->versions_ = std::move(versions);
+    // Files a bulk load was writing when the process stopped were never ingested: cleared.
+    const std::string bulk_dir = dir + "/bulk-ingest";
+    std::filesystem::remove_all(bulk_dir, ec);
+    if (options.bulk_load) {
+      engine->bulk_ = std::make_unique<BulkIngest>(engine->db_.get(), engine->cfs_, bulk_dir);
+    }
     return std::unique_ptr<KvEngine>(std::move(engine));
   }
 
   Result<std::optional<std::string>> Get(Family family, std::string_view key) const override {
+    TT_RETURN_IF_ERROR(ShowBulkWrites());
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(family), ToSlice(key), &value);
     if (s.IsNotFound()) return std::optional<std::string>();
@@ -334,6 +361,7 @@ class RocksDbEngine final : public KvEngine {
 
   Result<std::vector<std::optional<std::string>>> MultiGet(
       Family family, std::span<const std::string> keys) const override {
+    TT_RETURN_IF_ERROR(ShowBulkWrites());
     std::vector<rocksdb::Slice> slices;
     slices.reserve(keys.size());
     for (const std::string& k : keys) slices.emplace_back(k);
@@ -364,6 +392,7 @@ class RocksDbEngine final : public KvEngine {
   }
 
   Status Write(KvWriteBatch& batch, bool sync) override {
+    if (bulk_ != nullptr) return WriteBulk(batch, sync);
     // After a failed write RocksDB refuses every write (its "background error") until
     // DB::Resume(), which flushes the memory tables to new files and starts a new log. So a
     // write first tries to resume: after a full disk, appends go on once space is freed,
@@ -404,6 +433,7 @@ class RocksDbEngine final : public KvEngine {
     // manual_wal_flush), so this is one fdatasync of the WAL files. It does not run beside a
     // Write (wal_mu_), although RocksDB would allow it: see wal_mu_. The WAL is sequential and each
     // batch is one checksummed record, so a crash keeps a prefix of whole batches.
+    if (bulk_ != nullptr) return Annotate(FromRocks(bulk_->Flush(), "ingesting bulk writes"));
     std::lock_guard<std::mutex> wal(wal_mu_);
     if (needs_resume_.load()) {
       // A write failed since the last sync: RocksDB must not sync the log file that failed
@@ -435,6 +465,7 @@ class RocksDbEngine final : public KvEngine {
   }
 
   Status CreateCheckpoint(const std::string& dir) override {
+    TT_RETURN_IF_ERROR(ShowBulkWrites());
     rocksdb::Checkpoint* raw = nullptr;
     TT_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpointing"));
     std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
@@ -486,6 +517,7 @@ class RocksDbEngine final : public KvEngine {
   // before a flush or compaction are dropped by the next read (or WaitForBackgroundWork), so
   // only a store that is not read at all keeps the replaced files a while longer.
   std::unique_ptr<KvIterator> Iterator(Family family, bool within_stream) const {
+    if (Status s = ShowBulkWrites(); !s.ok()) return std::make_unique<FailedIterator>(s);
     rocksdb::ReadOptions ro;
     // Families with a stream prefix extractor: plain iterators see every key in order; stream
     // iterators stay within the stream of the key they are positioned on, and skip table files
@@ -520,6 +552,23 @@ class RocksDbEngine final : public KvEngine {
     return std::make_unique<RocksIterator>(it.release(), &pool, versions_.get(), generation);
   }
 
+  // Bulk load: a batch is kept for the next ingestion, which a sync (the write path's, after
+  // every group commit) or a read starts. Memory stays bounded when no sync comes.
+  Status WriteBulk(KvWriteBatch& batch, bool sync) {
+    static constexpr std::size_t kMaxPendingBytes = 256u << 20;
+    TT_RETURN_IF_ERROR(Annotate(
+        FromRocks(bulk_->Add(std::move(*static_cast<RocksBatch&>(batch).rep())), "writing")));
+    if (!sync && bulk_->pending_bytes() < kMaxPendingBytes) return Status::Ok();
+    return Annotate(FromRocks(bulk_->Flush(), "ingesting bulk writes"));
+  }
+
+  // In a bulk load, ingests what was written so far, so that a read sees every write made
+  // before it (the write path reads its own writes, e.g. stream heads and index entries).
+  Status ShowBulkWrites() const {
+    if (bulk_ == nullptr) return Status::Ok();
+    return Annotate(FromRocks(bulk_->Flush(), "ingesting bulk writes"));
+  }
+
   // Names the data directory in I/O errors, so that the operator knows which disk to look at.
   Status Annotate(Status s) const {
     if (s.ok() || s.code() != StatusCode::kIOError) return s;
@@ -544,6 +593,8 @@ class RocksDbEngine final : public KvEngine {
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   std::shared_ptr<VersionCounter> versions_;
+  // Set in a bulk load (RocksDbEngineOptions::bulk_load): writes go through it, not the WAL.
+  std::unique_ptr<BulkIngest> bulk_;
   // Idle iterators: plain and stream iterators of each family.
   mutable IteratorPool pools_[kFamilyCount * 2];
   // The generation of the table files for which every pool was last cleared.
