@@ -344,13 +344,26 @@ Status VisitEvents(const KvEngine& engine, std::span<const Position> positions,
   };
   if (positions.empty()) return Status::Ok();
   const bool ascending = std::is_sorted(positions.begin(), positions.end());
+  // Newest first, as activity reads its pages.
+  const bool descending =
+      !ascending && std::is_sorted(positions.begin(), positions.end(), std::greater<>());
+  const Position low = std::min(positions.front(), positions.back());
+  const Position high = std::max(positions.front(), positions.back());
   // Dense: at most one other event between two wanted ones on average, so stepping over the
   // others costs less than a seek per event.
-  if (ascending && positions.back() - positions.front() < 2 * positions.size()) {
+  if ((ascending || descending) && high - low < 2 * positions.size()) {
     auto it = engine.NewIterator(Family::kLog);
-    it->Seek(keys::Log(positions.front()));
+    if (ascending) {
+      it->Seek(keys::Log(low));
+    } else {
+      it->SeekForPrev(keys::Log(high));
+    }
     for (Position p : positions) {
-      while (it->Valid() && DecodeBigEndian64(it->key().data()) < p) it->Next();
+      if (ascending) {
+        while (it->Valid() && DecodeBigEndian64(it->key().data()) < p) it->Next();
+      } else {
+        while (it->Valid() && DecodeBigEndian64(it->key().data()) > p) it->Prev();
+      }
       TT_RETURN_IF_ERROR(it->status());
       if (!it->Valid() || DecodeBigEndian64(it->key().data()) != p) return missing(p);
       TT_ASSIGN_OR_RETURN(bool more, one(p, it->value()));

@@ -161,9 +161,9 @@ Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 
 // Calls "visit" with each event stored at "positions", in that order (no visibility check),
 // decoded in place: the view is valid only during the call. Stops early when "visit" returns
-// false. Ascending positions that lie close together are read with one iterator stepping
-// forward; others with MultiGet. Either way each table block is read once for all the events in
-// it.
+// false. Ascending or descending positions that lie close together are read with one iterator
+// stepping forward or back; others with MultiGet. Either way each table block is read once for
+// all the events in it.
 Status VisitEvents(const KvEngine& engine, std::span<const Position> positions,
                    const std::function<Result<bool>(const StoredEventView&)>& visit);
 

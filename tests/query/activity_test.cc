@@ -402,7 +402,7 @@ void WithoutTypeEntries(const std::string& dir, const std::function<bool(Positio
 // 3,000 streams under "many/" (once more than 1,024 of them are written, a prefix filter goes
 // with the type index instead of the streams' indexes), a few busy streams under "few/", and a
 // system stream; transactions of one to four events.
-void WriteTypedLog(EventStore& store, std::mt19937& rng, int count) {
+void WriteTypedLog(EventStore& store, std::mt19937& rng, int count, int common_percent = 60) {
   auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
   for (int written = 0; written < count;) {
     Transaction tx;
@@ -418,7 +418,11 @@ void WriteTypedLog(EventStore& store, std::mt19937& rng, int count) {
         a.stream += "/" + std::to_string(j);  // one append per stream in a transaction
       }
       const int t = pick(100);
-      const char* type = t < 60 ? "Common" : t < 85 ? "$put" : t < 97 ? "Uncommon" : "Rare";
+      const int rest = (t - common_percent) * 100 / (100 - common_percent);
+      const char* type = t < common_percent ? "Common"
+                         : rest < 62        ? "$put"
+                         : rest < 92        ? "Uncommon"
+                                            : "Rare";
       a.events.push_back(testing::Event(type, std::string(type) == "$put" ? R"({"n": 1})" : "1",
                                         pick(3) == 0 ? R"({"actor": "ann"})" : "{}"));
       tx.appends.push_back(std::move(a));
@@ -456,16 +460,20 @@ void ExpectTypeQueriesMatchAFullScan(const EventStore& store, std::mt19937& rng,
     if (pick(2)) q.to = events[pick(static_cast<int>(events.size()))].recorded_at;
     q.limit = 10000;
     const std::size_t answer = Expected(events, q).size();
-    // Pages of one, small pages, exactly the answer, one less and one more, all in one.
+    // Pages of one, small pages, pages that a scan of a common type's dense stretch may not
+    // fill, exactly the answer, one less and one more, all in one.
     const std::size_t limits[] = {1,
                                   3,
                                   16,
                                   17,
+                                  40,
+                                  100,
+                                  500,
                                   std::max<std::size_t>(answer, 1),
                                   std::max<std::size_t>(answer, 2) - 1,
                                   answer + 1,
                                   10000};
-    q.limit = limits[pick(8)];
+    q.limit = limits[pick(11)];
     int pages = 0;
     std::vector<Position> want = Expected(events, q);
     ASSERT_EQ(AllPages(store, q, &pages), want)
@@ -495,6 +503,23 @@ TEST(TemporalActivityTest, TypeFiltersMatchAFullScan) {
   for (const RecordedEvent& e : events) want[e.type].push_back(e.position);
   store.reset();
   EXPECT_EQ(TypeEntries(dir.path()), want);
+}
+
+// A type common in one stretch of the log and rare in the others: a page starts on the index,
+// steps through the log where the type is dense, and goes back to the index where it thins out.
+TEST(TemporalActivityTest, TypesDenseInAStretchOfTheLogMatchAFullScan) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  std::mt19937 rng(29);
+  auto store = testing::OpenOrDie(dir.path(), o);
+  ASSERT_NE(store, nullptr);
+  WriteTypedLog(*store, rng, 800, 90);
+  WriteTypedLog(*store, rng, 2000, 3);
+  WriteTypedLog(*store, rng, 300, 90);
+  WriteTypedLog(*store, rng, 600, 3);
+  WriteTypedLog(*store, rng, 200, 90);
+  ExpectTypeQueriesMatchAFullScan(*store, rng, 250);
 }
 
 // A directory written partly by a release without the type index: its events before
