@@ -76,6 +76,36 @@ Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path) {
   return tag;
 }
 
+// The first position whose events all have a type index entry (keys::kTypesSince), where "last"
+// is the log's last position and "last_event" its stored value (empty when the log is). A store
+// without the record is new or was last written by a release that did not index types: the next
+// position appended is the first indexed one, recorded durably before anything is appended, so
+// no event at or after it lacks its entry. A record with a last event that lacks its entry means
+// that such a release appended after the record was made (events this store cannot tell apart):
+// the record moves past them, and activity reads the log for them.
+Result<Position> OpenTypeIndex(KvEngine* engine, std::string_view path, Position last,
+                               std::string_view last_event) {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine->Get(Family::kMeta, keys::kTypesSince));
+  if (raw) {
+    Position since = 0;
+    auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), since);
+    if (ec != std::errc() || ptr != raw->data() + raw->size() || since == 0) {
+      return Status::Corruption("data directory '" + std::string(path) +
+                                "': its type index record is damaged ('" + *raw + "')");
+    }
+    if (since > last) return since;
+    TT_ASSIGN_OR_RETURN(StoredEventView e, DecodeStoredEventView(last_event));
+    TT_ASSIGN_OR_RETURN(std::optional<std::string> entry,
+                        engine->Get(Family::kIndex, temporal::TypeKey(e.type, last)));
+    if (entry) return since;
+  }
+  std::unique_ptr<KvWriteBatch> batch = engine->NewBatch();
+  batch->Put(Family::kMeta, keys::kTypesSince, std::to_string(last + 1));
+  TT_RETURN_IF_ERROR(engine->Write(*batch, /*sync=*/true));
+  return last + 1;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
@@ -109,12 +139,15 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
                               " but the head record says " + std::to_string(head.last_position) +
                               "; run verify");
   }
+  TT_ASSIGN_OR_RETURN(Position types_since, OpenTypeIndex(engine.get(), path, last_in_log,
+                                                          it->Valid() ? it->value() : ""));
 
   auto store = std::unique_ptr<EventStoreImpl>(new EventStoreImpl(options, std::move(engine)));
   store->head_ = head;
   store->last_position_.store(head.last_position, std::memory_order_release);
   EventStoreImpl* self = store.get();
   store->id_tag_ = id_tag;
+  store->types_since_ = types_since;
   store->write_path_ =
       std::make_unique<WritePath>(store->engine_.get(), options, head, id_tag,
                                   [self](const keys::HeadState& h) { self->Publish(h); });

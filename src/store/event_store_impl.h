@@ -102,6 +102,8 @@ class EventStoreImpl final : public EventStore {
   const Options options_;
   std::unique_ptr<KvEngine> engine_;
   keys::IdTag id_tag_{};  // the first bytes of every id this store generates
+  // Events from this position on have type index entries (keys::kTypesSince).
+  Position types_since_ = 1;
   // Declared before write_path_: the write path calls it until it stops.
   std::unique_ptr<temporal::TemporalIndexHook> temporal_index_;
   std::unique_ptr<WritePath> write_path_;

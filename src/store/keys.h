@@ -93,6 +93,12 @@ inline constexpr std::string_view kFormatVersion = "store/format";
 inline constexpr int kLayoutVersion = 2;
 // The store's IdTag (6 bytes), written with layout 2.
 inline constexpr std::string_view kIdTag = "store/id_tag";
+// The first position from which every event has a type index entry (kIndex 't'), as decimal
+// text: 1 for a store created by a release that indexes types, else the first position such a
+// release appended. Written once, on its first open of the directory and before it appends;
+// activity by type reads the index from there and scans the log below it, so directories
+// written earlier need no upgrade step.
+inline constexpr std::string_view kTypesSince = "index/types_since";
 inline std::string Checkpoint(std::string_view name) { return "checkpoint/" + std::string(name); }
 
 // Value of kStreamHeads.

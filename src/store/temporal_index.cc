@@ -178,6 +178,14 @@ std::string ActorKey(std::string_view actor, Position p) {
   return k;
 }
 
+std::string TypePrefix(std::string_view type) { return Prefixed('t', type); }
+
+std::string TypeKey(std::string_view type, Position p) {
+  std::string k = TypePrefix(type);
+  PutBigEndian64(&k, p);
+  return k;
+}
+
 std::string PositionPrefix(std::string_view stream) { return Prefixed('p', stream); }
 
 std::string PositionKey(std::string_view stream, Position p) {
@@ -336,13 +344,26 @@ Status VisitEvents(const KvEngine& engine, std::span<const Position> positions,
   };
   if (positions.empty()) return Status::Ok();
   const bool ascending = std::is_sorted(positions.begin(), positions.end());
+  // Newest first, as activity reads its pages.
+  const bool descending =
+      !ascending && std::is_sorted(positions.begin(), positions.end(), std::greater<>());
+  const Position low = std::min(positions.front(), positions.back());
+  const Position high = std::max(positions.front(), positions.back());
   // Dense: at most one other event between two wanted ones on average, so stepping over the
   // others costs less than a seek per event.
-  if (ascending && positions.back() - positions.front() < 2 * positions.size()) {
+  if ((ascending || descending) && high - low < 2 * positions.size()) {
     auto it = engine.NewIterator(Family::kLog);
-    it->Seek(keys::Log(positions.front()));
+    if (ascending) {
+      it->Seek(keys::Log(low));
+    } else {
+      it->SeekForPrev(keys::Log(high));
+    }
     for (Position p : positions) {
-      while (it->Valid() && DecodeBigEndian64(it->key().data()) < p) it->Next();
+      if (ascending) {
+        while (it->Valid() && DecodeBigEndian64(it->key().data()) < p) it->Next();
+      } else {
+        while (it->Valid() && DecodeBigEndian64(it->key().data()) > p) it->Prev();
+      }
       TT_RETURN_IF_ERROR(it->status());
       if (!it->Valid() || DecodeBigEndian64(it->key().data()) != p) return missing(p);
       TT_ASSIGN_OR_RETURN(bool more, one(p, it->value()));
@@ -672,31 +693,61 @@ void TemporalIndexHook::EvictDurable() {
   std::erase_if(cache_, [durable](const auto& kv) { return kv.second.position <= durable; });
 }
 
-std::string TemporalIndexHook::PrepareEvent(const RecordedEvent& e) const {
-  std::string prepared;
-  AppendSignature(SignatureOf(e.type, e.data), &prepared);
-  // Metadata was validated as a JSON object. Parsing it is skipped when it cannot hold an
-  // "actor" key: the key's letters can only be spelled literally or with \u escapes.
-  if (e.metadata.find("actor") == std::string::npos &&
-      e.metadata.find("\\u") == std::string::npos) {
-    return prepared;
-  }
-  Json meta = Json::parse(e.metadata.begin(), e.metadata.end(), nullptr, false);
-  if (!meta.is_object()) return prepared;
-  auto actor = meta.find("actor");
-  if (actor == meta.end() || !actor->is_string()) return prepared;
-  return prepared + ActorPrefix(actor->get_ref<const std::string&>());
-}
-
 namespace {
 
-// PrepareEvent's result: the encoded signature, then the actor prefix (maybe empty).
-std::size_t PreparedSignatureSize(std::string_view prepared) {
-  if (prepared.empty()) return 0;
-  return static_cast<ChangeSignature::Kind>(prepared[0]) == ChangeSignature::Kind::kPatch ? 9 : 1;
+// What PrepareEvent builds for one event, for OnTransaction. Encoded as its parts in this order,
+// each length-prefixed (PutLengthPrefixed), so that a part may be added without the others
+// knowing its size; never stored.
+struct PreparedEvent {
+  std::string_view signature;     // the encoded ChangeSignature
+  std::string_view type_prefix;   // TypePrefix of the event's type
+  std::string_view actor_prefix;  // ActorPrefix of metadata.actor; empty when it names none
+};
+
+std::string EncodePrepared(const ChangeSignature& signature, std::string_view type_prefix,
+                           std::string_view actor_prefix) {
+  std::string encoded_signature;
+  AppendSignature(signature, &encoded_signature);
+  std::string out;
+  out.reserve(3 + encoded_signature.size() + type_prefix.size() + actor_prefix.size());
+  PutLengthPrefixed(&out, encoded_signature);
+  PutLengthPrefixed(&out, type_prefix);
+  PutLengthPrefixed(&out, actor_prefix);
+  return out;
+}
+
+std::optional<PreparedEvent> DecodePrepared(std::string_view prepared) {
+  Decoder d(prepared);
+  PreparedEvent out;
+  d.GetLengthPrefixed(&out.signature);
+  d.GetLengthPrefixed(&out.type_prefix);
+  d.GetLengthPrefixed(&out.actor_prefix);
+  if (!d.ok()) return std::nullopt;
+  return out;
+}
+
+// The actor metadata.actor names, when it is a string.
+std::optional<std::string> ActorOf(std::string_view metadata) {
+  // Metadata was validated as a JSON object. Parsing it is skipped when it cannot hold an
+  // "actor" key: the key's letters can only be spelled literally or with \u escapes.
+  if (metadata.find("actor") == std::string_view::npos &&
+      metadata.find("\\u") == std::string_view::npos) {
+    return std::nullopt;
+  }
+  Json meta = Json::parse(metadata.begin(), metadata.end(), nullptr, false);
+  if (!meta.is_object()) return std::nullopt;
+  auto actor = meta.find("actor");
+  if (actor == meta.end() || !actor->is_string()) return std::nullopt;
+  return actor->get<std::string>();
 }
 
 }  // namespace
+
+std::string TemporalIndexHook::PrepareEvent(const RecordedEvent& e) const {
+  std::optional<std::string> actor = ActorOf(e.metadata);
+  return EncodePrepared(SignatureOf(e.type, e.data), TypePrefix(e.type),
+                        actor ? ActorPrefix(*actor) : std::string());
+}
 
 namespace {
 
@@ -756,20 +807,26 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     const Position durable = durable_position_();
     while (!pending_.empty() && pending_.front().position <= durable) pending_.pop_front();
   }
-  std::string fixed;
+  std::string fixed, key;
+  // A key whose prefix PrepareEvent built: only the position is appended here.
+  auto key_at = [&key](std::string_view prefix, Position p) -> const std::string& {
+    key.assign(prefix);
+    PutBigEndian64(&key, p);
+    return key;
+  };
   for (std::size_t i = 0; i < events.size(); ++i) {
     const RecordedEvent& e = events[i];
-    const std::string_view prep = prepared[i];
-    const std::size_t signature_size = PreparedSignatureSize(prep);
-    if (prep.size() > signature_size) {  // the actor index: its prefix was built by PrepareEvent
-      std::string key(prep.substr(signature_size));
-      PutBigEndian64(&key, e.position);
-      batch.Put(Family::kIndex, key, stored[i]);  // covering: activity reads no log
+    const std::optional<PreparedEvent> prep = DecodePrepared(prepared[i]);
+    if (!prep) return Status::Internal("the index data prepared for an event is damaged");
+    batch.Put(Family::kIndex, key_at(prep->type_prefix, e.position), "");
+    if (!prep->actor_prefix.empty()) {
+      // Covering: activity by actor reads no log.
+      batch.Put(Family::kIndex, key_at(prep->actor_prefix, e.position), stored[i]);
     }
     // The revision and the signature: the value of both the position and valid-time entries.
     fixed.clear();
     PutFixed64(&fixed, e.revision);
-    fixed.append(prep.substr(0, signature_size));
+    fixed.append(prep->signature);
     batch.Put(Family::kIndex, PositionKey(e.stream, e.position), fixed);
 
     auto it = cache_.find(e.stream);

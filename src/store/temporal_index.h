@@ -1,7 +1,8 @@
 // The temporal layer's storage side: the records it keeps beside the log (state snapshots in
-// kSnapshots, the actor index in kIndex), the IndexHook that writes them in the same atomic batch
-// as the events, and the reads that load a stream's state near a revision. The folding itself is
-// in src/query (pure functions). Key layout: docs/temporal.md, "How queries are answered".
+// kSnapshots; the actor, type, position and valid-time indexes in kIndex), the IndexHook that
+// writes them in the same atomic batch as the events, and the reads that load a stream's state near
+// a revision. The folding itself is in src/query (pure functions). Key layout: docs/temporal.md,
+// "How queries are answered".
 #ifndef TIMETRAIL_STORE_TEMPORAL_INDEX_H_
 #define TIMETRAIL_STORE_TEMPORAL_INDEX_H_
 
@@ -32,6 +33,14 @@ std::string SnapshotKey(std::string_view stream, Revision r);
 // an entry means "read the event from the log".
 std::string ActorPrefix(std::string_view actor);
 std::string ActorKey(std::string_view actor, Position p);
+
+// kIndex, type index: 't', big-endian 32-bit length of the type, the type's bytes, big-endian
+// position -> empty. One key per event, written since kTypesSince: a type's events in a window
+// are adjacent keys, so activity by a rare type costs a seek and its answer instead of a scan of
+// the window. Not covering (the actor index already doubles the bytes of most events): the
+// reader takes the events from the log, one MultiGet per page.
+std::string TypePrefix(std::string_view type);
+std::string TypeKey(std::string_view type, Position p);
 
 // kIndex, valid-time index: 'v', length, stream, ordered valid_from, big-endian position ->
 // fixed64 revision, then the event's ChangeSignature. One key per document event: the stream's
@@ -152,9 +161,9 @@ Result<RecordedEvent> ReadEvent(const KvEngine& engine, Position p);
 
 // Calls "visit" with each event stored at "positions", in that order (no visibility check),
 // decoded in place: the view is valid only during the call. Stops early when "visit" returns
-// false. Ascending positions that lie close together are read with one iterator stepping
-// forward; others with MultiGet. Either way each table block is read once for all the events in
-// it.
+// false. Ascending or descending positions that lie close together are read with one iterator
+// stepping forward or back; others with MultiGet. Either way each table block is read once for
+// all the events in it.
 Status VisitEvents(const KvEngine& engine, std::span<const Position> positions,
                    const std::function<Result<bool>(const StoredEventView&)>& visit);
 
@@ -183,7 +192,8 @@ Result<FoldedState> ValidStateAt(const KvEngine& engine, std::string_view stream
                                  Position known, Timestamp v);
 
 // Writes snapshots every "interval" events of a stream (and sooner once the document events since
-// the last one hold "snapshot_bytes" of data) and the actor index. Runs on the writer
+// the last one hold "snapshot_bytes" of data) and the kIndex entries (actor, type, position,
+// valid-time). Runs on the writer
 // thread only. Keeps the folded state of recently written streams so that a snapshot costs one
 // merge per event rather than a read; entries not yet durable are never evicted, because the
 // engine cannot give them back.
@@ -196,9 +206,10 @@ class TemporalIndexHook final : public IndexHook {
   TemporalIndexHook(const TemporalIndexHook&) = delete;
   TemporalIndexHook& operator=(const TemporalIndexHook&) = delete;
 
-  // The event's ChangeSignature (encoded), then the actor index key's prefix when the event's
-  // metadata names an actor: JSON scanning on the appending thread rather than in the ordered
-  // stage.
+  // The parts of the event's index entries that follow from the event alone: its
+  // ChangeSignature (encoded), its type index key's prefix, and its actor index key's prefix
+  // when its metadata names an actor. Built on the appending thread (JSON scanning, key
+  // building), so that the ordered stage only appends positions.
   std::string PrepareEvent(const RecordedEvent& event) const override;
   Status OnTransaction(std::span<const RecordedEvent> events, std::span<const std::string> stored,
                        std::span<const std::string> prepared, std::span<const StreamBefore> before,

@@ -1,8 +1,10 @@
-// EventStoreImpl's temporal queries: the reads (snapshots, stream index, actor index), with the
-// folding done by the pure functions of src/query. docs/temporal.md explains the costs.
+// EventStoreImpl's temporal queries: the reads (snapshots, stream index, actor and type
+// indexes), with the folding done by the pure functions of src/query. docs/temporal.md explains
+// the costs.
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <queue>
 #include <utility>
 
 #include "core/coding.h"
@@ -528,22 +530,109 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
       return page;
     }
   }
-  // Otherwise the log itself, newest first, examining every event of the window until the page
+  // The log itself, newest first from "hi" back to "lo", examining every event until the page
   // is full.
-  auto it = engine_->NewIterator(Family::kLog);
-  for (it->SeekForPrev(keys::Log(upper)); it->Valid(); it->Prev()) {
-    Position p = DecodeBigEndian64(it->key().data());
-    if (p < lower) break;
-    if (page.events.size() >= query.limit) {
-      more = true;
-      break;
+  auto scan_log = [&](Position lo, Position hi) -> Status {
+    auto it = engine_->NewIterator(Family::kLog);
+    for (it->SeekForPrev(keys::Log(hi)); it->Valid(); it->Prev()) {
+      Position p = DecodeBigEndian64(it->key().data());
+      if (p < lo) break;
+      if (page.events.size() >= query.limit) {
+        more = true;
+        break;
+      }
+      // Decoded in place: only the events the filter takes are copied out.
+      auto e = DecodeStoredEventView(it->value());
+      if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
+      if (filter.Matches(e->stream, e->type)) page.events.push_back(e->ToEvent());
     }
-    // Decoded in place: only the events the filter takes are copied out.
-    auto e = DecodeStoredEventView(it->value());
-    if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
-    if (filter.Matches(e->stream, e->type)) page.events.push_back(e->ToEvent());
+    return it->status();
+  };
+  // The type index entries of query.event_types from "hi" back to "lo" (all of them indexed):
+  // one seek per type, the types' walks merged newest first by position, their events read from
+  // the log a chunk at a time until the page is full.
+  auto walk_types = [&](Position lo, Position hi) -> Status {
+    std::vector<std::string> types = query.event_types;
+    std::sort(types.begin(), types.end());
+    types.erase(std::unique(types.begin(), types.end()), types.end());
+    // Without a stream filter every entry is an answer, so a chunk is exactly what the page
+    // lacks; with one, the filter needs the events, read a chunk at a time.
+    const bool stream_filter = !query.stream_prefix.empty() || query.skip_system_streams;
+    // Entries looked at before deciding whether the window is dense with these types.
+    constexpr std::size_t kProbe = 32;
+    bool probe = true;
+    for (;;) {
+      std::vector<std::string> prefixes;
+      std::vector<std::unique_ptr<KvIterator>> walks;
+      // The position of each walk's current entry, and the walk: the newest on top.
+      std::priority_queue<std::pair<Position, std::size_t>> next;
+      auto queue_entry = [&](std::size_t w) -> Status {
+        KvIterator& it = *walks[w];
+        TT_RETURN_IF_ERROR(it.status());
+        if (!it.Valid() || !it.key().starts_with(prefixes[w]) ||
+            it.key().size() != prefixes[w].size() + 8) {
+          return Status::Ok();
+        }
+        const Position p = DecodeBigEndian64(it.key().data() + prefixes[w].size());
+        if (p >= lo) next.emplace(p, w);
+        return Status::Ok();
+      };
+      for (const std::string& type : types) {
+        prefixes.push_back(temporal::TypePrefix(type));
+        walks.push_back(engine_->NewStreamIterator(Family::kIndex));
+        walks.back()->SeekForPrev(temporal::TypeKey(type, hi));
+        TT_RETURN_IF_ERROR(queue_entry(walks.size() - 1));
+      }
+      std::vector<Position> chunk;  // newest first
+      std::optional<Position> scanned_to;
+      while (!next.empty()) {
+        if (chunk.empty() && page.events.size() >= query.limit) {
+          more = true;  // an event in the window is left for the next page
+          break;
+        }
+        const auto [p, w] = next.top();
+        next.pop();
+        chunk.push_back(p);
+        walks[w]->Prev();
+        TT_RETURN_IF_ERROR(queue_entry(w));
+        const std::size_t lacking = query.limit - std::min(query.limit, page.events.size());
+        if (probe && chunk.size() == kProbe) {
+          probe = false;
+          if (lacking > kProbe && chunk.front() - chunk.back() < 2 * kProbe) {
+            // At least every other event here is of these types (a common type): stepping
+            // through the log costs less than stepping through the index as well. For at most
+            // four times what the page lacks, in case they thin out further back; then the
+            // index again, below what was scanned. The chunk lies within the scan.
+            const Position from = hi - lo >= 4 * lacking ? hi - 4 * lacking + 1 : lo;
+            TT_RETURN_IF_ERROR(scan_log(from, hi));
+            scanned_to = from;
+            break;
+          }
+        }
+        const std::size_t wanted = stream_filter ? chunk_size() : lacking;
+        if (chunk.size() >= wanted) {
+          TT_RETURN_IF_ERROR(read_from_log(std::exchange(chunk, {})));
+          if (more) break;
+        }
+      }
+      if (!scanned_to) return read_from_log(std::exchange(chunk, {}));
+      if (more || *scanned_to == lo) return Status::Ok();
+      hi = *scanned_to - 1;
+    }
+  };
+  if (!query.event_types.empty()) {
+    // The type index, from "upper" back to the first position it covers: each type's entries
+    // in the window are adjacent keys, so a rare type costs a seek and its answer, not a scan
+    // of the window. Events written before the index existed are older than all indexed ones
+    // (kTypesSince), so the log answers for them after it, newest first as before.
+    const Position indexed_from = std::max(lower, types_since_);
+    if (indexed_from <= upper) TT_RETURN_IF_ERROR(walk_types(indexed_from, upper));
+    if (!more && lower < types_since_) {
+      TT_RETURN_IF_ERROR(scan_log(lower, std::min(upper, types_since_ - 1)));
+    }
+  } else {
+    TT_RETURN_IF_ERROR(scan_log(lower, upper));
   }
-  TT_RETURN_IF_ERROR(it->status());
   if (more) page.next_cursor = "p" + std::to_string(page.events.back().position);
   return page;
 }

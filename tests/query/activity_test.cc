@@ -1,14 +1,18 @@
 // Activity across streams: every filter combination, paged by cursor, must return exactly what a
 // full scan of the log filtered by hand returns, newest first. The actor index holds each event's
 // log value (a covering index); entries written by older releases hold nothing and are read from
-// the log, and a store with both kinds answers the same.
+// the log, and a store with both kinds answers the same. The type index holds a key per event
+// from index/types_since on; events before it are found by a scan of the log.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "storage/kv_engine.h"
+#include "store/keys.h"
 #include "support/store_helpers.h"
 #include "support/temp_dir.h"
 #include "timetrail/store.h"
@@ -23,6 +27,7 @@ std::vector<Position> Expected(const std::vector<RecordedEvent>& log, const Acti
   for (auto it = log.rbegin(); it != log.rend(); ++it) {
     const RecordedEvent& e = *it;
     if (!e.stream.starts_with(q.stream_prefix)) continue;
+    if (q.skip_system_streams && e.stream.starts_with("$")) continue;
     if (!q.event_types.empty() &&
         std::find(q.event_types.begin(), q.event_types.end(), e.type) == q.event_types.end()) {
       continue;
@@ -333,6 +338,237 @@ TEST(TemporalActivityTest, PrefixesOfFewAndManyStreamsMatchAFullScan) {
         << "query " << i << " prefix '" << q.stream_prefix << "' limit " << q.limit;
     EXPECT_LE(static_cast<std::size_t>(pages), want.size() / q.limit + 1);
   }
+}
+
+// The type index entries of "dir": the position of each key under "t", by type.
+std::map<std::string, std::vector<Position>> TypeEntries(const std::string& dir) {
+  std::map<std::string, std::vector<Position>> out;
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  if (!engine.ok()) return out;
+  auto it = (*engine)->NewIterator(Family::kIndex);
+  for (it->Seek("t"); it->Valid() && it->key().starts_with("t"); it->Next()) {
+    const std::string_view k = it->key();
+    EXPECT_TRUE(it->value().empty());
+    std::uint32_t length = 0;
+    for (int i = 1; i <= 4; ++i) length = (length << 8) | static_cast<std::uint8_t>(k[i]);
+    EXPECT_EQ(k.size(), 5 + length + 8u);
+    Position p = 0;
+    for (std::size_t i = k.size() - 8; i < k.size(); ++i) {
+      p = (p << 8) | static_cast<std::uint8_t>(k[i]);
+    }
+    out[std::string(k.substr(5, length))].push_back(p);
+  }
+  EXPECT_TRUE(it->status().ok());
+  return out;
+}
+
+std::string MetaOf(const std::string& dir, std::string_view key) {
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir);
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  if (!engine.ok()) return "";
+  auto v = (*engine)->Get(Family::kMeta, key);
+  EXPECT_TRUE(v.ok());
+  return v.ok() ? v->value_or("") : "";
+}
+
+// Makes "dir" look as if the events at positions "older" had been written by a release without
+// the type index: their entries go, and with "since" set, index/types_since is "since" (nullopt:
+// no record, as before the first open by a release with the index).
+void WithoutTypeEntries(const std::string& dir, const std::function<bool(Position)>& older,
+                        std::optional<Position> since) {
+  auto engine = OpenRocksDbEngine(RocksDbEngineOptions{}, dir);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto batch = (*engine)->NewBatch();
+  auto it = (*engine)->NewIterator(Family::kIndex);
+  for (it->Seek("t"); it->Valid() && it->key().starts_with("t"); it->Next()) {
+    const std::string_view k = it->key();
+    Position p = 0;
+    for (std::size_t i = k.size() - 8; i < k.size(); ++i) {
+      p = (p << 8) | static_cast<std::uint8_t>(k[i]);
+    }
+    if (older(p)) batch->Delete(Family::kIndex, k);
+  }
+  ASSERT_TRUE(it->status().ok());
+  if (since) {
+    batch->Put(Family::kMeta, keys::kTypesSince, std::to_string(*since));
+  } else {
+    batch->Delete(Family::kMeta, keys::kTypesSince);
+  }
+  ASSERT_TRUE((*engine)->Write(*batch, /*sync=*/true).ok());
+}
+
+// Appends "count" events of a log for type queries: common, uncommon and rare types, over up to
+// 3,000 streams under "many/" (once more than 1,024 of them are written, a prefix filter goes
+// with the type index instead of the streams' indexes), a few busy streams under "few/", and a
+// system stream; transactions of one to four events.
+void WriteTypedLog(EventStore& store, std::mt19937& rng, int count, int common_percent = 60) {
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  for (int written = 0; written < count;) {
+    Transaction tx;
+    const int n = std::min(1 + pick(4), count - written);
+    for (int j = 0; j < n; ++j) {
+      StreamAppend a;
+      const int where = pick(20);
+      a.stream = where == 0  ? "$system"
+                 : where < 6 ? "few/" + std::to_string(pick(5))
+                             : "many/" + std::to_string(pick(3000));
+      if (std::any_of(tx.appends.begin(), tx.appends.end(),
+                      [&](const StreamAppend& b) { return b.stream == a.stream; })) {
+        a.stream += "/" + std::to_string(j);  // one append per stream in a transaction
+      }
+      const int t = pick(100);
+      const int rest = (t - common_percent) * 100 / (100 - common_percent);
+      const char* type = t < common_percent ? "Common"
+                         : rest < 62        ? "$put"
+                         : rest < 92        ? "Uncommon"
+                                            : "Rare";
+      a.events.push_back(testing::Event(type, std::string(type) == "$put" ? R"({"n": 1})" : "1",
+                                        pick(3) == 0 ? R"({"actor": "ann"})" : "{}"));
+      tx.appends.push_back(std::move(a));
+    }
+    auto committed = store.Transact(tx);
+    ASSERT_TRUE(committed.ok()) << committed.status().ToString();
+    written += n;
+  }
+}
+
+std::vector<RecordedEvent> WholeLog(const EventStore& store) {
+  ReadLogOptions all;
+  all.max_count = SIZE_MAX;
+  auto log = store.ReadLog(all);
+  EXPECT_TRUE(log.ok());
+  return log.ok() ? log->events : std::vector<RecordedEvent>{};
+}
+
+// Random type queries (one to three types, duplicates and unknown ones included; with windows,
+// prefixes, system streams left out, sometimes an actor; page sizes around the answer's size)
+// against a full scan.
+void ExpectTypeQueriesMatchAFullScan(const EventStore& store, std::mt19937& rng, int queries) {
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  const std::vector<RecordedEvent> events = WholeLog(store);
+  ASSERT_FALSE(events.empty());
+  const char* types[] = {"Common", "$put", "Uncommon", "Rare", "Missing"};
+  const char* prefixes[] = {"many/", "many/1", "few/", "$"};
+  for (int i = 0; i < queries; ++i) {
+    ActivityQuery q;
+    for (int n = 1 + pick(3); n > 0; --n) q.event_types.push_back(types[pick(5)]);
+    if (pick(4) == 0) q.stream_prefix = prefixes[pick(4)];
+    if (pick(4) == 0) q.skip_system_streams = true;
+    if (pick(8) == 0) q.actor = "ann";
+    if (pick(2)) q.from = events[pick(static_cast<int>(events.size()))].recorded_at;
+    if (pick(2)) q.to = events[pick(static_cast<int>(events.size()))].recorded_at;
+    q.limit = 10000;
+    const std::size_t answer = Expected(events, q).size();
+    // Pages of one, small pages, pages that a scan of a common type's dense stretch may not
+    // fill, exactly the answer, one less and one more, all in one.
+    const std::size_t limits[] = {1,
+                                  3,
+                                  16,
+                                  17,
+                                  40,
+                                  100,
+                                  500,
+                                  std::max<std::size_t>(answer, 1),
+                                  std::max<std::size_t>(answer, 2) - 1,
+                                  answer + 1,
+                                  10000};
+    q.limit = limits[pick(11)];
+    int pages = 0;
+    std::vector<Position> want = Expected(events, q);
+    ASSERT_EQ(AllPages(store, q, &pages), want)
+        << "query " << i << " types " << q.event_types.size() << " first '" << q.event_types[0]
+        << "' prefix '" << q.stream_prefix << "' actor '" << q.actor << "' limit " << q.limit;
+    EXPECT_LE(static_cast<std::size_t>(pages), want.size() / q.limit + 1);
+  }
+}
+
+TEST(TemporalActivityTest, TypeFiltersMatchAFullScan) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  std::mt19937 rng(17);
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    WriteTypedLog(*store, rng, 3000);
+    ExpectTypeQueriesMatchAFullScan(*store, rng, 200);
+  }
+  // A store created with the type index: one entry per event, under its type, from position 1.
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "1");
+  auto store = testing::OpenOrDie(dir.path(), o);
+  ASSERT_NE(store, nullptr);
+  const std::vector<RecordedEvent> events = WholeLog(*store);
+  std::map<std::string, std::vector<Position>> want;
+  for (const RecordedEvent& e : events) want[e.type].push_back(e.position);
+  store.reset();
+  EXPECT_EQ(TypeEntries(dir.path()), want);
+}
+
+// A type common in one stretch of the log and rare in the others: a page starts on the index,
+// steps through the log where the type is dense, and goes back to the index where it thins out.
+TEST(TemporalActivityTest, TypesDenseInAStretchOfTheLogMatchAFullScan) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  std::mt19937 rng(29);
+  auto store = testing::OpenOrDie(dir.path(), o);
+  ASSERT_NE(store, nullptr);
+  WriteTypedLog(*store, rng, 800, 90);
+  WriteTypedLog(*store, rng, 2000, 3);
+  WriteTypedLog(*store, rng, 300, 90);
+  WriteTypedLog(*store, rng, 600, 3);
+  WriteTypedLog(*store, rng, 200, 90);
+  ExpectTypeQueriesMatchAFullScan(*store, rng, 250);
+}
+
+// A directory written partly by a release without the type index: its events before
+// index/types_since have no entries and are found by the log scan, the later ones by the index,
+// and pages across the boundary are the same as a full scan's.
+TEST(TemporalActivityTest, EventsBeforeTheTypeIndexAreFoundInTheLog) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  std::mt19937 rng(23);
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    WriteTypedLog(*store, rng, 1200);
+  }
+  // As written by the earlier release: no entries, no record. The first open records the next
+  // position, durably and only once.
+  WithoutTypeEntries(
+      dir.path(), [](Position) { return true; }, std::nullopt);
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->LastPosition(), 1200u);
+    ExpectTypeQueriesMatchAFullScan(*store, rng, 60);
+    WriteTypedLog(*store, rng, 1200);
+    ExpectTypeQueriesMatchAFullScan(*store, rng, 150);
+  }
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "1201");
+  for (const auto& [type, positions] : TypeEntries(dir.path())) {
+    EXPECT_GE(positions.front(), 1201u) << type;
+  }
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    ExpectTypeQueriesMatchAFullScan(*store, rng, 60);
+  }
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "1201");
+  // The earlier release writes to the directory again (its last 300 events have no entries):
+  // the next open sees that the last event lacks its entry and moves the record past it.
+  WithoutTypeEntries(
+      dir.path(), [](Position p) { return p > 2100; }, 1201);
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    ExpectTypeQueriesMatchAFullScan(*store, rng, 100);
+    WriteTypedLog(*store, rng, 300);
+    ExpectTypeQueriesMatchAFullScan(*store, rng, 100);
+  }
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "2401");
 }
 
 TEST(TemporalActivityTest, BadCursorAndLimitAreRejected) {

@@ -370,18 +370,22 @@ TEST(TemporalReferenceTest, EngineAgreesWithPlainReplay) {
     const Timestamp end = log->events.back().recorded_at;
 
     int queries = 0;
-    // Activity by actor (the covering actor index) and by stream prefix alone (the streams' own
-    // indexes) against a plain filter of the log, newest first, in pages of random sizes over
-    // random windows.
-    for (int i = 0; i < 60; ++i) {
+    // Activity by actor (the covering actor index), by stream prefix (the streams' own indexes)
+    // and by type alone (the type index) against a plain filter of the log, newest first, in
+    // pages of random sizes over random windows.
+    for (int i = 0; i < 90; ++i) {
       ActivityQuery q;
-      if (g.Chance(60)) q.actor = "actor-" + std::to_string(g.Int(0, 3));
+      if (g.Chance(40)) q.actor = "actor-" + std::to_string(g.Int(0, 3));
       const auto& some = log->events;
       if (g.Chance(70)) q.from = some[g.Int(0, static_cast<int>(some.size()) - 1)].recorded_at;
       if (g.Chance(70)) q.to = some[g.Int(0, static_cast<int>(some.size()) - 1)].recorded_at;
-      if (g.Chance(25)) q.event_types = {"$patch", "Something1"};
+      const std::vector<std::vector<std::string>> type_sets = {
+          {"$patch", "Something1"}, {"Something2"}, {"$delete"}, {"$put", "Something0", "$put"}};
+      if (g.Chance(40)) q.event_types = type_sets[g.Int(0, 3)];
       const char* prefixes[] = {"s/1", "s/2", "s/", "s/39"};
-      if (q.actor.empty() || g.Chance(25)) q.stream_prefix = prefixes[g.Int(0, 3)];
+      if ((q.actor.empty() && q.event_types.empty()) || g.Chance(25)) {
+        q.stream_prefix = prefixes[g.Int(0, 3)];
+      }
       q.limit = static_cast<std::size_t>(g.Chance(50) ? g.Int(1, 40) : g.Int(200, 3000));
       std::vector<Position> want;
       for (auto e = some.rbegin(); e != some.rend(); ++e) {

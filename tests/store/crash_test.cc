@@ -2,7 +2,8 @@
 // random moments. After each reopen, every transaction the child saw acknowledged is present,
 // no transaction is partial, positions have no gaps, the integrity chain verifies, and the
 // temporal index written in the same writes (snapshots, change signatures) answers as a plain
-// fold of the events does.
+// fold of the events does, and activity (through the type and actor indexes) as a plain filter
+// of the log does.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <random>
@@ -131,6 +133,51 @@ void ExpectTemporalAnswersMatchAPlainFold(const EventStore& store, const std::st
   EXPECT_EQ(i, history.size()) << what;
 }
 
+// Activity by type (the type index), by type and actor (the actor index), over windows near
+// the end of the log and in pages of random sizes, against a plain filter of "log", newest
+// first.
+void ExpectActivityMatchesTheLog(const EventStore& store, const std::vector<RecordedEvent>& log,
+                                 std::mt19937& rng, const std::string& what) {
+  if (log.empty()) return;
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  const std::vector<std::vector<std::string>> type_sets = {
+      {"$put"}, {"$patch"}, {"$put", "$patch"}};
+  for (int i = 0; i < 8; ++i) {
+    ActivityQuery q;
+    q.event_types = type_sets[pick(type_sets.size())];
+    if (pick(3) == 0) q.actor = "writer-" + std::to_string(pick(3));
+    // Windows of up to 3,000 events, mostly at the end of the log, where the kills cut writes.
+    const std::size_t end = log.size();
+    const std::size_t first =
+        pick(4) == 0 ? pick(end) : end - std::min<std::size_t>(end, 1 + pick(3000));
+    const std::size_t last = std::min(end - 1, first + pick(3000));
+    q.from = log[first].recorded_at;
+    if (last + 1 < end || pick(2) == 0) q.to = log[last].recorded_at;
+    const std::size_t limits[] = {1, 7, 100, 10000};
+    q.limit = limits[pick(4)];
+    std::vector<Position> want;
+    for (auto e = log.rbegin(); e != log.rend(); ++e) {
+      if (std::find(q.event_types.begin(), q.event_types.end(), e->type) == q.event_types.end()) {
+        continue;
+      }
+      if (!q.actor.empty() && nlohmann::json::parse(e->metadata).value("actor", "") != q.actor) {
+        continue;
+      }
+      if ((q.from && e->recorded_at < *q.from) || (q.to && e->recorded_at > *q.to)) continue;
+      want.push_back(e->position);
+    }
+    std::vector<Position> got;
+    for (int pages = 0; pages < 100000; ++pages) {
+      auto page = store.QueryActivity(q);
+      ASSERT_TRUE(page.ok()) << what << ": " << page.status().ToString();
+      for (const RecordedEvent& e : page->events) got.push_back(e.position);
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    ASSERT_EQ(got, want) << what << ": activity query " << i << " limit " << q.limit;
+  }
+}
+
 TEST(CrashTest, KilledWriterLosesNothingAcknowledgedAndLeavesNothingPartial) {
   testing::TempDir dir;
   const std::string data = dir.Sub("data");
@@ -176,6 +223,7 @@ TEST(CrashTest, KilledWriterLosesNothingAcknowledgedAndLeavesNothingPartial) {
     auto report = store->Verify(VerifyOptions{});
     ASSERT_TRUE(report.ok());
     EXPECT_TRUE(report->ok) << "round " << round << ": " << report->message;
+    ExpectActivityMatchesTheLog(*store, page->events, rng, "round " + std::to_string(round));
     for (const char* stream : {"own/0", "own/3", "shared/0", "shared/1"}) {
       ExpectTemporalAnswersMatchAPlainFold(*store, stream,
                                            "round " + std::to_string(round) + " " + stream);

@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
         ProposedEvent e;
         e.type = i % 7 == 6 ? "$put" : "$patch";
         e.data = data;
+        // Every third one by an actor, so that the actor index is in the writes too.
+        if (i % 3 == 0) e.metadata = R"({"actor":"writer-)" + std::to_string(t % 3) + R"("})";
         tx.appends.push_back({own, expected, {e}});
         if (n == 3) tx.appends.push_back({shared, ExpectedRevision::Any(), {e, e}});
         auto r = (*store)->Transact(tx);

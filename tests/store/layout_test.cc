@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 
 #include "storage/kv_engine.h"
 #include "store/keys.h"
@@ -204,6 +206,85 @@ TEST(LayoutUpgradeTest, AVersion1DirectoryOpensUpgradesAndAnswersAsBefore) {
   EXPECT_TRUE(store->GetEvent(last->id).ok());
   store.reset();
   EXPECT_EQ(MetaValue(data, keys::kIdTag), tag);
+}
+
+// The events of "log" that activity query "q" must return, newest first: a plain filter.
+std::vector<Position> ActivityByScan(const std::vector<RecordedEvent>& log,
+                                     const ActivityQuery& q) {
+  std::vector<Position> out;
+  for (auto e = log.rbegin(); e != log.rend(); ++e) {
+    if (!e->stream.starts_with(q.stream_prefix)) continue;
+    if (std::find(q.event_types.begin(), q.event_types.end(), e->type) == q.event_types.end()) {
+      continue;
+    }
+    if ((q.from && e->recorded_at < *q.from) || (q.to && e->recorded_at > *q.to)) continue;
+    out.push_back(e->position);
+  }
+  return out;
+}
+
+// A layout 1 directory has no type index: the first open records that it starts after the
+// fixture's 231 events, and activity by type finds the older events in the log and the newer
+// ones in the index, in one newest-first order across the boundary.
+TEST(LayoutUpgradeTest, ActivityByTypeSpansEventsWrittenBeforeTheTypeIndex) {
+  TempDir dir;
+  const std::string data = UnpackStoreV1(dir);
+  ASSERT_EQ(MetaValue(data, keys::kTypesSince), "");
+  {
+    auto store = OpenOrDie(data);
+    ASSERT_EQ(store->LastPosition(), 231u);
+    for (int i = 0; i < 60; ++i) {
+      Transaction tx;
+      tx.appends.push_back(
+          StreamAppend{"friend/1",
+                       ExpectedRevision::Any(),
+                       {Event("$patch", R"({"visits":)" + std::to_string(150 + i) + "}")}});
+      if (i % 3 == 0) {
+        tx.appends.push_back(StreamAppend{"order/" + std::to_string(8 + i % 2),
+                                          ExpectedRevision::Any(),
+                                          {Event("OrderShipped", R"({"carrier":"y"})")}});
+      }
+      if (i % 7 == 0) {
+        tx.appends.push_back(
+            StreamAppend{"price/9", ExpectedRevision::Any(), {Event("$put", R"({"amount":1})")}});
+      }
+      ASSERT_TRUE(store->Transact(tx).ok());
+    }
+  }
+  EXPECT_EQ(MetaValue(data, keys::kTypesSince), "232");
+  auto store = OpenOrDie(data);
+  ReadLogOptions all;
+  all.max_count = SIZE_MAX;
+  Result<LogPage> log = store->ReadLog(all);
+  ASSERT_TRUE(log.ok());
+  const std::vector<RecordedEvent>& events = log->events;
+  const std::vector<std::vector<std::string>> type_sets = {
+      {"OrderShipped"}, {"$put"}, {"$patch"}, {"$delete", "OrderShipped"}, {"$put", "$patch"}};
+  const char* prefixes[] = {"", "order/", "friend/", "price/"};
+  std::mt19937 rng(5);
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  for (int i = 0; i < 200; ++i) {
+    ActivityQuery q;
+    q.event_types = type_sets[pick(static_cast<int>(type_sets.size()))];
+    q.stream_prefix = prefixes[pick(4)];
+    // Windows before, after and across the boundary at position 232.
+    if (pick(2)) q.from = events[pick(static_cast<int>(events.size()))].recorded_at;
+    if (pick(2)) q.to = events[pick(static_cast<int>(events.size()))].recorded_at;
+    const std::size_t limits[] = {1, 2, 5, 20, 1000};
+    q.limit = limits[pick(5)];
+    const std::vector<Position> want = ActivityByScan(events, q);
+    std::vector<Position> got;
+    for (int pages = 0; pages < 10000; ++pages) {
+      Result<ActivityPage> page = store->QueryActivity(q);
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      ASSERT_LE(page->events.size(), q.limit);
+      for (const RecordedEvent& e : page->events) got.push_back(e.position);
+      if (page->next_cursor.empty()) break;
+      q.cursor = page->next_cursor;
+    }
+    ASSERT_EQ(got, want) << "query " << i << " '" << q.event_types[0] << "' in '" << q.stream_prefix
+                         << "', limit " << q.limit;
+  }
 }
 
 TEST(LayoutTest, GeneratedIdsNeedNoIndexEntryAndForgedOnesAreRefused) {
