@@ -1,7 +1,5 @@
 // `timetrail export` and `timetrail import`: the global log as NDJSON, one event JSON per line,
 // exactly as the API returns events.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/ndjson_import.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "server/api.h"
 #include "server/raw_json.h"
 #include "timetrail/event.h"
@@ -26,67 +25,6 @@ namespace {
 
 using server::JsonQuote;
 using server::RawJson;
-using Clock = std::chrono::steady_clock;
-
-// Events done and the rate, on stderr: rewritten in place on a terminal (twice a second), a
-// line every few seconds otherwise (for logs of scripted runs with --progress). With a known
-// total it also says how far along it is and about how long the rest takes at the rate so far.
-class Progress {
- public:
-  Progress(std::string verb, bool force, std::uint64_t total = 0)
-      : verb_(std::move(verb)),
-        total_(total),
-        tty_(::isatty(STDERR_FILENO) == 1),
-        enabled_(force || tty_) {}
-
-  void Update(std::uint64_t events) {
-    if (!enabled_) return;
-    auto now = Clock::now();
-    if (now - last_ < (tty_ ? std::chrono::milliseconds(500) : std::chrono::milliseconds(2000))) {
-      return;
-    }
-    last_ = now;
-    Print(events, false);
-  }
-
-  void Finish(std::uint64_t events) {
-    if (enabled_) Print(events, true);
-  }
-
- private:
-  void Print(std::uint64_t events, bool done) {
-    double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    double rate = seconds > 0 ? static_cast<double>(events) / seconds : 0;
-    char line[200];
-    if (done || total_ == 0) {
-      std::snprintf(line, sizeof line, "%s %llu events, %.0f events/s, %.1f s%s", verb_.c_str(),
-                    static_cast<unsigned long long>(events), rate, seconds, done ? ", done" : "");
-    } else {
-      double left = rate > 0 ? static_cast<double>(total_ - std::min(events, total_)) / rate : 0;
-      std::snprintf(line, sizeof line,
-                    "%s %llu events of %llu (%.0f%%), %.0f events/s, %.1f s, about %.0f s left",
-                    verb_.c_str(), static_cast<unsigned long long>(events),
-                    static_cast<unsigned long long>(total_),
-                    100.0 * static_cast<double>(events) / static_cast<double>(total_), rate,
-                    seconds, left);
-    }
-    // On a terminal, spaces cover what a longer line before it left behind.
-    std::string text = line;
-    std::size_t length = text.size();
-    if (tty_ && length < printed_) text.append(printed_ - length, ' ');
-    printed_ = length;
-    std::cerr << (tty_ ? "\r" : "") << text << (tty_ && !done ? "" : "\n");
-    std::cerr.flush();
-  }
-
-  std::string verb_;
-  std::uint64_t total_;  // 0: unknown
-  bool tty_;
-  bool enabled_;
-  std::size_t printed_ = 0;  // length of the last line on a terminal
-  Clock::time_point start_ = Clock::now();
-  Clock::time_point last_ = start_;
-};
 
 // ---- export ------------------------------------------------------------------------------
 
