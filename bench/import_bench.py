@@ -28,6 +28,7 @@ bench/run --only=import runs it with the right arguments.
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -120,6 +121,21 @@ def run_timed(cmd, stdin=None, stdout=subprocess.DEVNULL):
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}: {err.decode(errors='replace')[-2000:]}")
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+
+
+def snapshot_binary(path, work):
+    st = os.stat(path)
+    copy = os.path.join(work, "timetrail")
+    shutil.copy2(path, copy)
+    with open(copy, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    help_text = subprocess.run([copy, "import", "--help"], capture_output=True, text=True).stdout
+    if "--no-bulk" not in help_text:
+        raise SystemExit(f"import_bench: {path} has no `import --no-bulk`: build the current sources")
+    log(f"timetrail binary {path} (modified {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(st.st_mtime))} UTC, "
+        f"sha256 {digest[:12]}), copied for the run")
+    return {"path": path, "modified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime)),
+            "sha256": digest, "copy": copy}
 
 
 class Postgres:
@@ -254,11 +270,16 @@ def main():
     work = tempfile.mkdtemp(prefix="import-", dir=args.work)
     try:
         m["fsyncs_per_second"] = fsync_rate(work, args.fsync_seconds)
+        # Every round runs one copy of the binary: a build directory shared with other work may
+        # be relinked during a run, and rounds of two different binaries would not compare.
+        binary = snapshot_binary(args.timetrail, work)
+        args.timetrail = binary.pop("copy")
         pg = Postgres(args.pg, args.psql)
         result = run(args, pg, work, lines, streams)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = {"benchmark": "import", "run": args.run_name, "started_at": started, "machine": m, **result,
+    result = {"benchmark": "import", "run": args.run_name, "started_at": started, "machine": m,
+              "timetrail_binary": binary, **result,
               "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "load_average_end": loadavg()}
     with open(args.out, "w") as f:
