@@ -55,6 +55,13 @@ INDEXES_SQL = [
     "ALTER TABLE import_events ADD CONSTRAINT import_events_stream_revision_key UNIQUE (stream, revision)",
     "ALTER TABLE import_events ADD CONSTRAINT import_events_id_key UNIQUE (id)",
 ]
+# The two query indexes temporal_bench.cc also gives PostgreSQL (kIndexes): timetrail's import
+# writes counterparts of them too (its per-stream position index and covering actor index), so a
+# load with them is reported beside the goal's figure, which has the three above.
+QUERY_INDEXES_SQL = [
+    "CREATE INDEX import_events_stream_time ON import_events (stream, recorded_at)",
+    "CREATE INDEX import_events_actor_time ON import_events ((metadata->>'actor'), recorded_at)",
+]
 COPY_SQL = "COPY import_events (stream, revision, id, type, data, metadata) FROM STDIN"
 
 
@@ -332,17 +339,26 @@ def run(args, pg, work, lines, streams):
         loaded = int(pg.query("SELECT count(*) FROM import_events"))
         if loaded != events:
             raise RuntimeError(f"PostgreSQL holds {loaded} rows after COPY, not {events}")
-        # Not part of the load (each step above was durable at its commit), but the heap and index
-        # pages it dirtied are written by the next checkpoint: reported beside it.
-        checkpoint_s, _ = pg.timed(["-c", "CHECKPOINT"])
         r = {"seconds": copy_s + sum(index_s) + analyze_s,
              "cpu_seconds": copy_cpu + sum(index_cpu) + analyze_cpu,
              "copy_seconds": copy_s, "index_seconds": index_s, "analyze_seconds": analyze_s,
-             "bytes": pg.table_bytes(), "wal_bytes": wal, "checkpoint_after_seconds": checkpoint_s}
-        pg_modes["copy_then_indexes"].append(r)
+             "bytes": pg.table_bytes(), "wal_bytes": wal}
         log(f"  COPY {copy_s:.2f} s, indexes {' + '.join(f'{x:.2f}' for x in index_s)} s, ANALYZE {analyze_s:.2f} s: "
             f"{r['seconds']:.2f} s ({events / r['seconds']:,.0f} events/s), CPU {r['cpu_seconds']:.2f} s, "
             f"{r['bytes'] / 1e6:.0f} MB (+{wal / 1e6:.0f} MB WAL)")
+        q_s, q_cpu = [], []
+        for sql in QUERY_INDEXES_SQL:
+            s, c = pg.timed(["-c", sql])
+            q_s.append(s)
+            q_cpu.append(c)
+        r.update({"query_index_seconds": q_s, "query_index_cpu_seconds": sum(q_cpu),
+                  "bytes_with_query_indexes": pg.table_bytes()})
+        log(f"  then (stream, recorded_at) and (actor, recorded_at) indexes: {' + '.join(f'{x:.2f}' for x in q_s)} s, "
+            f"{r['bytes_with_query_indexes'] / 1e6:.0f} MB")
+        # Not part of the load (each step above was durable at its commit), but the heap and index
+        # pages it dirtied are written by the next checkpoint: reported beside it.
+        r["checkpoint_after_seconds"], _ = pg.timed(["-c", "CHECKPOINT"])
+        pg_modes["copy_then_indexes"].append(r)
 
         log(f"round {k}/{args.rounds}: PostgreSQL COPY into the table with its indexes in place")
         pg.fresh_table(with_indexes=True)
@@ -360,6 +376,10 @@ def run(args, pg, work, lines, streams):
     pg.query("DROP TABLE import_events; CHECKPOINT")
 
     tt = {mode: summarize(rs, events) for mode, rs in tt_modes.items()}
+    pg_modes["copy_then_5_indexes"] = [
+        {"seconds": r["seconds"] + sum(r["query_index_seconds"]),
+         "cpu_seconds": r["cpu_seconds"] + r["query_index_cpu_seconds"], "bytes": r["bytes_with_query_indexes"]}
+        for r in pg_modes["copy_then_indexes"]]
     pgs = {mode: summarize(rs, events) for mode, rs in pg_modes.items()}
     base = pgs["copy_then_indexes"]["events_per_second"]
     ratios = {"bulk_vs_copy_then_indexes": tt["bulk"]["events_per_second"] / base,
@@ -379,7 +399,8 @@ def run(args, pg, work, lines, streams):
                        "rounds": args.rounds, "file_bytes": os.path.getsize(ndjson),
                        "copy_file_bytes": os.path.getsize(copy_file)},
             "postgres": {"version": pg.version, **pg.settings},
-            "sql": {"table": TABLE_SQL, "indexes": INDEXES_SQL, "copy": COPY_SQL, "after": "ANALYZE import_events"},
+            "sql": {"table": TABLE_SQL, "indexes": INDEXES_SQL, "copy": COPY_SQL, "after": "ANALYZE import_events",
+                    "query_indexes": QUERY_INDEXES_SQL},
             "timetrail": tt, "postgresql": pgs, "ratios": ratios, "goals": goals}
 
 
@@ -406,10 +427,14 @@ def markdown(d):
          row("timetrail import (bulk: sorted table files ingested)", tt["bulk"]),
          row("timetrail import --no-bulk (write-ahead log)", tt["no_bulk"]),
          row("PostgreSQL COPY, then 3 indexes, ANALYZE", ci),
-         row("PostgreSQL COPY into the table with its 3 indexes", pgs["copy_indexed"]), "",
+         row("PostgreSQL COPY into the table with its 3 indexes", pgs["copy_indexed"]),
+         row("PostgreSQL COPY, then 3 indexes, ANALYZE, then (stream, recorded_at) and (actor, recorded_at)",
+             pgs["copy_then_5_indexes"]), "",
          f"PostgreSQL COPY + indexes, the median round: COPY {ci['copy_seconds']:.2f} s, primary key / UNIQUE (stream, revision) / "
          f"UNIQUE (id) {' / '.join(f'{x:.2f}' for x in ci['index_seconds'])} s, ANALYZE {ci['analyze_seconds']:.2f} s; "
-         f"{ci['wal_bytes'] / 1e6:,.0f} MB of WAL; the CHECKPOINT after it (not counted) took {ci['checkpoint_after_seconds']:.2f} s. "
+         f"{ci['wal_bytes'] / 1e6:,.0f} MB of WAL; then the two query indexes temporal_bench also gives PostgreSQL (timetrail's "
+         f"import writes counterparts of them: its per-stream position index and covering actor index) {' / '.join(f'{x:.2f}' for x in ci['query_index_seconds'])} s "
+         f"(last row; the goal is measured against the first PostgreSQL row); the CHECKPOINT after it (not counted) took {ci['checkpoint_after_seconds']:.2f} s. "
          "PostgreSQL's CPU is the whole cluster's (every server process) plus psql's; its bytes are `pg_total_relation_size` "
          "(heap, TOAST, indexes; WAL not counted). timetrail's are the import process's CPU and the whole data directory "
          "after it exited; its time includes the check pass (every line parsed before anything is written, so a bad "

@@ -459,7 +459,9 @@ def main():
               "|---|---|---|---|---|---|"]
         rows = (("timetrail import (bulk)", tt.get("bulk")), ("timetrail import --no-bulk", tt.get("no_bulk")),
                 ("PostgreSQL COPY, then PK, UNIQUE (stream, revision), UNIQUE (id), ANALYZE", pgs.get("copy_then_indexes")),
-                ("PostgreSQL COPY into the table with those indexes", pgs.get("copy_indexed")))
+                ("PostgreSQL COPY into the table with those indexes", pgs.get("copy_indexed")),
+                ("PostgreSQL COPY, those indexes, ANALYZE, then (stream, recorded_at) and (actor, recorded_at)",
+                 pgs.get("copy_then_5_indexes")))
         for label, x in rows:
             if not x:
                 continue
