@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 
-BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "temporal"]
+BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "temporal", "import"]
 
 
 def load(results):
@@ -445,6 +445,36 @@ def main():
                   f"(peak PSS {t['peak_pss_kib'] / 1024:.0f} MiB); PostgreSQL's {q['processes']} processes "
                   f"(postmaster and children, sampled every 100 ms): peak sum of PSS {q['peak_pss_sum_kib'] / 1024:.0f} MiB, "
                   f"peak sum of RSS {q['peak_rss_sum_kib'] / 1024:.0f} MiB (RSS counts shared buffers once per process)."]
+    if "import" in found:
+        mode, d = found["import"]
+        c, tt, pgs, r = d.get("config", {}), d.get("timetrail", {}), d.get("postgresql", {}), d.get("ratios", {})
+        base = pgs.get("copy_then_indexes", {}).get("events_per_second")
+        L += ["", f"## NDJSON import against PostgreSQL's COPY ({mode}, from import_bench)", "",
+              f"`timetrail import FILE --data NEWDIR` of {fmt(c.get('lines'))} lines over {fmt(c.get('streams'))} streams "
+              "(one `$put` per line with an id, no `tx` field), against PostgreSQL loading the same events into an events "
+              "table (`bench/import_bench.py`); medians of "
+              f"{c.get('rounds')} round(s), each into a fresh data directory or table. timetrail's time includes its check "
+              "pass (every line parsed before anything is written); PostgreSQL's CPU is its whole cluster's plus psql's.", "",
+              "| load | wall s | events/s | CPU µs/event | bytes/event | of PostgreSQL COPY + indexes |",
+              "|---|---|---|---|---|---|"]
+        rows = (("timetrail import (bulk)", tt.get("bulk")), ("timetrail import --no-bulk", tt.get("no_bulk")),
+                ("PostgreSQL COPY, then PK, UNIQUE (stream, revision), UNIQUE (id), ANALYZE", pgs.get("copy_then_indexes")),
+                ("PostgreSQL COPY into the table with those indexes", pgs.get("copy_indexed")),
+                ("PostgreSQL COPY, those indexes, ANALYZE, then (stream, recorded_at) and (actor, recorded_at)",
+                 pgs.get("copy_then_5_indexes")))
+        for label, x in rows:
+            if not x:
+                continue
+            rr = x["events_per_second"] / base if base else None
+            L.append(f"| {label} | {x['seconds']:.2f} | {fmt(x['events_per_second'])} | {x['cpu_us_per_event']:.1f} | "
+                     f"{x['bytes_per_event']:.0f} | {ratio(rr)} |")
+        L += ["", "Goals (issue #14): " + "; ".join(
+            f"{g['goal']}: {g.get('measured_text', '-')} ({'met' if g.get('met') else 'not met'})"
+            for g in d.get("goals", [])) + "."]
+        for key, what in (("bulk_vs_copy_then_indexes", "bulk"), ("no_bulk_vs_copy_then_indexes", "--no-bulk")):
+            if r.get(key) is not None and r[key] < 1:
+                losses.append(f"- NDJSON import ({what}) of {fmt(c.get('lines'))} lines: {ratio(r[key])} of PostgreSQL's "
+                              "COPY plus index builds (events/s).")
     made = plots(found, outdir)
     L += ["", "## Plots", ""]
     if made is None:
