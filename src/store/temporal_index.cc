@@ -851,6 +851,7 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
     entry.position = e.position;
     if (query::IsDocumentType(e.type)) {
       batch.Put(Family::kIndex, ValidKey(e.stream, e.valid_from, e.position), fixed);
+      const std::optional<Timestamp> earlier_max_valid_from = entry.max_valid_from;
       if (entry.max_valid_from && e.valid_from < *entry.max_valid_from) {
         std::string vf;
         PutFixed64(&vf, OrderedFromSigned(e.valid_from.micros));
@@ -862,6 +863,18 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
       pending_.push_back(e);
       if (entry.valid_current && e.valid_from >= entry.valid_boundary) {
         // In valid-time order: this event comes last in the valid-time fold too.
+        entry.valid_boundary = e.valid_from;
+        entry.valid_boundary_position = e.position;
+      } else if (IsReset(e.type) &&
+                 (!earlier_max_valid_from || e.valid_from >= *earlier_max_valid_from)) {
+        // A $put or $delete that comes last in valid-time order too (no earlier event is valid
+        // from later; ties go by position) replaces everything before it in both folds, so the
+        // valid-time fold starts over here: a stream whose state is not cached (evicted, or
+        // after a restart) needs none of its events read back when its snapshot is due. Bulk
+        // loads of $put-only streams otherwise stalled when every stream reached its first
+        // snapshot at once, reading back all of their events (bench/README.md, "import").
+        entry.valid_current = true;
+        entry.valid_base = FoldedState{};
         entry.valid_boundary = e.valid_from;
         entry.valid_boundary_position = e.position;
       } else {

@@ -237,7 +237,8 @@ class TemporalIndexHook final : public IndexHook {
     // The valid-time fold of revisions 0..base_revision and its boundary (the last valid_from and
     // position folded in), kept while events arrive in valid-time order: then the tail simply
     // comes last in the valid-time fold too. A correction clears valid_current, and the next
-    // valid-time snapshot refolds.
+    // valid-time snapshot refolds; a $put or $delete that comes last in valid-time order sets it
+    // again (the fold starts over at it).
     bool valid_current = false;
     FoldedState valid_base;
     Timestamp valid_boundary = kMinTimestamp;
