@@ -70,8 +70,8 @@ int RunCapture(CaptureArgs& args) {
   }
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
-  std::cerr << "capture: slot " << args.options.slot << ", publication "
-            << args.options.publication << ", into " << args.data_dir << " (Ctrl-C stops)\n";
+  std::cerr << "capture: slot " << args.options.slot << ", publication " << args.options.publication
+            << ", into " << args.data_dir << " (Ctrl-C stops)\n";
   std::atomic<bool> done{false};
   std::thread progress([&] {
     auto last = capture.stats();
@@ -195,7 +195,8 @@ void AddRevertSourceCommand(CLI::App& app) {
   cmd->add_option("--from", args->from, "Only changes committed at or after this time");
   cmd->add_option("--until", args->until, "Only changes committed before this time");
   cmd->add_option("--prefix", args->options.prefix, "The capture's --prefix, if it had one");
-  cmd->add_option("--as", args->options.actor,
+  // --actor, as `timetrail revert` names it; --as is the name earlier releases used.
+  cmd->add_option("--actor,--as", args->options.actor,
                   "Actor recorded for the revert (default: \"timetrail revert\")");
   cmd->add_option("--reason", args->options.reason, "Reason recorded for the revert");
   cmd->add_flag("--dry-run", args->options.dry_run, "Print the SQL instead of running it");

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <map>
-#include <set>
 #include <random>
+#include <set>
 
 #include "capture_test_util.h"
 #include "support/temp_dir.h"
@@ -73,8 +73,8 @@ class Workload {
           case 2:
             sql += "UPDATE accounts SET balance = balance + 1, note = 'n" +
                    std::to_string(rng() % 1000) + "' WHERE id = " + std::to_string(id) + ";";
-            sql += "INSERT INTO transfers (account, amount) VALUES (" + std::to_string(id) +
-                   ", 1);";
+            sql +=
+                "INSERT INTO transfers (account, amount) VALUES (" + std::to_string(id) + ", 1);";
             break;
           default:
             sql += "DELETE FROM accounts WHERE id = " + std::to_string(id) + ";";
@@ -117,7 +117,8 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
   pid_t pid = StartCaptureTool(pg.Url(), data, log);
   // Changes made before the slot exists are not in it (that is what --snapshot is for).
   for (int i = 0; i < 600 && pg.Scalar("SELECT count(*) FROM pg_replication_slots WHERE "
-                                       "slot_name = 'crashy'") == "0"; ++i) {
+                                       "slot_name = 'crashy'") == "0";
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   workload.Start();
@@ -139,9 +140,9 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
   // end of the workload, then stop it cleanly.
   bool caught_up = false;
   for (int i = 0; i < 600 && !caught_up; ++i) {
-    caught_up = pg.Scalar("SELECT coalesce(confirmed_flush_lsn >= '" + target +
-                          "', false)::text FROM pg_replication_slots WHERE slot_name = 'crashy'") ==
-                "true";
+    caught_up =
+        pg.Scalar("SELECT coalesce(confirmed_flush_lsn >= '" + target +
+                  "', false)::text FROM pg_replication_slots WHERE slot_name = 'crashy'") == "true";
     if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(caught_up);
@@ -199,8 +200,8 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
   // Witness 2: test_decoding's record of the same transactions.
   std::string out = dir.Sub("witness.txt");
   std::string cmd = std::string(PG_RECVLOGICAL) + " -d '" + pg.Url() +
-                    "' --slot witness --start --no-loop -f " + out + " --endpos " + target +
-                    " 2>" + dir.Sub("recvlogical.err");
+                    "' --slot witness --start --no-loop -f " + out + " --endpos " + target + " 2>" +
+                    dir.Sub("recvlogical.err");
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::ifstream f(out);
   std::map<std::uint64_t, int> witness_per_xid;
@@ -222,15 +223,17 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
   std::string before = pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id);
   std::string revert = std::string(CAPTURE_TOOL) + " revert-source '" + pg.Url() + "' --data " +
                        data + " public.accounts/" + first_id +
-                       " --to 2000-01-01 --dry-run > " + dir.Sub("dry.sql") + " 2>&1";
+                       " --to 2000-01-01 --actor alice --dry-run > " + dir.Sub("dry.sql") + " 2>&1";
   ASSERT_EQ(std::system(revert.c_str()), 0);
   std::ifstream dry(dir.Sub("dry.sql"));
   std::stringstream dry_text;
   dry_text << dry.rdbuf();
-  EXPECT_NE(dry_text.str().find("DELETE FROM \"public\".\"accounts\" WHERE \"id\" = '" +
-                                first_id + "'::integer;"),
+  EXPECT_NE(dry_text.str().find("DELETE FROM \"public\".\"accounts\" WHERE \"id\" = '" + first_id +
+                                "'::integer;"),
             std::string::npos)
       << dry_text.str();
+  // --actor names who reverted, as `timetrail revert` does (--as, its earlier name, still works).
+  EXPECT_NE(dry_text.str().find("\"actor\":\"alice\""), std::string::npos) << dry_text.str();
   EXPECT_EQ(pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id), before);
   // The same through `timetrail revert --source` on the data directory.
   std::string revert_cli = std::string(CAPTURE_TOOL) + " revert public.accounts/" + first_id +
@@ -240,13 +243,13 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
   std::ifstream dry2(dir.Sub("dry2.sql"));
   std::stringstream dry2_text;
   dry2_text << dry2.rdbuf();
-  EXPECT_NE(dry2_text.str().find("DELETE FROM \"public\".\"accounts\" WHERE \"id\" = '" +
-                                 first_id + "'::integer;"),
+  EXPECT_NE(dry2_text.str().find("DELETE FROM \"public\".\"accounts\" WHERE \"id\" = '" + first_id +
+                                 "'::integer;"),
             std::string::npos)
       << dry2_text.str();
   EXPECT_EQ(pg.Scalar("SELECT balance::text FROM accounts WHERE id = " + first_id), before);
-  std::string no_target = std::string(CAPTURE_TOOL) + " revert-source '" + pg.Url() +
-                          "' --data " + data + " > /dev/null 2>&1";
+  std::string no_target = std::string(CAPTURE_TOOL) + " revert-source '" + pg.Url() + "' --data " +
+                          data + " > /dev/null 2>&1";
   int rc = std::system(no_target.c_str());
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2) << rc;
   EXPECT_EQ(captured_per_xid, witness_per_xid);
