@@ -131,7 +131,7 @@ class Capture::Impl {
   PgConn sql_;  // catalog lookups while streaming
 
   Checkpoint checkpoint_;  // as stored
-  Lsn flushed_lsn_ = 0;     // confirmed to the source
+  Lsn flushed_lsn_ = 0;    // confirmed to the source
   Lsn received_lsn_ = 0;
   Lsn last_sent_flush_ = 0;
   std::chrono::steady_clock::time_point last_status_{};
@@ -150,15 +150,15 @@ class Capture::Impl {
   std::size_t tx_events_ = 0;
   std::size_t tx_bytes_ = 0;
   std::int64_t commit_micros_ = 0;  // the source commit time of the transaction being ended
-  std::uint64_t part_ = 0;         // parts of this transaction cut so far
-  std::uint64_t skip_parts_ = 0;   // parts already stored before a restart
+  std::uint64_t part_ = 0;          // parts of this transaction cut so far
+  std::uint64_t skip_parts_ = 0;    // parts already stored before a restart
 
   // Writes handed to the store and not yet answered, oldest first. Each names the checkpoint
   // value the one before it writes, so none is stored after one that failed.
   struct InFlight {
     std::uint64_t seq = 0;
-    bool write = true;           // false: stores nothing; done once everything before it is
-    Lsn confirm_lsn = 0;         // the source position to confirm once durable (0: none)
+    bool write = true;    // false: stores nothing; done once everything before it is
+    Lsn confirm_lsn = 0;  // the source position to confirm once durable (0: none)
     bool counts_transaction = false;
     std::int64_t commit_micros = 0;
     std::uint64_t events = 0;
@@ -216,12 +216,16 @@ Status Capture::Impl::Prepare() {
   if (role.empty() || role[0][1].value_or("f") != "t") {
     std::string user = role.empty() ? "?" : role[0][0].value_or("?");
     return Status::InvalidArgument(
-        "role " + user + " lacks the REPLICATION attribute that reading the write-ahead log "
-        "needs. Run ALTER ROLE " + PgQuoteIdent(user) + " REPLICATION; as a superuser, or "
+        "role " + user +
+        " lacks the REPLICATION attribute that reading the write-ahead log "
+        "needs. Run ALTER ROLE " +
+        PgQuoteIdent(user) +
+        " REPLICATION; as a superuser, or "
         "connect as a role that has it (docs/capture.md, \"Source settings\")");
   }
-  TT_ASSIGN_OR_RETURN(auto pub, PgQuery(sql_.get(), "SELECT 1 FROM pg_publication WHERE pubname = $1",
-                                        {o_.publication}));
+  TT_ASSIGN_OR_RETURN(
+      auto pub,
+      PgQuery(sql_.get(), "SELECT 1 FROM pg_publication WHERE pubname = $1", {o_.publication}));
   if (pub.empty()) {
     std::string target = "FOR ALL TABLES";
     std::vector<std::string> tables = o_.tables;
@@ -242,8 +246,8 @@ Status Capture::Impl::Prepare() {
       target = "FOR TABLE ";
       for (std::size_t i = 0; i < tables.size(); ++i) target += (i ? ", " : "") + tables[i];
     }
-    auto created = PgQuery(sql_.get(), "CREATE PUBLICATION " + PgQuoteIdent(o_.publication) +
-                                           " " + target);
+    auto created =
+        PgQuery(sql_.get(), "CREATE PUBLICATION " + PgQuoteIdent(o_.publication) + " " + target);
     if (!created.ok()) return created.status();
     Log("created publication " + o_.publication + " " + target);
   } else {
@@ -263,8 +267,8 @@ Status Capture::Impl::Prepare() {
     for (auto& r : keyless) names += (names.empty() ? "" : ", ") + r[0].value_or("");
     return Status::InvalidArgument(
         "captured tables need a primary key (or REPLICA IDENTITY USING INDEX) to name each "
-        "row's stream; these have none: " + names +
-        ". Add one, or leave the tables out with --tables / --table-pattern");
+        "row's stream; these have none: " +
+        names + ". Add one, or leave the tables out with --tables / --table-pattern");
   }
 
   auto stored = store_->GetCheckpoint(CheckpointName());
@@ -274,7 +278,8 @@ Status Capture::Impl::Prepare() {
     if (checkpoint_.snapshot_incomplete) {
       return Status::InvalidArgument(
           "the initial snapshot into this store was interrupted; start again with an empty "
-          "data directory and a new slot (drop slot " + o_.slot + " first)");
+          "data directory and a new slot (drop slot " +
+          o_.slot + " first)");
     }
   }
 
@@ -345,8 +350,8 @@ Status Capture::Impl::Snapshot(PGconn* /*repl: keeps the snapshot alive*/,
                 "AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC, "
                 "array_position(i.indkey::int2[], a.attnum)",
                 {*t[0]}));
-    std::string sql = "SELECT * FROM " + PgQuoteIdent(rel.msg.schema) + "." +
-                      PgQuoteIdent(rel.msg.table);
+    std::string sql =
+        "SELECT * FROM " + PgQuoteIdent(rel.msg.schema) + "." + PgQuoteIdent(rel.msg.table);
     if (!PQsendQuery(sql_.get(), sql.c_str()) || !PQsetSingleRowMode(sql_.get())) {
       return Status::Unavailable(std::string("snapshot query failed: ") +
                                  PQerrorMessage(sql_.get()));
@@ -546,7 +551,8 @@ Status Capture::Impl::Handle(std::string_view payload) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.server_lsn = std::max(stats_.server_lsn, k->wal_end);
-      if (!in_tx_ && in_flight_.empty()) stats_.stored_lsn = std::max(stats_.stored_lsn, k->wal_end);
+      if (!in_tx_ && in_flight_.empty())
+        stats_.stored_lsn = std::max(stats_.stored_lsn, k->wal_end);
     }
     // Between transactions everything the server sent before this keepalive is stored, so an
     // idle slot can advance to the server's position and the source can recycle its WAL.
