@@ -251,6 +251,26 @@ def summarize(rounds, events):
     return out
 
 
+
+def copy_into_fresh_table(pg, copy_file, with_indexes):
+    """COPY of the events into a new table: (seconds, CPU seconds, the WAL position before)."""
+    pg.fresh_table(with_indexes=with_indexes)
+    os.sync()
+    lsn = pg.wal_lsn()
+    with open(copy_file, "rb") as f:
+        seconds, cpu = pg.timed(["-c", COPY_SQL], stdin=f)
+    return seconds, cpu, lsn
+
+
+def timed_each(pg, statements):
+    """Runs each statement: the seconds of each, and the CPU seconds of all."""
+    seconds, cpu = [], 0.0
+    for sql in statements:
+        s, c = pg.timed(["-c", sql])
+        seconds.append(s)
+        cpu += c
+    return seconds, cpu
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timetrail", required=True, help="the timetrail binary (build/release/src/cli/timetrail)")
@@ -324,34 +344,22 @@ def run(args, pg, work, lines, streams):
             shutil.rmtree(data, ignore_errors=True)
 
         log(f"round {k}/{args.rounds}: PostgreSQL COPY into a table without indexes, then the indexes, ANALYZE")
-        pg.fresh_table(with_indexes=False)
-        os.sync()
-        lsn = pg.wal_lsn()
-        with open(copy_file, "rb") as f:
-            copy_s, copy_cpu = pg.timed(["-c", COPY_SQL], stdin=f)
-        index_s, index_cpu = [], []
-        for sql in INDEXES_SQL:
-            s, c = pg.timed(["-c", sql])
-            index_s.append(s)
-            index_cpu.append(c)
+        copy_s, copy_cpu, lsn = copy_into_fresh_table(pg, copy_file, with_indexes=False)
+        index_s, index_cpu = timed_each(pg, INDEXES_SQL)
         analyze_s, analyze_cpu = pg.timed(["-c", "ANALYZE import_events"])
         wal = pg.wal_since(lsn)
         loaded = int(pg.query("SELECT count(*) FROM import_events"))
         if loaded != events:
             raise RuntimeError(f"PostgreSQL holds {loaded} rows after COPY, not {events}")
         r = {"seconds": copy_s + sum(index_s) + analyze_s,
-             "cpu_seconds": copy_cpu + sum(index_cpu) + analyze_cpu,
+             "cpu_seconds": copy_cpu + index_cpu + analyze_cpu,
              "copy_seconds": copy_s, "index_seconds": index_s, "analyze_seconds": analyze_s,
              "bytes": pg.table_bytes(), "wal_bytes": wal}
         log(f"  COPY {copy_s:.2f} s, indexes {' + '.join(f'{x:.2f}' for x in index_s)} s, ANALYZE {analyze_s:.2f} s: "
             f"{r['seconds']:.2f} s ({events / r['seconds']:,.0f} events/s), CPU {r['cpu_seconds']:.2f} s, "
             f"{r['bytes'] / 1e6:.0f} MB (+{wal / 1e6:.0f} MB WAL)")
-        q_s, q_cpu = [], []
-        for sql in QUERY_INDEXES_SQL:
-            s, c = pg.timed(["-c", sql])
-            q_s.append(s)
-            q_cpu.append(c)
-        r.update({"query_index_seconds": q_s, "query_index_cpu_seconds": sum(q_cpu),
+        q_s, q_cpu = timed_each(pg, QUERY_INDEXES_SQL)
+        r.update({"query_index_seconds": q_s, "query_index_cpu_seconds": q_cpu,
                   "bytes_with_query_indexes": pg.table_bytes()})
         log(f"  then (stream, recorded_at) and (actor, recorded_at) indexes: {' + '.join(f'{x:.2f}' for x in q_s)} s, "
             f"{r['bytes_with_query_indexes'] / 1e6:.0f} MB")
@@ -361,11 +369,7 @@ def run(args, pg, work, lines, streams):
         pg_modes["copy_then_indexes"].append(r)
 
         log(f"round {k}/{args.rounds}: PostgreSQL COPY into the table with its indexes in place")
-        pg.fresh_table(with_indexes=True)
-        os.sync()
-        lsn = pg.wal_lsn()
-        with open(copy_file, "rb") as f:
-            copy_s, copy_cpu = pg.timed(["-c", COPY_SQL], stdin=f)
+        copy_s, copy_cpu, lsn = copy_into_fresh_table(pg, copy_file, with_indexes=True)
         wal = pg.wal_since(lsn)
         checkpoint_s, _ = pg.timed(["-c", "CHECKPOINT"])
         r = {"seconds": copy_s, "cpu_seconds": copy_cpu, "bytes": pg.table_bytes(), "wal_bytes": wal,

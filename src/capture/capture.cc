@@ -551,8 +551,9 @@ Status Capture::Impl::Handle(std::string_view payload) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.server_lsn = std::max(stats_.server_lsn, k->wal_end);
-      if (!in_tx_ && in_flight_.empty())
+      if (!in_tx_ && in_flight_.empty()) {
         stats_.stored_lsn = std::max(stats_.stored_lsn, k->wal_end);
+      }
     }
     // Between transactions everything the server sent before this keepalive is stored, so an
     // idle slot can advance to the server's position and the source can recycle its WAL.

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "core/coding.h"
 #include "storage/kv_engine.h"
 #include "store/keys.h"
 #include "support/store_helpers.h"
@@ -131,10 +132,7 @@ void WriteAsOlderRelease(const std::string& dir, const std::function<bool(Positi
   auto it = (*engine)->NewIterator(Family::kIndex);
   for (it->Seek("a"); it->Valid() && it->key().starts_with("a"); it->Next()) {
     const std::string_view k = it->key();
-    Position p = 0;
-    for (std::size_t i = k.size() - 8; i < k.size(); ++i) {
-      p = (p << 8) | static_cast<std::uint8_t>(k[i]);
-    }
+    const Position p = DecodeBigEndian64(k.data() + k.size() - 8);
     if (old(p)) batch->Put(Family::kIndex, k, "");
   }
   ASSERT_TRUE(it->status().ok());
@@ -353,10 +351,7 @@ std::map<std::string, std::vector<Position>> TypeEntries(const std::string& dir)
     std::uint32_t length = 0;
     for (int i = 1; i <= 4; ++i) length = (length << 8) | static_cast<std::uint8_t>(k[i]);
     EXPECT_EQ(k.size(), 5 + length + 8u);
-    Position p = 0;
-    for (std::size_t i = k.size() - 8; i < k.size(); ++i) {
-      p = (p << 8) | static_cast<std::uint8_t>(k[i]);
-    }
+    const Position p = DecodeBigEndian64(k.data() + k.size() - 8);
     out[std::string(k.substr(5, length))].push_back(p);
   }
   EXPECT_TRUE(it->status().ok());
@@ -383,10 +378,7 @@ void WithoutTypeEntries(const std::string& dir, const std::function<bool(Positio
   auto it = (*engine)->NewIterator(Family::kIndex);
   for (it->Seek("t"); it->Valid() && it->key().starts_with("t"); it->Next()) {
     const std::string_view k = it->key();
-    Position p = 0;
-    for (std::size_t i = k.size() - 8; i < k.size(); ++i) {
-      p = (p << 8) | static_cast<std::uint8_t>(k[i]);
-    }
+    const Position p = DecodeBigEndian64(k.data() + k.size() - 8);
     if (older(p)) batch->Delete(Family::kIndex, k);
   }
   ASSERT_TRUE(it->status().ok());

@@ -52,6 +52,17 @@ class FaultTest : public ::testing::Test {
     EXPECT_TRUE(report->ok) << report->message;
   }
   static std::string Data(int n) { return "{\"n\":" + std::to_string(n) + "}"; }
+  // Lets some writes through, then injects one kind of fault (0: writes, 1: syncs, 2: reads)
+  // for a while and returns which; the fault is still on.
+  int InjectRandomFault(std::mt19937& rng) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+    const int kind = static_cast<int>(rng() % 3);
+    if (kind == 0) fs_->FailWrites(true);
+    if (kind == 1) fs_->FailSyncs(true);
+    if (kind == 2) fs_->FailReads(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+    return kind;
+  }
 
   TempDir dir_;
   std::shared_ptr<FaultFs> fs_ = std::make_shared<FaultFs>();
@@ -289,13 +300,7 @@ TEST_F(FaultTest, RandomFaultsAndPowerLossKeepExactlyTheAcknowledgedEvents) {
         }
       });
     }
-    // Let some appends through, then inject one kind of fault for a while.
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
-    int kind = static_cast<int>(rng() % 3);
-    if (kind == 0) fs_->FailWrites(true);
-    if (kind == 1) fs_->FailSyncs(true);
-    if (kind == 2) fs_->FailReads(true);
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+    const int kind = InjectRandomFault(rng);
     if (kind == 0 || kind == 2) {
       // A write or read fault clears while the store runs; appends resume.
       fs_->FailWrites(false);
@@ -375,12 +380,7 @@ TEST_F(FaultTest, BulkLoadsUnderFaultsAndPowerLossKeepAPrefixWithEveryAcknowledg
         acked_until.store(end);
       }
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
-    int kind = static_cast<int>(rng() % 3);
-    if (kind == 0) fs_->FailWrites(true);
-    if (kind == 1) fs_->FailSyncs(true);
-    if (kind == 2) fs_->FailReads(true);
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
+    const int kind = InjectRandomFault(rng);
     stop.store(true);
     loader.join();
     store.reset();

@@ -22,9 +22,9 @@ struct Record {
 // nothing else (other kinds fail the flush, through the Handler's defaults).
 class Collector final : public rocksdb::WriteBatch::Handler {
  public:
-  Collector(const std::vector<rocksdb::ColumnFamilyHandle*>& families,
-            std::vector<std::vector<Record>>* records)
-      : families_(families), records_(records) {}
+  // "family_of_id": the family index of each column family id (-1: not one of them).
+  Collector(const std::vector<int>& family_of_id, std::vector<std::vector<Record>>* records)
+      : family_of_id_(family_of_id), records_(records) {}
   rocksdb::Status PutCF(std::uint32_t id, const rocksdb::Slice& key,
                         const rocksdb::Slice& value) override {
     return Take(id, key, value, false);
@@ -36,16 +36,15 @@ class Collector final : public rocksdb::WriteBatch::Handler {
  private:
   rocksdb::Status Take(std::uint32_t id, const rocksdb::Slice& key, const rocksdb::Slice& value,
                        bool deleted) {
-    for (std::size_t f = 0; f < families_.size(); ++f) {
-      if (families_[f]->GetID() == id) {
-        (*records_)[f].push_back({key, value, next_++, deleted});
-        return rocksdb::Status::OK();
-      }
+    if (id >= family_of_id_.size() || family_of_id_[id] < 0) {
+      return rocksdb::Status::InvalidArgument("a write batch names an unknown column family");
     }
-    return rocksdb::Status::InvalidArgument("a write batch names an unknown column family");
+    (*records_)[static_cast<std::size_t>(family_of_id_[id])].push_back(
+        {key, value, next_++, deleted});
+    return rocksdb::Status::OK();
   }
 
-  const std::vector<rocksdb::ColumnFamilyHandle*>& families_;
+  const std::vector<int>& family_of_id_;
   std::vector<std::vector<Record>>* records_;
   std::size_t next_ = 0;
 };
@@ -55,6 +54,11 @@ class Collector final : public rocksdb::WriteBatch::Handler {
 BulkIngest::BulkIngest(rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> families,
                        std::string dir)
     : db_(db), families_(std::move(families)), dir_(std::move(dir)) {
+  for (std::size_t f = 0; f < families_.size(); ++f) {
+    const std::uint32_t id = families_[f]->GetID();
+    if (id >= family_of_id_.size()) family_of_id_.resize(id + 1, -1);
+    family_of_id_[id] = static_cast<int>(f);
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
@@ -96,7 +100,7 @@ rocksdb::Status BulkIngest::Flush() {
 
 rocksdb::Status BulkIngest::WriteAndIngest(std::vector<rocksdb::WriteBatch>& batches) {
   std::vector<std::vector<Record>> records(families_.size());
-  Collector collector(families_, &records);
+  Collector collector(family_of_id_, &records);
   for (rocksdb::WriteBatch& batch : batches) {
     rocksdb::Status s = batch.Iterate(&collector);
     if (!s.ok()) return s;

@@ -44,6 +44,7 @@ class BulkIngest {
   rocksdb::DB* const db_;
   const std::vector<rocksdb::ColumnFamilyHandle*> families_;
   const std::string dir_;
+  std::vector<int> family_of_id_;  // column family id -> index in families_ (-1: none)
 
   // Held for a whole flush; taken before mu_ when both are held.
   std::mutex flush_mu_;
