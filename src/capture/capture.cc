@@ -10,8 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capture/checkpoint.h"
 #include "capture/pg.h"
 #include "capture/pgoutput.h"
+#include "capture/publication.h"
+#include "capture/row_mapping.h"
+#include "capture/snapshot.h"
 #include "capture/values.h"
 
 namespace timetrail::capture {
@@ -33,42 +37,10 @@ constexpr std::size_t kStateCacheMax = 100000;
 constexpr std::size_t kMaxInFlight = 256;
 constexpr std::size_t kMaxInFlightBytes = 32u << 20;
 
-struct RelationInfo {
-  RelationMessage msg;
-  std::vector<std::size_t> key_columns;  // indexes into msg.columns, in key order
-  std::string name() const { return msg.schema + "." + msg.table; }
-};
-
-// What the checkpoint says: the end of the last whole transaction stored, and, while a large
-// transaction is being stored in parts, which one and how many parts.
-struct Checkpoint {
-  Lsn lsn = 0;
-  Lsn part_commit_lsn = 0;
-  std::uint64_t parts = 0;
-  bool snapshot_incomplete = false;
-
-  std::string Encode() const {
-    json j = {{"lsn", FormatLsn(lsn)}};
-    if (parts > 0) j["part"] = {{"commit_lsn", FormatLsn(part_commit_lsn)}, {"parts", parts}};
-    if (snapshot_incomplete) j["snapshot_incomplete"] = true;
-    return j.dump();
-  }
-  static Result<Checkpoint> Decode(const std::string& text) {
-    json j = json::parse(text, nullptr, false);
-    Checkpoint c;
-    if (!j.is_object() || !j.contains("lsn") || !j["lsn"].is_string()) {
-      return Status::Corruption("capture checkpoint '" + text + "' is not understood");
-    }
-    TT_ASSIGN_OR_RETURN(c.lsn, ParseLsn(j["lsn"].get<std::string>()));
-    if (j.contains("part")) {
-      TT_ASSIGN_OR_RETURN(c.part_commit_lsn,
-                          ParseLsn(j["part"].value("commit_lsn", std::string())));
-      c.parts = j["part"].value("parts", 0ull);
-    }
-    c.snapshot_incomplete = j.value("snapshot_incomplete", false);
-    return c;
-  }
-};
+// The quoted text, or "fallback" when it could not be quoted (for messages only).
+std::string QuotedOr(const Result<std::string>& quoted, const std::string& fallback) {
+  return quoted.ok() ? *quoted : fallback;
+}
 
 }  // namespace
 
@@ -99,16 +71,16 @@ class Capture::Impl {
   Status OnTruncate(const TruncateMessage& m);
   Status OnCommit(const CommitMessage& m);
   Status SendStatus(bool reply_requested);
-  Status Snapshot(PGconn* repl, const std::string& snapshot_name, Lsn consistent_point);
+  // Creates the replication slot; with o_.snapshot, records the tables' rows first.
+  Status CreateSlot();
 
   Result<const RelationInfo*> Relation(std::uint32_t id) const;
-  Result<std::vector<std::size_t>> KeyColumns(const RelationMessage& msg);
   Result<std::string> RowStream(const RelationInfo& rel, const Tuple& tuple,
-                                const json* fallback_row);
-  // The row as a JSON object; unchanged TOAST values come from "previous" (the row's state).
-  json RowJson(const RelationInfo& rel, const Tuple& tuple, const json* previous) const;
+                                const json* fallback_row) const {
+    return capture::RowStream(o_.prefix, rel, tuple, fallback_row);
+  }
   // The row's current state: after this transaction's earlier changes, else from the cache,
-  // else folded from the store. nullopt: no row (never seen, or deleted).
+  // else the store's (EventStore::GetEntity). nullopt: no row (never seen, or deleted).
   Result<std::optional<json>> State(const std::string& stream);
   json Metadata(const RelationInfo& rel, const char* operation, const json& before) const;
   Status Add(const std::string& stream, std::string_view type, const json& data, json metadata,
@@ -219,57 +191,11 @@ Status Capture::Impl::Prepare() {
         "role " + user +
         " lacks the REPLICATION attribute that reading the write-ahead log "
         "needs. Run ALTER ROLE " +
-        PgQuoteIdent(user) +
+        QuotedOr(PgQuoteIdent(sql_.get(), user), user) +
         " REPLICATION; as a superuser, or "
         "connect as a role that has it (docs/capture.md, \"Source settings\")");
   }
-  TT_ASSIGN_OR_RETURN(
-      auto pub,
-      PgQuery(sql_.get(), "SELECT 1 FROM pg_publication WHERE pubname = $1", {o_.publication}));
-  if (pub.empty()) {
-    std::string target = "FOR ALL TABLES";
-    std::vector<std::string> tables = o_.tables;
-    if (!o_.table_pattern.empty()) {
-      TT_ASSIGN_OR_RETURN(auto rows,
-                          PgQuery(sql_.get(),
-                                  "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) "
-                                  "FROM pg_tables WHERE schemaname || '.' || tablename LIKE $1 "
-                                  "ORDER BY 1",
-                                  {o_.table_pattern}));
-      if (rows.empty()) {
-        return Status::InvalidArgument("no table matches the pattern '" + o_.table_pattern +
-                                       "' (it is matched with LIKE against schema.table)");
-      }
-      for (auto& r : rows) tables.push_back(*r[0]);
-    }
-    if (!tables.empty()) {
-      target = "FOR TABLE ";
-      for (std::size_t i = 0; i < tables.size(); ++i) target += (i ? ", " : "") + tables[i];
-    }
-    auto created =
-        PgQuery(sql_.get(), "CREATE PUBLICATION " + PgQuoteIdent(o_.publication) + " " + target);
-    if (!created.ok()) return created.status();
-    Log("created publication " + o_.publication + " " + target);
-  } else {
-    Log("using publication " + o_.publication);
-  }
-  TT_ASSIGN_OR_RETURN(
-      auto keyless,
-      PgQuery(sql_.get(),
-              "SELECT pt.schemaname || '.' || pt.tablename FROM pg_publication_tables pt "
-              "JOIN pg_namespace n ON n.nspname = pt.schemaname "
-              "JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename "
-              "WHERE pt.pubname = $1 AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE "
-              "i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)) ORDER BY 1",
-              {o_.publication}));
-  if (!keyless.empty()) {
-    std::string names;
-    for (auto& r : keyless) names += (names.empty() ? "" : ", ") + r[0].value_or("");
-    return Status::InvalidArgument(
-        "captured tables need a primary key (or REPLICA IDENTITY USING INDEX) to name each "
-        "row's stream; these have none: " +
-        names + ". Add one, or leave the tables out with --tables / --table-pattern");
-  }
+  TT_RETURN_IF_ERROR(EnsurePublication(sql_.get(), o_, [this](const std::string& l) { Log(l); }));
 
   auto stored = store_->GetCheckpoint(CheckpointName());
   if (!stored.ok()) return stored.status();
@@ -296,8 +222,19 @@ Status Capture::Impl::Prepare() {
     Log("using replication slot " + o_.slot);
     return Status::Ok();
   }
+  return CreateSlot();
+}
+
+Status Capture::Impl::CreateSlot() {
+  // Read before the slot exists, so it is no later than any change the slot will stream: the
+  // valid time of the snapshot's rows.
+  TT_ASSIGN_OR_RETURN(
+      auto clock,
+      PgQuery(sql_.get(), "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"));
+  Timestamp before_slot{std::stoll(clock.at(0).at(0).value_or("0"))};
   TT_ASSIGN_OR_RETURN(PgConn repl, PgConnect(o_.source_url, true));
-  std::string cmd = "CREATE_REPLICATION_SLOT " + PgQuoteIdent(o_.slot) + " LOGICAL pgoutput " +
+  TT_ASSIGN_OR_RETURN(std::string slot, PgQuoteIdent(repl.get(), o_.slot));
+  std::string cmd = "CREATE_REPLICATION_SLOT " + slot + " LOGICAL pgoutput " +
                     (o_.snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
   TT_ASSIGN_OR_RETURN(auto created, PgQuery(repl.get(), cmd));
   if (created.empty() || created[0].size() < 3) {
@@ -305,124 +242,21 @@ Status Capture::Impl::Prepare() {
   }
   TT_ASSIGN_OR_RETURN(Lsn consistent, ParseLsn(created[0][1].value_or("")));
   Log("created replication slot " + o_.slot + " at " + FormatLsn(consistent));
-  if (o_.snapshot) {
-    TT_RETURN_IF_ERROR(Snapshot(repl.get(), created[0][2].value_or(""), consistent));
-  }
-  return Status::Ok();
-}
-
-Status Capture::Impl::Snapshot(PGconn* /*repl: keeps the snapshot alive*/,
-                               const std::string& snapshot_name, Lsn consistent_point) {
-  TT_RETURN_IF_ERROR(
-      PgQuery(sql_.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
-  TT_RETURN_IF_ERROR(
-      PgQuery(sql_.get(), "SET TRANSACTION SNAPSHOT " + PgQuoteLiteral(snapshot_name)).status());
-  TT_ASSIGN_OR_RETURN(auto tables,
-                      PgQuery(sql_.get(),
-                              "SELECT c.oid::text, pt.schemaname, pt.tablename FROM "
-                              "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = "
-                              "pt.schemaname JOIN pg_class c ON c.relnamespace = n.oid AND "
-                              "c.relname = pt.tablename WHERE pt.pubname = $1 ORDER BY 2, 3",
-                              {o_.publication}));
-  Checkpoint progress;
-  progress.snapshot_incomplete = true;
-  std::uint64_t rows_total = 0;
-  auto last_progress = std::chrono::steady_clock::now();
-  Transaction batch;
-  auto flush = [&](bool last) -> Status {
-    Checkpoint c = last ? Checkpoint{} : progress;
-    c.lsn = consistent_point;
-    if (batch.appends.empty()) return store_->SetCheckpoint(CheckpointName(), c.Encode());
-    auto r = store_->TransactWithCheckpoint(batch, CheckpointName(), c.Encode());
-    batch.appends.clear();
-    return r.status();
-  };
-  for (const auto& t : tables) {
-    RelationInfo rel;
-    rel.msg.relation_id = static_cast<std::uint32_t>(std::stoul(*t[0]));
-    rel.msg.schema = *t[1];
-    rel.msg.table = *t[2];
-    TT_ASSIGN_OR_RETURN(
-        auto key_rows,
-        PgQuery(sql_.get(),
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
-                "i.indrelid AND a.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = $1::oid "
-                "AND (i.indisprimary OR i.indisreplident) ORDER BY i.indisprimary DESC, "
-                "array_position(i.indkey::int2[], a.attnum)",
-                {*t[0]}));
-    std::string sql =
-        "SELECT * FROM " + PgQuoteIdent(rel.msg.schema) + "." + PgQuoteIdent(rel.msg.table);
-    if (!PQsendQuery(sql_.get(), sql.c_str()) || !PQsetSingleRowMode(sql_.get())) {
-      return Status::Unavailable(std::string("snapshot query failed: ") +
-                                 PQerrorMessage(sql_.get()));
-    }
-    std::uint64_t rows = 0;
-    bool have_columns = false;
-    std::vector<std::string> stream_names;
-    while (PgResult res{PQgetResult(sql_.get())}) {
-      ExecStatusType st = PQresultStatus(res.get());
-      if (st == PGRES_TUPLES_OK) continue;
-      if (st != PGRES_SINGLE_TUPLE) {
-        return Status::Unavailable("snapshot of " + rel.name() +
-                                   " failed: " + PQresultErrorMessage(res.get()));
-      }
-      if (!have_columns) {
-        for (int c = 0; c < PQnfields(res.get()); ++c) {
-          Column col;
-          col.name = PQfname(res.get(), c);
-          col.type_oid = PQftype(res.get(), c);
-          rel.msg.columns.push_back(col);
-        }
-        have_columns = true;
-      }
-      Tuple tuple;
-      for (int c = 0; c < PQnfields(res.get()); ++c) {
-        Value v;
-        if (!PQgetisnull(res.get(), 0, c)) {
-          v.kind = Value::Kind::kText;
-          v.bytes.assign(PQgetvalue(res.get(), 0, c), PQgetlength(res.get(), 0, c));
-        }
-        tuple.push_back(std::move(v));
-      }
-      if (rel.key_columns.empty()) {
-        // The key columns were read from the catalog before the rows began to stream.
-        for (const auto& k : key_rows) {
-          for (std::size_t i = 0; i < rel.msg.columns.size(); ++i) {
-            if (rel.msg.columns[i].name == k[0].value_or("")) rel.key_columns.push_back(i);
-          }
-        }
-      }
-      TT_ASSIGN_OR_RETURN(std::string stream, RowStream(rel, tuple, nullptr));
-      ProposedEvent e;
-      e.type = std::string(kPutType);
-      json row = RowJson(rel, tuple, nullptr);
-      e.data = row.dump();
-      json meta = {{"source",
-                    {{"lsn", FormatLsn(consistent_point)},
-                     {"table", rel.name()},
-                     {"operation", "snapshot"}}}};
-      e.metadata = meta.dump();
-      batch.appends.push_back(StreamAppend{stream, ExpectedRevision::Any(), {std::move(e)}});
-      cache_[stream] = std::move(row);
-      ++rows;
-      if (batch.appends.size() >= 500) {
-        TT_RETURN_IF_ERROR(flush(false));
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_progress >= std::chrono::seconds(2)) {
-          last_progress = now;
-          Log("snapshot: " + rel.name() + ": " + std::to_string(rows) + " rows so far");
-        }
-      }
-    }
-    rows_total += rows;
-    Log("snapshot: " + rel.name() + ": " + std::to_string(rows) + " rows");
-  }
-  TT_RETURN_IF_ERROR(flush(true));
-  (void)PgQuery(sql_.get(), "COMMIT");
+  if (!o_.snapshot) return Status::Ok();
+  SnapshotRequest request;
+  request.publication = o_.publication;
+  request.prefix = o_.prefix;
+  request.checkpoint_name = CheckpointName();
+  request.snapshot_name = created[0][2].value_or("");
+  request.consistent_point = consistent;
+  request.valid_from = before_slot;
+  // "repl" stays open until the snapshot is read: it keeps the exported snapshot alive.
+  TT_RETURN_IF_ERROR(SnapshotTables(
+      sql_.get(), store_, request,
+      [this](const std::string& stream, json row) { cache_[stream] = std::move(row); },
+      [this](const std::string& line) { Log(line); }));
   checkpoint_ = Checkpoint{};
-  checkpoint_.lsn = consistent_point;
-  Log("snapshot done: " + std::to_string(rows_total) + " rows as of " +
-      FormatLsn(consistent_point));
+  checkpoint_.lsn = consistent;
   return Status::Ok();
 }
 
@@ -478,15 +312,12 @@ Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* rece
     TT_ASSIGN_OR_RETURN(sql_, PgConnect(o_.source_url, false));
   }
   relations_.clear();  // the server sends every Relation again on a new connection
-  std::string pubs = "\"";
-  for (char c : o_.publication) {
-    if (c == '"') pubs.push_back('"');
-    pubs.push_back(c);
-  }
-  pubs.push_back('"');
-  std::string cmd = "START_REPLICATION SLOT " + PgQuoteIdent(o_.slot) + " LOGICAL " +
-                    FormatLsn(checkpoint_.lsn) + " (proto_version '1', publication_names " +
-                    PgQuoteLiteral(pubs) + ", messages 'true')";
+  // publication_names is a literal holding a list of identifiers.
+  TT_ASSIGN_OR_RETURN(std::string publication, PgQuoteIdent(repl_.get(), o_.publication));
+  TT_ASSIGN_OR_RETURN(std::string publications, PgQuoteLiteral(repl_.get(), publication));
+  TT_ASSIGN_OR_RETURN(std::string slot, PgQuoteIdent(repl_.get(), o_.slot));
+  std::string cmd = "START_REPLICATION SLOT " + slot + " LOGICAL " + FormatLsn(checkpoint_.lsn) +
+                    " (proto_version '1', publication_names " + publications + ", messages 'true')";
   PgResult res(PQexec(repl_.get(), cmd.c_str()));
   if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
     std::string err = PQerrorMessage(repl_.get());
@@ -594,31 +425,9 @@ Status Capture::Impl::Handle(std::string_view payload) {
   return Status::Ok();  // Type and Origin messages carry nothing the mapping needs
 }
 
-Result<std::vector<std::size_t>> Capture::Impl::KeyColumns(const RelationMessage& msg) {
-  std::vector<std::size_t> keys;
-  TT_ASSIGN_OR_RETURN(
-      auto rows,
-      PgQuery(sql_.get(),
-              "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-              "AND a.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = $1::oid AND "
-              "i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
-              {std::to_string(msg.relation_id)}));
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i < msg.columns.size(); ++i) {
-      if (msg.columns[i].name == r[0].value_or("")) keys.push_back(i);
-    }
-  }
-  if (keys.empty() && msg.replica_identity == 'i') {
-    for (std::size_t i = 0; i < msg.columns.size(); ++i) {
-      if (msg.columns[i].key) keys.push_back(i);
-    }
-  }
-  return keys;
-}
-
 Status Capture::Impl::OnRelation(RelationMessage msg) {
   RelationInfo info;
-  TT_ASSIGN_OR_RETURN(info.key_columns, KeyColumns(msg));
+  TT_ASSIGN_OR_RETURN(info.key_columns, LoadKeyColumns(sql_.get(), msg));
   info.msg = std::move(msg);
   const RelationMessage& m = info.msg;
   json columns = json::array();
@@ -670,74 +479,17 @@ Result<const RelationInfo*> Capture::Impl::Relation(std::uint32_t id) const {
   return &it->second;
 }
 
-Result<std::string> Capture::Impl::RowStream(const RelationInfo& rel, const Tuple& tuple,
-                                             const json* fallback_row) {
-  std::vector<std::string> key;
-  for (std::size_t i : rel.key_columns) {
-    if (i < tuple.size() && tuple[i].kind == Value::Kind::kText) {
-      key.push_back(tuple[i].bytes);
-    } else if (fallback_row != nullptr && fallback_row->contains(rel.msg.columns[i].name)) {
-      key.push_back(JsonToPgText((*fallback_row)[rel.msg.columns[i].name], ""));
-    } else {
-      return Status::InvalidArgument("a change to " + rel.name() + " has no value for key column " +
-                                     rel.msg.columns[i].name);
-    }
-  }
-  return RowStreamName(o_.prefix, rel.msg.schema, rel.msg.table, key);
-}
-
-json Capture::Impl::RowJson(const RelationInfo& rel, const Tuple& tuple,
-                            const json* previous) const {
-  json row = json::object();
-  for (std::size_t i = 0; i < tuple.size() && i < rel.msg.columns.size(); ++i) {
-    const Column& c = rel.msg.columns[i];
-    switch (tuple[i].kind) {
-      case Value::Kind::kNull:
-        row[c.name] = nullptr;
-        break;
-      case Value::Kind::kText:
-        row[c.name] = PgTextToJson(c.type_oid, tuple[i].bytes);
-        break;
-      case Value::Kind::kBinary:
-        row[c.name] = tuple[i].bytes;
-        break;
-      case Value::Kind::kUnchangedToast:
-        // Unchanged: the value is whatever the row held before.
-        if (previous != nullptr && previous->is_object() && previous->contains(c.name)) {
-          row[c.name] = (*previous)[c.name];
-        }
-        break;
-    }
-  }
-  return row;
-}
-
 Result<std::optional<json>> Capture::Impl::State(const std::string& stream) {
   if (auto it = tx_states_.find(stream); it != tx_states_.end()) return it->second;
   if (auto it = cache_.find(stream); it != cache_.end()) return it->second;
   std::optional<json> state;
-  ReadStreamOptions ro;
-  ro.max_count = 1000;
-  Revision next = 0;
-  while (true) {
-    ro.from_revision = next;
-    auto events = store_->ReadStream(stream, ro);
-    if (!events.ok()) {
-      if (events.status().code() == StatusCode::kNotFound) break;
-      return events.status();
+  auto entity = store_->GetEntity(stream, EntityQuery::Latest());
+  if (!entity.ok() && entity.status().code() != StatusCode::kNotFound) return entity.status();
+  if (entity.ok() && entity->exists) {
+    state = json::parse(entity->state, nullptr, false);
+    if (state->is_discarded()) {
+      return Status::Corruption("the stored state of " + stream + " is not JSON");
     }
-    for (const auto& e : *events) {
-      if (e.type == kPutType) {
-        state = json::parse(e.data, nullptr, false);
-      } else if (e.type == kPatchType) {
-        if (!state) state = json::object();
-        state->merge_patch(json::parse(e.data, nullptr, false));
-      } else if (e.type == kDeleteType) {
-        state.reset();
-      }
-      next = e.revision + 1;
-    }
-    if (events->size() < ro.max_count) break;
   }
   if (cache_.size() >= kStateCacheMax) TT_RETURN_IF_ERROR(ClearStates());
   cache_[stream] = state;
@@ -806,33 +558,9 @@ Status Capture::Impl::OnUpdate(const UpdateMessage& m) {
     put_meta["moved_from"] = old_stream;
     return Add(new_stream, kPutType, row, put_meta, row);
   }
-  json patch = json::object();
-  json state = previous ? *previous : json::object();
-  for (auto it = row.begin(); it != row.end(); ++it) {
-    if (!state.contains(it.key()) || state[it.key()] != it.value()) patch[it.key()] = it.value();
-  }
-  // Columns the row had that the table no longer has (dropped): removed from the document.
-  if (previous) {
-    for (auto it = previous->begin(); it != previous->end(); ++it) {
-      bool present = false;
-      for (const auto& c : rel->msg.columns) present = present || c.name == it.key();
-      if (!present) patch[it.key()] = nullptr;
-    }
-  }
-  // A JSON merge patch cannot set a value to null (null removes the key), so a column set to
-  // NULL is written with the whole row instead.
-  bool sets_null = false;
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (it.value().is_null() && row.contains(it.key())) sets_null = true;
-  }
-  json new_state = state;
-  new_state.merge_patch(patch);
-  if (sets_null) {
-    json full = new_state;
-    for (auto it = row.begin(); it != row.end(); ++it) full[it.key()] = it.value();
-    return Add(new_stream, kPutType, full, Metadata(*rel, "update", before), full);
-  }
-  return Add(new_stream, kPatchType, patch, Metadata(*rel, "update", before), new_state);
+  DocumentChange change = UpdateChange(*rel, previous, row);
+  return Add(new_stream, change.type, change.data, Metadata(*rel, "update", before),
+             std::move(change.new_state));
 }
 
 Status Capture::Impl::OnDelete(const DeleteMessage& m) {

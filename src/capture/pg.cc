@@ -3,12 +3,15 @@
 namespace timetrail::capture {
 
 Result<PgConn> PgConnect(const std::string& url, bool replication) {
-  const char* keys[] = {"dbname", "replication", "options", "application_name",
-                        "connect_timeout", nullptr};
-  const char* values[] = {url.c_str(), replication ? "database" : nullptr,
+  const char* keys[] = {"dbname",           "replication",     "options",
+                        "application_name", "connect_timeout", nullptr};
+  const char* values[] = {url.c_str(),
+                          replication ? "database" : nullptr,
                           "-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 "
                           "-c IntervalStyle=postgres",
-                          "timetrail-capture", "10", nullptr};
+                          "timetrail-capture",
+                          "10",
+                          nullptr};
   PgConn conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (conn == nullptr) return Status::Unavailable("out of memory connecting to PostgreSQL");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
@@ -30,7 +33,8 @@ Result<std::vector<PgRow>> PgQuery(PGconn* conn, const std::string& sql,
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
     std::string err = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(conn);
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-    if (PQstatus(conn) != CONNECTION_OK) return Status::Unavailable("source connection lost: " + err);
+    if (PQstatus(conn) != CONNECTION_OK)
+      return Status::Unavailable("source connection lost: " + err);
     return Status::InvalidArgument("the source rejected \"" + sql + "\": " + err);
   }
   std::vector<PgRow> rows;
@@ -48,26 +52,28 @@ Result<std::vector<PgRow>> PgQuery(PGconn* conn, const std::string& sql,
   return rows;
 }
 
-std::string PgQuoteIdent(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
+namespace {
+
+Result<std::string> Escaped(PGconn* conn, char* quoted, std::string_view what) {
+  if (quoted == nullptr) {
+    std::string err = PQerrorMessage(conn);
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    return Status::InvalidArgument("cannot quote " + std::string(what) + " for SQL: " + err);
   }
-  out.push_back('"');
+  std::string out(quoted);
+  PQfreemem(quoted);
   return out;
 }
 
-std::string PgQuoteLiteral(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out.push_back('\'');
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  // A backslash is literal under standard_conforming_strings (on by default since 9.1); E''
-  // syntax is not used, so nothing else needs escaping.
-  return out;
+}  // namespace
+
+Result<std::string> PgQuoteIdent(PGconn* conn, std::string_view name) {
+  return Escaped(conn, PQescapeIdentifier(conn, name.data(), name.size()),
+                 "the name '" + std::string(name) + "'");
+}
+
+Result<std::string> PgQuoteLiteral(PGconn* conn, std::string_view text) {
+  return Escaped(conn, PQescapeLiteral(conn, text.data(), text.size()), "a value");
 }
 
 }  // namespace timetrail::capture

@@ -34,9 +34,11 @@ using PgRow = std::vector<std::optional<std::string>>;
 Result<std::vector<PgRow>> PgQuery(PGconn* conn, const std::string& sql,
                                    const std::vector<std::optional<std::string>>& params = {});
 
-// "name" quoted as an SQL identifier / literal.
-std::string PgQuoteIdent(std::string_view name);
-std::string PgQuoteLiteral(std::string_view text);
+// "name" quoted as an SQL identifier, and "text" as a literal, by libpq (PQescapeIdentifier,
+// PQescapeLiteral), which knows the connection's client encoding and whether backslashes are
+// literal. kInvalidArgument when the text is not valid in that encoding.
+Result<std::string> PgQuoteIdent(PGconn* conn, std::string_view name);
+Result<std::string> PgQuoteLiteral(PGconn* conn, std::string_view text);
 
 }  // namespace timetrail::capture
 

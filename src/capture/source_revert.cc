@@ -1,7 +1,6 @@
 #include "capture/source_revert.h"
 
 #include <cstdlib>
-#include <functional>
 #include <map>
 #include <set>
 
@@ -44,46 +43,27 @@ Result<RowRef> ParseRowStream(std::string_view prefix, const std::string& stream
   return r;
 }
 
-Result<std::vector<RecordedEvent>> ReadEvents(const EventStore& store, const std::string& stream) {
-  std::vector<RecordedEvent> all;
-  ReadStreamOptions o;
-  o.max_count = 1000;
-  while (true) {
-    o.from_revision = all.empty() ? 0 : all.back().revision + 1;
-    auto page = store.ReadStream(stream, o);
-    if (!page.ok()) {
-      if (page.status().code() == StatusCode::kNotFound && !all.empty()) break;
-      return page.status();
-    }
-    all.insert(all.end(), page->begin(), page->end());
-    if (page->size() < o.max_count) break;
+// The row's document at "query" (nullopt: no row then), folded by the store from its nearest
+// snapshot, as every temporal query is.
+Result<std::optional<json>> RowState(const EventStore& store, const std::string& stream,
+                                     const EntityQuery& query) {
+  auto entity = store.GetEntity(stream, query);
+  if (!entity.ok()) {
+    if (entity.status().code() == StatusCode::kNotFound) return std::optional<json>();
+    return entity.status();
   }
-  return all;
-}
-
-// The document fold of the events for which "include" holds, in stream order (for captured
-// rows, valid time order too: valid_from is the source commit time).
-std::optional<json> Fold(const std::vector<RecordedEvent>& events,
-                         const std::function<bool(const RecordedEvent&)>& include) {
-  std::optional<json> state;
-  for (const auto& e : events) {
-    if (!include(e)) continue;
-    if (e.type == kPutType) {
-      state = json::parse(e.data, nullptr, false);
-    } else if (e.type == kPatchType) {
-      if (!state) state = json::object();
-      state->merge_patch(json::parse(e.data, nullptr, false));
-    } else if (e.type == kDeleteType) {
-      state.reset();
-    }
+  if (!entity->exists) return std::optional<json>();
+  json state = json::parse(entity->state, nullptr, false);
+  if (state.is_discarded()) {
+    return Status::Corruption("the stored state of " + stream + " is not JSON");
   }
-  return state;
+  return std::optional<json>(std::move(state));
 }
 
 struct TableInfo {
-  std::string qualified;                                    // quoted schema.table
+  std::string qualified;                                     // quoted schema.table
   std::vector<std::pair<std::string, std::string>> columns;  // name, format_type
-  std::vector<std::string> key;                             // primary key column names
+  std::vector<std::string> key;                              // primary key column names
   std::string TypeOf(const std::string& column) const {
     for (const auto& [n, t] : columns) {
       if (n == column) return t;
@@ -94,7 +74,9 @@ struct TableInfo {
 
 Result<TableInfo> LoadTable(PGconn* conn, const RowRef& row) {
   TableInfo t;
-  t.qualified = PgQuoteIdent(row.schema) + "." + PgQuoteIdent(row.table);
+  TT_ASSIGN_OR_RETURN(std::string schema, PgQuoteIdent(conn, row.schema));
+  TT_ASSIGN_OR_RETURN(std::string table, PgQuoteIdent(conn, row.table));
+  t.qualified = schema + "." + table;
   TT_ASSIGN_OR_RETURN(auto cols,
                       PgQuery(conn,
                               "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM "
@@ -119,45 +101,49 @@ Result<TableInfo> LoadTable(PGconn* conn, const RowRef& row) {
   }
   if (t.key.size() != row.key.size()) {
     return Status::InvalidArgument("stream " + row.stream + " has " +
-                                   std::to_string(row.key.size()) + " key values but the "
-                                   "table's primary key has " + std::to_string(t.key.size()) +
-                                   " columns");
+                                   std::to_string(row.key.size()) +
+                                   " key values but the "
+                                   "table's primary key has " +
+                                   std::to_string(t.key.size()) + " columns");
   }
   return t;
 }
 
-std::string Literal(const json& v, const std::string& type) {
-  if (v.is_null()) return "NULL";
-  return PgQuoteLiteral(JsonToPgText(v, type)) + "::" + type;
+Result<std::string> Literal(PGconn* conn, const json& v, const std::string& type) {
+  if (v.is_null()) return std::string("NULL");
+  TT_ASSIGN_OR_RETURN(std::string text, PgQuoteLiteral(conn, JsonToPgText(v, type)));
+  return text + "::" + type;
 }
 
 // The statement that makes the source row equal "desired" (nullopt: no row).
-std::string RowStatement(const TableInfo& t, const RowRef& row,
-                         const std::optional<json>& desired) {
+Result<std::string> RowStatement(PGconn* conn, const TableInfo& t, const RowRef& row,
+                                 const std::optional<json>& desired) {
   std::string where;
+  std::string keys;
   for (std::size_t i = 0; i < t.key.size(); ++i) {
-    where += (i ? " AND " : "") + PgQuoteIdent(t.key[i]) + " = " +
-             Literal(json(row.key[i]), t.TypeOf(t.key[i]));
+    TT_ASSIGN_OR_RETURN(std::string column, PgQuoteIdent(conn, t.key[i]));
+    TT_ASSIGN_OR_RETURN(std::string value, Literal(conn, json(row.key[i]), t.TypeOf(t.key[i])));
+    where += (i ? " AND " : "") + column + " = " + value;
+    keys += (i ? ", " : "") + column;
   }
   if (!desired) return "DELETE FROM " + t.qualified + " WHERE " + where;
   std::string cols, vals, current_text, wanted_text;
   bool first = true;
   for (const auto& [name, type] : t.columns) {
     if (!desired->contains(name)) continue;  // a column added after that time: left as it is
-    std::string value = Literal((*desired)[name], type);
-    cols += (first ? "" : ", ") + PgQuoteIdent(name);
+    TT_ASSIGN_OR_RETURN(std::string column, PgQuoteIdent(conn, name));
+    TT_ASSIGN_OR_RETURN(std::string value, Literal(conn, (*desired)[name], type));
+    cols += (first ? "" : ", ") + column;
     vals += (first ? "" : ", ") + value;
-    current_text += std::string(first ? "" : ", ") + "t." + PgQuoteIdent(name) + "::text";
+    current_text += std::string(first ? "" : ", ") + "t." + column + "::text";
     wanted_text += (first ? "" : ", ") + ("(" + value + ")::text");
     first = false;
   }
-  std::string keys;
-  for (std::size_t i = 0; i < t.key.size(); ++i) keys += (i ? ", " : "") + PgQuoteIdent(t.key[i]);
   // One statement for both cases (the row exists now or not), and no write when the row is
   // already as wanted, so a revert to the current state changes nothing.
-  return "INSERT INTO " + t.qualified + " AS t (" + cols + ") VALUES (" + vals +
-         ") ON CONFLICT (" + keys + ") DO UPDATE SET (" + cols + ") = ROW(" + vals +
-         ") WHERE ROW(" + current_text + ") IS DISTINCT FROM ROW(" + wanted_text + ")";
+  return "INSERT INTO " + t.qualified + " AS t (" + cols + ") VALUES (" + vals + ") ON CONFLICT (" +
+         keys + ") DO UPDATE SET (" + cols + ") = ROW(" + vals + ") WHERE ROW(" + current_text +
+         ") IS DISTINCT FROM ROW(" + wanted_text + ")";
 }
 
 // Runs (or for a dry run only lists) the statements in one source transaction that starts with
@@ -175,14 +161,16 @@ Result<SourceRevertResult> Apply(const std::vector<std::pair<RowRef, std::option
       TT_ASSIGN_OR_RETURN(TableInfo t, LoadTable(conn, row));
       it = tables.emplace(name, std::move(t)).first;
     }
-    changes.push_back(RowStatement(it->second, row, desired));
+    TT_ASSIGN_OR_RETURN(std::string statement, RowStatement(conn, it->second, row, desired));
+    changes.push_back(std::move(statement));
   }
   json context = {{"actor", options.actor.empty() ? "timetrail revert" : options.actor},
                   {"revert", revert_info}};
   if (!options.reason.empty()) context["reason"] = options.reason;
   result.statements.push_back("BEGIN");
+  TT_ASSIGN_OR_RETURN(std::string context_literal, PgQuoteLiteral(conn, context.dump()));
   result.statements.push_back("SELECT pg_logical_emit_message(true, 'timetrail', " +
-                              PgQuoteLiteral(context.dump()) + ")");
+                              context_literal + ")");
   for (auto& c : changes) result.statements.push_back(std::move(c));
   result.statements.push_back("COMMIT");
   if (options.dry_run) return result;
@@ -193,8 +181,8 @@ Result<SourceRevertResult> Apply(const std::vector<std::pair<RowRef, std::option
       std::string err = PQresultErrorMessage(r.get());
       r.reset();
       PgResult rollback(PQexec(conn, "ROLLBACK"));
-      return Status::InvalidArgument("the source rejected the revert, nothing was changed: " +
-                                     err + " in: " + result.statements[i]);
+      return Status::InvalidArgument("the source rejected the revert, nothing was changed: " + err +
+                                     " in: " + result.statements[i]);
     }
     if (i >= 2 && i + 1 < result.statements.size()) {
       result.rows_changed += static_cast<std::size_t>(std::atoll(PQcmdTuples(r.get())));
@@ -211,8 +199,8 @@ Result<SourceRevertResult> RevertInSource(const EventStore& store,
   std::vector<std::pair<RowRef, std::optional<json>>> rows;
   for (const auto& stream : streams) {
     TT_ASSIGN_OR_RETURN(RowRef row, ParseRowStream(options.prefix, stream));
-    TT_ASSIGN_OR_RETURN(auto events, ReadEvents(store, stream));
-    auto desired = Fold(events, [&](const RecordedEvent& e) { return e.valid_from <= options.to; });
+    // A captured row's valid time is its source commit time: its state at "to" in the source.
+    TT_ASSIGN_OR_RETURN(auto desired, RowState(store, stream, EntityQuery::ValidAt(options.to)));
     rows.emplace_back(std::move(row), std::move(desired));
   }
   TT_ASSIGN_OR_RETURN(PgConn conn, PgConnect(options.source_url, false));
@@ -258,9 +246,12 @@ Result<SourceRevertResult> RevertFilteredInSource(const EventStore& store, const
   std::vector<std::pair<RowRef, std::optional<json>>> rows;
   for (const auto& stream : order) {
     TT_ASSIGN_OR_RETURN(RowRef row, ParseRowStream(options.prefix, stream));
-    TT_ASSIGN_OR_RETURN(auto events, ReadEvents(store, stream));
+    // The row as it was before its first matching change.
     Revision first = first_match[stream];
-    auto desired = Fold(events, [&](const RecordedEvent& e) { return e.revision < first; });
+    std::optional<json> desired;
+    if (first > 0) {
+      TT_ASSIGN_OR_RETURN(desired, RowState(store, stream, EntityQuery::AtRevision(first - 1)));
+    }
     rows.emplace_back(std::move(row), std::move(desired));
   }
   if (rows.empty()) return SourceRevertResult{};

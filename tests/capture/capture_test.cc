@@ -68,15 +68,19 @@ TEST(CaptureTest, EveryMappedTypeRoundTrips) {
   auto types = pg.Query(
       "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
       "'all_types'::regclass AND attnum > 0 ORDER BY attnum");
+  auto conn = capture::PgConnect(pg.Url(), false);
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   for (const auto& t : types) {
     const std::string& name = *t[0];
     const json& v = (*row)[name];
     if (v.is_null()) continue;
-    std::string literal = capture::PgQuoteLiteral(capture::JsonToPgText(v, *t[1]));
+    auto quoted = capture::PgQuoteLiteral(conn->get(), capture::JsonToPgText(v, *t[1]));
+    ASSERT_TRUE(quoted.ok()) << quoted.status().ToString();
+    const std::string& literal = *quoted;
     // json has no equality operator; compare it as jsonb.
     std::string type = *t[1] == "json" ? "jsonb" : *t[1];
-    std::string same = pg.Scalar("SELECT (" + capture::PgQuoteIdent(name) + "::" + type +
-                                 " IS NOT DISTINCT FROM " + literal + "::" + type +
+    std::string same = pg.Scalar("SELECT (" + *capture::PgQuoteIdent(conn->get(), name) +
+                                 "::" + type + " IS NOT DISTINCT FROM " + literal + "::" + type +
                                  ")::text FROM all_types WHERE id = 1");
     EXPECT_EQ(same, "true") << name << " = " << literal;
   }
@@ -269,6 +273,9 @@ TEST(CaptureTest, SnapshotAndTablePatternRecordEveryRowOnce) {
   options.table_pattern = "public.item%";
   options.snapshot = true;
   CaptureThread cap(store.get(), options);
+  Timestamp before_prepare = *ParseTimestamp(
+      pg.Scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"));
   ASSERT_TRUE(cap.Prepare().ok());
   EXPECT_EQ(pg.Scalar("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM "
                       "pg_publication_tables WHERE pubname = 'timetrail'"),
@@ -281,6 +288,11 @@ TEST(CaptureTest, SnapshotAndTablePatternRecordEveryRowOnce) {
     EXPECT_EQ(e.type, "$put");
     EXPECT_EQ(json::parse(e.metadata)["source"]["operation"], "snapshot") << e.metadata;
     EXPECT_TRUE(streams.insert(e.stream).second) << e.stream << " recorded twice";
+    // Valid from the source's clock before the slot existed: no later than any change the slot
+    // streams afterwards, so valid-time folds put the snapshot first.
+    EXPECT_GE(e.valid_from, before_prepare);
+    EXPECT_LT(e.valid_from, e.recorded_at);
+    EXPECT_EQ(e.valid_from, snapshot.front().valid_from);
   }
   EXPECT_TRUE(streams.count("public.item_tags/1,big"));
   EXPECT_FALSE(streams.count("public.audit_notes/1"));
