@@ -1,24 +1,18 @@
 #include "cli/http_client.h"
 
-#include <algorithm>
-#include <cctype>
+#include <array>
 #include <chrono>
-#include <cstdlib>
 #include <limits>
 #include <optional>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/streambuf.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/ssl.hpp>
+
 #include <openssl/ssl.h>
 
 #include "server/tls_error.h"
@@ -51,7 +45,8 @@ Status Unreachable(const ServerAddress& a, const beast::error_code& ec) {
   if (!a.tls && ec == http::error::end_of_stream) {
     return Status::Unavailable("the timetrail server at " + a.ToString() +
                                " closed the connection without answering (if it serves HTTPS, "
-                               "use https://" + a.host + ":" + a.port + ")");
+                               "use https://" +
+                               a.host + ":" + a.port + ")");
   }
   return Status::Unavailable("cannot reach the timetrail server at " + a.ToString() + ": " +
                              ec.message() +
@@ -83,9 +78,9 @@ class Channel {
       tls_context_->load_verify_file(a.ca_file, ec);
     }
     if (ec) {
-      return Status::InvalidArgument("--cacert '" + a.ca_file +
-                                     "': cannot load certificate authorities from it: " +
-                                     ec.message());
+      return Status::InvalidArgument(
+          "--cacert '" + a.ca_file +
+          "': cannot load certificate authorities from it: " + ec.message());
     }
     tls_.emplace(ioc_, *tls_context_);
     tls_->set_verify_mode(asio::ssl::verify_peer);
@@ -119,6 +114,29 @@ class Channel {
   std::optional<asio::ssl::context> tls_context_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
 };
+
+// A request with the fields every request of the CLI carries, and the caller's.
+template <class Body>
+http::request<Body> MakeRequest(http::verb method, std::string_view target, const ServerAddress& a,
+                                std::string_view accept, const Headers& headers) {
+  http::request<Body> req{method, std::string(target), 11};
+  req.set(http::field::host, a.host + ":" + a.port);
+  req.set(http::field::user_agent, "timetrail-cli");
+  req.set(http::field::accept, std::string(accept));
+  for (const auto& [name, value] : headers) req.set(name, value);
+  return req;
+}
+
+HttpResponse ToResponse(http::response<http::string_body>&& res) {
+  HttpResponse out;
+  out.status = static_cast<int>(res.result_int());
+  out.content_type = std::string(res[http::field::content_type]);
+  for (const auto& field : res) {
+    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  out.body = std::move(res.body());
+  return out;
+}
 
 }  // namespace
 
@@ -199,26 +217,24 @@ HttpConnection::~HttpConnection() = default;
 
 Result<HttpResponse> HttpConnection::Request(std::string_view method, std::string_view target,
                                              std::string_view body, const Headers& headers) {
-  http::request<http::string_body> req{
-      http::string_to_verb(beast::string_view(method.data(), method.size())), std::string(target),
-      11};
-  req.set(http::field::host, impl_->address.host + ":" + impl_->address.port);
-  req.set(http::field::user_agent, "timetrail-cli");
-  req.set(http::field::accept, "application/json");
+  auto req = MakeRequest<http::string_body>(
+      http::string_to_verb(beast::string_view(method.data(), method.size())), target,
+      impl_->address, "application/json", headers);
   if (method == "POST") req.set(http::field::content_type, "application/json");
-  for (const auto& [name, value] : headers) req.set(name, value);
   req.body() = std::string(body);
   req.keep_alive(true);
   req.prepare_payload();
 
   // A kept-alive connection may have been closed by the server while idle; then the request
   // is sent again once on a new connection. Nothing was processed in that case, because the
-  // server closes idle connections only between requests.
+  // server closes idle connections only between requests (and no byte of an answer came).
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = impl_->stream.has_value();
     if (!reused) TT_RETURN_IF_ERROR(impl_->Connect());
     beast::error_code ec;
     impl_->stream->Tcp().expires_after(kRequestTimeout);
+    // The parser takes the body in whichever framing the server (or a proxy in front of it)
+    // chose: Content-Length, chunked, or up to the end of the connection.
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     impl_->stream->Visit([&](auto& stream) {
@@ -229,18 +245,19 @@ Result<HttpResponse> HttpConnection::Request(std::string_view method, std::strin
       impl_->stream.reset();
       bool stale = ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
                    ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated;
-      if (reused && stale) continue;
-      return Unreachable(impl_->address, ec);
+      if (!parser.got_some()) {
+        if (reused && stale) continue;
+        return Unreachable(impl_->address, ec);
+      }
+      return Status::Unavailable("the connection to the timetrail server at " +
+                                 impl_->address.ToString() + " broke during the answer: " +
+                                 (ec.category() == asio::error::get_ssl_category()
+                                      ? server::TlsErrorReason(ec)
+                                      : ec.message()));
     }
-    auto& res = parser.get();
-    HttpResponse out;
-    out.status = static_cast<int>(res.result_int());
-    out.content_type = std::string(res[http::field::content_type]);
-    for (const auto& field : res) {
-      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    out.body = std::move(res.body());
-    if (!res.keep_alive()) impl_->stream.reset();
+    bool keep_alive = parser.get().keep_alive();
+    HttpResponse out = ToResponse(parser.release());
+    if (!keep_alive) impl_->stream.reset();
     return out;
   }
   return Status::Unavailable("the timetrail server at " + impl_->address.ToString() +
@@ -250,85 +267,67 @@ Result<HttpResponse> HttpConnection::Request(std::string_view method, std::strin
 namespace {
 
 template <class Stream>
-Status FollowEventStream(Stream& socket, const ServerAddress& address, std::string_view target,
+Status FollowEventStream(Stream& stream, const ServerAddress& address, std::string_view target,
                          const Headers& headers,
                          const std::function<bool(const SseMessage&)>& on_message,
                          HttpResponse* error_response) {
   beast::error_code ec;
-
-  std::string req = "GET " + std::string(target) + " HTTP/1.1\r\nHost: " + address.host + ":" +
-                    address.port + "\r\nAccept: text/event-stream\r\nUser-Agent: timetrail-cli\r\n";
-  for (const auto& [name, value] : headers) req += name + ": " + value + "\r\n";
-  req += "\r\n";
-  asio::write(socket, asio::buffer(req), ec);
+  auto req =
+      MakeRequest<http::empty_body>(http::verb::get, target, address, "text/event-stream", headers);
+  http::write(stream, req, ec);
   if (ec) return Unreachable(address, ec);
 
-  asio::streambuf buf;
-  asio::read_until(socket, buf, "\r\n\r\n", ec);
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  // A subscription has no end. (Not boost::none: Boost 1.74 compares a Content-Length with it
+  // as if it were a limit below every length.)
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  http::read_header(stream, buffer, parser, ec);
   if (ec) return Unreachable(address, ec);
-  std::string head(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
-  std::size_t head_end = head.find("\r\n\r\n") + 4;
-  buf.consume(head_end);
-  head.resize(head_end);
-  // "HTTP/1.1 200 OK"
-  int status = 0;
-  if (head.size() > 12) status = std::atoi(head.c_str() + 9);
-  if (status != 200) {
-    HttpResponse r;
-    r.status = status;
-    std::size_t length = 0;
-    std::string lower = head;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (std::size_t p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
-      length = std::strtoul(lower.c_str() + p + 17, nullptr, 10);
-    }
-    if (buf.size() < length) asio::read(socket, buf, asio::transfer_exactly(length - buf.size()), ec);
-    r.body.assign(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
-    r.body.resize(std::min(r.body.size(), length));
-    *error_response = std::move(r);
+  if (parser.get().result() != http::status::ok) {
+    http::response_parser<http::string_body> whole(std::move(parser));
+    whole.body_limit(std::numeric_limits<std::uint64_t>::max());
+    http::read(stream, buffer, whole, ec);
+    if (ec) return Unreachable(address, ec);
+    *error_response = ToResponse(whole.release());
     return Status::Ok();
   }
 
-  SseMessage msg;
-  bool has_data = false;
-  while (true) {
-    std::size_t n = asio::read_until(socket, buf, '\n', ec);
+  // The body as it arrives, piece by piece, into the SSE parser: not eager, so that each
+  // read_some hands over the body bytes it parsed before it waits for more (a chunk's data
+  // before the next chunk's header, which may come only with the next event).
+  parser.eager(false);
+  std::optional<Status> stopped;
+  auto deliver = [&](const SseMessage& m) {
+    if (on_message(m)) return true;
+    stopped = Status::Ok();
+    return false;
+  };
+  // The server explains an ending stream in a comment ("error ...").
+  auto comment = [&](std::string_view text) {
+    if (!text.starts_with("error ")) return true;
+    stopped =
+        Status::Unavailable("the server ended the event stream: " + std::string(text.substr(6)));
+    return false;
+  };
+  SseParser sse;
+  std::array<char, 16384> piece;
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    http::read_some(stream, buffer, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    std::size_t n = piece.size() - parser.get().body().size;
+    if (n > 0 && !sse.Feed(std::string_view(piece.data(), n), deliver, comment)) {
+      return *stopped;
+    }
     if (ec) {
       return Status::Unavailable("the event stream from " + address.ToString() +
                                  " ended: " + ec.message());
     }
-    std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) +
-                                                          static_cast<std::ptrdiff_t>(n));
-    buf.consume(n);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    if (line.empty()) {  // a blank line dispatches the message
-      if (has_data && !on_message(msg)) return Status::Ok();
-      msg = SseMessage{};
-      has_data = false;
-      continue;
-    }
-    if (line.front() == ':') {
-      // A comment. The server explains an ending stream in one ("error ..."), so keep the
-      // last one for the message.
-      if (line.starts_with(": error ")) {
-        return Status::Unavailable("the server ended the event stream: " + line.substr(8));
-      }
-      continue;
-    }
-    std::size_t colon = line.find(':');
-    std::string field = line.substr(0, colon);
-    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.erase(0, 1);
-    if (field == "id") {
-      msg.id = value;
-    } else if (field == "event") {
-      msg.event = value;
-    } else if (field == "data") {
-      if (has_data) msg.data += "\n";
-      msg.data += value;
-      has_data = true;
-    }
   }
+  return Status::Unavailable("the event stream from " + address.ToString() +
+                             " ended: the server closed it");
 }
 
 }  // namespace

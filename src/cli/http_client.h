@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/sse_parser.h"
 #include "timetrail/status.h"
 
 namespace timetrail::cli {
@@ -53,7 +54,9 @@ class HttpConnection {
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
-  // Sends one request and reads the whole response. A POST body is sent as application/json.
+  // Sends one request and reads the whole response, whether its body comes with a
+  // Content-Length, chunked (Transfer-Encoding: chunked, as reverse proxies may send it), or
+  // until the server closes the connection. A POST body is sent as application/json.
   // kUnavailable when the server cannot be reached or the connection breaks (the message names
   // the address); any HTTP status is a successful call.
   Result<HttpResponse> Request(std::string_view method, std::string_view target,
@@ -64,16 +67,12 @@ class HttpConnection {
   std::unique_ptr<Impl> impl_;
 };
 
-// One message of a server-sent event stream. Intentionally copyable.
-struct SseMessage {
-  std::string id;
-  std::string event;
-  std::string data;
-};
-
 // Opens GET "target" as an event stream on its own connection and calls "on_message" for every
-// message, until it returns false (then returns OK) or the stream ends (kUnavailable). When
-// the server answers with anything but 200, returns OK and sets "*error_response" to it.
+// message as soon as its bytes have arrived, until it returns false (then returns OK) or the
+// stream ends (kUnavailable; also when the server explains the end in a ": error ..."
+// comment). When the server answers with anything but 200, returns OK and sets
+// "*error_response" to it. The body may come chunked, with a length, or until the connection
+// closes.
 Status ReadEventStream(const ServerAddress& address, std::string_view target,
                        const Headers& headers,
                        const std::function<bool(const SseMessage&)>& on_message,
