@@ -23,6 +23,19 @@ struct Options {
   // Create the data directory and an empty store when none exists. Default: true.
   bool create_if_missing = true;
 
+  // Open the store for reading only, without taking the data directory's lock: another
+  // process (e.g. `timetrail serve` or `timetrail capture`) may hold the directory and go on
+  // writing meanwhile. Reads see what that writer had written (to its table files and
+  // write-ahead log) when the store opened, and what it wrote since after each
+  // EventStore::Refresh(). Nothing is ever written into the directory (the storage engine keeps
+  // its files for the reader in a private temporary directory, removed on close). Every write
+  // (append, transact, checkpoints, revert, backup) fails with kInvalidArgument, saying the
+  // store is read-only, and changes nothing. The directory must hold a store that a writer of
+  // this release has opened at least once (create_if_missing does not apply; a layout that
+  // needs an upgrade is refused, telling to open it once with a writer). Cannot be combined
+  // with bulk_load. Default: false.
+  bool read_only = false;
+
   // When true (the default) an append returns only after its write is fsync'd: an acknowledged
   // event survives a crash or power loss. Turning it off is for throwaway test data only.
   bool sync = true;

@@ -3,7 +3,8 @@
 // timetrail does not throw across its public API. A call that can fail returns a Status (or a
 // Result<T>, which is either a value or a non-OK Status). Both are [[nodiscard]].
 //
-//   timetrail::Result<timetrail::Committed> r = store->Append("friend-1", ExpectedRevision::NoStream(),
+//   timetrail::Result<timetrail::Committed> r = store->Append("friend-1",
+//   ExpectedRevision::NoStream(),
 //                                                           events);
 //   if (!r.ok()) {
 //     if (r.status().code() == timetrail::StatusCode::kWrongExpectedRevision) {
@@ -13,7 +14,8 @@
 //   }
 //
 // Choosing a code (for code that adds new failures):
-//   kInvalidArgument       the request itself is wrong; retrying it unchanged fails again.
+//   kInvalidArgument       the request itself is wrong; retrying it unchanged fails again
+//                          (also: a write to a store opened with Options::read_only).
 //   kTooLarge              the request exceeds a configured limit (size or count).
 //   kWrongExpectedRevision an optimistic-concurrency expectation did not hold; re-read and retry.
 //   kDuplicateEvent        event ids overlap earlier writes only partly (not a clean retry).
@@ -148,10 +150,10 @@ class [[nodiscard]] Result {
 }  // namespace timetrail
 
 // Propagates a non-OK Status from an expression returning Status.
-#define TT_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::timetrail::Status tt_status_ = (expr);  \
-    if (!tt_status_.ok()) return tt_status_;  \
+#define TT_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::timetrail::Status tt_status_ = (expr); \
+    if (!tt_status_.ok()) return tt_status_; \
   } while (0)
 
 #define TT_CONCAT_INNER_(a, b) a##b

@@ -119,7 +119,8 @@ class EventStore {
  public:
   // Opens (and with options.create_if_missing, creates) the store in directory "path". Fails
   // with kUnavailable if another process holds the directory, kCorruption if it does not hold a
-  // readable timetrail store.
+  // readable timetrail store. With options.read_only the directory is not held: the store reads
+  // beside the process that holds it and refuses every write (Options::read_only).
   static Result<std::unique_ptr<EventStore>> Open(const Options& options, std::string_view path);
 
   EventStore(const EventStore&) = delete;
@@ -196,6 +197,14 @@ class EventStore {
   // RemoveCommitListener.
   virtual std::uint64_t AddCommitListener(std::function<void(Position)> listener) = 0;
   virtual void RemoveCommitListener(std::uint64_t id) = 0;
+
+  // True when the store was opened with Options::read_only: every write fails.
+  virtual bool IsReadOnly() const = 0;
+  // For a read-only store: makes visible what the process writing the directory has written
+  // since the store opened (or was last refreshed); LastPosition() moves on, and waiters and
+  // commit listeners are told as after a commit. Does nothing for a store opened for writing
+  // (its reads always see every commit).
+  virtual Status Refresh() = 0;
 
   // --- Integrity -----------------------------------------------------------------------------
 

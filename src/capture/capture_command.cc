@@ -144,8 +144,10 @@ int RunRevert(RevertArgs& args) {
     if (!parse_time(args.until, "--until", &t)) return 2;
     filter.until = t;
   }
+  // The store is only read (the capture records the revert): read-only, so that it works while
+  // the capture holds the directory.
   Options store_options;
-  store_options.create_if_missing = false;
+  store_options.read_only = true;
   auto store = EventStore::Open(store_options, args.data_dir);
   if (!store.ok()) {
     std::cerr << "error: cannot open the store in " << args.data_dir << ": "

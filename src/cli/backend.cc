@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <thread>
 
@@ -16,6 +18,10 @@
 
 namespace timetrail::cli {
 namespace {
+
+// Set by SIGINT or SIGTERM while a data directory is followed (DataBackend::Subscribe).
+std::atomic<bool> stop_following{false};
+extern "C" void OnStopFollowing(int) { stop_following.store(true); }
 
 class ServerBackend final : public Backend {
  public:
@@ -99,8 +105,10 @@ class DataBackend final : public Backend {
     return out;
   }
 
-  // No other process can write to a directory this process holds, so the poll mostly serves a
-  // tail that was asked to wait; it is still the honest way to follow a store without a server.
+  // Polls the store. Opened read-only, each poll first catches up with the process that holds
+  // the directory (a server or a capture), so the events it commits meanwhile are followed.
+  // Opened for writing, no other process can write to the directory, so the poll mostly serves
+  // a tail that was asked to wait.
   Status Subscribe(std::string_view query, const Headers& headers,
                    const std::function<bool(std::string_view)>& on_event,
                    HttpResponse* error_response) override {
@@ -119,17 +127,23 @@ class DataBackend final : public Backend {
       return Status::Ok();
     }
     subscribe::LogCursor cursor(store_.get(), res.subscribe->from, res.subscribe->filter);
-    while (true) {
+    // Ctrl-C (or SIGTERM) ends the poll, and with it the command, normally: the store closes
+    // (one opened read-only removes its temporary directory then).
+    std::signal(SIGINT, OnStopFollowing);
+    std::signal(SIGTERM, OnStopFollowing);
+    while (!stop_following.load()) {
       Result<std::vector<RecordedEvent>> page = cursor.ReadNext();
       if (!page.ok()) return page.status();
       for (const RecordedEvent& e : *page) {
         if (!on_event(server::EventJson(e))) return Status::Ok();
       }
       if (page->empty() && cursor.caught_up()) {
+        TT_RETURN_IF_ERROR(store_->Refresh());
         Status s = store_->WaitForPosition(cursor.next_position(), std::chrono::milliseconds(500));
         if (!s.ok() && s.code() != StatusCode::kTimeout) return s;
       }
     }
+    return Status::Ok();
   }
 
   std::string Describe() const override { return "data directory " + dir_; }
@@ -146,7 +160,7 @@ class DataBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create,
+Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access access,
                                              Options store_options) {
   if (target.data_dir.empty()) {
     TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
@@ -155,11 +169,12 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool c
         std::make_unique<ServerBackend>(std::move(address), target.token));
   }
   struct stat st {};
-  if (!create && ::stat(target.data_dir.c_str(), &st) != 0) {
+  if (access != Access::kCreate && ::stat(target.data_dir.c_str(), &st) != 0) {
     return Status::NotFound("data directory '" + target.data_dir +
                             "' does not exist (commands that write create it)");
   }
-  store_options.create_if_missing = create;
+  store_options.create_if_missing = access == Access::kCreate;
+  store_options.read_only = access == Access::kRead;
   Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, target.data_dir);
   if (!store.ok()) {
     Status s = store.status();

@@ -50,11 +50,24 @@ struct TargetOptions {
   std::string ca_file;  // certificate authorities for an https server; empty: the system's
 };
 
-// Connects to the server, or opens the data directory ("create": make a new store if the
-// directory has none, for commands that write). Opening fails with kUnavailable when a server
-// holds the directory, kNotFound when it does not exist and "create" is false. A data
-// directory's store is opened with "store_options" (create_if_missing set from "create").
-Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, bool create,
+// What a command does with a data directory (a server decides for itself).
+enum class Access {
+  // Only reads: the directory is opened read-only (Options::read_only). It takes no lock, so it
+  // works while a server or a capture holds the directory (and never keeps one from starting),
+  // and sees what that process had written when it opened. Writes through it fail.
+  kRead,
+  // Writes to an existing store: the directory is held (locked) while the command runs.
+  kWrite,
+  // Writes, and makes a new store if the directory has none.
+  kCreate,
+};
+
+// Connects to the server, or opens the data directory for "access". Opening fails with
+// kUnavailable when another process holds the directory and "access" writes, kNotFound when
+// the directory does not exist (or holds no store) and "access" is not kCreate. A data
+// directory's store is opened with "store_options" (create_if_missing and read_only set from
+// "access").
+Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access access,
                                              Options store_options = Options());
 
 }  // namespace timetrail::cli

@@ -67,7 +67,7 @@ int Copy(const char* cmd, const std::string& from, const std::string& to, const 
 
 // Asks a running server to write a checkpoint of its store (POST /v1/backup).
 int OnlineBackup(const CommonOptions& o, const std::string& to) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kWrite);
   if (!backend.ok()) return ReportStatus("backup", backend.status());
   std::string raw;
   json::RawJson res;

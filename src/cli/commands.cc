@@ -146,7 +146,7 @@ Result<std::string> AppendBody(const AppendArgs& a) {
 int RunAppend(const AppendArgs& a) {
   Result<std::string> body = AppendBody(a);
   if (!body.ok()) return ReportStatus("append", body.status());
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, /*create=*/true);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kCreate);
   if (!backend.ok()) return ReportStatus("append", backend.status());
   std::string raw;
   RawJson res;
@@ -223,7 +223,7 @@ struct ReadArgs {
 };
 
 int RunRead(const ReadArgs& a) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kRead);
   if (!backend.ok()) return ReportStatus("read", backend.status());
   std::string target = "/v1/streams/" + UrlEncode(a.stream) + "?limit=" + std::to_string(a.limit);
   if (a.from) target += "&from=" + std::to_string(*a.from);
@@ -267,7 +267,7 @@ struct SimpleArgs {
 
 // Runs GET "target" and prints the answer as "key: value" lines (or the JSON).
 int RunShow(const SimpleArgs& a, std::string_view command, const std::string& target) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kRead);
   if (!backend.ok()) return ReportStatus(command, backend.status());
   std::string raw;
   RawJson res;
@@ -340,7 +340,7 @@ std::string FilterQuery(const std::string& stream_prefix, const std::string& typ
 }
 
 int RunLog(const LogArgs& a) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kRead);
   if (!backend.ok()) return ReportStatus("log", backend.status());
   std::string target = "/v1/log?from=" + std::to_string(a.from) +
                        "&limit=" + std::to_string(a.limit) + FilterQuery(a.stream_prefix, a.types);
@@ -376,7 +376,7 @@ void AddLog(CLI::App& app) {
 // ---- verify ------------------------------------------------------------------------------
 
 int RunVerify(const CommonOptions& o) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kRead);
   if (!backend.ok()) return ReportStatus("verify", backend.status());
   std::string raw;
   RawJson res;
@@ -396,6 +396,10 @@ int RunVerify(const CommonOptions& o) {
               << Text(res, "first_bad_position") << ": " << Str(res, "message") << " ("
               << Uint(res, "events_checked") << " events checked)\n";
   }
+  if (const RawJson* recorded = res.Find("recorded");
+      !o.json && recorded != nullptr && !recorded->boolean) {
+    std::cout << "note: " << Str(res, "note") << "\n";
+  }
   if (!ok) {
     std::cerr << "timetrail verify: first bad position " << Text(res, "first_bad_position") << "\n";
   }
@@ -410,6 +414,9 @@ void AddVerify(CLI::App& app) {
   AddCommonOptions(cmd, o.get());
   cmd->footer(
       "Example:\n  timetrail verify --data ./timetrail-data\n"
+      "A server records each verification in the $audit stream. With --data the directory is\n"
+      "opened read-only (it may be held by a running server or capture), so the result is\n"
+      "printed but not recorded.\n"
       "Exit codes: 0 the chain holds, 1 it is broken (the first bad position is named),\n"
       "5 server unreachable.");
   SetAction(cmd, [o] { return RunVerify(*o); });
@@ -427,7 +434,9 @@ struct TailArgs {
 };
 
 int RunTail(const TailArgs& a) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  // A named consumer's acknowledgements are writes.
+  Result<std::unique_ptr<Backend>> backend =
+      OpenBackend(a.common.target, a.consumer.empty() ? Access::kRead : Access::kWrite);
   if (!backend.ok()) return ReportStatus("tail", backend.status());
   std::string query;
   if (a.from) query += "&from=" + std::to_string(*a.from);
@@ -438,7 +447,7 @@ int RunTail(const TailArgs& a) {
   // Acknowledgements go over a second connection while the stream stays open.
   std::unique_ptr<Backend> acker;
   if (!a.consumer.empty() && a.common.target.data_dir.empty()) {
-    Result<std::unique_ptr<Backend>> second = OpenBackend(a.common.target, false);
+    Result<std::unique_ptr<Backend>> second = OpenBackend(a.common.target, Access::kWrite);
     if (!second.ok()) return ReportStatus("tail", second.status());
     acker = std::move(*second);
   }
@@ -509,7 +518,8 @@ void AddTail(CLI::App& app) {
       "  timetrail tail --stream-prefix friend-\n"
       "  timetrail tail --consumer mailer --json | ./send-mails\n"
       "With --json each event is one line of JSON (NDJSON). Against a data directory the store\n"
-      "is polled; no other process can write to it meanwhile, so use a server to follow writes.");
+      "is polled: without --consumer it is opened read-only, and follows what the process that\n"
+      "holds it (a server or a capture) commits; with --consumer the directory is held.");
   SetAction(cmd, [a] { return RunTail(*a); });
 }
 

@@ -38,7 +38,7 @@ struct ExportArgs {
 };
 
 int RunExport(const ExportArgs& a) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kRead);
   if (!backend.ok()) return ReportStatus("export", backend.status());
   std::ofstream file;
   if (a.output != "-") {
@@ -386,7 +386,7 @@ int RunImport(const ImportArgs& a) {
     store_options.group_commit_max_bytes = 2 * kBulkBatch.bytes;
   }
   Result<std::unique_ptr<Backend>> backend =
-      OpenBackend(a.common.target, /*create=*/true, store_options);
+      OpenBackend(a.common.target, Access::kCreate, store_options);
   if (!backend.ok()) return ReportStatus("import", backend.status());
   Progress progress("imported", a.progress, summary->events);
   ImportCounts counts;

@@ -12,8 +12,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Client commands work against a running server (--server URL, default "
-      "http://127.0.0.1:7070,\nenv TIMETRAIL_SERVER) or directly on a data directory no server "
-      "holds (--data DIR).\nRun `timetrail COMMAND --help` for a command's options and examples. "
+      "http://127.0.0.1:7070,\nenv TIMETRAIL_SERVER) or directly on a data directory (--data "
+      "DIR): commands that only\nread open it read-only, also while a server or capture holds "
+      "it; commands that write need it\nfree.\nRun `timetrail COMMAND --help` for a command's "
+      "options and examples. "
       "Exit codes: 0 ok,\n1 other failure, 2 bad input or usage, 3 not found, 4 conflict, "
       "5 server unreachable, 6 not authorized (docs/security.md).");
   timetrail::cli::AddServeCommand(app);

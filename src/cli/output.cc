@@ -11,7 +11,8 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* options) {
       ->envname("TIMETRAIL_SERVER")
       ->capture_default_str();
   cmd->add_option("--data", options->target.data_dir,
-                  "Work directly on this data directory instead (no server may hold it)");
+                  "Work directly on this data directory instead (reads: opened read-only, also "
+                  "while a server holds it; writes: no other process may hold it)");
   cmd->add_option("--token", options->target.token,
                   "API token for a server with authentication on (docs/security.md)")
       ->envname("TIMETRAIL_TOKEN");

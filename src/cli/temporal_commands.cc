@@ -34,7 +34,7 @@ std::string WithQuery(std::string path, std::string query) {
 // GETs "target"; with --json prints the body, else hands the parsed answer to "print".
 int GetAndPrint(const CommonOptions& o, std::string_view command, const std::string& target,
                 const std::function<void(const RawJson&)>& print) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kRead);
   if (!backend.ok()) return ReportStatus(command, backend.status());
   std::string raw;
   RawJson res;
@@ -334,7 +334,7 @@ int PostRevert(const RevertArgs& a, std::string body, const std::string& target,
   if (!a.reason.empty()) body += ",\"reason\":" + JsonQuote(a.reason);
   if (!a.actor.empty()) body += ",\"actor\":" + JsonQuote(a.actor);
   body += "}";
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kWrite);
   if (!backend.ok()) return ReportStatus("revert", backend.status());
   return CallJson(**backend, "revert", a.common, "POST", target, body, {}, raw, res);
 }

@@ -39,7 +39,7 @@ std::string Joined(const RawJson* array) {
 }
 
 int RunCreate(const CreateArgs& a) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, true);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kCreate);
   if (!backend.ok()) return ReportStatus("token create", backend.status());
   std::string body = "{\"name\":" + JsonQuote(a.name) + ",\"scopes\":" + JsonArray(a.scopes) +
                      ",\"prefixes\":" + JsonArray(a.prefixes);
@@ -65,7 +65,7 @@ int RunCreate(const CreateArgs& a) {
 }
 
 int RunList(const CommonOptions& o) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kRead);
   if (!backend.ok()) return ReportStatus("token list", backend.status());
   std::string raw;
   RawJson res;
@@ -96,7 +96,7 @@ int RunList(const CommonOptions& o) {
 }
 
 int RunRevoke(const CommonOptions& o, const std::string& id) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, false);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kWrite);
   if (!backend.ok()) return ReportStatus("token revoke", backend.status());
   std::string raw;
   RawJson res;

@@ -103,7 +103,14 @@ class KvEngine {
   // Writes a consistent copy of the engine's data, as of one moment, into the new directory
   // "dir" (on the same file system, files are hard links) while writes go on.
   virtual Status CreateCheckpoint(const std::string& dir) = 0;
+  // For an engine opened read-only (RocksDbEngineOptions::read_only): makes visible what the
+  // process writing the directory has written since the engine opened (or last caught up).
+  // Otherwise does nothing.
+  virtual Status CatchUp() { return Status::Ok(); }
 };
+
+// The error of every write to an engine or store that was opened read-only, in directory "dir".
+Status ReadOnlyError(std::string_view dir);
 
 // Options of the embedded RocksDB engine. Intentionally copyable.
 struct RocksDbEngineOptions {
@@ -117,6 +124,14 @@ struct RocksDbEngineOptions {
   // completed, whole. Fast when syncs are rare (big batches); slow when reads or syncs
   // follow every small write.
   bool bulk_load = false;
+  // Opens the directory for reading only, as a RocksDB secondary instance: it takes no lock, so
+  // another process may hold the directory and write meanwhile, and it writes nothing into the
+  // directory (RocksDB's own files for the instance go into a private temporary directory,
+  // removed on close). It sees what the writer had written to its table files and write-ahead
+  // log when it opened, and more after each CatchUp(). Write, SyncWal and CreateCheckpoint fail
+  // with ReadOnlyError. The directory must hold a store (create_if_missing and bulk_load do
+  // not apply).
+  bool read_only = false;
   // For tests only: the RocksDB Env (and so the file system) the engine uses instead of the
   // default one, e.g. one that injects I/O faults. Must outlive the engine. Null: the default.
   std::shared_ptr<rocksdb::Env> env;

@@ -37,8 +37,9 @@ namespace {
 // returns the store's id tag. Upgrades an older layout in place: layout 2 reads layout 1's data
 // as it is (its events keep their id index entries), so the upgrade only gives the store an id
 // tag and records the new version, in one durable write. A directory without a version record
-// is new, or was written before the record existed (layout 1).
-Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path) {
+// is new, or was written before the record existed (layout 1). A store opened read-only is
+// not upgraded: it is refused, with what to do.
+Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path, bool read_only) {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
                       engine->Get(Family::kMeta, keys::kFormatVersion));
   int version = 1;
@@ -66,6 +67,14 @@ Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path) {
     std::copy(stored_tag->begin(), stored_tag->end(), tag.begin());
     return tag;
   }
+  if (read_only) {
+    return Status::InvalidArgument(
+        "data directory '" + std::string(path) + "' has layout version " + std::to_string(version) +
+        ", which this timetrail upgrades to " + std::to_string(keys::kLayoutVersion) +
+        " when it opens the directory for writing; it was opened read-only, so nothing was "
+        "changed: open it once with a writer (timetrail serve, or a command that writes), then "
+        "read it");
+  }
   std::random_device random;
   for (auto& b : tag) b = static_cast<std::uint8_t>(random());
   std::unique_ptr<KvWriteBatch> batch = engine->NewBatch();
@@ -82,9 +91,11 @@ Result<keys::IdTag> OpenLayout(KvEngine* engine, std::string_view path) {
 // position appended is the first indexed one, recorded durably before anything is appended, so
 // no event at or after it lacks its entry. A record with a last event that lacks its entry means
 // that such a release appended after the record was made (events this store cannot tell apart):
-// the record moves past them, and activity reads the log for them.
+// the record moves past them, and activity reads the log for them. A store opened read-only
+// writes no record: it answers as if it had, and activity reads the log for every event up to
+// "last" that may lack its entry.
 Result<Position> OpenTypeIndex(KvEngine* engine, std::string_view path, Position last,
-                               std::string_view last_event) {
+                               std::string_view last_event, bool read_only) {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
                       engine->Get(Family::kMeta, keys::kTypesSince));
   if (raw) {
@@ -100,10 +111,41 @@ Result<Position> OpenTypeIndex(KvEngine* engine, std::string_view path, Position
                         engine->Get(Family::kIndex, temporal::TypeKey(e.type, last)));
     if (entry) return since;
   }
+  if (read_only) return last + 1;
   std::unique_ptr<KvWriteBatch> batch = engine->NewBatch();
   batch->Put(Family::kMeta, keys::kTypesSince, std::to_string(last + 1));
   TT_RETURN_IF_ERROR(engine->Write(*batch, /*sync=*/true));
   return last + 1;
+}
+
+// What the store keeps of its head, checked against the log, and where its type index begins.
+struct StoredHead {
+  keys::HeadState head;
+  Position types_since = 1;
+};
+
+Result<StoredHead> ReadStoredHead(KvEngine* engine, std::string_view path, bool read_only) {
+  StoredHead out;
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(Family::kMeta, keys::kHeadState));
+  if (raw) {
+    auto decoded = keys::DecodeHeadState(*raw);
+    if (!decoded) return Status::Corruption("the store's head record is damaged");
+    out.head = *decoded;
+  }
+  // The head record and the log are written in one atomic batch, so the log's last key must be
+  // the head's position; anything else means the directory was altered behind timetrail's back.
+  auto it = engine->NewIterator(Family::kLog);
+  it->SeekToLast();
+  TT_RETURN_IF_ERROR(it->status());
+  Position last_in_log = it->Valid() ? DecodeBigEndian64(it->key().data()) : 0;
+  if (last_in_log != out.head.last_position) {
+    return Status::Corruption("the log ends at position " + std::to_string(last_in_log) +
+                              " but the head record says " +
+                              std::to_string(out.head.last_position) + "; run verify");
+  }
+  TT_ASSIGN_OR_RETURN(out.types_since, OpenTypeIndex(engine, path, last_in_log,
+                                                     it->Valid() ? it->value() : "", read_only));
+  return out;
 }
 
 }  // namespace
@@ -115,39 +157,25 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   engine_options.create_if_missing = options.create_if_missing;
   engine_options.block_cache_bytes = options.block_cache_bytes;
   engine_options.bulk_load = options.bulk_load;
+  engine_options.read_only = options.read_only;
   if (options.snapshot_interval == 0) {
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }
+  if (options.read_only && options.bulk_load) {
+    return Status::InvalidArgument("read_only and bulk_load: a bulk load writes; choose one");
+  }
   TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenRocksDbEngine(engine_options, path));
-  TT_ASSIGN_OR_RETURN(keys::IdTag id_tag, OpenLayout(engine.get(), path));
-
-  keys::HeadState head;
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(Family::kMeta, keys::kHeadState));
-  if (raw) {
-    auto decoded = keys::DecodeHeadState(*raw);
-    if (!decoded) return Status::Corruption("the store's head record is damaged");
-    head = *decoded;
-  }
-  // The head record and the log are written in one atomic batch, so the log's last key must be
-  // the head's position; anything else means the directory was altered behind timetrail's back.
-  auto it = engine->NewIterator(Family::kLog);
-  it->SeekToLast();
-  TT_RETURN_IF_ERROR(it->status());
-  Position last_in_log = it->Valid() ? DecodeBigEndian64(it->key().data()) : 0;
-  if (last_in_log != head.last_position) {
-    return Status::Corruption("the log ends at position " + std::to_string(last_in_log) +
-                              " but the head record says " + std::to_string(head.last_position) +
-                              "; run verify");
-  }
-  TT_ASSIGN_OR_RETURN(Position types_since, OpenTypeIndex(engine.get(), path, last_in_log,
-                                                          it->Valid() ? it->value() : ""));
+  TT_ASSIGN_OR_RETURN(keys::IdTag id_tag, OpenLayout(engine.get(), path, options.read_only));
+  TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine.get(), path, options.read_only));
+  const keys::HeadState& head = stored.head;
 
   auto store = std::unique_ptr<EventStoreImpl>(new EventStoreImpl(options, std::move(engine)));
+  store->dir_ = std::string(path);
   store->head_ = head;
   store->last_position_.store(head.last_position, std::memory_order_release);
   EventStoreImpl* self = store.get();
   store->id_tag_ = id_tag;
-  store->types_since_ = types_since;
+  store->types_since_.store(stored.types_since, std::memory_order_release);
   store->write_path_ =
       std::make_unique<WritePath>(store->engine_.get(), options, head, id_tag,
                                   [self](const keys::HeadState& h) { self->Publish(h); });
@@ -175,13 +203,26 @@ void EventStoreImpl::Publish(const keys::HeadState& head) {
   for (auto& [id, listener] : listeners_) listener(head.last_position);
 }
 
+Status EventStoreImpl::Refresh() {
+  if (!options_.read_only) return Status::Ok();
+  std::lock_guard<std::mutex> l(refresh_mu_);
+  TT_RETURN_IF_ERROR(engine_->CatchUp());
+  TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine_.get(), dir_, /*read_only=*/true));
+  if (stored.head.last_position <= LastPosition()) return Status::Ok();
+  types_since_.store(stored.types_since, std::memory_order_release);
+  Publish(stored.head);
+  return Status::Ok();
+}
+
 Result<Committed> EventStoreImpl::Transact(const Transaction& tx) {
+  if (options_.read_only) return ReadOnlyError(dir_);
   return write_path_->Commit(tx, std::nullopt);
 }
 
 Result<Committed> EventStoreImpl::TransactWithCheckpoint(const Transaction& tx,
                                                          std::string_view name,
                                                          std::string_view value) {
+  if (options_.read_only) return ReadOnlyError(dir_);
   if (name.empty()) return Status::InvalidArgument("checkpoint name: must not be empty");
   return write_path_->Commit(tx, std::make_pair(std::string(name), std::string(value)));
 }
@@ -190,6 +231,10 @@ void EventStoreImpl::TransactWithCheckpointAsync(Transaction tx, std::string nam
                                                  std::string value,
                                                  std::optional<std::string> expected_previous,
                                                  std::function<void(Result<Committed>)> done) {
+  if (options_.read_only) {
+    done(ReadOnlyError(dir_));
+    return;
+  }
   if (name.empty()) {
     done(Status::InvalidArgument("checkpoint name: must not be empty"));
     return;
@@ -199,11 +244,18 @@ void EventStoreImpl::TransactWithCheckpointAsync(Transaction tx, std::string nam
 }
 
 void EventStoreImpl::TransactAsync(Transaction tx, std::function<void(Result<Committed>)> done) {
+  if (options_.read_only) {
+    done(ReadOnlyError(dir_));
+    return;
+  }
   write_path_->CommitAsync(std::move(tx), std::nullopt, std::nullopt, nullptr, std::move(done));
 }
 
 std::vector<Result<Committed>> EventStoreImpl::TransactMany(std::vector<Transaction> txs,
                                                             bool stop_at_first_failure) {
+  if (options_.read_only) {
+    return std::vector<Result<Committed>>(txs.size(), Result<Committed>(ReadOnlyError(dir_)));
+  }
   struct Answers {
     std::mutex mu;
     std::condition_variable cv;
@@ -231,6 +283,7 @@ std::vector<Result<Committed>> EventStoreImpl::TransactMany(std::vector<Transact
 }
 
 Status EventStoreImpl::SetCheckpoint(std::string_view name, std::string_view value) {
+  if (options_.read_only) return ReadOnlyError(dir_);
   if (name.empty()) return Status::InvalidArgument("checkpoint name: must not be empty");
   return write_path_->SetCheckpoint(name, value);
 }
@@ -441,6 +494,12 @@ IntegrityHead EventStoreImpl::GetIntegrityHead() const {
 }
 
 Result<VerifyReport> EventStoreImpl::Backup(std::string_view dir) {
+  // A backup is a checkpoint, which first flushes the storage engine's memory tables into the
+  // data directory.
+  if (options_.read_only) {
+    return ReadOnlyError(dir_).WithPrefix(
+        "backup (it needs the store opened for writing, or the server that holds it)");
+  }
   std::filesystem::path to(dir);
   if (dir.empty() || !to.is_absolute()) {
     return Status::InvalidArgument("backup directory '" + std::string(dir) +

@@ -55,6 +55,8 @@ class EventStoreImpl final : public EventStore {
                                            std::string_view value) override;
   StoreStats GetStats() const override;
   Status WaitForBackgroundWork() const override { return engine_->WaitForBackgroundWork(); }
+  bool IsReadOnly() const override { return options_.read_only; }
+  Status Refresh() override;
 
   // Temporal queries (temporal_queries.cc).
   Result<EntityState> GetEntity(std::string_view stream, const EntityQuery& query) const override;
@@ -100,10 +102,14 @@ class EventStoreImpl final : public EventStore {
   Result<Position> KnownCut(const std::optional<Timestamp>& known_at) const;
 
   const Options options_;
+  std::string dir_;
   std::unique_ptr<KvEngine> engine_;
   keys::IdTag id_tag_{};  // the first bytes of every id this store generates
-  // Events from this position on have type index entries (keys::kTypesSince).
-  Position types_since_ = 1;
+  // Events from this position on have type index entries (keys::kTypesSince). Changes only in
+  // Refresh (of a read-only store).
+  std::atomic<Position> types_since_{1};
+  // Serializes Refresh calls.
+  std::mutex refresh_mu_;
   // Declared before write_path_: the write path calls it until it stops.
   std::unique_ptr<temporal::TemporalIndexHook> temporal_index_;
   std::unique_ptr<WritePath> write_path_;

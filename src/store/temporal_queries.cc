@@ -625,10 +625,11 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     // in the window are adjacent keys, so a rare type costs a seek and its answer, not a scan
     // of the window. Events written before the index existed are older than all indexed ones
     // (kTypesSince), so the log answers for them after it, newest first as before.
-    const Position indexed_from = std::max(lower, types_since_);
+    const Position types_since = types_since_.load(std::memory_order_acquire);
+    const Position indexed_from = std::max(lower, types_since);
     if (indexed_from <= upper) TT_RETURN_IF_ERROR(walk_types(indexed_from, upper));
-    if (!more && lower < types_since_) {
-      TT_RETURN_IF_ERROR(scan_log(lower, std::min(upper, types_since_ - 1)));
+    if (!more && lower < types_since) {
+      TT_RETURN_IF_ERROR(scan_log(lower, std::min(upper, types_since - 1)));
     }
   } else {
     TT_RETURN_IF_ERROR(scan_log(lower, upper));
@@ -638,6 +639,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
 }
 
 Result<RevertResult> EventStoreImpl::Revert(const RevertRequest& request) {
+  if (options_.read_only) return ReadOnlyError(dir_);
   Json extra = Json::object();
   if (!request.metadata.empty()) {
     extra = Json::parse(request.metadata.begin(), request.metadata.end(), nullptr, false);

@@ -146,6 +146,17 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
     if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(caught_up);
+  // While the capture runs (and holds the data directory), a read opens it read-only and sees
+  // every event stored so far.
+  std::string read_held = std::string(CAPTURE_TOOL) + " log --data " + data +
+                          " --limit 1 --json > " + dir.Sub("held.json") + " 2>&1";
+  int read_rc = std::system(read_held.c_str());
+  std::ifstream held_file(dir.Sub("held.json"));
+  std::stringstream held_text;
+  held_text << held_file.rdbuf();
+  ASSERT_TRUE(WIFEXITED(read_rc) && WEXITSTATUS(read_rc) == 0) << held_text.str();
+  const std::uint64_t held_head = json::parse(held_text.str())["head"].get<std::uint64_t>();
+  EXPECT_GT(held_head, 0u);
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -153,6 +164,7 @@ TEST(CaptureCrashTest, KilledAndRestartedCaptureRecordsEveryChangeExactlyOnce) {
 
   auto store = EventStore::Open(Options{}, data);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->LastPosition(), held_head);
 
   // On failure, show what the capture said.
   struct DumpLogOnFailure {

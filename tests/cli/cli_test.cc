@@ -632,9 +632,11 @@ TEST_F(ServerTest, CommandsWorkAgainstAServerLikeOnADataDirectory) {
   Outcome via_env = env_child.Wait();
   EXPECT_EQ(via_env.code, 0) << Describe(via_env);
 
-  // The server holds its data directory: opening it directly is refused, clearly.
-  Outcome held = Cli({"read", "public.orders/42", "--data", dir_.Sub("served")});
+  // The server holds its data directory: a command that writes to it directly is refused,
+  // clearly (reads work: ReadsWorkOnTheDataDirectoryTheServerHolds).
+  Outcome held = Cli({"append", "public.orders/42", "-t", "x", "--data", dir_.Sub("served")});
   EXPECT_EQ(held.code, 5) << Describe(held);
+  EXPECT_NE(held.err.find("in use by another timetrail process"), std::string::npos) << held.err;
   EXPECT_NE(held.err.find("--server"), std::string::npos) << held.err;
 
   // Import through the server, twice; export through the server equals the file.
@@ -657,6 +659,96 @@ TEST_F(ServerTest, CommandsWorkAgainstAServerLikeOnADataDirectory) {
     EXPECT_EQ(got[i]["data"], want[i]["data"]);
     EXPECT_EQ(got[i]["valid_from"], want[i]["valid_from"]);
   }
+}
+
+TEST_F(ServerTest, ReadsWorkOnTheDataDirectoryTheServerHolds) {
+  ASSERT_EQ(OnServer({"append", "public.orders/42", "-t", "$put", "-d",
+                      R"({"status":"new","qty":1})", "--actor", "ann"})
+                .code,
+            0);
+  ASSERT_EQ(OnServer({"append", "public.orders/42", "-t", "$patch", "-d", R"({"status":"paid"})",
+                      "--actor", "bob"})
+                .code,
+            0);
+  ASSERT_EQ(OnServer({"append", "other/1", "-t", "note", "-d", "1"}).code, 0);
+  const std::string served = dir_.Sub("served");
+  auto held = [&](std::vector<std::string> args) {
+    args.push_back("--data");
+    args.push_back(served);
+    return Cli(args);
+  };
+
+  // What the server committed is there, read without the directory's lock.
+  Outcome read = held({"read", "public.orders/42", "--json"});
+  ASSERT_EQ(read.code, 0) << Describe(read);
+  json events = json::parse(read.out)["events"];
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1]["data"]["status"], "paid");
+  Outcome get = held({"get", "public.orders/42", "--json"});
+  ASSERT_EQ(get.code, 0) << Describe(get);
+  EXPECT_EQ(json::parse(get.out)["state"], json::parse(R"({"status":"paid","qty":1})"));
+  Outcome history = held({"history", "public.orders/42", "--path", "/status", "--json"});
+  ASSERT_EQ(history.code, 0) << Describe(history);
+  json intervals = json::parse(history.out)["intervals"];
+  ASSERT_EQ(intervals.size(), 2u);
+  EXPECT_EQ(intervals[0]["value"], "new");
+  EXPECT_EQ(intervals[1]["value"], "paid");
+  Outcome log = held({"log", "--json"});
+  ASSERT_EQ(log.code, 0) << Describe(log);
+  EXPECT_EQ(json::parse(log.out)["head"], 3);
+  EXPECT_EQ(json::parse(log.out)["events"].size(), 3u);
+  Outcome activity = held({"activity", "--actor", "bob", "--json"});
+  ASSERT_EQ(activity.code, 0) << Describe(activity);
+  EXPECT_EQ(json::parse(activity.out)["events"].size(), 1u);
+  Outcome exported = held({"export"});
+  ASSERT_EQ(exported.code, 0) << Describe(exported);
+  std::vector<std::string> lines = Lines(exported.out);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(json::parse(lines[2])["stream"], "other/1");
+
+  // verify checks the chain, and says that it could not record the check in $audit.
+  Outcome verify = held({"verify"});
+  ASSERT_EQ(verify.code, 0) << Describe(verify);
+  EXPECT_NE(verify.out.find("ok: the integrity chain holds; 3 events checked"), std::string::npos)
+      << verify.out;
+  EXPECT_NE(verify.out.find("note: not recorded in the $audit stream: the data directory was "
+                            "opened read-only"),
+            std::string::npos)
+      << verify.out;
+  Outcome verify_json = held({"verify", "--json"});
+  ASSERT_EQ(verify_json.code, 0) << Describe(verify_json);
+  json vj = json::parse(verify_json.out);
+  EXPECT_EQ(vj["ok"], true);
+  EXPECT_EQ(vj["events_checked"], 3);
+  EXPECT_EQ(vj["recorded"], false);
+  EXPECT_NE(vj["note"].get<std::string>().find("read-only"), std::string::npos);
+  // Nothing was written: the server's head is where it was.
+  EXPECT_EQ(json::parse(OnServer({"integrity", "--json"}).out)["position"], 3);
+
+  // tail follows what the server commits while it runs.
+  Child tail({"tail", "--data", served, "--stream-prefix", "public.", "--count", "3", "--json"});
+  ASSERT_EQ(json::parse(tail.ReadLine())["revision"], 0);
+  ASSERT_EQ(json::parse(tail.ReadLine())["revision"], 1);
+  ASSERT_EQ(
+      OnServer({"append", "public.orders/42", "-t", "$patch", "-d", R"({"status":"sent"})"}).code,
+      0);
+  Outcome followed = tail.Wait();
+  ASSERT_EQ(followed.code, 0) << Describe(followed);
+  ASSERT_EQ(Lines(followed.out).size(), 1u) << followed.out;
+  EXPECT_EQ(json::parse(Lines(followed.out)[0])["data"]["status"], "sent");
+
+  // Commands that write still need the directory: refused, and nothing changes.
+  for (std::vector<std::string> write : std::vector<std::vector<std::string>>{
+           {"append", "public.orders/42", "-t", "$patch", "-d", "{}"},
+           {"revert", "public.orders/42", "--to-revision", "0"},
+           {"token", "create", "--name", "ci", "--scope", "read"},
+           {"tail", "--consumer", "mailer", "--count", "1"}}) {
+    Outcome refused = held(write);
+    EXPECT_EQ(refused.code, 5) << write[0] << ": " << Describe(refused);
+    EXPECT_NE(refused.err.find("in use by another timetrail process"), std::string::npos)
+        << refused.err;
+  }
+  EXPECT_EQ(json::parse(OnServer({"integrity", "--json"}).out)["position"], 4);
 }
 
 TEST_F(ServerTest, ImportThroughTheServerSendsBatchesAndStopsAtTheFailingLine) {

@@ -563,6 +563,45 @@ TEST(TemporalActivityTest, EventsBeforeTheTypeIndexAreFoundInTheLog) {
   EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "2401");
 }
 
+TEST(TemporalActivityTest, AReadOnlyStoreReadsTheLogWhereTypeEntriesAreMissing) {
+  testing::TempDir dir;
+  Options o;
+  o.sync = false;
+  Options read_only;
+  read_only.read_only = true;
+  std::mt19937 rng(29);
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    WriteTypedLog(*store, rng, 600);
+  }
+  // As written by the earlier release: a reader answers from the log, and records nothing.
+  WithoutTypeEntries(
+      dir.path(), [](Position) { return true; }, std::nullopt);
+  {
+    auto reader = testing::OpenOrDie(dir.path(), read_only);
+    ASSERT_NE(reader, nullptr);
+    EXPECT_EQ(reader->LastPosition(), 600u);
+    ExpectTypeQueriesMatchAFullScan(*reader, rng, 60);
+  }
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "");
+  {
+    auto store = testing::OpenOrDie(dir.path(), o);
+    ASSERT_NE(store, nullptr);
+    WriteTypedLog(*store, rng, 600);
+  }
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "601");
+  // The earlier release wrote again: the record no longer covers the last events.
+  WithoutTypeEntries(
+      dir.path(), [](Position p) { return p > 1000; }, 601);
+  {
+    auto reader = testing::OpenOrDie(dir.path(), read_only);
+    ASSERT_NE(reader, nullptr);
+    ExpectTypeQueriesMatchAFullScan(*reader, rng, 60);
+  }
+  EXPECT_EQ(MetaOf(dir.path(), keys::kTypesSince), "601");
+}
+
 TEST(TemporalActivityTest, BadCursorAndLimitAreRejected) {
   testing::TempDir dir;
   auto store = testing::OpenOrDie(dir.path());

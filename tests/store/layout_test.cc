@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "storage/kv_engine.h"
@@ -226,6 +227,42 @@ std::vector<Position> ActivityByScan(const std::vector<RecordedEvent>& log,
 // A layout 1 directory has no type index: the first open records that it starts after the
 // fixture's 231 events, and activity by type finds the older events in the log and the newer
 // ones in the index, in one newest-first order across the boundary.
+// Every file under "dir" with its size.
+std::map<std::string, std::uintmax_t> Files(const std::string& dir) {
+  std::map<std::string, std::uintmax_t> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    out[e.path().string()] = e.is_regular_file() ? e.file_size() : 0;
+  }
+  return out;
+}
+
+TEST(LayoutUpgradeTest, AReadOnlyOpenDoesNotUpgradeAndSaysWhatToDo) {
+  TempDir dir;
+  const std::string data = UnpackStoreV1(dir);
+  const auto before = Files(data);
+  Options read_only;
+  read_only.read_only = true;
+  auto refused = EventStore::Open(read_only, data);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("layout version 1"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("open it once with a writer"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_EQ(Files(data), before);
+  // Once a writer has upgraded it, it reads.
+  std::vector<std::string> log;
+  {
+    auto writer = OpenOrDie(data);
+    ASSERT_NE(writer, nullptr);
+    log = DumpLog(*writer);
+  }
+  auto reader = OpenOrDie(data, read_only);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(DumpLog(*reader), log);
+  EXPECT_FALSE(log.empty());
+}
+
 TEST(LayoutUpgradeTest, ActivityByTypeSpansEventsWrittenBeforeTheTypeIndex) {
   TempDir dir;
   const std::string data = UnpackStoreV1(dir);

@@ -8,7 +8,11 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <stdlib.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -44,6 +48,12 @@ std::string_view FamilyName(Family f) {
       return "index";
   }
   return "unknown";
+}
+
+Status ReadOnlyError(std::string_view dir) {
+  return Status::InvalidArgument("the store in '" + std::string(dir) +
+                                 "' was opened read-only: nothing was written (writes need it "
+                                 "opened for writing, by the one process that may hold it)");
 }
 
 namespace {
@@ -242,6 +252,67 @@ class FailedIterator final : public KvIterator {
   Status status_;
 };
 
+// The private directory of a read-only (secondary) instance: a new temporary directory,
+// removed with everything in it when the engine closes.
+class SecondaryDir {
+ public:
+  static Result<std::unique_ptr<SecondaryDir>> Make() {
+    std::error_code ec;
+    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+    if (ec) base = "/tmp";
+    std::string path = (base / "timetrail-reader-XXXXXX").string();
+    if (::mkdtemp(path.data()) == nullptr) {
+      return Status::IOError("cannot create a temporary directory to open a store read-only ('" +
+                             path + "'): " + std::strerror(errno));
+    }
+    return std::unique_ptr<SecondaryDir>(new SecondaryDir(std::move(path)));
+  }
+  SecondaryDir(const SecondaryDir&) = delete;
+  SecondaryDir& operator=(const SecondaryDir&) = delete;
+  ~SecondaryDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit SecondaryDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Opens "dir" as a RocksDB secondary instance with every family of "descriptors", keeping the
+// instance's own files in "secondary_dir". Takes no lock and writes nothing into "dir".
+Status OpenSecondary(rocksdb::Options db_options, const std::string& dir,
+                     const std::string& secondary_dir,
+                     const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors,
+                     std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** db) {
+  db_options.max_open_files = -1;  // required of a secondary instance
+  db_options.create_if_missing = false;
+  db_options.create_missing_column_families = false;
+  // A family that a writer of this release would create is missing: only a writer can add it.
+  std::vector<std::string> names;
+  TT_RETURN_IF_ERROR(FromRocks(rocksdb::DB::ListColumnFamilies(db_options, dir, &names),
+                               "opening '" + dir + "' read-only"));
+  for (const rocksdb::ColumnFamilyDescriptor& d : descriptors) {
+    if (std::find(names.begin(), names.end(), d.name) == names.end()) {
+      return Status::InvalidArgument(
+          "data directory '" + dir + "' has no '" + d.name +
+          "' key space yet: this release adds it when it opens the directory for writing, "
+          "which a read-only open cannot do; open it once with a writer (timetrail serve, or a "
+          "command that writes), then read it");
+    }
+  }
+  // The writer may delete a write-ahead log file (after a flush) while the instance lists and
+  // opens them: such a failure is retried.
+  rocksdb::Status s;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    handles->clear();
+    s = rocksdb::DB::OpenAsSecondary(db_options, dir, secondary_dir, descriptors, handles, db);
+    if (s.ok() || !(s.IsIOError() || s.IsPathNotFound())) break;
+  }
+  return FromRocks(s, "opening '" + dir + "' read-only");
+}
+
 class RocksDbEngine final : public KvEngine {
  public:
   ~RocksDbEngine() override {
@@ -256,6 +327,9 @@ class RocksDbEngine final : public KvEngine {
     std::string dir(path);
     std::error_code ec;
     bool exists = std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec);
+    if (!exists && options.read_only) {
+      return Status::NotFound("no timetrail store in '" + dir + "' (opened read-only)");
+    }
     if (!exists && !options.create_if_missing) {
       return Status::NotFound("no timetrail store in '" + dir + "' (create_if_missing is off)");
     }
@@ -263,10 +337,16 @@ class RocksDbEngine final : public KvEngine {
       std::filesystem::create_directories(dir, ec);
       if (ec) return Status::IOError("cannot create data directory '" + dir + "': " + ec.message());
     }
+    // Read-only: RocksDB's files of the secondary instance (its diagnostic log among them) go
+    // into a directory of its own, so that nothing is written into the data directory.
+    std::unique_ptr<SecondaryDir> secondary;
+    if (options.read_only) {
+      TT_ASSIGN_OR_RETURN(secondary, SecondaryDir::Make());
+    }
 
     rocksdb::Options db_options;
     if (options.env) db_options.env = options.env.get();
-    db_options.info_log = std::make_shared<StdioLogger>(dir);
+    db_options.info_log = std::make_shared<StdioLogger>(secondary ? secondary->path() : dir);
     db_options.listeners.push_back(std::make_shared<NoAutoRecovery>());
     auto versions = std::make_shared<VersionCounter>();
     db_options.listeners.push_back(versions);
@@ -337,6 +417,22 @@ class RocksDbEngine final : public KvEngine {
 
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
+    if (secondary) {
+      TT_RETURN_IF_ERROR(
+          OpenSecondary(db_options, dir, secondary->path(), descriptors, &handles, &db));
+      auto engine = std::unique_ptr<RocksDbEngine>(new RocksDbEngine());
+      engine->env_ = options.env;
+      engine->dir_ = dir;
+      engine->read_only_ = true;
+      engine->db_.reset(db);
+      engine->default_cf_ = handles.back();
+      handles.pop_back();
+      engine->cfs_ = std::move(handles);
+      engine->versions_ = std::move(versions);
+      engine->secondary_ = std::move(secondary);
+      TT_RETURN_IF_ERROR(engine->CatchUp());
+      return std::unique_ptr<KvEngine>(std::move(engine));
+    }
     rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &handles, &db);
     if (!s.ok()) {
       if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
@@ -405,6 +501,7 @@ class RocksDbEngine final : public KvEngine {
   }
 
   Status Write(KvWriteBatch& batch, bool sync) override {
+    if (read_only_) return ReadOnlyError(dir_);
     if (bulk_ != nullptr) return WriteBulk(batch, sync);
     // After a failed write RocksDB refuses every write (its "background error") until
     // DB::Resume(), which flushes the memory tables to new files and starts a new log. So a
@@ -446,6 +543,7 @@ class RocksDbEngine final : public KvEngine {
     // manual_wal_flush), so this is one fdatasync of the WAL files. It does not run beside a
     // Write (wal_mu_), although RocksDB would allow it: see wal_mu_. The WAL is sequential and each
     // batch is one checksummed record, so a crash keeps a prefix of whole batches.
+    if (read_only_) return ReadOnlyError(dir_);
     if (bulk_ != nullptr) return Annotate(FromRocks(bulk_->Flush(), "ingesting bulk writes"));
     std::lock_guard<std::mutex> wal(wal_mu_);
     if (needs_resume_.load()) {
@@ -478,6 +576,8 @@ class RocksDbEngine final : public KvEngine {
   }
 
   Status CreateCheckpoint(const std::string& dir) override {
+    // A checkpoint first flushes the memory tables into the data directory.
+    if (read_only_) return ReadOnlyError(dir_);
     TT_RETURN_IF_ERROR(ShowBulkWrites());
     rocksdb::Checkpoint* raw = nullptr;
     TT_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpointing"));
@@ -486,6 +586,22 @@ class RocksDbEngine final : public KvEngine {
     // needs no write-ahead log replay to open.
     return Annotate(FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
                               "writing a checkpoint to '" + dir + "'"));
+  }
+
+  Status CatchUp() override {
+    if (!read_only_) return Status::Ok();
+    std::lock_guard<std::mutex> lock(catch_up_mu_);
+    // Retried like the open (OpenSecondary): the writer may delete a log file meanwhile.
+    rocksdb::Status s;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      s = db_->TryCatchUpWithPrimary();
+      if (s.ok() || !(s.IsIOError() || s.IsPathNotFound())) break;
+    }
+    TT_RETURN_IF_ERROR(Annotate(FromRocks(s, "catching up with the writer of '" + dir_ + "'")));
+    // The secondary's files and memory tables may have changed: idle pooled iterators are
+    // dropped (the next read makes new ones), as after a flush or compaction of a primary.
+    versions_->generation.fetch_add(1);
+    return Status::Ok();
   }
 
   Status WaitForBackgroundWork() const override {
@@ -589,7 +705,12 @@ class RocksDbEngine final : public KvEngine {
   }
 
   std::shared_ptr<rocksdb::Env> env_;  // declared before db_: outlives it
+  // Read-only: the secondary instance's own directory, removed after db_ is closed.
+  std::unique_ptr<SecondaryDir> secondary_;  // declared before db_: outlives it
   std::string dir_;
+  bool read_only_ = false;
+  // Serializes CatchUp calls.
+  std::mutex catch_up_mu_;
   // Serializes Write and SyncWal. RocksDB lets SyncWAL run beside a write, but when that write
   // fails, the log file is marked failed, and a SyncWAL that reaches it before needs_resume_
   // is set trips an assertion in RocksDB (Debian's build aborts the process: seen in
