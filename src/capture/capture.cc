@@ -12,6 +12,7 @@
 
 #include "capture/pg.h"
 #include "capture/pgoutput.h"
+#include "capture/source_checks.h"
 #include "capture/values.h"
 
 namespace timetrail::capture {
@@ -129,6 +130,8 @@ class Capture::Impl {
   CaptureOptions o_;
   PgConn repl_;
   PgConn sql_;  // catalog lookups while streaming
+  // What Prepare learned about the source, to explain the source's errors.
+  SourceInfo source_;
 
   Checkpoint checkpoint_;  // as stored
   Lsn flushed_lsn_ = 0;    // confirmed to the source
@@ -190,39 +193,7 @@ CaptureStats Capture::stats() const { return impl_->stats(); }
 
 Status Capture::Impl::Prepare() {
   TT_ASSIGN_OR_RETURN(sql_, PgConnect(o_.source_url, false));
-  TT_ASSIGN_OR_RETURN(auto wal, PgQuery(sql_.get(), "SHOW wal_level"));
-  std::string wal_level = wal.empty() ? "" : wal[0][0].value_or("");
-  if (wal_level != "logical") {
-    return Status::InvalidArgument(
-        "the source has wal_level=" + wal_level +
-        "; capture reads changes through logical replication, which needs wal_level=logical. "
-        "Run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL (docs/capture.md, "
-        "\"Source settings\")");
-  }
-  // Events hold JSON, which is UTF-8; pgoutput sends text in the database's own encoding.
-  TT_ASSIGN_OR_RETURN(auto encoding, PgQuery(sql_.get(), "SHOW server_encoding"));
-  std::string server_encoding = encoding.empty() ? "" : encoding[0][0].value_or("");
-  if (server_encoding != "UTF8") {
-    return Status::InvalidArgument(
-        "the source database's encoding is " + server_encoding +
-        "; capture records rows as JSON, which is UTF-8, and reads only UTF8 databases "
-        "(docs/capture.md, \"Source settings\"). Capture a UTF8 copy of the database, e.g. one "
-        "made with CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0 and a dump restored "
-        "into it");
-  }
-  TT_ASSIGN_OR_RETURN(auto role, PgQuery(sql_.get(),
-                                         "SELECT current_user, rolreplication OR rolsuper "
-                                         "FROM pg_roles WHERE rolname = current_user"));
-  if (role.empty() || role[0][1].value_or("f") != "t") {
-    std::string user = role.empty() ? "?" : role[0][0].value_or("?");
-    return Status::InvalidArgument(
-        "role " + user +
-        " lacks the REPLICATION attribute that reading the write-ahead log "
-        "needs. Run ALTER ROLE " +
-        PgQuoteIdent(user) +
-        " REPLICATION; as a superuser, or "
-        "connect as a role that has it (docs/capture.md, \"Source settings\")");
-  }
+  TT_ASSIGN_OR_RETURN(source_, CheckSource(sql_.get(), o_.source_url));
   TT_ASSIGN_OR_RETURN(
       auto pub,
       PgQuery(sql_.get(), "SELECT 1 FROM pg_publication WHERE pubname = $1", {o_.publication}));
@@ -248,7 +219,7 @@ Status Capture::Impl::Prepare() {
     }
     auto created =
         PgQuery(sql_.get(), "CREATE PUBLICATION " + PgQuoteIdent(o_.publication) + " " + target);
-    if (!created.ok()) return created.status();
+    if (!created.ok()) return ExplainSourceError(created.status(), source_);
     Log("created publication " + o_.publication + " " + target);
   } else {
     Log("using publication " + o_.publication);
@@ -296,10 +267,10 @@ Status Capture::Impl::Prepare() {
     Log("using replication slot " + o_.slot);
     return Status::Ok();
   }
-  TT_ASSIGN_OR_RETURN(PgConn repl, PgConnect(o_.source_url, true));
+  TT_ASSIGN_OR_RETURN(PgConn repl, ExplainSourceError(PgConnect(o_.source_url, true), source_));
   std::string cmd = "CREATE_REPLICATION_SLOT " + PgQuoteIdent(o_.slot) + " LOGICAL pgoutput " +
                     (o_.snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
-  TT_ASSIGN_OR_RETURN(auto created, PgQuery(repl.get(), cmd));
+  TT_ASSIGN_OR_RETURN(auto created, ExplainSourceError(PgQuery(repl.get(), cmd), source_));
   if (created.empty() || created[0].size() < 3) {
     return Status::Internal("CREATE_REPLICATION_SLOT returned no row");
   }
@@ -473,7 +444,7 @@ Status Capture::Impl::Stream(const std::atomic<bool>& stop, bool* received_any) 
 }
 
 Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* received_any) {
-  TT_ASSIGN_OR_RETURN(repl_, PgConnect(o_.source_url, true));
+  TT_ASSIGN_OR_RETURN(repl_, ExplainSourceError(PgConnect(o_.source_url, true), source_));
   if (sql_ == nullptr || PQstatus(sql_.get()) != CONNECTION_OK) {
     TT_ASSIGN_OR_RETURN(sql_, PgConnect(o_.source_url, false));
   }
@@ -491,7 +462,8 @@ Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* rece
   if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
     std::string err = PQerrorMessage(repl_.get());
     while (!err.empty() && err.back() == '\n') err.pop_back();
-    return Status::Unavailable("cannot start replication from slot " + o_.slot + ": " + err);
+    return ExplainSourceError(
+        Status::Unavailable("cannot start replication from slot " + o_.slot + ": " + err), source_);
   }
   res.reset();
   flushed_lsn_ = std::max(flushed_lsn_, checkpoint_.lsn);
