@@ -16,6 +16,7 @@
 #include "capture/publication.h"
 #include "capture/row_mapping.h"
 #include "capture/snapshot.h"
+#include "capture/source_checks.h"
 #include "capture/values.h"
 
 namespace timetrail::capture {
@@ -36,11 +37,6 @@ constexpr std::size_t kStateCacheMax = 100000;
 // that the store's group commit writes many of them with one fsync.
 constexpr std::size_t kMaxInFlight = 256;
 constexpr std::size_t kMaxInFlightBytes = 32u << 20;
-
-// The quoted text, or "fallback" when it could not be quoted (for messages only).
-std::string QuotedOr(const Result<std::string>& quoted, const std::string& fallback) {
-  return quoted.ok() ? *quoted : fallback;
-}
 
 }  // namespace
 
@@ -101,6 +97,8 @@ class Capture::Impl {
   CaptureOptions o_;
   PgConn repl_;
   PgConn sql_;  // catalog lookups while streaming
+  // What Prepare learned about the source, to explain the source's errors.
+  SourceInfo source_;
 
   Checkpoint checkpoint_;  // as stored
   Lsn flushed_lsn_ = 0;    // confirmed to the source
@@ -162,40 +160,9 @@ CaptureStats Capture::stats() const { return impl_->stats(); }
 
 Status Capture::Impl::Prepare() {
   TT_ASSIGN_OR_RETURN(sql_, PgConnect(o_.source_url, false));
-  TT_ASSIGN_OR_RETURN(auto wal, PgQuery(sql_.get(), "SHOW wal_level"));
-  std::string wal_level = wal.empty() ? "" : wal[0][0].value_or("");
-  if (wal_level != "logical") {
-    return Status::InvalidArgument(
-        "the source has wal_level=" + wal_level +
-        "; capture reads changes through logical replication, which needs wal_level=logical. "
-        "Run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL (docs/capture.md, "
-        "\"Source settings\")");
-  }
-  // Events hold JSON, which is UTF-8; pgoutput sends text in the database's own encoding.
-  TT_ASSIGN_OR_RETURN(auto encoding, PgQuery(sql_.get(), "SHOW server_encoding"));
-  std::string server_encoding = encoding.empty() ? "" : encoding[0][0].value_or("");
-  if (server_encoding != "UTF8") {
-    return Status::InvalidArgument(
-        "the source database's encoding is " + server_encoding +
-        "; capture records rows as JSON, which is UTF-8, and reads only UTF8 databases "
-        "(docs/capture.md, \"Source settings\"). Capture a UTF8 copy of the database, e.g. one "
-        "made with CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0 and a dump restored "
-        "into it");
-  }
-  TT_ASSIGN_OR_RETURN(auto role, PgQuery(sql_.get(),
-                                         "SELECT current_user, rolreplication OR rolsuper "
-                                         "FROM pg_roles WHERE rolname = current_user"));
-  if (role.empty() || role[0][1].value_or("f") != "t") {
-    std::string user = role.empty() ? "?" : role[0][0].value_or("?");
-    return Status::InvalidArgument(
-        "role " + user +
-        " lacks the REPLICATION attribute that reading the write-ahead log "
-        "needs. Run ALTER ROLE " +
-        QuotedOr(PgQuoteIdent(sql_.get(), user), user) +
-        " REPLICATION; as a superuser, or "
-        "connect as a role that has it (docs/capture.md, \"Source settings\")");
-  }
-  TT_RETURN_IF_ERROR(EnsurePublication(sql_.get(), o_, [this](const std::string& l) { Log(l); }));
+  TT_ASSIGN_OR_RETURN(source_, CheckSource(sql_.get(), o_.source_url));
+  TT_RETURN_IF_ERROR(ExplainSourceError(
+      EnsurePublication(sql_.get(), o_, [this](const std::string& l) { Log(l); }), source_));
 
   auto stored = store_->GetCheckpoint(CheckpointName());
   if (!stored.ok()) return stored.status();
@@ -232,11 +199,11 @@ Status Capture::Impl::CreateSlot() {
       auto clock,
       PgQuery(sql_.get(), "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint"));
   Timestamp before_slot{std::stoll(clock.at(0).at(0).value_or("0"))};
-  TT_ASSIGN_OR_RETURN(PgConn repl, PgConnect(o_.source_url, true));
+  TT_ASSIGN_OR_RETURN(PgConn repl, ExplainSourceError(PgConnect(o_.source_url, true), source_));
   TT_ASSIGN_OR_RETURN(std::string slot, PgQuoteIdent(repl.get(), o_.slot));
   std::string cmd = "CREATE_REPLICATION_SLOT " + slot + " LOGICAL pgoutput " +
                     (o_.snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
-  TT_ASSIGN_OR_RETURN(auto created, PgQuery(repl.get(), cmd));
+  TT_ASSIGN_OR_RETURN(auto created, ExplainSourceError(PgQuery(repl.get(), cmd), source_));
   if (created.empty() || created[0].size() < 3) {
     return Status::Internal("CREATE_REPLICATION_SLOT returned no row");
   }
@@ -307,7 +274,7 @@ Status Capture::Impl::Stream(const std::atomic<bool>& stop, bool* received_any) 
 }
 
 Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* received_any) {
-  TT_ASSIGN_OR_RETURN(repl_, PgConnect(o_.source_url, true));
+  TT_ASSIGN_OR_RETURN(repl_, ExplainSourceError(PgConnect(o_.source_url, true), source_));
   if (sql_ == nullptr || PQstatus(sql_.get()) != CONNECTION_OK) {
     TT_ASSIGN_OR_RETURN(sql_, PgConnect(o_.source_url, false));
   }
@@ -322,7 +289,8 @@ Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* rece
   if (PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
     std::string err = PQerrorMessage(repl_.get());
     while (!err.empty() && err.back() == '\n') err.pop_back();
-    return Status::Unavailable("cannot start replication from slot " + o_.slot + ": " + err);
+    return ExplainSourceError(
+        Status::Unavailable("cannot start replication from slot " + o_.slot + ": " + err), source_);
   }
   res.reset();
   flushed_lsn_ = std::max(flushed_lsn_, checkpoint_.lsn);
