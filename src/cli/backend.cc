@@ -176,6 +176,11 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access
   store_options.create_if_missing = access == Access::kCreate;
   store_options.read_only = access == Access::kRead;
   Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, target.data_dir);
+  if (access == Access::kWriteIfFree && !store.ok() &&
+      store.status().code() == StatusCode::kUnavailable) {
+    store_options.read_only = true;
+    store = EventStore::Open(store_options, target.data_dir);
+  }
   if (!store.ok()) {
     Status s = store.status();
     // kUnavailable: another process holds the directory; the store's message names it and

@@ -60,6 +60,10 @@ enum class Access {
   kWrite,
   // Writes, and makes a new store if the directory has none.
   kCreate,
+  // Writes when it can: held (locked) like kWrite when no other process holds the directory,
+  // else opened read-only like kRead (for commands whose write is a record of what they did,
+  // like verify's entry in $audit).
+  kWriteIfFree,
 };
 
 // Connects to the server, or opens the data directory for "access". Opening fails with

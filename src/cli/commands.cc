@@ -376,7 +376,7 @@ void AddLog(CLI::App& app) {
 // ---- verify ------------------------------------------------------------------------------
 
 int RunVerify(const CommonOptions& o) {
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kRead);
+  Result<std::unique_ptr<Backend>> backend = OpenBackend(o.target, Access::kWriteIfFree);
   if (!backend.ok()) return ReportStatus("verify", backend.status());
   std::string raw;
   RawJson res;
@@ -414,9 +414,9 @@ void AddVerify(CLI::App& app) {
   AddCommonOptions(cmd, o.get());
   cmd->footer(
       "Example:\n  timetrail verify --data ./timetrail-data\n"
-      "A server records each verification in the $audit stream. With --data the directory is\n"
-      "opened read-only (it may be held by a running server or capture), so the result is\n"
-      "printed but not recorded.\n"
+      "Each verification is recorded in the $audit stream. With --data, when a running server\n"
+      "or capture holds the directory, it is opened read-only: the chain is verified all the\n"
+      "same, and the output says the result was not recorded.\n"
       "Exit codes: 0 the chain holds, 1 it is broken (the first bad position is named),\n"
       "5 server unreachable.");
   SetAction(cmd, [o] { return RunVerify(*o); });

@@ -172,6 +172,11 @@ TEST_F(CliTest, AppendReadInfoLogOnADataDirectory) {
   EXPECT_EQ(vj["ok"], true);
   EXPECT_EQ(vj["events_checked"], 3);
   EXPECT_EQ(vj["head"]["hash"], hj["hash"]);
+  // Nothing else holds the directory: the verification is recorded in $audit.
+  EXPECT_NE(vj.value("recorded", true), false) << verify.out;
+  Outcome audit = InData({"read", "$audit", "--json"});
+  ASSERT_EQ(audit.code, 0) << Describe(audit);
+  EXPECT_NE(audit.out.find("verif"), std::string::npos) << audit.out;
 }
 
 TEST_F(CliTest, AppendFromAnEventsFileAndStreamNamesWithSlashes) {
