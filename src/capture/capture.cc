@@ -1,6 +1,8 @@
 #include "capture/capture.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -135,9 +137,19 @@ class Capture::Impl {
     std::size_t bytes = 0;
   };
   struct Answers {
+    Answers() : wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+    ~Answers() {
+      if (wake_fd >= 0) close(wake_fd);
+    }
+    Answers(const Answers&) = delete;
+    Answers& operator=(const Answers&) = delete;
     std::mutex mu;
     std::condition_variable cv;
     std::unordered_map<std::uint64_t, Status> done;  // GUARDED_BY(mu)
+    // Readable once an answer came since it was last read: the streaming loop polls it beside
+    // the source's socket, so it neither blocks on a write while changes wait to be read nor
+    // leaves a durable position unconfirmed.
+    int wake_fd;
   };
   std::deque<InFlight> in_flight_;
   std::size_t in_flight_bytes_ = 0;
@@ -306,15 +318,17 @@ Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* rece
       PQfreemem(buf);
       TT_RETURN_IF_ERROR(s);
     } else if (n == 0) {
-      if (!in_flight_.empty()) {
-        // Nothing more to read right now: wait for the writes handed over so far (one fsync,
-        // usually) and confirm them, then look for more.
-        TT_RETURN_IF_ERROR(Harvest(0));
-        if (flushed_lsn_ > last_sent_flush_) TT_RETURN_IF_ERROR(SendStatus(false));
-        continue;
+      // Nothing more to read right now: confirm the writes that became durable, then wait for
+      // more changes or for the store's next answer, whichever comes first. (Waiting for the
+      // writes alone would leave the source's changes unread for an fsync each time.)
+      TT_RETURN_IF_ERROR(Harvest(SIZE_MAX));
+      if (flushed_lsn_ > last_sent_flush_) TT_RETURN_IF_ERROR(SendStatus(false));
+      pollfd p[2] = {{PQsocket(repl_.get()), POLLIN, 0}, {answers_->wake_fd, POLLIN, 0}};
+      poll(p, in_flight_.empty() || answers_->wake_fd < 0 ? 1 : 2, 200);
+      if (p[1].revents & POLLIN) {
+        eventfd_t answered = 0;
+        eventfd_read(answers_->wake_fd, &answered);
       }
-      pollfd p{PQsocket(repl_.get()), POLLIN, 0};
-      poll(&p, 1, 200);
       if (!PQconsumeInput(repl_.get())) {
         return Status::Unavailable(std::string("source connection lost: ") +
                                    PQerrorMessage(repl_.get()));
@@ -621,6 +635,7 @@ Status Capture::Impl::WritePart(bool final_part, Lsn end_lsn) {
           std::lock_guard<std::mutex> lock(answers->mu);
           answers->done[seq] = r.ok() ? Status::Ok() : r.status().WithPrefix(what);
           answers->cv.notify_all();
+          if (answers->wake_fd >= 0) eventfd_write(answers->wake_fd, 1);
         });
     written_checkpoint_ = std::move(value);
     in_flight_bytes_ += f.bytes;
