@@ -81,8 +81,11 @@ class Capture::Impl {
   // else the store's (EventStore::GetEntity). nullopt: no row (never seen, or deleted).
   Result<std::optional<json>> State(const std::string& stream);
   json Metadata(const RelationInfo& rel, const char* operation, const json& before) const;
-  Status Add(const std::string& stream, std::string_view type, const json& data, json metadata,
-             std::optional<json> new_state);
+  // The same as JSON text, built from the transaction's part kept as text (every change of a
+  // transaction shares its context and source position): no document per change.
+  std::string MetadataText(const RelationInfo& rel, const char* operation, const json& before);
+  Status Add(const std::string& stream, std::string_view type, const json& data,
+             std::string metadata, std::optional<json> new_state);
   Status MaybeCutPart();
   Status WritePart(bool final_part, Lsn end_lsn);
   void ResetTransaction();
@@ -116,6 +119,7 @@ class Capture::Impl {
   bool in_tx_ = false;
   BeginMessage begin_;
   json context_;
+  std::string metadata_prefix_;  // see MetadataText; empty until the first change needs it
   Transaction tx_;
   std::unordered_map<std::string, std::size_t> tx_index_;
   std::unordered_map<std::string, std::optional<json>> tx_states_;
@@ -401,6 +405,7 @@ Status Capture::Impl::Handle(std::string_view payload) {
       json parsed = json::parse(m->content, nullptr, false);
       // Context that is not JSON is still kept (as a string) rather than dropped silently.
       context_ = parsed.is_discarded() ? json(m->content) : parsed;
+      metadata_prefix_.clear();
     }
     return Status::Ok();
   }
@@ -439,7 +444,7 @@ Status Capture::Impl::OnRelation(RelationMessage msg) {
     info.msg.relation_id = m.relation_id;
     relations_[m.relation_id] = info;
     TT_RETURN_IF_ERROR(Add(table_stream, "schema", data,
-                           Metadata(info, previous.is_null() ? "create" : "alter", json()),
+                           Metadata(info, previous.is_null() ? "create" : "alter", json()).dump(),
                            std::nullopt));
     return Status::Ok();
   }
@@ -495,13 +500,50 @@ json Capture::Impl::Metadata(const RelationInfo& rel, const char* operation,
   return m;
 }
 
+std::string Capture::Impl::MetadataText(const RelationInfo& rel, const char* operation,
+                                        const json& before) {
+  // A context of its own "before" member is rare: Metadata() decides which one stays.
+  if (context_.is_object() && context_.contains("before")) {
+    return Metadata(rel, operation, before).dump();
+  }
+  if (metadata_prefix_.empty()) {
+    // Metadata() without the table and operation: '{' + the context's members + the source's
+    // position and time, ready for the rest.
+    json m = json::object();
+    if (context_.is_object()) {
+      m = context_;
+    } else if (!context_.is_null()) {
+      m["context"] = context_;
+    }
+    m.erase("source");
+    std::string context = m.dump();
+    context.pop_back();  // '}'
+    metadata_prefix_ = std::move(context);
+    if (metadata_prefix_.size() > 1) metadata_prefix_ += ',';
+    metadata_prefix_ += "\"source\":{\"lsn\":\"" + FormatLsn(begin_.final_lsn) +
+                        "\",\"xid\":" + std::to_string(begin_.xid) + ",\"commit_time\":\"" +
+                        FormatTimestamp(begin_.commit_time) + "\",\"table\":";
+  }
+  std::string text = metadata_prefix_;
+  text += json(rel.name()).dump();
+  text += ",\"operation\":\"";
+  text += operation;
+  text += "\"}";
+  if (!before.is_null()) {
+    text += ",\"before\":";
+    text += before.dump();
+  }
+  text += '}';
+  return text;
+}
+
 Status Capture::Impl::Add(const std::string& stream, std::string_view type, const json& data,
-                          json metadata, std::optional<json> new_state) {
+                          std::string metadata, std::optional<json> new_state) {
   if (!in_tx_) return Status::Corruption("a change arrived outside a transaction");
   ProposedEvent e;
   e.type = std::string(type);
   e.data = data.is_null() ? std::string() : data.dump();
-  e.metadata = metadata.dump();
+  e.metadata = std::move(metadata);
   e.valid_from = begin_.commit_time;
   tx_bytes_ += e.data.size() + e.metadata.size() + stream.size();
   ++tx_events_;
@@ -516,7 +558,7 @@ Status Capture::Impl::OnInsert(const InsertMessage& m) {
   TT_ASSIGN_OR_RETURN(const RelationInfo* rel, Relation(m.relation_id));
   json row = RowJson(*rel, m.new_tuple, nullptr);
   TT_ASSIGN_OR_RETURN(std::string stream, RowStream(*rel, m.new_tuple, nullptr));
-  return Add(stream, kPutType, row, Metadata(*rel, "insert", json()), row);
+  return Add(stream, kPutType, row, MetadataText(*rel, "insert", json()), row);
 }
 
 Status Capture::Impl::OnUpdate(const UpdateMessage& m) {
@@ -535,13 +577,13 @@ Status Capture::Impl::OnUpdate(const UpdateMessage& m) {
     // The key changed: the old row is gone and a row under the new key holds the values.
     json del_meta = Metadata(*rel, "update", before);
     del_meta["moved_to"] = new_stream;
-    TT_RETURN_IF_ERROR(Add(old_stream, kDeleteType, json(), del_meta, std::nullopt));
+    TT_RETURN_IF_ERROR(Add(old_stream, kDeleteType, json(), del_meta.dump(), std::nullopt));
     json put_meta = Metadata(*rel, "update", before);
     put_meta["moved_from"] = old_stream;
-    return Add(new_stream, kPutType, row, put_meta, row);
+    return Add(new_stream, kPutType, row, put_meta.dump(), row);
   }
   DocumentChange change = UpdateChange(*rel, previous, row);
-  return Add(new_stream, change.type, change.data, Metadata(*rel, "update", before),
+  return Add(new_stream, change.type, change.data, MetadataText(*rel, "update", before),
              std::move(change.new_state));
 }
 
@@ -553,7 +595,7 @@ Status Capture::Impl::OnDelete(const DeleteMessage& m) {
     TT_ASSIGN_OR_RETURN(std::optional<json> previous, State(stream));
     before = RowJson(*rel, m.old_tuple, previous ? &*previous : nullptr);
   }
-  return Add(stream, kDeleteType, json(), Metadata(*rel, "delete", before), std::nullopt);
+  return Add(stream, kDeleteType, json(), MetadataText(*rel, "delete", before), std::nullopt);
 }
 
 Status Capture::Impl::OnTruncate(const TruncateMessage& m) {
@@ -588,8 +630,8 @@ Status Capture::Impl::OnTruncate(const TruncateMessage& m) {
     for (const auto& stream : streams) {
       TT_ASSIGN_OR_RETURN(std::optional<json> state, State(stream));
       if (!state) continue;
-      json meta = Metadata(rel, "truncate", json());
-      TT_RETURN_IF_ERROR(Add(stream, kDeleteType, json(), meta, std::nullopt));
+      TT_RETURN_IF_ERROR(
+          Add(stream, kDeleteType, json(), MetadataText(rel, "truncate", json()), std::nullopt));
     }
   }
   return Status::Ok();
@@ -743,6 +785,7 @@ Status Capture::Impl::ClearStates() {
 void Capture::Impl::ResetTransaction() {
   in_tx_ = false;
   context_ = json();
+  metadata_prefix_.clear();
   tx_.appends.clear();
   tx_index_.clear();
   tx_states_.clear();
