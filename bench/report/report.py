@@ -111,9 +111,12 @@ def goals_rows(name, data):
             "capture_tps_within_10pct": f"{tps['median_capture'] / base:.2f}x of no audit" if base and tps.get("median_capture") else "-",
             "capture_cheaper_than_trigger": f"{tps['median_capture']:.0f} vs {tps['median_trigger']:.0f} TPS" if tps.get("median_capture") and tps.get("median_trigger") else "-",
             "throughput_at_least_0_8x": f"{tp['ratio']:.2f}x pg_recvlogical" if tp.get("ratio") is not None else "-",
+            "capture_tps_within_2pct_of_pg_recvlogical": f"{tps['capture_of_pg_recvlogical']:.2f}x of pg_recvlogical draining" if tps.get("capture_of_pg_recvlogical") is not None else "-",
+            "lag_p99_at_most_10ms": f"{data.get('lag', {}).get('p99_ms')} ms",
         }
         for goal, met in goals.items():
-            text = goal.replace("0_8x", "0.8x").replace("10pct", "10%").replace("_", " ")
+            text = (goal.replace("0_8x", "0.8x").replace("10pct", "10%").replace("2pct", "2%")
+                    .replace("10ms", "10 ms").replace("_", " "))
             rows.append((name, text, measured.get(goal, "-"), met))
     else:
         for g in goals:
@@ -358,8 +361,10 @@ def main():
         tp = d.get("throughput", {}); tps = d.get("tps", {}); lag = d.get("lag", {})
         L += ["", f"## Change capture ({mode}, from capture_bench)", "",
               f"- pgbench TPS medians: no audit {fmt(tps.get('median_no_audit'))}, trigger audit {fmt(tps.get('median_trigger'))},"
+              f" pg_recvlogical draining {fmt(tps.get('median_pg_recvlogical'))},"
               f" timetrail capture {fmt(tps.get('median_capture'))}.",
-              f"- Drain of a backlog: timetrail {fmt(tp.get('timetrail_changes_per_second'))} changes/s against pg_recvlogical"
+              f"- Drain of a backlog: timetrail {fmt(tp.get('timetrail_changes_per_second'))} changes/s"
+              f" ({fmt(tp.get('timetrail_cpu_us_per_change'))} µs CPU per change) against pg_recvlogical"
               f" {fmt(tp.get('pg_recvlogical_changes_per_second'))} ({ratio(tp.get('ratio'))}).",
               f"- Lag per change at {lag.get('rate_tps')} TPS: p50 {lag.get('p50_ms')} ms, p99 {lag.get('p99_ms')} ms."]
         if tp.get("ratio") is not None and tp["ratio"] < 1:
