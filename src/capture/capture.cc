@@ -74,18 +74,23 @@ class Capture::Impl {
 
   Result<const RelationInfo*> Relation(std::uint32_t id) const;
   Result<std::string> RowStream(const RelationInfo& rel, const Tuple& tuple,
-                                const json* fallback_row) const {
+                                const RowDocument* fallback_row) const {
     return capture::RowStream(o_.prefix, rel, tuple, fallback_row);
   }
   // The row's current state: after this transaction's earlier changes, else from the cache,
   // else the store's (EventStore::GetEntity). nullopt: no row (never seen, or deleted).
-  Result<std::optional<json>> State(const std::string& stream);
-  json Metadata(const RelationInfo& rel, const char* operation, const json& before) const;
+  // The pointer stays valid until the next Add or ClearStates.
+  Result<const std::optional<RowDocument>*> State(const std::string& stream);
+  // "before": the row's old values as JSON text (REPLICA IDENTITY FULL), or empty.
+  json Metadata(const RelationInfo& rel, const char* operation, std::string_view before) const;
   // The same as JSON text, built from the transaction's part kept as text (every change of a
   // transaction shares its context and source position): no document per change.
-  std::string MetadataText(const RelationInfo& rel, const char* operation, const json& before);
-  Status Add(const std::string& stream, std::string_view type, const json& data,
-             std::string metadata, std::optional<json> new_state);
+  // "extra": more members as JSON text ("\"moved_to\":\"...\""), or empty.
+  std::string MetadataText(const RelationInfo& rel, const char* operation,
+                           std::string_view before = {}, std::string_view extra = {});
+  // "data": the event's JSON text, empty for none.
+  Status Add(const std::string& stream, std::string_view type, std::string data,
+             std::string metadata, std::optional<RowDocument> new_state);
   Status MaybeCutPart();
   Status WritePart(bool final_part, Lsn end_lsn);
   void ResetTransaction();
@@ -113,7 +118,7 @@ class Capture::Impl {
 
   std::unordered_map<std::uint32_t, RelationInfo> relations_;
   std::unordered_map<std::string, json> known_schemas_;  // table stream -> columns recorded
-  std::unordered_map<std::string, std::optional<json>> cache_;
+  std::unordered_map<std::string, std::optional<RowDocument>> cache_;
 
   // The source transaction being received.
   bool in_tx_ = false;
@@ -122,7 +127,7 @@ class Capture::Impl {
   std::string metadata_prefix_;  // see MetadataText; empty until the first change needs it
   Transaction tx_;
   std::unordered_map<std::string, std::size_t> tx_index_;
-  std::unordered_map<std::string, std::optional<json>> tx_states_;
+  std::unordered_map<std::string, std::optional<RowDocument>> tx_states_;
   std::size_t tx_events_ = 0;
   std::size_t tx_bytes_ = 0;
   std::int64_t commit_micros_ = 0;  // the source commit time of the transaction being ended
@@ -236,7 +241,7 @@ Status Capture::Impl::CreateSlot() {
   // "repl" stays open until the snapshot is read: it keeps the exported snapshot alive.
   TT_RETURN_IF_ERROR(SnapshotTables(
       sql_.get(), store_, request,
-      [this](const std::string& stream, json row) { cache_[stream] = std::move(row); },
+      [this](const std::string& stream, RowDocument row) { cache_[stream] = std::move(row); },
       [this](const std::string& line) { Log(line); }));
   checkpoint_ = Checkpoint{};
   checkpoint_.lsn = consistent;
@@ -443,8 +448,8 @@ Status Capture::Impl::OnRelation(RelationMessage msg) {
     known->second = columns;
     info.msg.relation_id = m.relation_id;
     relations_[m.relation_id] = info;
-    TT_RETURN_IF_ERROR(Add(table_stream, "schema", data,
-                           Metadata(info, previous.is_null() ? "create" : "alter", json()).dump(),
+    TT_RETURN_IF_ERROR(Add(table_stream, "schema", data.dump(),
+                           Metadata(info, previous.is_null() ? "create" : "alter", {}).dump(),
                            std::nullopt));
     return Status::Ok();
   }
@@ -466,25 +471,25 @@ Result<const RelationInfo*> Capture::Impl::Relation(std::uint32_t id) const {
   return &it->second;
 }
 
-Result<std::optional<json>> Capture::Impl::State(const std::string& stream) {
-  if (auto it = tx_states_.find(stream); it != tx_states_.end()) return it->second;
-  if (auto it = cache_.find(stream); it != cache_.end()) return it->second;
-  std::optional<json> state;
+Result<const std::optional<RowDocument>*> Capture::Impl::State(const std::string& stream) {
+  if (auto it = tx_states_.find(stream); it != tx_states_.end()) return &it->second;
+  if (auto it = cache_.find(stream); it != cache_.end()) return &it->second;
+  std::optional<RowDocument> state;
   auto entity = store_->GetEntity(stream, EntityQuery::Latest());
   if (!entity.ok() && entity.status().code() != StatusCode::kNotFound) return entity.status();
   if (entity.ok() && entity->exists) {
-    state = json::parse(entity->state, nullptr, false);
-    if (state->is_discarded()) {
-      return Status::Corruption("the stored state of " + stream + " is not JSON");
-    }
+    auto parsed = RowDocument::Parse(entity->state);
+    if (!parsed.ok()) return parsed.status().WithPrefix(stream);
+    state = std::move(*parsed);
   }
   if (cache_.size() >= kStateCacheMax) TT_RETURN_IF_ERROR(ClearStates());
-  cache_[stream] = state;
-  return state;
+  auto& slot = cache_[stream];
+  slot = std::move(state);
+  return &slot;
 }
 
 json Capture::Impl::Metadata(const RelationInfo& rel, const char* operation,
-                             const json& before) const {
+                             std::string_view before) const {
   json m = json::object();
   if (context_.is_object()) {
     m = context_;
@@ -496,15 +501,24 @@ json Capture::Impl::Metadata(const RelationInfo& rel, const char* operation,
                  {"commit_time", FormatTimestamp(begin_.commit_time)},
                  {"table", rel.name()},
                  {"operation", operation}};
-  if (!before.is_null()) m["before"] = before;
+  if (!before.empty()) m["before"] = json::parse(before);
   return m;
 }
 
 std::string Capture::Impl::MetadataText(const RelationInfo& rel, const char* operation,
-                                        const json& before) {
+                                        std::string_view before, std::string_view extra) {
+  auto with_extra = [&](std::string text) {
+    if (!extra.empty()) {
+      text.pop_back();  // '}'
+      text += ',';
+      text += extra;
+      text += '}';
+    }
+    return text;
+  };
   // A context of its own "before" member is rare: Metadata() decides which one stays.
   if (context_.is_object() && context_.contains("before")) {
-    return Metadata(rel, operation, before).dump();
+    return with_extra(Metadata(rel, operation, before).dump());
   }
   if (metadata_prefix_.empty()) {
     // Metadata() without the table and operation: '{' + the context's members + the source's
@@ -525,24 +539,24 @@ std::string Capture::Impl::MetadataText(const RelationInfo& rel, const char* ope
                         FormatTimestamp(begin_.commit_time) + "\",\"table\":";
   }
   std::string text = metadata_prefix_;
-  text += json(rel.name()).dump();
+  AppendJsonString(rel.name(), &text);
   text += ",\"operation\":\"";
   text += operation;
   text += "\"}";
-  if (!before.is_null()) {
+  if (!before.empty()) {
     text += ",\"before\":";
-    text += before.dump();
+    text += before;
   }
   text += '}';
-  return text;
+  return with_extra(std::move(text));
 }
 
-Status Capture::Impl::Add(const std::string& stream, std::string_view type, const json& data,
-                          std::string metadata, std::optional<json> new_state) {
+Status Capture::Impl::Add(const std::string& stream, std::string_view type, std::string data,
+                          std::string metadata, std::optional<RowDocument> new_state) {
   if (!in_tx_) return Status::Corruption("a change arrived outside a transaction");
   ProposedEvent e;
   e.type = std::string(type);
-  e.data = data.is_null() ? std::string() : data.dump();
+  e.data = std::move(data);
   e.metadata = std::move(metadata);
   e.valid_from = begin_.commit_time;
   tx_bytes_ += e.data.size() + e.metadata.size() + stream.size();
@@ -556,9 +570,10 @@ Status Capture::Impl::Add(const std::string& stream, std::string_view type, cons
 
 Status Capture::Impl::OnInsert(const InsertMessage& m) {
   TT_ASSIGN_OR_RETURN(const RelationInfo* rel, Relation(m.relation_id));
-  json row = RowJson(*rel, m.new_tuple, nullptr);
+  RowDocument row = RowFromTuple(*rel, m.new_tuple, nullptr);
   TT_ASSIGN_OR_RETURN(std::string stream, RowStream(*rel, m.new_tuple, nullptr));
-  return Add(stream, kPutType, row, MetadataText(*rel, "insert", json()), row);
+  std::string data = row.ToJson();
+  return Add(stream, kPutType, std::move(data), MetadataText(*rel, "insert"), std::move(row));
 }
 
 Status Capture::Impl::OnUpdate(const UpdateMessage& m) {
@@ -568,34 +583,38 @@ Status Capture::Impl::OnUpdate(const UpdateMessage& m) {
   if (m.old_kind != 0) {
     TT_ASSIGN_OR_RETURN(old_stream, RowStream(*rel, m.old_tuple, nullptr));
   }
-  TT_ASSIGN_OR_RETURN(std::optional<json> previous, State(old_stream));
-  const json* prev = previous ? &*previous : nullptr;
-  json before;
-  if (m.old_kind == 'O') before = RowJson(*rel, m.old_tuple, prev);
-  json row = RowJson(*rel, m.new_tuple, prev);
+  // Used before the first Add, which may move or forget the states.
+  TT_ASSIGN_OR_RETURN(const std::optional<RowDocument>* previous, State(old_stream));
+  const RowDocument* prev = previous->has_value() ? &**previous : nullptr;
+  std::string before;
+  if (m.old_kind == 'O') before = RowFromTuple(*rel, m.old_tuple, prev).ToJson();
+  RowDocument row = RowFromTuple(*rel, m.new_tuple, prev);
   if (old_stream != new_stream) {
     // The key changed: the old row is gone and a row under the new key holds the values.
-    json del_meta = Metadata(*rel, "update", before);
-    del_meta["moved_to"] = new_stream;
-    TT_RETURN_IF_ERROR(Add(old_stream, kDeleteType, json(), del_meta.dump(), std::nullopt));
-    json put_meta = Metadata(*rel, "update", before);
-    put_meta["moved_from"] = old_stream;
-    return Add(new_stream, kPutType, row, put_meta.dump(), row);
+    std::string moved_to = "\"moved_to\":";
+    AppendJsonString(new_stream, &moved_to);
+    std::string moved_from = "\"moved_from\":";
+    AppendJsonString(old_stream, &moved_from);
+    TT_RETURN_IF_ERROR(Add(old_stream, kDeleteType, "", MetadataText(*rel, "update", before, moved_to),
+                           std::nullopt));
+    std::string data = row.ToJson();
+    return Add(new_stream, kPutType, std::move(data),
+               MetadataText(*rel, "update", before, moved_from), std::move(row));
   }
-  DocumentChange change = UpdateChange(*rel, previous, row);
-  return Add(new_stream, change.type, change.data, MetadataText(*rel, "update", before),
+  DocumentChange change = UpdateChange(*rel, prev, row);
+  return Add(new_stream, change.type, std::move(change.data), MetadataText(*rel, "update", before),
              std::move(change.new_state));
 }
 
 Status Capture::Impl::OnDelete(const DeleteMessage& m) {
   TT_ASSIGN_OR_RETURN(const RelationInfo* rel, Relation(m.relation_id));
   TT_ASSIGN_OR_RETURN(std::string stream, RowStream(*rel, m.old_tuple, nullptr));
-  json before;
+  std::string before;
   if (m.old_kind == 'O') {
-    TT_ASSIGN_OR_RETURN(std::optional<json> previous, State(stream));
-    before = RowJson(*rel, m.old_tuple, previous ? &*previous : nullptr);
+    TT_ASSIGN_OR_RETURN(const std::optional<RowDocument>* previous, State(stream));
+    before = RowFromTuple(*rel, m.old_tuple, previous->has_value() ? &**previous : nullptr).ToJson();
   }
-  return Add(stream, kDeleteType, json(), MetadataText(*rel, "delete", before), std::nullopt);
+  return Add(stream, kDeleteType, "", MetadataText(*rel, "delete", before), std::nullopt);
 }
 
 Status Capture::Impl::OnTruncate(const TruncateMessage& m) {
@@ -628,10 +647,10 @@ Status Capture::Impl::OnTruncate(const TruncateMessage& m) {
       }
     }
     for (const auto& stream : streams) {
-      TT_ASSIGN_OR_RETURN(std::optional<json> state, State(stream));
-      if (!state) continue;
+      TT_ASSIGN_OR_RETURN(const std::optional<RowDocument>* state, State(stream));
+      if (!state->has_value()) continue;
       TT_RETURN_IF_ERROR(
-          Add(stream, kDeleteType, json(), MetadataText(rel, "truncate", json()), std::nullopt));
+          Add(stream, kDeleteType, "", MetadataText(rel, "truncate"), std::nullopt));
     }
   }
   return Status::Ok();

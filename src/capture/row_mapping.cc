@@ -1,5 +1,7 @@
 #include "capture/row_mapping.h"
 
+#include <nlohmann/json.hpp>
+
 #include "capture/pg.h"
 #include "capture/values.h"
 #include "timetrail/event.h"
@@ -30,74 +32,137 @@ Result<std::vector<std::size_t>> LoadKeyColumns(PGconn* sql, const RelationMessa
   return keys;
 }
 
+Result<RowDocument> RowDocument::Parse(std::string_view json_text) {
+  json parsed = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) {
+    return Status::Corruption("a captured row's stored state is not a JSON object: " +
+                              std::string(json_text.substr(0, 200)));
+  }
+  RowDocument doc;
+  doc.members_.reserve(parsed.size());
+  for (auto it = parsed.begin(); it != parsed.end(); ++it) {
+    doc.members_.emplace_back(it.key(), it.value().dump());
+  }
+  return doc;
+}
+
+const std::string* RowDocument::Find(std::string_view name) const {
+  for (const auto& [n, v] : members_) {
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+void RowDocument::Set(std::string_view name, std::string value_json) {
+  for (auto& [n, v] : members_) {
+    if (n == name) {
+      v = std::move(value_json);
+      return;
+    }
+  }
+  members_.emplace_back(std::string(name), std::move(value_json));
+}
+
+void RowDocument::Erase(std::string_view name) {
+  for (auto it = members_.begin(); it != members_.end(); ++it) {
+    if (it->first == name) {
+      members_.erase(it);
+      return;
+    }
+  }
+}
+
+std::string RowDocument::ToJson() const {
+  std::string out = "{";
+  for (const auto& [name, value] : members_) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(name, &out);
+    out.push_back(':');
+    out += value;
+  }
+  out.push_back('}');
+  return out;
+}
+
+RowDocument RowFromTuple(const RelationInfo& rel, const Tuple& tuple, const RowDocument* previous) {
+  RowDocument row;
+  for (std::size_t i = 0; i < tuple.size() && i < rel.msg.columns.size(); ++i) {
+    const Column& c = rel.msg.columns[i];
+    std::string value;
+    switch (tuple[i].kind) {
+      case Value::Kind::kNull:
+        value = "null";
+        break;
+      case Value::Kind::kText:
+        AppendPgTextAsJson(c.type_oid, tuple[i].bytes, &value);
+        break;
+      case Value::Kind::kBinary:
+        AppendJsonString(tuple[i].bytes, &value);
+        break;
+      case Value::Kind::kUnchangedToast:
+        // Unchanged: the value is whatever the row held before.
+        if (const std::string* before = previous ? previous->Find(c.name) : nullptr) {
+          value = *before;
+        } else {
+          continue;
+        }
+        break;
+    }
+    row.Set(c.name, std::move(value));
+  }
+  return row;
+}
+
 Result<std::string> RowStream(std::string_view prefix, const RelationInfo& rel, const Tuple& tuple,
-                              const json* fallback_row) {
+                              const RowDocument* fallback_row) {
   std::vector<std::string> key;
   for (std::size_t i : rel.key_columns) {
+    const std::string& column = rel.msg.columns[i].name;
+    const std::string* known = fallback_row != nullptr ? fallback_row->Find(column) : nullptr;
     if (i < tuple.size() && tuple[i].kind == Value::Kind::kText) {
       key.push_back(tuple[i].bytes);
-    } else if (fallback_row != nullptr && fallback_row->contains(rel.msg.columns[i].name)) {
-      key.push_back(JsonToPgText((*fallback_row)[rel.msg.columns[i].name], ""));
+    } else if (known != nullptr) {
+      key.push_back(JsonToPgText(json::parse(*known), ""));
     } else {
       return Status::InvalidArgument("a change to " + rel.name() + " has no value for key column " +
-                                     rel.msg.columns[i].name);
+                                     column);
     }
   }
   return RowStreamName(prefix, rel.msg.schema, rel.msg.table, key);
 }
 
-json RowJson(const RelationInfo& rel, const Tuple& tuple, const json* previous) {
-  json row = json::object();
-  for (std::size_t i = 0; i < tuple.size() && i < rel.msg.columns.size(); ++i) {
-    const Column& c = rel.msg.columns[i];
-    switch (tuple[i].kind) {
-      case Value::Kind::kNull:
-        row[c.name] = nullptr;
-        break;
-      case Value::Kind::kText:
-        row[c.name] = PgTextToJson(c.type_oid, tuple[i].bytes);
-        break;
-      case Value::Kind::kBinary:
-        row[c.name] = tuple[i].bytes;
-        break;
-      case Value::Kind::kUnchangedToast:
-        // Unchanged: the value is whatever the row held before.
-        if (previous != nullptr && previous->is_object() && previous->contains(c.name)) {
-          row[c.name] = (*previous)[c.name];
-        }
-        break;
-    }
+DocumentChange UpdateChange(const RelationInfo& rel, const RowDocument* previous,
+                            const RowDocument& row) {
+  RowDocument patch;
+  for (const auto& [name, value] : row.members()) {
+    const std::string* known = previous ? previous->Find(name) : nullptr;
+    if (known == nullptr || *known != value) patch.Set(name, value);
   }
-  return row;
-}
-
-DocumentChange UpdateChange(const RelationInfo& rel, const std::optional<json>& previous,
-                            const json& row) {
-  json patch = json::object();
-  const json state = previous ? *previous : json::object();
-  for (auto it = row.begin(); it != row.end(); ++it) {
-    auto known = state.find(it.key());
-    if (known == state.end() || *known != it.value()) patch[it.key()] = it.value();
-  }
-  // Columns the row had that the table no longer has (dropped): removed from the document.
-  if (previous) {
-    for (auto it = previous->begin(); it != previous->end(); ++it) {
+  // Members the row had whose column the table no longer has (dropped): removed.
+  if (previous != nullptr) {
+    for (const auto& [name, value] : previous->members()) {
       bool present = false;
-      for (const auto& c : rel.msg.columns) present = present || c.name == it.key();
-      if (!present) patch[it.key()] = nullptr;
+      for (const auto& c : rel.msg.columns) present = present || c.name == name;
+      if (!present) patch.Set(name, "null");
     }
   }
-  json new_state = state;
-  new_state.merge_patch(patch);
-  for (auto it = patch.begin(); it != patch.end(); ++it) {
-    if (it.value().is_null() && row.contains(it.key())) {
-      // Set to NULL: written with the whole row instead of a patch.
-      json full = std::move(new_state);
-      for (auto r = row.begin(); r != row.end(); ++r) full[r.key()] = r.value();
-      return DocumentChange{kPutType, full, full};
+  RowDocument new_state = previous ? *previous : RowDocument();
+  bool sets_null = false;
+  for (const auto& [name, value] : patch.members()) {
+    if (value == "null") {
+      new_state.Erase(name);  // a merge patch's null removes the member
+      sets_null = sets_null || row.Find(name) != nullptr;
+    } else {
+      new_state.Set(name, value);
     }
   }
-  return DocumentChange{kPatchType, std::move(patch), std::move(new_state)};
+  if (sets_null) {
+    // Set to NULL: written with the whole row instead of a patch.
+    for (const auto& [name, value] : row.members()) new_state.Set(name, value);
+    std::string data = new_state.ToJson();
+    return DocumentChange{kPutType, std::move(data), std::move(new_state)};
+  }
+  return DocumentChange{kPatchType, patch.ToJson(), std::move(new_state)};
 }
 
 }  // namespace timetrail::capture

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "capture/checkpoint.h"
 #include "capture/pg.h"
 #include "capture/row_mapping.h"
@@ -63,7 +65,7 @@ Tuple RowTuple(const PGresult* res) {
 }  // namespace
 
 Status SnapshotTables(PGconn* sql, EventStore* store, const SnapshotRequest& request,
-                      const std::function<void(const std::string& stream, json row)>& on_row,
+                      const std::function<void(const std::string& stream, RowDocument row)>& on_row,
                       const std::function<void(const std::string&)>& log) {
   TT_RETURN_IF_ERROR(PgQuery(sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
   TT_ASSIGN_OR_RETURN(std::string snapshot, PgQuoteLiteral(sql, request.snapshot_name));
@@ -118,10 +120,10 @@ Status SnapshotTables(PGconn* sql, EventStore* store, const SnapshotRequest& req
       if (rel.msg.columns.empty()) DescribeColumns(res.get(), key_names, &rel);
       Tuple tuple = RowTuple(res.get());
       TT_ASSIGN_OR_RETURN(std::string stream, RowStream(request.prefix, rel, tuple, nullptr));
-      json row = RowJson(rel, tuple, nullptr);
+      RowDocument row = RowFromTuple(rel, tuple, nullptr);
       ProposedEvent e;
       e.type = std::string(kPutType);
-      e.data = row.dump();
+      e.data = row.ToJson();
       e.metadata = metadata;
       e.valid_from = request.valid_from;
       batch.appends.push_back(StreamAppend{stream, ExpectedRevision::Any(), {std::move(e)}});

@@ -9,9 +9,8 @@
 
 #include <libpq-fe.h>
 
-#include <nlohmann/json.hpp>
-
 #include "capture/pgoutput.h"
+#include "capture/row_mapping.h"
 #include "timetrail/status.h"
 #include "timetrail/store.h"
 
@@ -35,10 +34,9 @@ struct SnapshotRequest {
 // stores one $put per row, in batches. Until the last batch is stored the checkpoint says the
 // snapshot is incomplete, so a capture restarted after a crash refuses to stream on top of half
 // a snapshot. "on_row" receives each row's stream and document; "log" a line per table.
-Status SnapshotTables(
-    PGconn* sql, EventStore* store, const SnapshotRequest& request,
-    const std::function<void(const std::string& stream, nlohmann::json row)>& on_row,
-    const std::function<void(const std::string&)>& log);
+Status SnapshotTables(PGconn* sql, EventStore* store, const SnapshotRequest& request,
+                      const std::function<void(const std::string& stream, RowDocument row)>& on_row,
+                      const std::function<void(const std::string&)>& log);
 
 }  // namespace timetrail::capture
 

@@ -265,6 +265,52 @@ nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text) {
   return nlohmann::json::parse(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+void AppendJsonString(std::string_view text, std::string* out) {
+  bool plain = IsUtf8(text);
+  for (std::size_t i = 0; plain && i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    plain = c >= 0x20 && c != '"' && c != '\\';
+  }
+  if (plain) {
+    out->push_back('"');
+    out->append(text);
+    out->push_back('"');
+    return;
+  }
+  // Escapes and replacement exactly as nlohmann::json writes them.
+  *out += nlohmann::json(std::string(text))
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void AppendPgTextAsJson(std::uint32_t type_oid, std::string_view text, std::string* out) {
+  switch (type_oid) {
+    case kBool:
+      out->append(text == "t" || text == "true" ? "true" : "false");
+      return;
+    case kInt2:
+    case kInt4:
+    case kInt8:
+    case kOid:
+      if (auto v = ParseInt64(text)) {
+        out->append(std::to_string(*v));
+        return;
+      }
+      break;
+    case kFloat4:
+    case kFloat8:
+    case kNumeric:
+    case kJson:
+    case kJsonb:
+    case kTimestamp:
+    case kTimestampTz:
+      break;
+    default:
+      if (ArrayElement(type_oid) == 0) return AppendJsonString(text, out);
+      break;
+  }
+  *out += PgTextToJson(type_oid, text).dump();
+}
+
 std::string JsonToPgText(const nlohmann::json& value, std::string_view column_type) {
   bool is_array = column_type.size() > 2 && column_type.substr(column_type.size() - 2) == "[]";
   bool json_type = column_type.substr(0, 4) == "json";

@@ -30,6 +30,14 @@ namespace timetrail::capture {
 // The JSON for a value of type "type_oid" given in PostgreSQL's text form.
 nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text);
 
+// Appends PgTextToJson(type_oid, text).dump() to "out": the same bytes, without building a
+// document for integers, booleans and text-like values (the capture's common case).
+void AppendPgTextAsJson(std::uint32_t type_oid, std::string_view text, std::string* out);
+
+// Appends nlohmann::json(text).dump() to "out" (invalid UTF-8 replaced by U+FFFD): a JSON
+// string literal written as the rest of the capture's documents write it.
+void AppendJsonString(std::string_view text, std::string* out);
+
 // The text PostgreSQL accepts as input for a column from its captured JSON. "column_type" is
 // the column's type as format_type() names it ("integer[]", "jsonb", "text"): for an array
 // type a JSON array becomes an array literal (nested arrays are dimensions, except in json[] /
