@@ -1,11 +1,7 @@
 #include "capture/capture.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <condition_variable>
-#include <deque>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -13,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "capture/checkpoint.h"
+#include "capture/ordered_writes.h"
 #include "capture/pg.h"
 #include "capture/pgoutput.h"
 #include "capture/publication.h"
@@ -44,7 +41,8 @@ constexpr std::size_t kMaxInFlightBytes = 32u << 20;
 
 class Capture::Impl {
  public:
-  Impl(EventStore* store, const CaptureOptions& options) : store_(store), o_(options) {}
+  Impl(EventStore* store, const CaptureOptions& options)
+      : store_(store), o_(options), writes_(store, "capture/" + options.slot) {}
 
   Status Prepare();
   Status Run(const std::atomic<bool>& stop);
@@ -94,10 +92,8 @@ class Capture::Impl {
   Status MaybeCutPart();
   Status WritePart(bool final_part, Lsn end_lsn);
   void ResetTransaction();
-  // Takes the store's answers for the oldest writes in flight, in order, until at most
-  // "keep" remain (waiting for them), or, with keep = SIZE_MAX, only those already answered.
-  // Confirms the source positions that became durable. After a failed write it waits for every
-  // write in flight and returns the failure, with the capture's state reset to what is stored.
+  // OrderedWrites::Harvest, confirming the source positions that became durable. After a
+  // refused write it returns the refusal, with the capture's state reset to what is stored.
   Status Harvest(std::size_t keep);
   // Forgets cached row states; first waits for the writes in flight, whose rows the store
   // could not yet answer for.
@@ -134,37 +130,8 @@ class Capture::Impl {
   std::uint64_t part_ = 0;          // parts of this transaction cut so far
   std::uint64_t skip_parts_ = 0;    // parts already stored before a restart
 
-  // Writes handed to the store and not yet answered, oldest first. Each names the checkpoint
-  // value the one before it writes, so none is stored after one that failed.
-  struct InFlight {
-    std::uint64_t seq = 0;
-    bool write = true;    // false: stores nothing; done once everything before it is
-    Lsn confirm_lsn = 0;  // the source position to confirm once durable (0: none)
-    bool counts_transaction = false;
-    std::int64_t commit_micros = 0;
-    std::uint64_t events = 0;
-    std::size_t bytes = 0;
-  };
-  struct Answers {
-    Answers() : wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
-    ~Answers() {
-      if (wake_fd >= 0) close(wake_fd);
-    }
-    Answers(const Answers&) = delete;
-    Answers& operator=(const Answers&) = delete;
-    std::mutex mu;
-    std::condition_variable cv;
-    std::unordered_map<std::uint64_t, Status> done;  // GUARDED_BY(mu)
-    // Readable once an answer came since it was last read: the streaming loop polls it beside
-    // the source's socket, so it neither blocks on a write while changes wait to be read nor
-    // leaves a durable position unconfirmed.
-    int wake_fd;
-  };
-  std::deque<InFlight> in_flight_;
-  std::size_t in_flight_bytes_ = 0;
-  std::uint64_t next_seq_ = 0;
-  std::shared_ptr<Answers> answers_ = std::make_shared<Answers>();
-  std::optional<std::string> written_checkpoint_;  // what the last queued write leaves stored
+  // Source transactions (or parts) handed to the store and not yet answered.
+  OrderedWrites writes_;
 
   mutable std::mutex stats_mu_;
   CaptureStats stats_;
@@ -282,7 +249,7 @@ Status Capture::Impl::Stream(const std::atomic<bool>& stop, bool* received_any) 
     stored = checkpoint_.Encode();
     TT_RETURN_IF_ERROR(store_->SetCheckpoint(CheckpointName(), *stored));
   }
-  written_checkpoint_ = std::move(stored);
+  writes_.Restart(std::move(stored));
   Status s = StreamUntilError(stop, received_any);
   // Nothing may stay in flight once streaming stops: every write is answered first.
   Status drained = Harvest(0);
@@ -332,12 +299,9 @@ Status Capture::Impl::StreamUntilError(const std::atomic<bool>& stop, bool* rece
       // writes alone would leave the source's changes unread for an fsync each time.)
       TT_RETURN_IF_ERROR(Harvest(SIZE_MAX));
       if (flushed_lsn_ > last_sent_flush_) TT_RETURN_IF_ERROR(SendStatus(false));
-      pollfd p[2] = {{PQsocket(repl_.get()), POLLIN, 0}, {answers_->wake_fd, POLLIN, 0}};
-      poll(p, in_flight_.empty() || answers_->wake_fd < 0 ? 1 : 2, 200);
-      if (p[1].revents & POLLIN) {
-        eventfd_t answered = 0;
-        eventfd_read(answers_->wake_fd, &answered);
-      }
+      pollfd p[2] = {{PQsocket(repl_.get()), POLLIN, 0}, {writes_.wake_fd(), POLLIN, 0}};
+      poll(p, writes_.empty() || writes_.wake_fd() < 0 ? 1 : 2, 200);
+      if (p[1].revents & POLLIN) writes_.ConsumeWake();
       if (!PQconsumeInput(repl_.get())) {
         return Status::Unavailable(std::string("source connection lost: ") +
                                    PQerrorMessage(repl_.get()));
@@ -373,13 +337,13 @@ Status Capture::Impl::Handle(std::string_view payload) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       stats_.server_lsn = std::max(stats_.server_lsn, k->wal_end);
-      if (!in_tx_ && in_flight_.empty()) {
+      if (!in_tx_ && writes_.empty()) {
         stats_.stored_lsn = std::max(stats_.stored_lsn, k->wal_end);
       }
     }
     // Between transactions everything the server sent before this keepalive is stored, so an
     // idle slot can advance to the server's position and the source can recycle its WAL.
-    if (!in_tx_ && in_flight_.empty()) flushed_lsn_ = std::max(flushed_lsn_, k->wal_end);
+    if (!in_tx_ && writes_.empty()) flushed_lsn_ = std::max(flushed_lsn_, k->wal_end);
     if (k->reply_requested || flushed_lsn_ > last_sent_flush_) return SendStatus(false);
     return Status::Ok();
   }
@@ -681,38 +645,26 @@ Status Capture::Impl::WritePart(bool final_part, Lsn end_lsn) {
     // read them back from the store.
     for (const auto& [stream, state] : tx_states_) cache_.erase(stream);
   } else if (!tx_.appends.empty()) {
-    InFlight f;
-    f.seq = next_seq_++;
-    f.confirm_lsn = final_part ? end_lsn : 0;
-    f.counts_transaction = final_part;
-    f.commit_micros = final_part ? commit_micros_ : 0;
-    f.events = tx_events_;
-    f.bytes = tx_bytes_;
-    std::string value = next.Encode();
-    std::string what = "storing source transaction " + std::to_string(begin_.xid);
-    store_->TransactWithCheckpointAsync(
-        std::move(tx_), CheckpointName(), value, written_checkpoint_,
-        [answers = answers_, seq = f.seq, what](Result<Committed> r) {
-          std::lock_guard<std::mutex> lock(answers->mu);
-          answers->done[seq] = r.ok() ? Status::Ok() : r.status().WithPrefix(what);
-          answers->cv.notify_all();
-          if (answers->wake_fd >= 0) eventfd_write(answers->wake_fd, 1);
-        });
-    written_checkpoint_ = std::move(value);
-    in_flight_bytes_ += f.bytes;
-    in_flight_.push_back(f);
+    OrderedWrites::Write w;
+    w.confirm_lsn = final_part ? end_lsn : 0;
+    w.counts_transaction = final_part;
+    w.commit_micros = final_part ? commit_micros_ : 0;
+    w.events = tx_events_;
+    w.bytes = tx_bytes_;
+    writes_.Submit(std::move(tx_), next.Encode(), w,
+                   "storing source transaction " + std::to_string(begin_.xid));
     // Later changes build on these states before the store can answer for them.
     if (cache_.size() + tx_states_.size() >= kStateCacheMax) TT_RETURN_IF_ERROR(ClearStates());
     for (auto& [stream, state] : tx_states_) cache_[stream] = std::move(state);
     checkpoint_ = next;
-    bool full = in_flight_.size() >= kMaxInFlight || in_flight_bytes_ >= kMaxInFlightBytes;
+    bool full = writes_.size() >= kMaxInFlight || writes_.bytes() >= kMaxInFlightBytes;
     TT_RETURN_IF_ERROR(Harvest(full ? kMaxInFlight / 2 : SIZE_MAX));
   } else if (part_ > 1 && final_part) {
     // A plain checkpoint write is not conditional: it goes after everything in flight is stored.
     TT_RETURN_IF_ERROR(Harvest(0));
     std::string value = next.Encode();
     TT_RETURN_IF_ERROR(store_->SetCheckpoint(CheckpointName(), value));
-    written_checkpoint_ = std::move(value);
+    writes_.Restart(std::move(value));
     checkpoint_ = next;
   }
   tx_.appends.clear();
@@ -726,20 +678,19 @@ Status Capture::Impl::WritePart(bool final_part, Lsn end_lsn) {
 Status Capture::Impl::OnCommit(const CommitMessage& m) {
   if (!in_tx_) return Status::Corruption("Commit without Begin in the replication stream");
   bool already = m.end_lsn <= checkpoint_.lsn;
-  std::uint64_t writes_before = next_seq_;
+  const std::uint64_t submitted_before = writes_.submitted();
   commit_micros_ = m.commit_time.micros;
   TT_RETURN_IF_ERROR(WritePart(true, m.end_lsn));
   if (already) known_schemas_.clear();
   if (checkpoint_.lsn < m.end_lsn) checkpoint_.lsn = m.end_lsn;  // nothing to store: still done
-  if (next_seq_ == writes_before) {
+  if (writes_.submitted() == submitted_before) {
     // Nothing was handed to the store for this transaction's end; its position may still be
     // confirmed only after everything before it is durable.
-    InFlight f;
-    f.write = false;
-    f.confirm_lsn = m.end_lsn;
-    f.counts_transaction = !already;
-    f.commit_micros = m.commit_time.micros;
-    in_flight_.push_back(f);
+    OrderedWrites::Write w;
+    w.confirm_lsn = m.end_lsn;
+    w.counts_transaction = !already;
+    w.commit_micros = m.commit_time.micros;
+    writes_.Mark(w);
     TT_RETURN_IF_ERROR(Harvest(SIZE_MAX));
   }
   received_lsn_ = std::max(received_lsn_, m.end_lsn);
@@ -752,45 +703,25 @@ Status Capture::Impl::OnCommit(const CommitMessage& m) {
 }
 
 Status Capture::Impl::Harvest(std::size_t keep) {
-  Status failure;
-  while (!in_flight_.empty() && (in_flight_.size() > keep || keep == SIZE_MAX || !failure.ok())) {
-    InFlight& f = in_flight_.front();
-    Status result;
-    if (f.write) {
-      std::unique_lock<std::mutex> lock(answers_->mu);
-      auto it = answers_->done.find(f.seq);
-      if (it == answers_->done.end()) {
-        if (keep == SIZE_MAX && failure.ok()) break;  // not answered yet, and not waiting
-        answers_->cv.wait(lock, [&] { return answers_->done.count(f.seq) > 0; });
-        it = answers_->done.find(f.seq);
-      }
-      result = std::move(it->second);
-      answers_->done.erase(it);
+  Status failure = writes_.Harvest(keep, [this](const OrderedWrites::Write& w) {
+    if (w.confirm_lsn > 0) flushed_lsn_ = std::max(flushed_lsn_, w.confirm_lsn);
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.changes += w.events;
+    if (w.counts_transaction) ++stats_.transactions;
+    if (w.confirm_lsn > 0) {
+      stats_.stored_lsn = std::max(stats_.stored_lsn, w.confirm_lsn);
+      stats_.last_commit_micros = w.commit_micros;
     }
-    if (!result.ok() && failure.ok()) failure = result;
-    if (failure.ok()) {
-      if (f.confirm_lsn > 0) flushed_lsn_ = std::max(flushed_lsn_, f.confirm_lsn);
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      stats_.changes += f.events;
-      if (f.counts_transaction) ++stats_.transactions;
-      if (f.confirm_lsn > 0) {
-        stats_.stored_lsn = std::max(stats_.stored_lsn, f.confirm_lsn);
-        stats_.last_commit_micros = f.commit_micros;
-      }
-    }
-    in_flight_bytes_ -= f.bytes;
-    in_flight_.pop_front();
-  }
+  });
   if (failure.ok()) return Status::Ok();
-  // Every write after the failed one was refused too (each names its predecessor's
-  // checkpoint): start again from what is stored.
+  // Every write after the refused one was refused too: start again from what is stored.
   cache_.clear();
   known_schemas_.clear();
   auto stored = store_->GetCheckpoint(CheckpointName());
   if (stored.ok() && stored->has_value()) {
     auto decoded = Checkpoint::Decode(**stored);
     if (decoded.ok()) checkpoint_ = *decoded;
-    written_checkpoint_ = **stored;
+    writes_.Restart(**stored);
   }
   return failure;
 }
