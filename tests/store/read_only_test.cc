@@ -4,8 +4,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <optional>
@@ -240,6 +244,35 @@ TEST(ReadOnlyStoreTest, TakesNoLockAndWritesNothing) {
   }
   EXPECT_EQ(Listing(data), reopened);
   EXPECT_FALSE(before.empty());
+}
+
+TEST(ReadOnlyStoreTest, RemovesTheTemporaryDirectoriesOfKilledReaders) {
+  TempDir dir;
+  {
+    auto writer = EventStore::Open(Options{}, dir.Sub("store"));
+    ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+    ASSERT_TRUE((*writer)->Transact(OneEvent("a")).ok());
+  }
+  ScopedTmpDir tmp(dir.Sub("tmp"));
+  // A process that has exited: its pid names no process any more.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const std::string killed =
+      dir.Sub("tmp") + "/timetrail-reader-" + std::to_string(child) + "-abc123";
+  const std::string running =
+      dir.Sub("tmp") + "/timetrail-reader-" + std::to_string(::getppid()) + "-def456";
+  const std::string unrelated = dir.Sub("tmp") + "/timetrail-readerish";
+  for (const auto& d : {killed, running, unrelated}) {
+    fs::create_directories(d);
+    std::ofstream(d + "/LOG") << "x";
+  }
+  auto reader = EventStore::Open(ReadOnly(), dir.Sub("store"));
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_FALSE(fs::exists(killed));
+  EXPECT_TRUE(fs::exists(running));  // its process is alive
+  EXPECT_TRUE(fs::exists(unrelated));
 }
 
 TEST(ReadOnlyStoreTest, NeedsAStore) {

@@ -8,7 +8,9 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -253,14 +255,18 @@ class FailedIterator final : public KvIterator {
 };
 
 // The private directory of a read-only (secondary) instance: a new temporary directory,
-// removed with everything in it when the engine closes.
+// "timetrail-reader-<pid>-XXXXXX", removed with everything in it when the engine closes. Those
+// left by readers that were killed (their process no longer exists) are removed when the next
+// one is made.
 class SecondaryDir {
  public:
   static Result<std::unique_ptr<SecondaryDir>> Make() {
     std::error_code ec;
     std::filesystem::path base = std::filesystem::temp_directory_path(ec);
     if (ec) base = "/tmp";
-    std::string path = (base / "timetrail-reader-XXXXXX").string();
+    RemoveLeftovers(base);
+    std::string path =
+        (base / ("timetrail-reader-" + std::to_string(::getpid()) + "-XXXXXX")).string();
     if (::mkdtemp(path.data()) == nullptr) {
       return Status::IOError("cannot create a temporary directory to open a store read-only ('" +
                              path + "'): " + std::strerror(errno));
@@ -277,6 +283,25 @@ class SecondaryDir {
 
  private:
   explicit SecondaryDir(std::string path) : path_(std::move(path)) {}
+
+  static void RemoveLeftovers(const std::filesystem::path& base) {
+    constexpr std::string_view kPrefix = "timetrail-reader-";
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(base, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!name.starts_with(kPrefix)) continue;
+      const char* digits = name.c_str() + kPrefix.size();
+      char* after = nullptr;
+      long pid = std::strtol(digits, &after, 10);
+      if (after == digits || *after != '-' || pid <= 0) continue;
+      // Gone: no such process. (EPERM: it exists, as another user's; leave it.)
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        std::error_code ignored;
+        std::filesystem::remove_all(it->path(), ignored);
+      }
+    }
+  }
   std::string path_;
 };
 
