@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds timetrail in release mode and runs it on the embedded default
-# (RocksDB in ./timetrail-data). Arguments are passed to `timetrail serve`.
+# Installs what is missing, builds the timetrail command in release mode (only it: not the tests
+# or benchmarks) and runs it on the embedded default (RocksDB in ./timetrail-data). Arguments are
+# passed to `timetrail serve`.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
-dir=$("$root/scripts/build.sh" Release)
-if [ -x "$dir/src/cli/timetrail" ]; then
-  exec "$dir/src/cli/timetrail" serve "$@"
-fi
-exec "$dir/examples/quickstart" "${1:-./timetrail-data}"
+dir=$(BUILD_TARGETS=timetrail "$root/scripts/build.sh" Release)
+exec "$dir/src/cli/timetrail" serve "$@"
