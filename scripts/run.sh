@@ -5,5 +5,5 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
-dir=$(BUILD_TARGETS=timetrail "$root/scripts/build.sh" Release)
+dir=$(BUILD_TARGETS=timetrail_cli "$root/scripts/build.sh" Release)
 exec "$dir/src/cli/timetrail" serve "$@"
