@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds timetrail into build/<type>. Usage: scripts/build.sh [Release|Debug|...]
 # [extra cmake args]. Prints the build directory on its last line. BUILD_TARGETS (e.g.
-# "timetrail_cli", the timetrail command) builds only those targets; empty (the default) builds everything.
+# "timetrail_cli", the timetrail command) builds only those targets; empty (the default)
+# builds everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 type=${1:-Release}; shift || true
