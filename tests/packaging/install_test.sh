@@ -4,7 +4,7 @@
 # timetrail::timetrail: the program of examples/quickstart.cc, on a fresh data directory.
 #   install_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
-build=$1 source=$2
+build=$(cd "$1" && pwd) source=$(cd "$2" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
