@@ -9,8 +9,9 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "deb_test: needs root to install the package with dpkg" >&2; exit 1; }
-if dpkg -s timetrail >/dev/null 2>&1; then
-  echo "deb_test: a timetrail package is already installed on this machine; not touching it" >&2
+if dpkg -s timetrail >/dev/null 2>&1 || [ -e /var/lib/timetrail ] || getent passwd timetrail >/dev/null; then
+  echo "deb_test: this machine already has a timetrail package, /var/lib/timetrail or a user" \
+       "timetrail; not touching them" >&2
   exit 1
 fi
 work=$(mktemp -d)
@@ -30,7 +31,8 @@ fail() { echo "deb_test: $*" >&2; exit 1; }
   { cat "$work/cpack.log" >&2; fail "cpack failed"; }
 deb=$(ls "$work"/pkg/timetrail_*_amd64.deb 2>/dev/null | head -1)
 [ -n "$deb" ] || { cat "$work/cpack.log" >&2; fail "no .deb was made"; }
-dpkg-deb -I "$deb" | grep -q "Depends: .*librocksdb" || fail "the package does not depend on RocksDB's library"
+info=$(dpkg-deb -I "$deb")
+grep -q "Depends: .*librocksdb" <<<"$info" || fail "the package does not depend on RocksDB's library"
 
 dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i failed"; }
 [ -x /usr/bin/timetrail ] || fail "/usr/bin/timetrail not installed"

@@ -13,7 +13,8 @@ for f in bin/timetrail include/timetrail/store.h lib/libtimetrail.a \
          lib/cmake/timetrail/timetrailConfig.cmake; do
   [ -e "$work/prefix/$f" ] || { echo "not installed: $f" >&2; cat "$work/install.log" >&2; exit 1; }
 done
-"$work/prefix/bin/timetrail" --help | grep -q "serve" || { echo "the installed timetrail does not run" >&2; exit 1; }
+help=$("$work/prefix/bin/timetrail" --help)
+grep -q "serve" <<<"$help" || { echo "the installed timetrail does not run" >&2; exit 1; }
 
 mkdir "$work/outside"
 cp "$source/examples/quickstart.cc" "$work/outside/main.cc"
