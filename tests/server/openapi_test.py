@@ -24,8 +24,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import jsonschema
-import yaml
+try:
+    import jsonschema
+    import yaml
+except ImportError as e:
+    sys.exit(f"{e}: this test needs PyYAML and jsonschema (Debian: python3-yaml, "
+             "python3-jsonschema; scripts/install-deps.sh installs them)")
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 ROUTE_ROW = re.compile(r'\{\s*"(GET|POST|PUT|DELETE|PATCH)"\s*,\s*"(/[^"]*)"')
@@ -99,13 +103,27 @@ class Validator:
             "default")
         return None if r is None else resolve(self.spec, r)
 
-    def check(self, method, template, status, content_type, body):
+    def check_request(self, method, template, body):
+        """Validates a request body the test sends against the described request body."""
+        op = self.spec["paths"].get(template, {}).get(method.lower())
+        rb = resolve(self.spec, op.get("requestBody")) if op else None
+        schema = rb and rb.get("content", {}).get("application/json", {}).get("schema")
+        if schema is None:
+            fail(f"{method} {template}: sends a JSON body, but no application/json request body "
+                 "is described")
+            return
+        self.validate(f"{method} {template} request", schema, body)
+
+    def check(self, method, template, status, content_type, body, headers=()):
         where = f"{method} {template} -> {status}"
         r = self.response_spec(method, template, status)
         if r is None:
             fail(f"{where}: not described (body: {body[:300]!r})")
             return
         self.checked.add((method, template, status))
+        for name in r.get("headers", {}):
+            if name.lower() not in {h.lower() for h in headers}:
+                fail(f"{where}: the described header {name} is missing")
         content = r.get("content")
         if not content:
             return
@@ -140,10 +158,12 @@ class Validator:
 
 
 class Server:
-    def __init__(self, binary, data, backup_dir):
+    def __init__(self, binary, data, backup_dir, extra=()):
+        cmd = [binary, "serve", "--data", data, "--listen", "127.0.0.1:0", *extra]
+        if backup_dir:
+            cmd += ["--backup-dir", backup_dir]
         self.proc = subprocess.Popen(
-            [binary, "serve", "--data", data, "--listen", "127.0.0.1:0", "--backup-dir",
-             backup_dir],
+            cmd,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         m = re.match(r"listening on (http://\S+)$", line)
@@ -168,6 +188,25 @@ class Client:
         self.server = server
         self.v = validator
 
+    def error_outside_operations(self, method, path, expect, header=None):
+        """A request no operation describes (a wrong method, an unknown path): the answer must
+        be the described Error object."""
+        req = urllib.request.Request(self.server.url + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, got, raw = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            status, got, raw = e.code, e.headers, e.read()
+        where = f"{method} {path} -> {status}"
+        if status != expect:
+            fail(f"{where}: expected {expect}")
+        if header and got.get(header) is None:
+            fail(f"{where}: no {header} header")
+        try:
+            self.v.validate(where, {"$ref": "#/components/schemas/Error"}, json.loads(raw))
+        except ValueError:
+            fail(f"{where}: body is not JSON: {raw[:300]!r}")
+
     def call(self, method, template, params=None, query=None, body=None, headers=None,
              expect=None):
         """Requests template with its {params} filled in; checks the answer against the
@@ -186,10 +225,12 @@ class Client:
         req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
-                status, ctype, raw = resp.status, resp.headers.get("Content-Type"), resp.read()
+                status, got, raw = resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as e:
-            status, ctype, raw = e.code, e.headers.get("Content-Type"), e.read()
-        self.v.check(method, template, status, ctype, raw)
+            status, got, raw = e.code, e.headers, e.read()
+        self.v.check(method, template, status, got.get("Content-Type"), raw, got.keys())
+        if isinstance(body, dict) and 200 <= status < 300:
+            self.v.check_request(method, template, body)  # a body the server took
         if expect is not None and status != expect:
             fail(f"{method} {path}: status {status}, expected {expect}: {raw[:300]!r}")
         try:
@@ -329,6 +370,8 @@ def exercise(c):
     c.call("DELETE", "/v1/tokens/{id}", {"id": "000000000000"}, expect=404)
     c.call("GET", "/healthz", expect=200)
     c.call("GET", "/metrics", expect=200)
+    c.error_outside_operations("PUT", "/healthz", 405, header="Allow")
+    c.error_outside_operations("GET", "/v1/no-such-endpoint", 404)
     # The capture endpoints answer 404 when no capture runs.
     c.call("GET", "/v1/capture", expect=404)
     c.call("POST", "/v1/capture/revert", body={"table": "public.t", "changes_by": "x"},
@@ -354,6 +397,21 @@ def main():
         os.mkdir(backups)
         server = Server(args.bin, os.path.join(tmp, "data"), backups)
         exercise(Client(server, validator))
+    finally:
+        if server:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    # Authentication on, and no token: every request but /healthz is refused with 401.
+    tmp = tempfile.mkdtemp(prefix="timetrail-openapi-auth-")
+    server = None
+    try:
+        server = Server(args.bin, os.path.join(tmp, "data"), None, ["--auth", "on"])
+        c = Client(server, validator)
+        c.call("GET", "/healthz", expect=200)
+        c.call("GET", "/v1/log", expect=401)
+        c.call("POST", "/v1/streams/{stream}", {"stream": "s"},
+               body={"events": [{"type": "x"}]}, expect=401)
+        c.call("GET", "/metrics", expect=401)
     finally:
         if server:
             server.stop()
