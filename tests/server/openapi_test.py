@@ -77,6 +77,58 @@ def check_routes(spec, source_dir):
     print(f"routes: {len(in_code)} served, {len(described)} described")
 
 
+HANDLER_ROW = re.compile(r'\{\s*"(GET|POST|PUT|DELETE|PATCH)"\s*,\s*"(/[^"]*)"\s*,[^,{}]*,[^,{}]*,'
+                         r'\s*(\w+)\s*\}')
+HANDLER_DEF = re.compile(r"^ApiResponse (\w+)\(RequestContext& rc\) \{$(.*?)^\}$",
+                         re.MULTILINE | re.DOTALL)
+# Parameters every GET takes (the dispatcher waits for min_position before any handler runs).
+EVERY_GET = {"min_position", "timeout_ms"}
+
+
+def query_params_read(body):
+    """The query parameters a handler's body reads, by the RequestContext calls it makes."""
+    names = set(re.findall(r'(?:QueryParam|TimeParam|UintParam)\("(\w+)"\)', body))
+    if "LimitParam(" in body:
+        names.add("limit")
+    if "FilterParams()" in body:
+        names |= {"stream_prefix", "types"}
+    for call in re.findall(r"PointParam\(rc,([^;]*)\)", body):
+        names |= set(re.findall(r'"(\w+)"', call))
+    if "valid_at" in names:
+        names.add("known_at")  # PointParam reads it with valid_at
+    return names
+
+
+def check_query_params(spec, source_dir):
+    """The query parameters each route's handler reads are the ones its operation declares."""
+    server_dir = os.path.join(source_dir, "src/server")
+    with open(os.path.join(server_dir, "routes.cc"), encoding="utf-8") as f:
+        rows = HANDLER_ROW.findall(f.read())
+    bodies = {}
+    for name in sorted(os.listdir(server_dir)):
+        if name.startswith("routes") and name.endswith(".cc"):
+            with open(os.path.join(server_dir, name), encoding="utf-8") as f:
+                bodies.update(dict(HANDLER_DEF.findall(f.read())))
+    checked = 0
+    for method, path, handler in rows:
+        op = spec["paths"].get(path, {}).get(method.lower())
+        if op is None or handler not in bodies:
+            continue  # an undescribed route is reported by check_routes
+        params = [resolve(spec, p) for p in spec["paths"][path].get("parameters", []) +
+                  op.get("parameters", [])]
+        declared = {p["name"] for p in params if p["in"] == "query"}
+        read = query_params_read(bodies[handler])
+        if method == "GET":
+            read |= EVERY_GET
+        for name in sorted(read - declared):
+            fail(f"{method} {path} ({handler}) reads query parameter '{name}', not described")
+        for name in sorted(declared - read):
+            fail(f"{method} {path} ({handler}): described query parameter '{name}' is never "
+                 "read")
+        checked += 1
+    print(f"query parameters: {checked} handlers compared with their operations")
+
+
 def resolve(spec, node):
     """Follows a local $ref ("#/components/...") of the description."""
     while isinstance(node, dict) and "$ref" in node:
@@ -389,6 +441,7 @@ def main():
         fail("docs/openapi.yaml is not OpenAPI 3.1 (its schemas are checked as JSON Schema "
              "2020-12)")
     check_routes(spec, args.source_dir)
+    check_query_params(spec, args.source_dir)
     validator = Validator(spec)
     tmp = tempfile.mkdtemp(prefix="timetrail-openapi-")
     server = None
