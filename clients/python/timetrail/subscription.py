@@ -41,6 +41,8 @@ class Subscription:
         self.position: Optional[int] = None
         #: How many connections were opened (1 plus the reconnects).
         self.connections = 0
+        #: Events the server sent again after a reconnect, which were not delivered twice.
+        self.duplicates_skipped = 0
         self._closed = False
         self._lock = threading.Lock()
         self._sock: Optional[socket.socket] = None
@@ -67,7 +69,8 @@ class Subscription:
                 for event in self._events(resp):
                     position = int(event["position"])
                     if self.position is not None and position <= self.position:
-                        continue  # never deliver an event twice
+                        self.duplicates_skipped += 1  # never deliver an event twice
+                        continue
                     self.position = position
                     yield event
             except (OSError, http.client.HTTPException, ValueError):
