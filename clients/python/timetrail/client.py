@@ -83,11 +83,12 @@ class Client:
         return headers
 
     def request(self, method: str, path: str, query: Optional[Mapping[str, Any]] = None,
-                body: Any = None) -> Any:
+                body: Any = None, timeout: Optional[float] = None) -> Any:
         """Sends one request to ``path`` (``/v1/...``) and returns the parsed JSON answer.
 
         ``None`` query values are left out, booleans become ``true``/``false`` and lists are
-        joined with commas."""
+        joined with commas. ``timeout`` overrides the client's socket timeout. Use it for
+        endpoints this class does not wrap (``/v1/tokens``, ``/v1/backup``...)."""
         url = self.base_url + path
         params = _query(query or {})
         if params:
@@ -99,7 +100,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout,
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout,
                                         context=self.ssl_context) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
@@ -118,7 +119,9 @@ class Client:
         q = dict(query)
         q["min_position"] = min_position
         q["timeout_ms"] = timeout_ms
-        return self.request("GET", path, q)
+        # the server may wait up to timeout_ms (default 5 s) for min_position: wait longer
+        wait = (timeout_ms if timeout_ms is not None else 5000) / 1000.0 if min_position else 0
+        return self.request("GET", path, q, timeout=max(self.timeout, wait + 5.0))
 
     # -- writing ----------------------------------------------------------------------------
 
