@@ -33,12 +33,12 @@ class Server:
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
 
-    def start(self, listen: str = "127.0.0.1:0") -> "Server":
+    def start(self, listen: str = "127.0.0.1:0", *extra: str) -> "Server":
         deadline = time.monotonic() + 20
         while True:
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
-                    [BIN, "serve", "--data", self.data_dir, "--listen", listen],
+                    [BIN, "serve", "--data", self.data_dir, "--listen", listen, *extra],
                     stdout=subprocess.PIPE, stderr=log)
             assert self.proc.stdout is not None
             line = self.proc.stdout.readline().decode().strip()
@@ -466,6 +466,36 @@ class SubscriptionRestartTest(unittest.TestCase):
         self.assertEqual(sub.duplicates_skipped, 0)  # the server resumed after Last-Event-ID
         with self.assertRaises(queue.Empty):
             out.get(timeout=0.5)  # and nothing came twice
+
+
+@unittest.skipUnless(BIN and os.path.exists(BIN), "TIMETRAIL_BIN names no timetrail binary")
+class AuthenticationTest(unittest.TestCase):
+    def test_token_scopes(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="timetrail-py-auth-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        data = os.path.join(tmp, "data")
+        admin = subprocess.run([BIN, "token", "create", "--data", data, "--scope", "admin",
+                                "--name", "ops"], check=True, capture_output=True,
+                               text=True).stdout.strip()
+        server = Server(data, os.path.join(tmp, "server.log")).start("127.0.0.1:0", "--auth",
+                                                                    "on")
+        self.addCleanup(server.stop)
+
+        with self.assertRaises(TimetrailError) as cm:
+            Client(server.url).stream_info("orders/1")
+        self.assertEqual((cm.exception.status, cm.exception.code), (401, "unauthenticated"))
+
+        ops = Client(server.url, token=admin)
+        w = ops.append("orders/1", [new_event("$put", {"total": 5})])
+        created = ops.request("POST", "/v1/tokens", body={"name": "dashboard",
+                                                          "scopes": ["read"]})
+        reader = Client(server.url, token=created["token"])
+        self.assertEqual(reader.entity("orders/1", min_position=w["position"])["state"],
+                         {"total": 5})
+        with self.assertRaises(TimetrailError) as cm2:
+            reader.append("orders/1", [new_event("placed")])
+        self.assertEqual((cm2.exception.status, cm2.exception.code), (403, "forbidden"))
+        self.assertTrue(ops.verify()["ok"])
 
 
 if __name__ == "__main__":
