@@ -144,6 +144,21 @@ class Client:
         "streams": [{"stream", "first_revision", "revision", "first_position", "position"}]}``."""
         return self.request("POST", "/v1/transactions", body={"appends": list(appends)})
 
+    def transaction_batch(self, transactions: Sequence[Sequence[Json]]) -> Json:
+        """Commits many transactions in order (a bulk load); each item is a list of
+        :func:`stream_append` dicts. It stops at the first that fails, and does not raise for
+        that one: the answer is ``{"results": [{"status", "committed" or "error"}], "failed":
+        index or None}``, where everything before ``failed`` is stored and nothing after it.
+        A batch refused as a whole (a malformed transaction, a forbidden stream, 401, 413...)
+        stores nothing and raises :class:`TimetrailError`."""
+        body = {"transactions": [{"appends": list(t)} for t in transactions]}
+        try:
+            return self.request("POST", "/v1/transactions/batch", body=body)
+        except TimetrailError as e:
+            if "results" in e.body:
+                return e.body
+            raise
+
     def revert(self, stream: str, *, to_revision: Optional[int] = None,
                to_time: Optional[Time] = None,
                expected_revision: Optional[ExpectedRevision] = None,

@@ -54,7 +54,8 @@ def error_from_response(status: int, body: Any) -> TimetrailError:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         code, message = body["error"], str(body.get("message", ""))
     else:
-        code, message, body = "http_error", f"HTTP {status}", {}
+        code, message = "http_error", f"HTTP {status}"
+        body = body if isinstance(body, dict) else {}
     if code == "wrong_expected_revision":
         return WrongExpectedRevision(status, code, message, body)
     if status == 404:
