@@ -244,6 +244,34 @@ class ClientTest(unittest.TestCase):
         positions = [e["position"] for e in everything]
         self.assertEqual(positions, list(range(1, len(positions) + 1)))
 
+    def test_transaction_batch_stops_at_the_first_failure(self) -> None:
+        stream = unique("batch")
+        ok = self.tt.transaction_batch([[stream_append(stream, [new_event("opened")],
+                                                       "no_stream")],
+                                        [stream_append(stream, [new_event("used")], 0)]])
+        self.assertIsNone(ok["failed"])
+        self.assertEqual([r["status"] for r in ok["results"]], [201, 201])
+        self.assertEqual(ok["results"][1]["committed"]["streams"][0]["revision"], 1)
+        bad = self.tt.transaction_batch([[stream_append(stream, [new_event("used")], 1)],
+                                         [stream_append(stream, [new_event("used")], 7)],
+                                         [stream_append(stream, [new_event("used")])]])
+        self.assertEqual(bad["failed"], 1)
+        self.assertEqual(bad["results"][1]["status"], 409)
+        self.assertEqual(bad["results"][1]["error"]["error"], "wrong_expected_revision")
+        self.assertEqual(self.tt.stream_info(stream)["revision"], 2)  # the prefix, no more
+        # a malformed transaction (an unknown field) refuses the whole batch: nothing is stored
+        with self.assertRaises(TimetrailError) as cm:
+            self.tt.transaction_batch([[stream_append(stream, [new_event("used")])],
+                                       [stream_append(stream, [{"type": "x", "bogus": 1}])]])
+        self.assertEqual((cm.exception.status, cm.exception.code), (400, "invalid_argument"))
+        self.assertEqual(self.tt.stream_info(stream)["revision"], 2)
+        # an event the store rejects (a reserved type) fails its transaction: the prefix stays
+        partial = self.tt.transaction_batch([[stream_append(stream, [new_event("used")])],
+                                             [stream_append(stream, [{"type": "$bad"}])]])
+        self.assertEqual(partial["failed"], 1)
+        self.assertEqual(partial["results"][1]["error"]["error"], "invalid_argument")
+        self.assertEqual(self.tt.stream_info(stream)["revision"], 3)
+
     # -- temporal queries -----------------------------------------------------------------------
 
     def test_entity_at_points(self) -> None:
@@ -407,6 +435,17 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(self.tt.ack(name, w["position"]), {"name": name,
                                                             "position": w["position"]})
         self.assertEqual(self.tt.consumer(name)["position"], w["position"])
+        # a subscription with the consumer's name starts after its acknowledged position
+        prefix = w["stream"].rsplit("/", 1)[0] + "/"
+        after = self.tt.append(w["stream"], [new_event("y")])
+        out: "queue.Queue[Any]" = queue.Queue()
+        sub = self.tt.subscribe(consumer=name, stream_prefix=prefix)
+        thread = drain(sub, out)
+        try:
+            self.assertEqual(take(out, 1)[0]["position"], after["position"])
+        finally:
+            sub.close()
+            thread.join(timeout=10)
 
     def test_subscription_receives_live_events(self) -> None:
         prefix = unique("live") + "/"
