@@ -10,6 +10,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -18,8 +19,8 @@ import unittest
 import uuid
 from typing import Any, List, Optional
 
-from timetrail import (Client, NotFound, Subscription, TimetrailError, WrongExpectedRevision,
-                       new_event, parse_time, stream_append)
+from timetrail import (Client, ConnectionFailed, NotFound, Subscription, TimetrailError,
+                       WrongExpectedRevision, new_event, parse_time, stream_append)
 
 BIN = os.environ.get("TIMETRAIL_BIN", "")
 
@@ -506,6 +507,19 @@ class SubscriptionRestartTest(unittest.TestCase):
         with self.assertRaises(queue.Empty):
             out.get(timeout=0.5)  # and nothing came twice
 
+    def test_gives_up_without_a_server(self) -> None:
+        with socket.socket() as s:  # a port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        sub = Client(f"http://127.0.0.1:{port}").subscribe(retry_delay=0.05,
+                                                             give_up_after=0.3)
+        started = time.monotonic()
+        with self.assertRaises(ConnectionFailed):
+            next(iter(sub))
+        self.assertLess(time.monotonic() - started, 10)
+        with self.assertRaises(ConnectionFailed):
+            next(iter(Client(f"http://127.0.0.1:{port}").subscribe(reconnect=False)))
+
 
 @unittest.skipUnless(BIN and os.path.exists(BIN), "TIMETRAIL_BIN names no timetrail binary")
 class AuthenticationTest(unittest.TestCase):
@@ -535,6 +549,17 @@ class AuthenticationTest(unittest.TestCase):
             reader.append("orders/1", [new_event("placed")])
         self.assertEqual((cm2.exception.status, cm2.exception.code), (403, "forbidden"))
         self.assertTrue(ops.verify()["ok"])
+        out: "queue.Queue[Any]" = queue.Queue()
+        sub = reader.subscribe(stream_prefix="orders/")  # the token goes along
+        thread = drain(sub, out)
+        try:
+            self.assertEqual(take(out, 1)[0]["position"], w["position"])
+        finally:
+            sub.close()
+            thread.join(timeout=10)
+        with self.assertRaises(TimetrailError) as cm3:
+            list(Client(server.url).subscribe())
+        self.assertEqual(cm3.exception.status, 401)
 
 
 if __name__ == "__main__":
