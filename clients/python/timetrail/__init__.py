@@ -2,7 +2,8 @@
 
 >>> from timetrail import Client, new_event
 >>> tt = Client("http://127.0.0.1:7070")
->>> w = tt.append("friend-1", [new_event("$put", {"name": "Rachel"})], expected_revision="no_stream")
+>>> w = tt.append("friend-1", [new_event("$put", {"name": "Rachel"})],
+...               expected_revision="no_stream")
 >>> tt.entity("friend-1", min_position=w["position"])["state"]
 {'name': 'Rachel'}
 """
