@@ -53,25 +53,6 @@ const std::string* RowDocument::Find(std::string_view name) const {
   return nullptr;
 }
 
-void RowDocument::Set(std::string_view name, std::string value_json) {
-  for (auto& [n, v] : members_) {
-    if (n == name) {
-      v = std::move(value_json);
-      return;
-    }
-  }
-  members_.emplace_back(std::string(name), std::move(value_json));
-}
-
-void RowDocument::Erase(std::string_view name) {
-  for (auto it = members_.begin(); it != members_.end(); ++it) {
-    if (it->first == name) {
-      members_.erase(it);
-      return;
-    }
-  }
-}
-
 std::string RowDocument::ToJson() const {
   std::string out = "{";
   for (const auto& [name, value] : members_) {
@@ -108,7 +89,7 @@ RowDocument RowFromTuple(const RelationInfo& rel, const Tuple& tuple, const RowD
         }
         break;
     }
-    row.Set(c.name, std::move(value));
+    row.Append(c.name, std::move(value));  // a relation's column names are distinct
   }
   return row;
 }
@@ -133,32 +114,47 @@ Result<std::string> RowStream(std::string_view prefix, const RelationInfo& rel, 
 
 DocumentChange UpdateChange(const RelationInfo& rel, const RowDocument* previous,
                             const RowDocument& row) {
-  RowDocument patch;
-  for (const auto& [name, value] : row.members()) {
-    const std::string* known = previous ? previous->Find(name) : nullptr;
-    if (known == nullptr || *known != value) patch.Set(name, value);
+  auto is_column = [&](const std::string& name) {
+    for (const auto& c : rel.msg.columns) {
+      if (c.name == name) return true;
+    }
+    return false;
+  };
+  // Usually the state has the row's members in the same order (both built from the relation's
+  // columns, and the state below keeps that order): compared pair by pair.
+  const auto& now = row.members();
+  bool same_shape = previous != nullptr && previous->members().size() == now.size();
+  for (std::size_t i = 0; same_shape && i < now.size(); ++i) {
+    same_shape = previous->members()[i].first == now[i].first;
   }
-  // Members the row had whose column the table no longer has (dropped): removed.
-  if (previous != nullptr) {
-    for (const auto& [name, value] : previous->members()) {
-      bool present = false;
-      for (const auto& c : rel.msg.columns) present = present || c.name == name;
-      if (!present) patch.Set(name, "null");
+  RowDocument patch;
+  bool sets_null = false;
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    const auto& [name, value] = now[i];
+    const std::string* known = same_shape ? &previous->members()[i].second
+                               : previous ? previous->Find(name)
+                                          : nullptr;
+    if (known == nullptr || *known != value) {
+      patch.Append(name, value);
+      sets_null = sets_null || value == "null";
     }
   }
-  RowDocument new_state = previous ? *previous : RowDocument();
-  bool sets_null = false;
-  for (const auto& [name, value] : patch.members()) {
-    if (value == "null") {
-      new_state.Erase(name);  // a merge patch's null removes the member
-      sets_null = sets_null || row.Find(name) != nullptr;
-    } else {
-      new_state.Set(name, value);
+  // The state after the change: the row, then what the row leaves out (unchanged TOAST values
+  // the row did not carry) unless its column was dropped, which the patch removes.
+  RowDocument new_state = row;
+  if (previous != nullptr && !same_shape) {
+    for (const auto& [name, value] : previous->members()) {
+      if (row.Find(name) != nullptr) continue;
+      if (is_column(name)) {
+        new_state.Append(name, value);
+      } else {
+        patch.Append(name, "null");
+      }
     }
   }
   if (sets_null) {
-    // Set to NULL: written with the whole row instead of a patch.
-    for (const auto& [name, value] : row.members()) new_state.Set(name, value);
+    // A column set to NULL, which a merge patch cannot say (null removes the member): the whole
+    // row instead.
     std::string data = new_state.ToJson();
     return DocumentChange{kPutType, std::move(data), std::move(new_state)};
   }

@@ -44,9 +44,10 @@ class RowDocument {
 
   // The value of member "name" as JSON text; null when there is none.
   const std::string* Find(std::string_view name) const;
-  // Sets member "name" (appended when new).
-  void Set(std::string_view name, std::string value_json);
-  void Erase(std::string_view name);
+  // Appends member "name". REQUIRES: the document has no member of that name.
+  void Append(std::string_view name, std::string value_json) {
+    members_.emplace_back(std::string(name), std::move(value_json));
+  }
   const std::vector<Member>& members() const { return members_; }
   // {"name":value,...} in member order.
   std::string ToJson() const;
