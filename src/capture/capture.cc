@@ -559,8 +559,8 @@ Status Capture::Impl::OnUpdate(const UpdateMessage& m) {
     AppendJsonString(new_stream, &moved_to);
     std::string moved_from = "\"moved_from\":";
     AppendJsonString(old_stream, &moved_from);
-    TT_RETURN_IF_ERROR(Add(old_stream, kDeleteType, "", MetadataText(*rel, "update", before, moved_to),
-                           std::nullopt));
+    TT_RETURN_IF_ERROR(Add(old_stream, kDeleteType, "",
+                           MetadataText(*rel, "update", before, moved_to), std::nullopt));
     std::string data = row.ToJson();
     return Add(new_stream, kPutType, std::move(data),
                MetadataText(*rel, "update", before, moved_from), std::move(row));
@@ -576,7 +576,8 @@ Status Capture::Impl::OnDelete(const DeleteMessage& m) {
   std::string before;
   if (m.old_kind == 'O') {
     TT_ASSIGN_OR_RETURN(const std::optional<RowDocument>* previous, State(stream));
-    before = RowFromTuple(*rel, m.old_tuple, previous->has_value() ? &**previous : nullptr).ToJson();
+    before =
+        RowFromTuple(*rel, m.old_tuple, previous->has_value() ? &**previous : nullptr).ToJson();
   }
   return Add(stream, kDeleteType, "", MetadataText(*rel, "delete", before), std::nullopt);
 }
@@ -613,8 +614,7 @@ Status Capture::Impl::OnTruncate(const TruncateMessage& m) {
     for (const auto& stream : streams) {
       TT_ASSIGN_OR_RETURN(const std::optional<RowDocument>* state, State(stream));
       if (!state->has_value()) continue;
-      TT_RETURN_IF_ERROR(
-          Add(stream, kDeleteType, "", MetadataText(rel, "truncate"), std::nullopt));
+      TT_RETURN_IF_ERROR(Add(stream, kDeleteType, "", MetadataText(rel, "truncate"), std::nullopt));
     }
   }
   return Status::Ok();

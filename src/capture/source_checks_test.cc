@@ -46,8 +46,7 @@ TEST(SourceChecksTest, ServiceIsRecognizedByWhatOnlyItCreates) {
 }
 
 // "role_sql": the role's name quoted as an identifier, as InspectSource gives it.
-SourceInfo On(ManagedService service, std::string role = "cdc",
-              std::string role_sql = "\"cdc\"") {
+SourceInfo On(ManagedService service, std::string role = "cdc", std::string role_sql = "\"cdc\"") {
   SourceInfo info;
   info.inspected = true;
   info.server_version_num = 150018;

@@ -11,33 +11,56 @@ namespace timetrail::capture {
 namespace {
 
 enum Oid : std::uint32_t {
-  kBool = 16, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kJson = 114, kFloat4 = 700,
-  kFloat8 = 701, kTimestamp = 1114, kTimestampTz = 1184, kNumeric = 1700, kJsonb = 3802,
+  kBool = 16,
+  kInt8 = 20,
+  kInt2 = 21,
+  kInt4 = 23,
+  kOid = 26,
+  kJson = 114,
+  kFloat4 = 700,
+  kFloat8 = 701,
+  kTimestamp = 1114,
+  kTimestampTz = 1184,
+  kNumeric = 1700,
+  kJsonb = 3802,
 };
 
 // Element type of the array types the mapping knows; 0 for anything else.
 std::uint32_t ArrayElement(std::uint32_t oid) {
   switch (oid) {
-    case 1000: return kBool;
-    case 1005: return kInt2;
-    case 1007: return kInt4;
-    case 1016: return kInt8;
-    case 1028: return kOid;
-    case 1021: return kFloat4;
-    case 1022: return kFloat8;
-    case 1231: return kNumeric;
-    case 199: return kJson;
-    case 3807: return kJsonb;
-    case 1115: return kTimestamp;
-    case 1185: return kTimestampTz;
-    case 1009:  // text[]
-    case 1015:  // varchar[]
-    case 1014:  // char(n)[]
-    case 2951:  // uuid[]
-    case 1182:  // date[]
-    case 1001:  // bytea[]
+    case 1000:
+      return kBool;
+    case 1005:
+      return kInt2;
+    case 1007:
+      return kInt4;
+    case 1016:
+      return kInt8;
+    case 1028:
+      return kOid;
+    case 1021:
+      return kFloat4;
+    case 1022:
+      return kFloat8;
+    case 1231:
+      return kNumeric;
+    case 199:
+      return kJson;
+    case 3807:
+      return kJsonb;
+    case 1115:
+      return kTimestamp;
+    case 1185:
+      return kTimestampTz;
+    case 1009:    // text[]
+    case 1015:    // varchar[]
+    case 1014:    // char(n)[]
+    case 2951:    // uuid[]
+    case 1182:    // date[]
+    case 1001:    // bytea[]
       return 25;  // text: kept as strings
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -262,7 +285,8 @@ nlohmann::json PgTextToJson(std::uint32_t type_oid, std::string_view text) {
   // UTF8 (docs/capture.md). Should a source break that promise, the value is kept with each
   // malformed byte replaced by U+FFFD: an exception when the row is serialized would end the
   // capture, and a row recorded with a visible replacement is better than no record.
-  return nlohmann::json::parse(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return nlohmann::json::parse(
+      value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void AppendJsonString(std::string_view text, std::string* out) {
@@ -325,8 +349,8 @@ std::string JsonToPgText(const nlohmann::json& value, std::string_view column_ty
   return value.dump();
 }
 
-std::string RowStreamName(std::string_view prefix, std::string_view schema,
-                          std::string_view table, const std::vector<std::string>& key_values) {
+std::string RowStreamName(std::string_view prefix, std::string_view schema, std::string_view table,
+                          const std::vector<std::string>& key_values) {
   std::string out = TableStreamName(prefix, schema, table);
   out.push_back('/');
   for (std::size_t i = 0; i < key_values.size(); ++i) {

@@ -49,8 +49,8 @@ std::string JsonToPgText(const nlohmann::json& value, std::string_view column_ty
 // values in key order joined by ','; inside each value '%', ',', '/' and control characters are
 // written as %XX (upper-case hex), so distinct keys always give distinct names:
 //   public.orders/42        public.order_lines/42,1        public.files/a%2Fb%2Cc
-std::string RowStreamName(std::string_view prefix, std::string_view schema,
-                          std::string_view table, const std::vector<std::string>& key_values);
+std::string RowStreamName(std::string_view prefix, std::string_view schema, std::string_view table,
+                          const std::vector<std::string>& key_values);
 
 // The stream recording a table's columns as they change: "<prefix><schema>.<table>".
 std::string TableStreamName(std::string_view prefix, std::string_view schema,

@@ -39,7 +39,8 @@ TEST(ValuesTest, ArraysNestAndKeepNulls) {
   EXPECT_EQ(PgTextToJson(1007, "{{1,2},{3,NULL}}"), json::parse("[[1,2],[3,null]]"));
   EXPECT_EQ(PgTextToJson(1009, R"({"a b","c\"d",NULL,"NULL"})"),
             json::parse(R"(["a b","c\"d",null,"NULL"])"));
-  EXPECT_EQ(JsonToPgText(json::parse(R"(["a b","c\"d",null])"), "text[]"), R"({"a b","c\"d",NULL})");
+  EXPECT_EQ(JsonToPgText(json::parse(R"(["a b","c\"d",null])"), "text[]"),
+            R"({"a b","c\"d",NULL})");
   EXPECT_EQ(JsonToPgText(json::parse(R"([[1,2],[3,4]])"), "integer[]"), R"({{"1","2"},{"3","4"}})");
   EXPECT_EQ(JsonToPgText(json::parse(R"([{"x":1},[]])"), "jsonb[]"), R"({"{\"x\":1}","[]"})");
   EXPECT_EQ(JsonToPgText(json::parse(R"({"x":"y"})"), "jsonb"), R"({"x":"y"})");
@@ -56,13 +57,31 @@ TEST(ValuesTest, JsonTextIsWhatTheDocumentWouldDump) {
   // (type oid, text): integers, booleans, text-like types with and without escapes and with
   // malformed UTF-8, and the types that still go through a document.
   const std::vector<std::pair<std::uint32_t, std::string>> values = {
-      {23, "42"}, {20, "-9223372036854775808"}, {21, "7"}, {26, "12345"}, {23, "not a number"},
-      {16, "t"}, {16, "f"}, {25, "plain"}, {25, ""}, {25, "quote \" and \\ backslash"},
-      {25, "tab\tnew\nline\b\f\x01\x7f"}, {25, "h\xc3\xa9llo"}, {25, "bad \xff byte"},
-      {1043, "varchar"}, {2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}, {1082, "2026-11-22"},
-      {1700, "19.90"}, {1700, "12345678901234567890.000000000000000001"}, {701, "NaN"},
-      {700, "1.5"}, {3802, "{\"b\": {\"c\": true}, \"a\": [1, 2.5]}"}, {114, "[1, null]"},
-      {1184, "2026-11-22 13:40:00.5+00"}, {1114, "2026-11-22 13:40:00"}, {1007, "{1,NULL,3}"},
+      {23, "42"},
+      {20, "-9223372036854775808"},
+      {21, "7"},
+      {26, "12345"},
+      {23, "not a number"},
+      {16, "t"},
+      {16, "f"},
+      {25, "plain"},
+      {25, ""},
+      {25, "quote \" and \\ backslash"},
+      {25, "tab\tnew\nline\b\f\x01\x7f"},
+      {25, "h\xc3\xa9llo"},
+      {25, "bad \xff byte"},
+      {1043, "varchar"},
+      {2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+      {1082, "2026-11-22"},
+      {1700, "19.90"},
+      {1700, "12345678901234567890.000000000000000001"},
+      {701, "NaN"},
+      {700, "1.5"},
+      {3802, "{\"b\": {\"c\": true}, \"a\": [1, 2.5]}"},
+      {114, "[1, null]"},
+      {1184, "2026-11-22 13:40:00.5+00"},
+      {1114, "2026-11-22 13:40:00"},
+      {1007, "{1,NULL,3}"},
       {1009, "{\"a,b\",NULL}"}};
   for (const auto& [oid, text] : values) {
     std::string out = "[";

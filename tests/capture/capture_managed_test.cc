@@ -10,21 +10,6 @@
 namespace timetrail::testing {
 namespace {
 
-capture::CaptureOptions OptionsAs(const PostgresCluster& pg, const std::string& user) {
-  capture::CaptureOptions o;
-  o.source_url = pg.Url(user);
-  o.status_interval = std::chrono::milliseconds(200);
-  o.reconnect_delay = std::chrono::milliseconds(200);
-  o.log = [](const std::string& line) { std::fprintf(stderr, "capture: %s\n", line.c_str()); };
-  return o;
-}
-
-std::unique_ptr<EventStore> OpenStore(const std::string& dir) {
-  auto s = EventStore::Open(Options{}, dir);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(s).value() : nullptr;
-}
-
 bool Has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -70,7 +55,7 @@ TEST(CaptureManagedTest, RoleWithAManagedServicesRightsCapturesEndToEnd) {
   // Without --tables the publication would be FOR ALL TABLES, which needs a superuser: the
   // error keeps PostgreSQL's words and says what to do instead.
   {
-    capture::Capture all_tables(store.get(), OptionsAs(pg, "cdc"));
+    capture::Capture all_tables(store.get(), OptionsFor(pg, "cdc"));
     Status s = all_tables.Prepare();
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
     EXPECT_TRUE(Has(s.message(), "must be superuser to create FOR ALL TABLES publication"))
@@ -79,7 +64,7 @@ TEST(CaptureManagedTest, RoleWithAManagedServicesRightsCapturesEndToEnd) {
     EXPECT_EQ(pg.Scalar("SELECT count(*) FROM pg_replication_slots"), "0");
   }
 
-  auto options = OptionsAs(pg, "cdc");
+  auto options = OptionsFor(pg, "cdc");
   options.table_pattern = "public.%";
   CaptureThread cap(store.get(), options);
   Status prepared = cap.Prepare();
@@ -121,7 +106,7 @@ TEST(CaptureManagedTest, RdsShapedRoleGetsPostgresReasonWithAdvice) {
     ALTER TABLE orders OWNER TO rdsuser;)sql");
   TempDir dir;
   auto store = OpenStore(dir.Sub("store"));
-  auto options = OptionsAs(pg, "rdsuser");
+  auto options = OptionsFor(pg, "rdsuser");
   options.tables = {"public.orders"};
   capture::Capture cap(store.get(), options);
   Status s = cap.Prepare();
@@ -155,7 +140,7 @@ TEST(CaptureManagedTest, ServerWithRdsSettingsGetsRdsAdvice) {
   pg.Exec("CREATE ROLE app LOGIN");
   TempDir dir;
   auto store = OpenStore(dir.Sub("store"));
-  capture::Capture cap(store.get(), OptionsAs(pg, "app"));
+  capture::Capture cap(store.get(), OptionsFor(pg, "app"));
   Status s = cap.Prepare();
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Has(s.message(), "wal_level=replica")) << s.message();

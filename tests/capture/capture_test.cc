@@ -14,21 +14,6 @@
 namespace timetrail::testing {
 namespace {
 
-capture::CaptureOptions OptionsFor(const PostgresCluster& pg) {
-  capture::CaptureOptions o;
-  o.source_url = pg.Url();
-  o.status_interval = std::chrono::milliseconds(200);
-  o.reconnect_delay = std::chrono::milliseconds(200);
-  o.log = [](const std::string& line) { std::fprintf(stderr, "capture: %s\n", line.c_str()); };
-  return o;
-}
-
-std::unique_ptr<EventStore> OpenStore(const std::string& dir) {
-  auto s = EventStore::Open(Options{}, dir);
-  EXPECT_TRUE(s.ok()) << s.status().ToString();
-  return s.ok() ? std::move(s).value() : nullptr;
-}
-
 TEST(CaptureTest, EveryMappedTypeRoundTrips) {
   PostgresCluster pg;
   pg.Exec(R"sql(
@@ -96,8 +81,9 @@ TEST(CaptureTest, UnchangedToastValuesKeepTheirValues) {
   ASSERT_TRUE(cap.Prepare().ok());
   cap.Start();
   // Random hex does not compress below the TOAST threshold, so body is stored out of line.
-  pg.Exec("INSERT INTO docs SELECT 1, 'first', string_agg(md5(random()::text), '') "
-          "FROM generate_series(1, 4000)");
+  pg.Exec(
+      "INSERT INTO docs SELECT 1, 'first', string_agg(md5(random()::text), '') "
+      "FROM generate_series(1, 4000)");
   pg.Exec("UPDATE docs SET title = 'second' WHERE id = 1");
   pg.Exec("UPDATE docs SET title = 'third' WHERE id = 1");
   ASSERT_TRUE(cap.WaitCaughtUp(pg));
@@ -117,15 +103,17 @@ TEST(CaptureTest, UnchangedToastValuesKeepTheirValues) {
 
 TEST(CaptureTest, UnchangedToastValuesAreCarriedIntoAFullRowAndBeforeImage) {
   PostgresCluster pg;
-  pg.Exec("CREATE TABLE docs (id int PRIMARY KEY, title text, body text);"
-          "ALTER TABLE docs REPLICA IDENTITY FULL");
+  pg.Exec(
+      "CREATE TABLE docs (id int PRIMARY KEY, title text, body text);"
+      "ALTER TABLE docs REPLICA IDENTITY FULL");
   TempDir dir;
   auto store = OpenStore(dir.Sub("store"));
   CaptureThread cap(store.get(), OptionsFor(pg));
   ASSERT_TRUE(cap.Prepare().ok());
   cap.Start();
-  pg.Exec("INSERT INTO docs SELECT 1, 'first', string_agg(md5(random()::text), '') "
-          "FROM generate_series(1, 4000)");
+  pg.Exec(
+      "INSERT INTO docs SELECT 1, 'first', string_agg(md5(random()::text), '') "
+      "FROM generate_series(1, 4000)");
   // Setting a column to NULL is written as the whole row (a merge patch cannot hold a null).
   pg.Exec("UPDATE docs SET title = NULL WHERE id = 1");
   ASSERT_TRUE(cap.WaitCaughtUp(pg));
@@ -273,9 +261,9 @@ TEST(CaptureTest, SnapshotAndTablePatternRecordEveryRowOnce) {
   options.table_pattern = "public.item%";
   options.snapshot = true;
   CaptureThread cap(store.get(), options);
-  Timestamp before_prepare = *ParseTimestamp(
-      pg.Scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
-                "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"));
+  Timestamp before_prepare =
+      *ParseTimestamp(pg.Scalar("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                                "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"));
   ASSERT_TRUE(cap.Prepare().ok());
   EXPECT_EQ(pg.Scalar("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM "
                       "pg_publication_tables WHERE pubname = 'timetrail'"),
@@ -371,9 +359,9 @@ TEST(CaptureTest, IdleSlotAdvances) {
   std::string target = pg.Scalar("SELECT pg_current_wal_insert_lsn()");
   bool advanced = false;
   for (int i = 0; i < 300 && !advanced; ++i) {
-    advanced = pg.Scalar("SELECT (confirmed_flush_lsn >= '" + target +
-                         "')::text FROM pg_replication_slots WHERE slot_name = 'timetrail'") ==
-               "true";
+    advanced =
+        pg.Scalar("SELECT (confirmed_flush_lsn >= '" + target +
+                  "')::text FROM pg_replication_slots WHERE slot_name = 'timetrail'") == "true";
     if (!advanced) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(advanced);
@@ -425,8 +413,9 @@ TEST(CaptureTest, RoleWithoutReplicationAndKeylessTablesGetTheDocumentedErrors) 
   EXPECT_EQ(pg.Scalar("SELECT count(*) FROM pg_replication_slots"), "0");
 
   // A database whose encoding is not UTF8.
-  pg.Exec("CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
-          "TEMPLATE template0");
+  pg.Exec(
+      "CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
+      "TEMPLATE template0");
   auto latin = OptionsFor(pg);
   latin.source_url = pg.Url();
   latin.source_url.replace(latin.source_url.rfind('/'), std::string::npos, "/latin");

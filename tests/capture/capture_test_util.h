@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -23,6 +25,24 @@
 namespace timetrail::testing {
 
 using nlohmann::json;
+
+// Capture options for "pg" as "user", with short status and reconnect intervals, logging to
+// stderr.
+inline capture::CaptureOptions OptionsFor(const PostgresCluster& pg,
+                                          const std::string& user = "postgres") {
+  capture::CaptureOptions o;
+  o.source_url = pg.Url(user);
+  o.status_interval = std::chrono::milliseconds(200);
+  o.reconnect_delay = std::chrono::milliseconds(200);
+  o.log = [](const std::string& line) { std::fprintf(stderr, "capture: %s\n", line.c_str()); };
+  return o;
+}
+
+inline std::unique_ptr<EventStore> OpenStore(const std::string& dir) {
+  auto s = EventStore::Open(Options{}, dir);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
 
 inline void LoadContextHelper(const PostgresCluster& pg) {
   std::ifstream f(std::string(TIMETRAIL_SOURCE_DIR) + "/sql/timetrail_context.sql");
@@ -50,7 +70,8 @@ class CaptureThread {
   capture::Capture& capture() { return capture_; }
 
   // Waits (bounded) until everything the source has written so far is stored.
-  bool WaitCaughtUp(const PostgresCluster& pg, std::chrono::seconds limit = std::chrono::seconds(60)) {
+  bool WaitCaughtUp(const PostgresCluster& pg,
+                    std::chrono::seconds limit = std::chrono::seconds(60)) {
     auto target = capture::ParseLsn(pg.Scalar("SELECT pg_current_wal_insert_lsn()"));
     if (!target.ok()) return false;
     auto until = std::chrono::steady_clock::now() + limit;
