@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 
-BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "temporal", "import"]
+BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "context", "temporal", "import"]
 
 
 def load(results):
@@ -369,6 +369,17 @@ def main():
               f"- Lag per change at {lag.get('rate_tps')} TPS: p50 {lag.get('p50_ms')} ms, p99 {lag.get('p99_ms')} ms."]
         if tp.get("ratio") is not None and tp["ratio"] < 1:
             losses.append(f"- Change capture drain rate: {ratio(tp['ratio'])} of pg_recvlogical.")
+    if "context" in found:
+        mode, d = found["context"]
+        v = d.get("variants", {})
+        def row(name):
+            x = v.get(name, {})
+            return (f"{fmt(x.get('tps_durable'))} TPS durable, {fmt(x.get('tps_cpu_bound'))} CPU-bound"
+                    f" ({fmt(x.get('us_per_tx_cpu_bound'))} µs), {fmt(x.get('wal_bytes_per_tx'))} WAL bytes")
+        L += ["", f"## Who/why context on the source ({mode}, from context_bench)", "",
+              f"- Single-statement UPDATE, unprepared: {row('unprepared')}.",
+              f"- The same with the context as a trailing comment and the statement trigger: {row('comment')}.",
+              f"- Explicit BEGIN, timetrail.set_context, UPDATE, COMMIT: {row('explicit')}."]
     if "temporal" in found:
         mode, d = found["temporal"]
         h = d.get("history", {})
