@@ -50,12 +50,16 @@ def _do_execute_unprepared(cursor: Any, statement: Any, parameters: Any, context
 
 def instrument(engine: Any) -> Any:
     """Annotates every write statement ``engine`` runs while a context is active; returns the
-    engine. Takes an ``Engine`` or an ``AsyncEngine`` (its sync engine is instrumented). Safe to
-    call twice."""
+    engine. Takes an ``Engine`` or an ``AsyncEngine`` (its sync engine is instrumented; not
+    asyncpg, which prepares every statement). Safe to call twice."""
     target = getattr(engine, "sync_engine", engine)
     if not isinstance(target, Engine):
         raise TypeError(f"timetrail.sqlalchemy.instrument takes an Engine, "
                         f"not {type(engine).__name__}")
+    if target.dialect.driver == "asyncpg":
+        raise ValueError("timetrail.sqlalchemy.instrument: asyncpg prepares every statement, so "
+                         "each distinct context would become a prepared statement of its own; "
+                         "use the psycopg driver (postgresql+psycopg://) or psycopg2")
     if not getattr(target, _INSTRUMENTED, False):
         event.listen(target, "before_cursor_execute", _before_cursor_execute, retval=True)
         if target.dialect.driver == "psycopg":
