@@ -4,6 +4,8 @@ that the comment's JSON reads back as the context (standard library only, no ser
 from __future__ import annotations
 
 import asyncio
+import doctest
+import importlib
 import json
 import threading
 import unittest
@@ -144,6 +146,13 @@ class AnnotateTest(unittest.TestCase):
             set_context(["actor"])  # type: ignore[arg-type]
         with self.assertRaisesRegex(TypeError, "non-empty strings"):
             set_context({1: "x"})  # type: ignore[dict-item]
+
+
+def load_tests(loader: unittest.TestLoader, tests: unittest.TestSuite,
+               pattern: str) -> unittest.TestSuite:
+    # The module's own example (timetrail.context, the attribute, is the class).
+    tests.addTests(doctest.DocTestSuite(importlib.import_module("timetrail.context")))
+    return tests
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ metadata. Runs under tests/support/with_postgres.sh (CTest: python_orm_context).
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import unittest
@@ -127,11 +128,20 @@ class SqlAlchemyContextTest(unittest.TestCase):
         with timetrail.context(actor="gus"), engine.begin() as conn:
             conn.exec_driver_sql("UPDATE sa_orders SET note = note || ', 100%%' WHERE id = %s",
                                  (3,))
+        # SQL sent past SQLAlchemy, on its DBAPI connection: annotate() by hand.
+        with timetrail.context(actor="gloria"), engine.connect() as conn:
+            with conn.connection.cursor() as cur:
+                cur.copy_expert(timetrail.annotate("COPY sa_orders (id, note) FROM STDIN"),
+                                io.StringIO("8\t100% copied\n"))
+            conn.connection.commit()
         events = capture.events(orders(3), 3)
         self.assertEqual(events[1]["data"], {"note": "50% off"})
         self.assertEqual(events[1]["metadata"]["actor"], "gina")
         self.assertEqual(events[2]["data"], {"note": "50% off, 100%"})
         self.assertEqual(events[2]["metadata"]["actor"], "gus")
+        copied = capture.events(orders(8), 1)[0]
+        self.assertEqual((copied["data"]["note"], copied["metadata"]["actor"]),
+                         ("100% copied", "gloria"))
 
     def test_context_values_round_trip(self) -> None:
         reason = 'a/b 50% off? $1 $$ */ /* "double" \'single\' \\ é 日本 €'

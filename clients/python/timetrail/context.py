@@ -7,8 +7,8 @@ statement trigger of ``sql/timetrail_context.sql`` (``timetrail.track_context``)
 
 >>> import timetrail
 >>> with timetrail.context(actor="alice", reason="refund"):
-...     timetrail.annotate("UPDATE orders SET status = 'refunded' WHERE id = 42")
-'UPDATE orders SET status = \\'refunded\\' WHERE id = 42 /*timetrail {"actor":"alice","reason":"refund"}*/'
+...     timetrail.annotate("DELETE FROM orders WHERE id = 42")
+'DELETE FROM orders WHERE id = 42 /*timetrail {"actor":"alice","reason":"refund"}*/'
 """
 
 from __future__ import annotations

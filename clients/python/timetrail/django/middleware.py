@@ -45,7 +45,8 @@ class ContextMiddleware:
         self.context_for = _context_function()
 
     def __call__(self, request: Any) -> Any:
-        members: Dict[str, Any] = {"request_id": request_id_from(request.headers.get("X-Request-Id"))}
+        request_id = request_id_from(request.headers.get("X-Request-Id"))
+        members: Dict[str, Any] = {"request_id": request_id}
         members.update(self.context_for(request) or {})
         token = set_context(members)
         try:
