@@ -6,6 +6,7 @@ Runs under tests/support/with_postgres.sh (CTest: python_orm_context)."""
 from __future__ import annotations
 
 import json
+import threading
 import unittest
 import uuid
 from typing import Any
@@ -33,7 +34,7 @@ settings.configure(
 django.setup()
 
 from django.contrib.auth.models import AnonymousUser, User  # noqa: E402 - after setup()
-from django.db import connections, models  # noqa: E402
+from django.db import connections, models, transaction  # noqa: E402
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -73,6 +74,7 @@ def pay(request: Any, key: int) -> Any:
     Order.objects.filter(id=key + 3).delete()
     with connections["default"].cursor() as cur:
         cur.execute("UPDATE dj_orders SET status = 'raw' WHERE id = %s", [key + 2])
+        cur.executemany("UPDATE dj_orders SET note = %s WHERE id = %s", [("many", key + 2)])
     return JsonResponse(timetrail.current_context())
 
 
@@ -141,8 +143,9 @@ class DjangoContextTest(unittest.TestCase):
         self.assertEqual(who(100, 3), [(None, None), alice, alice])  # seed, save(), update()
         self.assertEqual(capture.events(orders(100), 3)[2]["data"], {"note": "50% paid"})
         self.assertEqual(who(101, 2), [(None, None), alice])         # update()
-        self.assertEqual(who(102, 2), [alice, alice])                # bulk_create(), raw SQL
-        self.assertEqual(capture.events(orders(102), 2)[1]["data"], {"status": "raw"})
+        self.assertEqual(who(102, 3), [alice, alice, alice])  # bulk_create(), raw SQL twice
+        self.assertEqual([e["data"] for e in capture.events(orders(102), 3)[1:]],
+                         [{"status": "raw"}, {"note": "many"}])
         self.assertEqual(who(103, 2), [alice, alice])                # bulk_create(), delete()
 
         # Anonymous, no X-Request-Id: no actor, a generated request_id.
@@ -163,11 +166,39 @@ class DjangoContextTest(unittest.TestCase):
         uuid.UUID(metadata["request_id"])
 
     def test_install_on_a_plain_engine(self) -> None:
-        self.seed(130)
+        self.seed(130, 131)
         self.client.get("/plain/130", HTTP_X_TEST_USER="bob")
         event = capture.events(orders(130), 2)[1]
         self.assertEqual((event["metadata"]["actor"], event["data"]),
                          ("bob", {"status": "via plain"}))
+
+        # Another thread has connections of its own, opened after install(): the
+        # connection_created signal wraps them.
+        def other_thread() -> None:
+            with timetrail.context(actor="worker"):
+                Order.objects.using("plain").filter(id=131).update(status="from a thread")
+            connections.close_all()
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        event = capture.events(orders(131), 2)[1]
+        self.assertEqual((event["metadata"]["actor"], event["data"]),
+                         ("worker", {"status": "from a thread"}))
+
+    def test_explicit_set_context_wins_in_its_transaction(self) -> None:
+        self.seed(150)
+        with timetrail.context(actor="from-comment"):
+            with transaction.atomic():
+                with connections["default"].cursor() as cur:
+                    cur.execute("SELECT timetrail.set_context(%s::jsonb)",
+                                [json.dumps({"actor": "explicit", "reason": "by hand"})])
+                Order.objects.filter(id=150).update(status="explicit")
+            Order.objects.filter(id=150).update(status="commented")  # autocommit
+        first, second = [e["metadata"] for e in capture.events(orders(150), 3)[1:]]
+        self.assertEqual((first["actor"], first["reason"]), ("explicit", "by hand"))
+        self.assertEqual(second["actor"], "from-comment")
+        self.assertNotIn("reason", second)
 
     def test_streamed_response(self) -> None:
         self.seed(140)
