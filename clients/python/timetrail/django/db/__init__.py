@@ -1,0 +1,1 @@
+"""``ENGINE: "timetrail.django.db"``: Django's PostgreSQL backend with context comments."""
