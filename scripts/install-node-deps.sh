@@ -12,8 +12,14 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 if ! command -v npm >/dev/null; then
-  echo "install-node-deps: npm is missing (scripts/debian-packages.txt lists it)" >&2
-  exit 1
+  # Debian's nodejs comes without npm; a nodejs that bundles npm conflicts with the npm package,
+  # so it is installed only when the command is missing.
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-node-deps: installing the Debian package npm"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends npm
 fi
 echo "install-node-deps: npm ci in clients/node"
 (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
