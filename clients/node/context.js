@@ -97,7 +97,7 @@ export function annotate(sql, ctx = storage.getStore()) {
  * An Express-style `(req, res, next)` middleware that runs the rest of the request in a context:
  * `request_id` from the `X-Request-Id` header (or a new UUID, also sent back in that header),
  * and the members `fromRequest(req)` returns (e.g. `{ actor: req.user.name }`; it may be async).
- * Register it after body parsers: their callbacks do not run in the request's context.
+ * Register it after body parsers: in some versions their callbacks leave the request's context.
  */
 export function contextMiddleware(fromRequest = () => ({})) {
   if (typeof fromRequest !== 'function') {

@@ -62,7 +62,7 @@ export function createApp(pool, { users = { 'alice-token': { name: 'alice' } } }
   const app = express();
   app.use(express.json());
   app.use(authenticate(users));
-  // After the body parser: its callbacks would not run in the request's context.
+  // After the body parser: in some versions its callbacks leave the request's context.
   app.use(contextMiddleware((req) => ({
     actor: req.user?.name ?? req.get('X-Actor'),
     reason: req.get('X-Change-Reason'),
