@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages listed in scripts/debian-packages.txt (with --bench, also those in
 # scripts/bench-packages.txt) that are not installed yet. Safe to run again: with everything
-# present it only checks. Needs root (or sudo) for apt-get.
+# present it only checks. Needs root (or sudo) for apt-get. Then the Node client's npm packages
+# (scripts/install-node-deps.sh: npm ci from its lock file).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 lists=("$here/debian-packages.txt")
@@ -23,7 +24,7 @@ done < <(cat "${lists[@]}")
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all listed packages are installed"
-  exit 0
+  exec "$here/install-node-deps.sh"
 fi
 
 SUDO=""
@@ -32,3 +33,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"$here/install-node-deps.sh"

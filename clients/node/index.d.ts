@@ -331,3 +331,37 @@ export interface ActivityOptions extends ReadOptions {
   limit?: number;
   cursor?: string | null;
 }
+
+// Who and why for changes captured from PostgreSQL (context.js; docs/capture.md section 4).
+
+/** A request's context: its members go into the metadata of the changes it makes. */
+export type Context = {
+  actor?: string; reason?: string; request_id?: string; correlation_id?: string;
+  [key: string]: Json | undefined;
+};
+
+/** Runs fn with ctx merged over the current context (inner keys win). */
+export function withContext<T>(ctx: Context, fn: () => T): T;
+/** The active context (a copy), or undefined outside a context. */
+export function currentContext(): Context | undefined;
+/** The context as the comment's JSON ('/', '%', '?', '$' escaped), '' when it has no member. */
+export function encodeContext(ctx: Context): string;
+/** The statement with a trailing `/*timetrail {JSON}*\/` comment when it can write and a
+ * context is active (or ctx is given); otherwise unchanged. */
+export function annotate(sql: string, ctx?: Context): string;
+
+/** The request and response parts the middleware uses (Express, Connect, node:http). */
+export interface ContextRequest { headers?: Record<string, string | string[] | undefined> }
+export interface ContextResponse { setHeader?(name: string, value: string): unknown; headersSent?: boolean }
+/** An Express-style middleware running the rest of the request in a context with `request_id`
+ * (X-Request-Id or a new UUID) and what fromRequest returns. */
+export function contextMiddleware<Req extends ContextRequest = ContextRequest>(
+  fromRequest?: (req: Req) => Context | undefined | Promise<Context | undefined>,
+): (req: Req, res: ContextResponse, next: (err?: unknown) => void) => void;
+
+/** A node-postgres Pool or Client (structurally, so the package needs no dependency on pg). */
+export interface Queryable { query(...args: any[]): any }
+/** Makes every write statement through a node-postgres Pool (and the clients it hands out) or
+ * Client carry the active context; named prepared statements that get a comment are sent unnamed.
+ * Returns its argument. */
+export function instrumentPg<T extends Queryable>(poolOrClient: T): T;

@@ -5,6 +5,10 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 
+export {
+  annotate, contextMiddleware, currentContext, encodeContext, instrumentPg, withContext,
+} from './context.js';
+
 /** A request failed: `status` is the HTTP status (null when the server could not be reached),
  * `code` the API's `error` field, `message` its explanation and `body` the whole error object. */
 export class TimetrailError extends Error {
