@@ -91,6 +91,21 @@ class ClientTest < Minitest::Test
     assert_equal [a, b], log["events"].map { |e| e["stream"] }
   end
 
+  def test_transaction_batch_stops_at_the_first_failure
+    stream = TestEnv.unique("rb-batch")
+    answer = client.transaction_batch([
+                                        [Timetrail.stream_append(stream, [Timetrail.event("opened")], expected_revision: "no_stream")],
+                                        [Timetrail.stream_append(stream, [Timetrail.event("closed")], expected_revision: 7)],
+                                        [Timetrail.stream_append(stream, [Timetrail.event("never")])]
+                                      ])
+    assert_equal 1, answer["failed"]
+    assert_equal [201, 409], answer["results"][0, 2].map { |r| r["status"] }
+    assert_equal ["opened"], client.each_event(stream).map { |e| e["type"] }
+    logged = client.each_log_event(from_position: answer["results"][0]["committed"]["position"],
+                                   stream_prefix: stream, page_size: 1).to_a
+    assert_equal ["opened"], logged.map { |e| e["type"] }
+  end
+
   def test_temporal_queries
     stream = TestEnv.unique("rb-temporal")
     actor = TestEnv.unique("monica")
@@ -110,6 +125,8 @@ class ClientTest < Minitest::Test
     history = client.history(stream, "/location")
     assert_equal ["New York", "Paris"], history["intervals"].map { |i| i["value"] }
     assert_nil history["cursor"]
+    assert_equal ["New York", "Paris"],
+                 client.each_history_interval(stream, "/location", page_size: 1).map { |i| i["value"] }
     paged = client.history(stream, "/location", limit: 1)
     refute_nil paged["cursor"]
     assert_equal ["Paris"],
@@ -123,6 +140,7 @@ class ClientTest < Minitest::Test
     activity = client.activity(actor: actor)
     assert_equal [1, 0], activity["events"].map { |e| e["revision"] } # newest first
     assert_equal [1], client.activity(actor: actor, types: ["$patch"])["events"].map { |e| e["revision"] }
+    assert_equal [1, 0], client.each_activity(actor: actor, page_size: 1).map { |e| e["revision"] }
     since = client.activity(actor: actor, since: Timetrail.parse_time(first["recorded_at"]) + 3600)
     assert_empty since["events"]
 

@@ -112,6 +112,20 @@ module Timetrail
       request(:post, "/v1/transactions", body: { "appends" => appends.to_a })
     end
 
+    # Commits many transactions in order (a bulk load); each item is an Array of
+    # Timetrail.stream_append hashes. It stops at the first that fails without raising for it:
+    # the answer is {"results" => [{"status", "committed" or "error"}], "failed" => index or
+    # nil}, where everything before "failed" is stored and nothing after it. A batch refused as
+    # a whole (malformed, forbidden, too large) stores nothing and raises.
+    def transaction_batch(transactions)
+      body = { "transactions" => transactions.map { |t| { "appends" => t.to_a } } }
+      request(:post, "/v1/transactions/batch", body: body)
+    rescue Timetrail::Error => e
+      raise unless e.body.key?("results")
+
+      e.body
+    end
+
     # Restores the state at +to_revision+ or +to_time+ by appending a new $put (or $delete).
     # Answers like #append.
     def revert(stream, to_revision: nil, to_time: nil, expected_revision: nil, actor: nil,
@@ -166,6 +180,25 @@ module Timetrail
                        types: types }, min_position, timeout_ms)
     end
 
+    # The global log from +from_position+ up to the head as it was when each page was read.
+    def each_log_event(from_position: 1, stream_prefix: nil, types: nil, page_size: 1000,
+                       min_position: nil, &block)
+      unless block
+        return enum_for(:each_log_event, from_position: from_position,
+                                         stream_prefix: stream_prefix, types: types,
+                                         page_size: page_size, min_position: min_position)
+      end
+
+      position = from_position
+      loop do
+        page = read_log(from_position: position, limit: page_size, stream_prefix: stream_prefix,
+                        types: types, min_position: min_position)
+        page["events"].each(&block)
+        position = page["next"]
+        break if position > page["head"]
+      end
+    end
+
     # The event with this id (NotFound if none).
     def event(id, min_position: nil, timeout_ms: nil)
       get("/v1/events/#{Client.segment(id)}", {}, min_position, timeout_ms)
@@ -194,6 +227,25 @@ module Timetrail
             limit: limit, cursor: cursor }, min_position, timeout_ms)
     end
 
+    # Every interval of #history, following the cursor.
+    def each_history_interval(stream, path, valid_time: false, known_at: nil, page_size: 1000,
+                              min_position: nil, &block)
+      unless block
+        return enum_for(:each_history_interval, stream, path, valid_time: valid_time,
+                                                          known_at: known_at, page_size: page_size,
+                                                          min_position: min_position)
+      end
+
+      cursor = nil
+      loop do
+        page = history(stream, path, valid_time: valid_time, known_at: known_at,
+                                     limit: page_size, cursor: cursor, min_position: min_position)
+        page["intervals"].each(&block)
+        cursor = page["cursor"]
+        break if cursor.nil?
+      end
+    end
+
     # The states at two points (+from_revision+ or +from_time+, required; +to_revision+ or
     # +to_time+, default now) and the JSON Patch between them: {"stream", "from", "to",
     # "patch"}. With events: true also a page of the events in between and a "cursor".
@@ -217,6 +269,19 @@ module Timetrail
       get("/v1/activity",
           { actor: actor, stream_prefix: stream_prefix, type: types, since: opt_time(since),
             until: opt_time(till), limit: limit, cursor: cursor }, min_position, timeout_ms)
+    end
+
+    # Every event of #activity with these filters, newest first, following the cursor.
+    def each_activity(page_size: 100, **filters, &block)
+      return enum_for(:each_activity, page_size: page_size, **filters) unless block
+
+      cursor = nil
+      loop do
+        page = activity(**filters, limit: page_size, cursor: cursor)
+        page["events"].each(&block)
+        cursor = page["cursor"]
+        break if cursor.nil?
+      end
     end
 
     # -- integrity, consumers, capture, health --------------------------------------------
