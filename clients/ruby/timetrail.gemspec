@@ -5,6 +5,7 @@ require_relative "lib/timetrail/version"
 Gem::Specification.new do |spec|
   spec.name = "timetrail"
   spec.version = Timetrail::VERSION
+  spec.authors = ["timetrail developers"]
   spec.summary = "Client for the timetrail HTTP API, and who/why context for captured " \
                  "PostgreSQL writes (ActiveRecord, Rails)"
   spec.description = "A Net::HTTP client for `timetrail serve` (appends, reads, temporal " \
