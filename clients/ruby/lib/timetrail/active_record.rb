@@ -31,8 +31,6 @@ module Timetrail
 
     # Rails 7.1 and later: execute and the internal queries end in the private raw_execute.
     module RawExecute
-      private
-
       def raw_execute(sql, *args, **kwargs, &block)
         super(Timetrail::Context.annotate(sql), *args, **kwargs, &block)
       end
@@ -42,8 +40,6 @@ module Timetrail
     # statement is never prepared: its text changes with each context, so preparing it would
     # leave one prepared statement per request on the connection.
     module ExecuteAndClear
-      private
-
       def execute_and_clear(sql, name, binds, prepare: false, **kwargs, &block)
         annotated = Timetrail::Context.annotate(sql)
         prepare = false unless annotated.equal?(sql)
@@ -59,8 +55,14 @@ module Timetrail
     def install!(adapter = postgresql_adapter)
       return adapter if installed?(adapter)
 
-      modules = modules_for(adapter)
-      modules.each { |m| adapter.prepend(m) }
+      modules_for(adapter).each do |wrapper|
+        # Each wrapper keeps the visibility the adapter gives the method it wraps.
+        wrapper.instance_methods(false).concat(wrapper.private_instance_methods(false))
+               .each do |name|
+          wrapper.send(adapter.private_method_defined?(name) ? :private : :public, name)
+        end
+        adapter.prepend(wrapper)
+      end
       adapter
     end
 
