@@ -190,3 +190,64 @@ class ClientTest < Minitest::Test
     assert_kind_of Integer, client.request(:get, "/healthz")["position"]
   end
 end
+
+# A subscription across a restart of the server: it reconnects by itself and resumes after the
+# last event it delivered, with nothing skipped or repeated.
+class SubscriptionRestartTest < Minitest::Test
+  def take(queue, count)
+    Array.new(count) do
+      item = Timeout.timeout(TestEnv::CAPTURE_DEADLINE) { queue.pop }
+      raise item if item.is_a?(Exception)
+
+      item
+    end
+  end
+
+  def test_resumes_after_a_server_restart_without_gaps_or_repeats
+    Dir.mktmpdir("timetrail-rb-restart-") do |dir|
+      server = TestServer.new(File.join(dir, "data"), File.join(dir, "server.log")).start
+      begin
+        tt = Timetrail::Client.new(server.url)
+        port = server.url[/:(\d+)\z/, 1]
+        tt.append("r/1", 2.times.map { |n| Timetrail.event("e", { "n" => n }) })
+        sub = tt.subscribe(stream_prefix: "r/", retry_delay: 0.05, max_retry_delay: 0.5)
+        out = Queue.new
+        reader = Thread.new do
+          sub.each { |e| out << e }
+        rescue StandardError => e
+          out << e
+        end
+        got = take(out, 2) # stored events
+        tt.append("r/1", (2..3).map { |n| Timetrail.event("e", { "n" => n }) })
+        got += take(out, 2) # live events
+
+        server.stop # ends the subscription's connection; it keeps trying to reconnect
+        err = assert_raises(Timetrail::ConnectionFailed) { tt.append("r/1", [Timetrail.event("e")]) }
+        assert_nil err.status
+        server.start(listen: "127.0.0.1:#{port}")
+        (4..6).each { |n| tt.append("r/1", [Timetrail.event("e", { "n" => n })]) }
+        got += take(out, 3)
+
+        assert_equal (0..6).to_a, got.map { |e| e["data"]["n"] }
+        assert_equal (1..7).to_a, got.map { |e| e["position"] }
+        assert_operator sub.connections, :>=, 2
+        assert_equal 0, sub.duplicates_skipped # the server resumed after Last-Event-ID
+        sub.close
+        assert reader.join(30), "the subscription did not end after close"
+        assert out.empty?, "an event came twice"
+      ensure
+        server.stop
+      end
+    end
+  end
+
+  def test_gives_up_without_a_server
+    port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] } # a port nothing listens on
+    sub = Timetrail::Client.new("http://127.0.0.1:#{port}")
+                           .subscribe(retry_delay: 0.05, give_up_after: 0.3)
+    assert_raises(Timetrail::ConnectionFailed) { sub.first(1) }
+    assert_raises(Timetrail::ConnectionFailed) do
+      Timetrail::Client.new("http://127.0.0.1:#{port}").subscribe(reconnect: false).first(1)
+    end
+  end
+end

@@ -54,40 +54,23 @@ module TestEnv
     pg&.close
   end
 
-  # {url:, pid:, dir:}: `timetrail serve` on 127.0.0.1 port 0; the first line it prints is
-  # "listening on http://HOST:PORT".
-  def start_server
-    prepare_database
-    dir = Dir.mktmpdir("timetrail-rb-")
-    log = File.join(dir, "server.log")
-    out_r, out_w = IO.pipe
-    pid = Process.spawn(timetrail_bin, "serve", "--data", File.join(dir, "data"),
-                        "--listen", "127.0.0.1:0", "--auth", "off", "--capture", pg_url,
-                        out: out_w, err: log)
-    out_w.close
-    line = Timeout.timeout(60) { out_r.gets }
-    url = line && line[%r{\Alistening on (http://\S+)}, 1]
-    unless url
-      Process.kill("TERM", pid)
-      Process.wait(pid)
-      abort "timetrail serve did not start (#{line.inspect}):\n#{File.read(log)}"
-    end
-    Thread.new { IO.copy_stream(out_r, IO::NULL) } # keep its stdout drained
-    { url: url, pid: pid, dir: dir, log: log }
-  end
-
+  # The shared server: `timetrail serve --capture` of the test database, port 0.
   def server
-    @server ||= start_server.tap do |s|
+    @server ||= begin
+      prepare_database
+      dir = Dir.mktmpdir("timetrail-rb-")
+      server = TestServer.new(File.join(dir, "data"), File.join(dir, "server.log"))
+      server.start(extra: ["--capture", pg_url])
       Minitest.after_run do
-        Process.kill("TERM", s[:pid])
-        Process.wait(s[:pid])
-        FileUtils.rm_rf(s[:dir])
+        server.stop
+        FileUtils.rm_rf(dir)
       end
+      server
     end
   end
 
   def client
-    @client ||= Timetrail::Client.new(server[:url])
+    @client ||= Timetrail::Client.new(server.url)
   end
 
   # The events of +stream+ once there are at least +count+ (the capture records a change a
@@ -105,7 +88,7 @@ module TestEnv
       if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
         raise Minitest::Assertion,
               "#{stream}: #{events.size} events after #{CAPTURE_DEADLINE} s, expected " \
-              "#{count}\nserver log:\n#{File.read(server[:log])[-4000..] || File.read(server[:log])}"
+              "#{count}\nserver log (end):\n#{server.log_tail}"
       end
       sleep 0.05
     end
@@ -113,6 +96,58 @@ module TestEnv
 
   def unique(prefix)
     "#{prefix}-#{SecureRandom.hex(6)}"
+  end
+end
+
+# `timetrail serve --auth off` on a data directory; its log goes to +log+.
+class TestServer
+  attr_reader :url
+
+  def initialize(data_dir, log)
+    @data_dir = data_dir
+    @log = log
+    @pid = nil
+  end
+
+  # Starts it and reads the URL from the first line it prints ("listening on http://...").
+  # Tries again for a while when it cannot listen (the port of a restart may still be taken).
+  def start(listen: "127.0.0.1:0", extra: [])
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    loop do
+      out_r, out_w = IO.pipe
+      pid = Process.spawn(TestEnv.timetrail_bin, "serve", "--data", @data_dir, "--listen", listen,
+                          "--auth", "off", *extra, out: out_w, err: [@log, "a"])
+      out_w.close
+      line = Timeout.timeout(60) { out_r.gets }
+      if (url = line && line[%r{\Alistening on (http://\S+)}, 1])
+        @pid = pid
+        @url = url
+        Thread.new { IO.copy_stream(out_r, IO::NULL) } # keep its stdout drained
+        return self
+      end
+      Process.wait(pid)
+      out_r.close
+      if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        raise "timetrail serve did not start (#{line.inspect}):\n#{log_tail}"
+      end
+
+      sleep 0.2
+    end
+  end
+
+  # SIGTERM, and the exit code must be 0.
+  def stop
+    return unless @pid
+
+    Process.kill("TERM", @pid)
+    _, status = Process.wait2(@pid)
+    @pid = nil
+    raise "timetrail serve exited with #{status.inspect}:\n#{log_tail}" unless status.success?
+  end
+
+  def log_tail
+    text = File.exist?(@log) ? File.read(@log) : ""
+    text.size > 4000 ? text[-4000..] : text
   end
 end
 
