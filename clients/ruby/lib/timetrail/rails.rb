@@ -43,7 +43,7 @@ module Timetrail
                            "not #{values.class}"
         end
 
-        values = { request_id: request.request_id }.merge(values.transform_keys(&:to_sym))
+        values = { request_id: request.request_id }.merge(values.transform_keys(&:to_sym).compact)
         Timetrail.with_context(**values, &action)
       end
     end
