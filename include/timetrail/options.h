@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace timetrail {
 
@@ -71,8 +72,15 @@ struct Options {
   // memory tables; each transaction is still acknowledged only once durable, and after a crash
   // the store holds a prefix of whole transactions. Every read first makes all earlier writes
   // durable, so it is slow while writes are small and frequent: open the store again without
-  // it to serve reads. Default: false.
+  // it to serve reads. No effect on a store kept in PostgreSQL. Default: false.
   bool bulk_load = false;
+  // For a store kept in PostgreSQL (EventStore::Open with a "postgresql://..." URL instead of a
+  // data directory): the schema holding its tables, created with them when missing (if
+  // create_if_missing). The role needs to own it, or the right to create it; no superuser.
+  // Several stores can share a database under different schemas. Default: "timetrail_store".
+  std::string postgres_schema = "timetrail_store";
+  // For a store kept in PostgreSQL: at most this many connections serve reads at once.
+  int postgres_read_connections = 8;
 };
 
 }  // namespace timetrail

@@ -6,6 +6,7 @@
 #include "core/event_codec.h"
 #include "core/hex.h"
 #include "core/validation.h"
+#include "storage/postgres_engine.h"
 #include "store/event_store_impl.h"
 
 namespace timetrail {
@@ -164,7 +165,20 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   if (options.read_only && options.bulk_load) {
     return Status::InvalidArgument("read_only and bulk_load: a bulk load writes; choose one");
   }
-  TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenRocksDbEngine(engine_options, path));
+  std::unique_ptr<KvEngine> engine;
+  if (IsPostgresUrl(path)) {
+    // bulk_load changes how the embedded engine writes; a PostgreSQL store writes each group
+    // commit as one transaction either way.
+    PostgresEngineOptions pg;
+    pg.url = std::string(path);
+    pg.schema = options.postgres_schema;
+    pg.create_if_missing = options.create_if_missing && !options.read_only;
+    pg.read_only = options.read_only;
+    pg.max_read_connections = options.postgres_read_connections;
+    TT_ASSIGN_OR_RETURN(engine, OpenPostgresEngine(pg));
+  } else {
+    TT_ASSIGN_OR_RETURN(engine, OpenRocksDbEngine(engine_options, path));
+  }
   TT_ASSIGN_OR_RETURN(keys::IdTag id_tag, OpenLayout(engine.get(), path, options.read_only));
   TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine.get(), path, options.read_only));
   const keys::HeadState& head = stored.head;

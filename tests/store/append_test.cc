@@ -231,7 +231,9 @@ TEST_F(AppendTest, EverythingSurvivesReopen) {
 }
 
 TEST_F(AppendTest, ASecondOpenOfTheSameDirectoryIsRefusedClearly) {
-  auto second = EventStore::Open(Options{}, dir_.Sub("data"));
+  Options options;
+  std::string location = testing::StoreLocation(dir_.Sub("data"), options);
+  auto second = EventStore::Open(options, location);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find("in use"), std::string::npos);
@@ -240,7 +242,8 @@ TEST_F(AppendTest, ASecondOpenOfTheSameDirectoryIsRefusedClearly) {
 TEST_F(AppendTest, OpenWithoutCreateOnAnEmptyDirectoryFails) {
   Options o;
   o.create_if_missing = false;
-  auto r = EventStore::Open(o, dir_.Sub("nothing-here"));
+  std::string location = testing::StoreLocation(dir_.Sub("nothing-here"), o);
+  auto r = EventStore::Open(o, location);
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
 }
 

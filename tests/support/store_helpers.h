@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,8 +15,30 @@
 
 namespace timetrail::testing {
 
+// The database of the store when the suite runs against PostgreSQL: TIMETRAIL_TEST_STORE is
+// "postgresql" (tests/CMakeLists.txt runs the contract suites so, under
+// tests/support/with_postgres.sh, which sets TIMETRAIL_PG_URL). Null otherwise.
+inline const char* TestStoreUrl() {
+  const char* kind = std::getenv("TIMETRAIL_TEST_STORE");
+  if (kind == nullptr || std::string(kind) != "postgresql") return nullptr;
+  const char* url = std::getenv("TIMETRAIL_PG_URL");
+  return url != nullptr && *url != '\0' ? url : nullptr;
+}
+
+// Where a test keeps the store it would keep in "dir": the directory, or, against PostgreSQL,
+// that database with a schema named after "dir", so that reopening "dir" reopens the same store.
+inline std::string StoreLocation(const std::string& dir, Options& options) {
+  const char* url = TestStoreUrl();
+  if (url == nullptr) return dir;
+  char name[24];
+  std::snprintf(name, sizeof name, "s%016zx", std::hash<std::string>{}(dir));
+  options.postgres_schema = name;
+  return url;
+}
+
 inline std::unique_ptr<EventStore> OpenOrDie(const std::string& dir, Options options = {}) {
-  auto store = EventStore::Open(options, dir);
+  std::string location = StoreLocation(dir, options);
+  auto store = EventStore::Open(options, location);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   return store.ok() ? std::move(store).value() : nullptr;
 }

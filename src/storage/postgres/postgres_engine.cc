@@ -1,0 +1,592 @@
+// The PostgreSQL engine: the store's key-value families as tables of one schema in a
+// PostgreSQL database, "(k bytea PRIMARY KEY, v bytea)" each, so that the store lives in a
+// cluster the team already runs, backs up and replicates.
+//
+// - A batch is one PostgreSQL transaction: its deletes and upserts per family, each one
+//   statement over arrays (unnest), so a group commit costs a fixed number of round trips
+//   whatever its size. With "sync" the commit waits for the server's flush
+//   (synchronous_commit as the server has it, "on" by default); without, it commits with
+//   synchronous_commit=off and SyncWal() later makes it durable.
+// - Reads take a connection from a small pool for one statement each. An iterator reads pages
+//   of keys in its direction (16 first, growing to 1024 while it keeps moving), so a seek that
+//   reads one key costs one small query and a scan costs few.
+// - Every statement is prepared once per connection, with binary keys and values.
+#include "storage/postgres_engine.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+namespace timetrail {
+namespace {
+
+constexpr Oid kByteaOid = 17;
+constexpr Oid kByteaArrayOid = 1001;
+
+struct ConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using Conn = std::unique_ptr<PGconn, ConnCloser>;
+struct ResultClearer {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultClearer>;
+
+// The statements prepared on each connection, per family ("f" = family index).
+enum class Stmt : int {
+  kGet,         // k = $1
+  kMultiGet,    // k = ANY($1)
+  kFrom,        // k >= $1 ascending, limit $2
+  kAfter,       // k > $1 ascending
+  kBefore,      // k < $1 descending
+  kAtOrBefore,  // k <= $1 descending
+  kLast,        // descending from the end
+  kUpsert,      // unnest($1, $2) ON CONFLICT DO UPDATE
+  kDelete,      // k = ANY($1)
+};
+constexpr int kStmtCount = 9;
+
+std::string StmtName(Family f, Stmt s) {
+  return "tt_" + std::to_string(static_cast<int>(f)) + "_" + std::to_string(static_cast<int>(s));
+}
+
+void PutBigEndian32(std::string& out, std::int32_t v) {
+  auto u = static_cast<std::uint32_t>(v);
+  char b[4] = {static_cast<char>(u >> 24), static_cast<char>(u >> 16), static_cast<char>(u >> 8),
+               static_cast<char>(u)};
+  out.append(b, 4);
+}
+
+// A one-dimensional bytea[] in PostgreSQL's binary array format.
+template <typename Range, typename Get>
+std::string ByteaArray(const Range& items, Get get) {
+  std::string out;
+  PutBigEndian32(out, 1);  // dimensions
+  PutBigEndian32(out, 0);  // no NULLs
+  PutBigEndian32(out, static_cast<std::int32_t>(kByteaOid));
+  PutBigEndian32(out, static_cast<std::int32_t>(items.size()));
+  PutBigEndian32(out, 1);  // lower bound
+  for (const auto& item : items) {
+    std::string_view bytes = get(item);
+    PutBigEndian32(out, static_cast<std::int32_t>(bytes.size()));
+    out.append(bytes);
+  }
+  return out;
+}
+
+Status ConnError(PGconn* conn, std::string_view what) {
+  std::string message = PQerrorMessage(conn);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  std::string text = "PostgreSQL store: " + std::string(what) + ": " + message;
+  if (PQstatus(conn) != CONNECTION_OK) return Status::Unavailable(text);
+  return Status::IOError(text);
+}
+
+Status ResultError(PGconn* conn, const PGresult* r, std::string_view what) {
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  Status s = ConnError(conn, what);
+  // Class 08 (connection exception) and 57P (operator intervention, e.g. a shutdown): the
+  // server is gone or going; a retry elsewhere may succeed.
+  if (state != nullptr &&
+      (std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0)) {
+    return Status::Unavailable(s.message());
+  }
+  return s;
+}
+
+class PostgresEngine;
+
+// A connection borrowed from the pool for one statement (or one write transaction).
+class Lease {
+ public:
+  Lease(PostgresEngine* engine, Conn conn) : engine_(engine), conn_(std::move(conn)) {}
+  Lease(Lease&&) = default;
+  ~Lease();
+  PGconn* get() const { return conn_.get(); }
+
+ private:
+  PostgresEngine* engine_;
+  Conn conn_;
+};
+
+class PgWriteBatch final : public KvWriteBatch {
+ public:
+  void Put(Family family, std::string_view key, std::string_view value) override {
+    ops_.push_back(Op{family, std::string(key), std::string(value), false});
+    bytes_ += key.size() + value.size();
+  }
+  void Delete(Family family, std::string_view key) override {
+    ops_.push_back(Op{family, std::string(key), {}, true});
+    bytes_ += key.size();
+  }
+  std::size_t ApproximateBytes() const override { return bytes_; }
+  std::size_t Count() const override { return ops_.size(); }
+
+  struct Op {
+    Family family;
+    std::string key;
+    std::string value;
+    bool is_delete;
+  };
+  std::vector<Op>& ops() { return ops_; }
+
+ private:
+  std::vector<Op> ops_;
+  std::size_t bytes_ = 0;
+};
+
+class PostgresEngine final : public KvEngine {
+ public:
+  static Result<std::unique_ptr<KvEngine>> Open(const PostgresEngineOptions& options);
+
+  Result<std::optional<std::string>> Get(Family family, std::string_view key) const override;
+  Result<std::vector<std::optional<std::string>>> MultiGet(
+      Family family, std::span<const std::string> keys) const override;
+  std::unique_ptr<KvIterator> NewIterator(Family family) const override;
+  std::unique_ptr<KvWriteBatch> NewBatch() const override {
+    return std::make_unique<PgWriteBatch>();
+  }
+  Status Write(KvWriteBatch& batch, bool sync) override;
+  Status SyncWal() override;
+  std::uint64_t ApproximateDiskBytes() const override;
+  Status CreateCheckpoint(const std::string&) override {
+    return Status::InvalidArgument(
+        "a store kept in PostgreSQL is backed up with PostgreSQL's own tools (pg_dump of the "
+        "schema '" +
+        schema_ + "', or pg_basebackup and WAL archiving), not with timetrail backup");
+  }
+
+  // Runs prepared statement "s" of "family" with binary parameters; rows in binary.
+  Result<PgResult> Run(PGconn* conn, Family family, Stmt s,
+                       std::initializer_list<std::string_view> params) const;
+  Result<Lease> Acquire() const;
+  void Release(Conn conn) const;
+
+ private:
+  Result<Conn> Connect() const;
+  Status Prepare(PGconn* conn) const;
+  Status CreateSchema(PGconn* conn) const;
+  Status LockForWriting(PGconn* conn) const;
+  std::string Table(Family f) const { return quoted_schema_ + "." + std::string(FamilyName(f)); }
+
+  PostgresEngineOptions options_;
+  std::string schema_;
+  std::string quoted_schema_;
+  std::string lock_name_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable freed_;
+  mutable std::vector<Conn> idle_;
+  mutable int open_ = 0;
+  // Writes use their own connection; SyncWal another, so that the write path's writer thread
+  // writes the next group while its sync thread waits for the flush of the last one.
+  std::mutex write_mu_;
+  Conn writer_;
+  std::mutex sync_mu_;
+  Conn syncer_;
+  std::atomic<bool> unsynced_{false};
+};
+
+Lease::~Lease() {
+  if (conn_) engine_->Release(std::move(conn_));
+}
+
+Result<Conn> PostgresEngine::Connect() const {
+  Conn conn(PQconnectdb(options_.url.c_str()));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    return Status::Unavailable("PostgreSQL store: cannot connect to " + options_.url + ": " +
+                               (conn ? PQerrorMessage(conn.get()) : "out of memory"));
+  }
+  // Notices ("schema ... already exists, skipping") are not errors; the store says nothing.
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
+  return conn;
+}
+
+Status PostgresEngine::LockForWriting(PGconn* conn) const {
+  // One writer per store: the write path keeps the store's head (positions, stream revisions,
+  // the chain) in memory, so a second writer would fork it. A session-level advisory lock on
+  // the writer's connection says who writes; it goes with that connection, also if the process
+  // dies.
+  std::array<const char*, 1> params{lock_name_.c_str()};
+  PgResult r(PQexecParams(conn, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, nullptr,
+                          params.data(), nullptr, nullptr, 0));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    return ResultError(conn, r.get(), "locking the store for writing");
+  }
+  if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
+    return Status::Unavailable("PostgreSQL store: the store in schema '" + schema_ +
+                               "' is in use by another timetrail process that writes to it; "
+                               "stop it, or open this one read-only");
+  }
+  return Status::Ok();
+}
+
+Result<Lease> PostgresEngine::Acquire() const {
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    freed_.wait(l, [&] { return !idle_.empty() || open_ < options_.max_read_connections; });
+    if (!idle_.empty()) {
+      Conn c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(const_cast<PostgresEngine*>(this), std::move(c));
+    }
+    ++open_;
+  }
+  auto conn = Connect();
+  Status prepared = conn.ok() ? Prepare(conn->get()) : conn.status();
+  if (!prepared.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    --open_;
+    freed_.notify_one();
+    return prepared;
+  }
+  return Lease(const_cast<PostgresEngine*>(this), std::move(conn).value());
+}
+
+void PostgresEngine::Release(Conn conn) const {
+  std::lock_guard<std::mutex> l(mu_);
+  if (PQstatus(conn.get()) == CONNECTION_OK && PQtransactionStatus(conn.get()) == PQTRANS_IDLE) {
+    idle_.push_back(std::move(conn));
+  } else {
+    --open_;  // a broken connection is dropped; the next Acquire opens a new one
+  }
+  freed_.notify_one();
+}
+
+Status PostgresEngine::CreateSchema(PGconn* conn) const {
+  std::string sql = "CREATE SCHEMA IF NOT EXISTS " + quoted_schema_ + ";";
+  for (int f = 0; f < kFamilyCount; ++f) {
+    sql += "CREATE TABLE IF NOT EXISTS " + Table(static_cast<Family>(f)) +
+           " (k bytea PRIMARY KEY, v bytea NOT NULL);";
+  }
+  PgResult r(PQexec(conn, sql.c_str()));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    return ResultError(conn, r.get(), "creating schema '" + schema_ + "'");
+  }
+  return Status::Ok();
+}
+
+Status PostgresEngine::Prepare(PGconn* conn) const {
+  for (int fi = 0; fi < kFamilyCount; ++fi) {
+    auto f = static_cast<Family>(fi);
+    const std::string t = Table(f);
+    const std::array<std::string, kStmtCount> sql = {
+        "SELECT v FROM " + t + " WHERE k = $1",
+        "SELECT k, v FROM " + t + " WHERE k = ANY($1)",
+        "SELECT k, v FROM " + t + " WHERE k >= $1 ORDER BY k LIMIT $2",
+        "SELECT k, v FROM " + t + " WHERE k > $1 ORDER BY k LIMIT $2",
+        "SELECT k, v FROM " + t + " WHERE k < $1 ORDER BY k DESC LIMIT $2",
+        "SELECT k, v FROM " + t + " WHERE k <= $1 ORDER BY k DESC LIMIT $2",
+        "SELECT k, v FROM " + t + " ORDER BY k DESC LIMIT $1",
+        "INSERT INTO " + t + " (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) " +
+            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+        "DELETE FROM " + t + " WHERE k = ANY($1::bytea[])",
+    };
+    for (int s = 0; s < kStmtCount; ++s) {
+      PgResult r(
+          PQprepare(conn, StmtName(f, static_cast<Stmt>(s)).c_str(), sql[s].c_str(), 0, nullptr));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        return ResultError(conn, r.get(), "preparing statements");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<KvEngine>> PostgresEngine::Open(const PostgresEngineOptions& options) {
+  auto engine = std::unique_ptr<PostgresEngine>(new PostgresEngine());
+  engine->options_ = options;
+  engine->options_.max_read_connections = std::max(1, options.max_read_connections);
+  engine->schema_ = options.schema;
+  engine->lock_name_ = "timetrail store " + options.schema;
+  TT_ASSIGN_OR_RETURN(Conn writer, engine->Connect());
+  char* quoted = PQescapeIdentifier(writer.get(), options.schema.data(), options.schema.size());
+  if (quoted == nullptr) return ConnError(writer.get(), "schema name '" + options.schema + "'");
+  engine->quoted_schema_ = quoted;
+  PQfreemem(quoted);
+  if (options.create_if_missing) {
+    TT_RETURN_IF_ERROR(engine->CreateSchema(writer.get()));
+  } else {
+    PgResult r(PQexecParams(writer.get(), "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1,
+                            nullptr, std::array<const char*, 1>{options.schema.c_str()}.data(),
+                            nullptr, nullptr, 0));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+      return ResultError(writer.get(), r.get(), "looking up schema '" + options.schema + "'");
+    }
+    if (PQntuples(r.get()) == 0) {
+      return Status::NotFound("PostgreSQL store: schema '" + options.schema +
+                              "' does not exist (nothing was created)");
+    }
+  }
+  if (!options.read_only) TT_RETURN_IF_ERROR(engine->LockForWriting(writer.get()));
+  TT_RETURN_IF_ERROR(engine->Prepare(writer.get()));
+  engine->writer_ = std::move(writer);
+  return std::unique_ptr<KvEngine>(std::move(engine));
+}
+
+Result<PgResult> PostgresEngine::Run(PGconn* conn, Family family, Stmt s,
+                                     std::initializer_list<std::string_view> params) const {
+  std::array<const char*, 3> values{};
+  std::array<int, 3> lengths{};
+  std::array<int, 3> formats{};
+  int n = 0;
+  for (std::string_view p : params) {
+    values[n] = p.data();
+    lengths[n] = static_cast<int>(p.size());
+    formats[n] = 1;
+    ++n;
+  }
+  PgResult r(PQexecPrepared(conn, StmtName(family, s).c_str(), n, values.data(), lengths.data(),
+                            formats.data(), /*resultFormat=*/1));
+  ExecStatusType st = PQresultStatus(r.get());
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    return ResultError(conn, r.get(), std::string(FamilyName(family)));
+  }
+  return r;
+}
+
+Result<std::optional<std::string>> PostgresEngine::Get(Family family, std::string_view key) const {
+  TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
+  TT_ASSIGN_OR_RETURN(PgResult r, Run(lease.get(), family, Stmt::kGet, {key}));
+  if (PQntuples(r.get()) == 0) return std::optional<std::string>();
+  return std::optional<std::string>(
+      std::string(PQgetvalue(r.get(), 0, 0), static_cast<std::size_t>(PQgetlength(r.get(), 0, 0))));
+}
+
+Result<std::vector<std::optional<std::string>>> PostgresEngine::MultiGet(
+    Family family, std::span<const std::string> keys) const {
+  std::vector<std::optional<std::string>> out(keys.size());
+  if (keys.empty()) return out;
+  TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
+  std::string array = ByteaArray(keys, [](const std::string& k) { return std::string_view(k); });
+  TT_ASSIGN_OR_RETURN(PgResult r, Run(lease.get(), family, Stmt::kMultiGet, {array}));
+  std::map<std::string_view, std::string_view> found;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    found.emplace(std::string_view(PQgetvalue(r.get(), i, 0), PQgetlength(r.get(), i, 0)),
+                  std::string_view(PQgetvalue(r.get(), i, 1), PQgetlength(r.get(), i, 1)));
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto it = found.find(keys[i]);
+    if (it != found.end()) out[i] = std::string(it->second);
+  }
+  return out;
+}
+
+Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
+  auto& batch = static_cast<PgWriteBatch&>(batch_base);
+  // The last operation on a key wins, as in a RocksDB batch; per family, deletes and upserts
+  // then go as one statement each.
+  std::array<std::map<std::string_view, const PgWriteBatch::Op*>, kFamilyCount> last;
+  for (const auto& op : batch.ops()) last[static_cast<int>(op.family)][op.key] = &op;
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (options_.read_only) return ReadOnlyError(schema_);
+  if (!writer_ || PQstatus(writer_.get()) != CONNECTION_OK) {
+    // The lock went with the lost connection: take it again, unless another writer has.
+    TT_ASSIGN_OR_RETURN(Conn conn, Connect());
+    TT_RETURN_IF_ERROR(LockForWriting(conn.get()));
+    TT_RETURN_IF_ERROR(Prepare(conn.get()));
+    writer_ = std::move(conn);
+  }
+  PGconn* conn = writer_.get();
+  // One round trip: BEGIN, every statement and COMMIT go out in a pipeline, then the results
+  // come back. After an error the server skips the rest up to the sync, and the transaction,
+  // left failed, is rolled back.
+  if (PQenterPipelineMode(conn) != 1) return ConnError(conn, "entering pipeline mode");
+  int sent = 0;
+  bool send_ok = true;
+  auto send_text = [&](const char* sql) {
+    send_ok =
+        send_ok && PQsendQueryParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    ++sent;
+  };
+  auto send_prepared = [&](Family f, Stmt st, std::initializer_list<std::string_view> params) {
+    std::array<const char*, 2> values{};
+    std::array<int, 2> lengths{};
+    std::array<int, 2> formats{1, 1};
+    int n = 0;
+    for (std::string_view p : params) {
+      values[n] = p.data();
+      lengths[n] = static_cast<int>(p.size());
+      ++n;
+    }
+    send_ok = send_ok && PQsendQueryPrepared(conn, StmtName(f, st).c_str(), n, values.data(),
+                                             lengths.data(), formats.data(), 1) == 1;
+    ++sent;
+  };
+  send_text("BEGIN");
+  if (!sync) send_text("SET LOCAL synchronous_commit = off");
+  for (int fi = 0; fi < kFamilyCount; ++fi) {
+    std::vector<const PgWriteBatch::Op*> puts, deletes;
+    for (const auto& [key, op] : last[fi]) (op->is_delete ? deletes : puts).push_back(op);
+    auto f = static_cast<Family>(fi);
+    if (!deletes.empty()) {
+      send_prepared(
+          f, Stmt::kDelete,
+          {ByteaArray(deletes, [](const auto* op) { return std::string_view(op->key); })});
+    }
+    if (!puts.empty()) {
+      std::string keys = ByteaArray(puts, [](const auto* op) { return std::string_view(op->key); });
+      std::string values =
+          ByteaArray(puts, [](const auto* op) { return std::string_view(op->value); });
+      send_prepared(f, Stmt::kUpsert, {keys, values});
+    }
+  }
+  send_text("COMMIT");
+  send_ok = send_ok && PQpipelineSync(conn) == 1;
+  Status s = send_ok ? Status::Ok() : ConnError(conn, "sending a write");
+  // Every query's results end with a null result; the sync's is PGRES_PIPELINE_SYNC.
+  for (int i = 0; i < sent && send_ok; ++i) {
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r) break;
+      ExecStatusType st = PQresultStatus(r.get());
+      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s = ResultError(conn, r.get(), "writing");
+      }
+    }
+  }
+  if (send_ok) {
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
+    }
+  }
+  if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
+  if (!s.ok()) {
+    // A failed COMMIT, or a connection lost during it, leaves the outcome unknown: the write
+    // path treats any error from Write as fatal for the batch and reports it.
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+      PgResult r(PQexec(conn, "ROLLBACK"));
+    }
+    return s;
+  }
+  if (!sync) unsynced_.store(true, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status PostgresEngine::SyncWal() {
+  std::lock_guard<std::mutex> l(sync_mu_);
+  if (!unsynced_.exchange(false, std::memory_order_acq_rel)) return Status::Ok();
+  // A commit with synchronous_commit on flushes the WAL up to its own record, and so every
+  // asynchronous commit that completed before it, on any connection. A transaction that wrote
+  // nothing has no commit record, so this one takes a transaction id.
+  if (!syncer_ || PQstatus(syncer_.get()) != CONNECTION_OK) {
+    auto conn = Connect();
+    if (!conn.ok()) {
+      unsynced_.store(true, std::memory_order_release);
+      return conn.status();
+    }
+    syncer_ = std::move(conn).value();
+  }
+  PgResult r(
+      PQexec(syncer_.get(),
+             "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT"));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    unsynced_.store(true, std::memory_order_release);
+    return ResultError(syncer_.get(), r.get(), "syncing");
+  }
+  return Status::Ok();
+}
+
+std::uint64_t PostgresEngine::ApproximateDiskBytes() const {
+  auto lease = Acquire();
+  if (!lease.ok()) return 0;
+  std::array<const char*, 1> params{schema_.c_str()};
+  PgResult r(PQexecParams(lease->get(),
+                          "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::text "
+                          "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                          "WHERE n.nspname = $1 AND c.relkind = 'r'",
+                          1, nullptr, params.data(), nullptr, nullptr, 0));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) return 0;
+  return std::strtoull(PQgetvalue(r.get(), 0, 0), nullptr, 10);
+}
+
+// Pages of rows in one direction; a change of direction reads a new page from the current key.
+class PgIterator final : public KvIterator {
+ public:
+  PgIterator(const PostgresEngine* engine, Family family) : engine_(engine), family_(family) {}
+
+  void Seek(std::string_view key) override { Load(Stmt::kFrom, key, true); }
+  void SeekForPrev(std::string_view key) override { Load(Stmt::kAtOrBefore, key, false); }
+  void SeekToFirst() override { Load(Stmt::kFrom, std::string_view(), true); }
+  void SeekToLast() override { Load(Stmt::kLast, std::string_view(), false); }
+  bool Valid() const override { return status_.ok() && index_ < rows_.size(); }
+  void Next() override { Step(true); }
+  void Prev() override { Step(false); }
+  std::string_view key() const override { return rows_[index_].first; }
+  std::string_view value() const override { return rows_[index_].second; }
+  Status status() const override { return status_; }
+
+ private:
+  void Step(bool forward) {
+    if (forward == forward_) {
+      if (++index_ < rows_.size() || !more_) return;
+      page_ = std::min<std::size_t>(page_ * 4, 1024);
+    } else {
+      page_ = 16;
+    }
+    std::string from = rows_[forward == forward_ ? index_ - 1 : index_].first;
+    Load(forward ? Stmt::kAfter : Stmt::kBefore, from, forward);
+  }
+
+  void Load(Stmt s, std::string_view key, bool forward) {
+    if (s == Stmt::kFrom || s == Stmt::kAtOrBefore || s == Stmt::kLast) page_ = 16;
+    forward_ = forward;
+    rows_.clear();
+    index_ = 0;
+    auto lease = engine_->Acquire();
+    if (!lease.ok()) {
+      status_ = lease.status();
+      return;
+    }
+    std::string limit = std::to_string(page_);
+    // LIMIT is an int8 parameter: sent as binary, big-endian.
+    std::string limit_bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) limit_bytes[7 - i] = static_cast<char>(page_ >> (8 * i));
+    auto r = s == Stmt::kLast ? engine_->Run(lease->get(), family_, s, {limit_bytes})
+                              : engine_->Run(lease->get(), family_, s, {key, limit_bytes});
+    if (!r.ok()) {
+      status_ = r.status();
+      return;
+    }
+    status_ = Status::Ok();
+    const int n = PQntuples(r->get());
+    rows_.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      rows_.emplace_back(std::string(PQgetvalue(r->get(), i, 0), PQgetlength(r->get(), i, 0)),
+                         std::string(PQgetvalue(r->get(), i, 1), PQgetlength(r->get(), i, 1)));
+    }
+    more_ = static_cast<std::size_t>(n) == page_;
+  }
+
+  const PostgresEngine* engine_;
+  Family family_;
+  std::vector<std::pair<std::string, std::string>> rows_;
+  std::size_t index_ = 0;
+  std::size_t page_ = 16;
+  bool forward_ = true;
+  bool more_ = false;
+  Status status_;
+};
+
+std::unique_ptr<KvIterator> PostgresEngine::NewIterator(Family family) const {
+  return std::make_unique<PgIterator>(this, family);
+}
+
+}  // namespace
+
+bool IsPostgresUrl(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+Result<std::unique_ptr<KvEngine>> OpenPostgresEngine(const PostgresEngineOptions& options) {
+  return PostgresEngine::Open(options);
+}
+
+}  // namespace timetrail
