@@ -1,5 +1,7 @@
 #include "cli/backend.h"
 
+#include "storage/postgres_engine.h"
+
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 #include "json/json_writer.h"
 #include "json/raw_json.h"
 #include "server/api.h"
+#include "storage/postgres_engine.h"
 #include "subscribe/hub.h"
 
 namespace timetrail::cli {
@@ -61,8 +64,9 @@ class ServerBackend final : public Backend {
 
 class DataBackend final : public Backend {
  public:
-  DataBackend(std::string dir, std::unique_ptr<EventStore> store)
-      : dir_(std::move(dir)),
+  // "where": what Describe() says, e.g. "data directory ./timetrail-data".
+  DataBackend(std::string where, std::unique_ptr<EventStore> store)
+      : where_(std::move(where)),
         store_(std::move(store)),
         hub_(store_.get()),
         api_(store_.get(), &hub_, &metrics_) {
@@ -146,12 +150,12 @@ class DataBackend final : public Backend {
     return Status::Ok();
   }
 
-  std::string Describe() const override { return "data directory " + dir_; }
+  std::string Describe() const override { return where_; }
 
   EventStore* store() override { return store_.get(); }
 
  private:
-  std::string dir_;
+  std::string where_;
   std::unique_ptr<EventStore> store_;
   subscribe::SubscriptionHub hub_;
   server::Metrics metrics_;
@@ -162,6 +166,31 @@ class DataBackend final : public Backend {
 
 Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access access,
                                              Options store_options) {
+  if (!target.store_url.empty()) {
+    if (!IsPostgresUrl(target.store_url)) {
+      return Status::InvalidArgument("--store must be a postgresql:// URL, got '" +
+                                     target.store_url + "' (a data directory goes in --data)");
+    }
+    store_options.postgres_schema =
+        target.store_schema.empty() ? std::string("timetrail_store") : target.store_schema;
+    store_options.create_if_missing = access == Access::kCreate;
+    store_options.read_only = access == Access::kRead;
+    std::string where = DescribePostgresStore(target.store_url, store_options.postgres_schema);
+    Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, target.store_url);
+    if (access == Access::kWriteIfFree && !store.ok() &&
+        store.status().code() == StatusCode::kUnavailable) {
+      store_options.read_only = true;
+      store = EventStore::Open(store_options, target.store_url);
+    }
+    if (!store.ok()) {
+      Status s = store.status();
+      if (s.code() == StatusCode::kUnavailable) return s;
+      return s.WithPrefix("cannot open the " + where);
+    }
+    auto backend = std::make_unique<DataBackend>(where, std::move(*store));
+    TT_RETURN_IF_ERROR(backend->Init());
+    return std::unique_ptr<Backend>(std::move(backend));
+  }
   if (target.data_dir.empty()) {
     TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
     address.ca_file = target.ca_file;
@@ -188,7 +217,8 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access
     if (s.code() == StatusCode::kUnavailable) return s;
     return s.WithPrefix("cannot open data directory '" + target.data_dir + "'");
   }
-  auto backend = std::make_unique<DataBackend>(target.data_dir, std::move(*store));
+  auto backend =
+      std::make_unique<DataBackend>("data directory " + target.data_dir, std::move(*store));
   TT_RETURN_IF_ERROR(backend->Init());
   return std::unique_ptr<Backend>(std::move(backend));
 }

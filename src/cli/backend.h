@@ -46,6 +46,8 @@ class Backend {
 struct TargetOptions {
   std::string server;  // URL; used unless data_dir is set
   std::string data_dir;
+  std::string store_url;     // a store kept in PostgreSQL; used instead of data_dir when set
+  std::string store_schema;  // its schema (Options::postgres_schema)
   std::string token;    // API token sent as "Authorization: Bearer" in server mode
   std::string ca_file;  // certificate authorities for an https server; empty: the system's
 };

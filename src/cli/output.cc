@@ -13,6 +13,14 @@ void AddCommonOptions(CLI::App* cmd, CommonOptions* options) {
   cmd->add_option("--data", options->target.data_dir,
                   "Work directly on this data directory instead (reads: opened read-only, also "
                   "while a server holds it; writes: no other process may hold it)");
+  cmd->add_option("--store", options->target.store_url,
+                  "Work directly on a store kept in PostgreSQL instead (postgresql://...); "
+                  "writes need no other timetrail writing to it")
+      ->envname("TIMETRAIL_STORE");
+  cmd->add_option("--store-schema", options->target.store_schema,
+                  "Schema of the --store database that holds the store")
+      ->envname("TIMETRAIL_STORE_SCHEMA")
+      ->default_str("timetrail_store");
   cmd->add_option("--token", options->target.token,
                   "API token for a server with authentication on (docs/security.md)")
       ->envname("TIMETRAIL_TOKEN");

@@ -13,6 +13,7 @@
 #include "capture/capture.h"
 #include "capture/capture_api.h"
 #include "server/http_server.h"
+#include "storage/postgres_engine.h"
 #include "timetrail/store.h"
 
 namespace timetrail::cli {
@@ -23,6 +24,8 @@ using server::ServerOptions;
 
 struct ServeFlags {
   std::string data = "./timetrail-data";
+  std::string store;  // a postgresql:// URL: the store is kept there instead of in "data"
+  std::string store_schema = "timetrail_store";
   std::string listen = "127.0.0.1:7070";
   std::string config;
   std::size_t max_body_bytes = 20u << 20;
@@ -178,10 +181,19 @@ int RunServe(const ServeFlags& f) {
   }
   Options options;
   options.sync = !f.no_sync;
-  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, f.data);
+  options.postgres_schema = f.store_schema;
+  const std::string location = f.store.empty() ? f.data : f.store;
+  const std::string where = f.store.empty() ? "data directory '" + f.data + "'"
+                                            : DescribePostgresStore(f.store, f.store_schema);
+  if (!f.store.empty() && !IsPostgresUrl(f.store)) {
+    std::cerr << "timetrail serve: --store must be a postgresql:// URL, got '" << f.store
+              << "' (a data directory goes in --data)\n";
+    return 2;
+  }
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, location);
   if (!store.ok()) {
-    std::cerr << "timetrail serve: cannot open data directory '" << f.data
-              << "': " << store.status().ToString() << "\n";
+    std::cerr << "timetrail serve: cannot open " << where << ": " << store.status().ToString()
+              << "\n";
     return store.status().code() == StatusCode::kUnavailable ? 5 : 1;
   }
   std::unique_ptr<capture::BackgroundCapture> capture;
@@ -217,7 +229,7 @@ int RunServe(const ServeFlags& f) {
     std::cout << "listening on " << (so.tls_cert_file.empty() ? "http" : "https") << "://"
               << server.address() << std::endl;
     ReportAuth(server, so.auth.required, f.data);
-    std::cerr << "timetrail serve: data directory '" << f.data << "', last position "
+    std::cerr << "timetrail serve: " << where << ", last position "
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
     server.Run();
   }
@@ -241,6 +253,15 @@ void AddServeCommand(CLI::App& app) {
       "always 'listening on http://HOST:PORT' (https with --tls-cert). See docs/http-api.md.");
   cmd->add_option("--data", flags->data, "Data directory (created if missing)")
       ->envname("TIMETRAIL_DATA")
+      ->capture_default_str();
+  cmd->add_option("--store", flags->store,
+                  "Keep the store in this PostgreSQL database instead of --data, e.g. "
+                  "postgresql://timetrail@db/shop (one writing server per store; see "
+                  "docs/postgresql-store.md)")
+      ->envname("TIMETRAIL_STORE");
+  cmd->add_option("--store-schema", flags->store_schema,
+                  "Schema of the --store database that holds the store (created if missing)")
+      ->envname("TIMETRAIL_STORE_SCHEMA")
       ->capture_default_str();
   cmd->add_option("--listen", flags->listen, "Address to listen on, HOST:PORT (port 0: any free)")
       ->envname("TIMETRAIL_LISTEN")

@@ -28,6 +28,9 @@ struct PostgresEngineOptions {
 // Whether a store location names a PostgreSQL database rather than a data directory.
 bool IsPostgresUrl(std::string_view location);
 
+// "PostgreSQL store 'SCHEMA' at URL" with any password in the URL left out, for messages.
+std::string DescribePostgresStore(std::string_view url, std::string_view schema);
+
 Result<std::unique_ptr<KvEngine>> OpenPostgresEngine(const PostgresEngineOptions& options);
 
 }  // namespace timetrail

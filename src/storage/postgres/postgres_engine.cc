@@ -199,8 +199,10 @@ Lease::~Lease() {
 Result<Conn> PostgresEngine::Connect() const {
   Conn conn(PQconnectdb(options_.url.c_str()));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    return Status::Unavailable("PostgreSQL store: cannot connect to " + options_.url + ": " +
-                               (conn ? PQerrorMessage(conn.get()) : "out of memory"));
+    std::string why = conn ? PQerrorMessage(conn.get()) : "out of memory";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return Status::Unavailable("cannot connect to the " +
+                               DescribePostgresStore(options_.url, options_.schema) + ": " + why);
   }
   // Notices ("schema ... already exists, skipping") are not errors; the store says nothing.
   PQsetNoticeProcessor(
@@ -580,6 +582,25 @@ std::unique_ptr<KvIterator> PostgresEngine::NewIterator(Family family) const {
 }
 
 }  // namespace
+
+std::string DescribePostgresStore(std::string_view url, std::string_view schema) {
+  std::string shown(url);
+  // postgresql://user:secret@host/db -> postgresql://user@host/db
+  std::size_t scheme = shown.find("://");
+  std::size_t at = shown.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  std::size_t slash = shown.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme != std::string::npos && at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    std::size_t colon = shown.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) shown.erase(colon, at - colon);
+  }
+  // ...?password=secret&... -> ...?password=...&...
+  std::size_t p = shown.find("password=");
+  if (p != std::string::npos) {
+    std::size_t end = shown.find('&', p);
+    shown.replace(p + 9, (end == std::string::npos ? shown.size() : end) - (p + 9), "...");
+  }
+  return "PostgreSQL store '" + std::string(schema) + "' at " + shown;
+}
 
 bool IsPostgresUrl(std::string_view location) {
   return location.starts_with("postgresql://") || location.starts_with("postgres://");

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# A store kept in PostgreSQL, end to end with the real binary (run under
+# tests/support/with_postgres.sh, which sets TIMETRAIL_PG_URL): `serve --store` appends and
+# reads, one writing process per store, direct commands with --store beside the server, a
+# kill -9 and a restart that keeps every acknowledged event, and clear errors for bad input.
+#
+#   tests/support/with_postgres.sh tests/cli/postgres_store_test.sh path/to/timetrail
+set -euo pipefail
+tt=$1
+url=$TIMETRAIL_PG_URL
+work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-pgstore-XXXXXX")
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_contains() {  # file, text
+  grep -qF -- "$2" "$1" || { echo "--- $1:" >&2; cat "$1" >&2; fail "expected '$2' in $1"; }
+}
+
+start_server() {
+  "$tt" serve --store "$url" --store-schema shop_events --listen 127.0.0.1:0 --auth off \
+    >"$work/serve.out" 2>"$work/serve.err" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    if grep -q '^listening on ' "$work/serve.out" 2>/dev/null; then
+      base=$(sed -n 's/^listening on //p' "$work/serve.out" | head -1)
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; fail "serve exited"; }
+    sleep 0.1
+  done
+  fail "serve did not start"
+}
+
+echo "1. serve --store: appends are acknowledged and read back"
+start_server
+expect_contains "$work/serve.err" "PostgreSQL store 'shop_events' at postgresql://"
+for i in 0 1 2; do
+  curl -sf -X POST "$base/v1/streams/order-42" -H 'Content-Type: application/json' \
+    -d "{\"expected_revision\": $([ $i = 0 ] && echo '"no_stream"' || echo $((i - 1))), \"events\": [{\"type\": \"\$patch\", \"data\": {\"step\": $i}, \"metadata\": {\"actor\": \"alice\"}}]}" \
+    >"$work/append-$i.json" || fail "append $i"
+done
+curl -sf "$base/v1/entities/order-42" >"$work/entity.json"
+expect_contains "$work/entity.json" '"step":2'
+# The rows are in the schema's tables.
+rows=$(psql "$url" -qAtc "SELECT count(*) FROM shop_events.log")
+[ "$rows" = 3 ] || fail "expected 3 rows in shop_events.log, found $rows"
+# A conflict is refused and changes nothing.
+code=$(curl -s -o "$work/conflict.json" -w '%{http_code}' -X POST "$base/v1/streams/order-42" \
+  -H 'Content-Type: application/json' -d '{"expected_revision": 0, "events": [{"type": "x"}]}')
+[ "$code" = 409 ] || fail "a stale expected revision gave HTTP $code"
+
+echo "2. one writing process per store"
+if "$tt" serve --store "$url" --store-schema shop_events --listen 127.0.0.1:0 --auth off \
+    >"$work/second.out" 2>"$work/second.err"; then
+  fail "a second server on the same store started"
+else
+  [ $? = 5 ] || fail "a second server exited with the wrong code"
+fi
+expect_contains "$work/second.err" "in use by another timetrail process"
+if "$tt" append order-42 -t x --store "$url" --store-schema shop_events >"$work/append.out" 2>&1; then
+  fail "a direct append beside the server succeeded"
+fi
+expect_contains "$work/append.out" "in use by another timetrail process"
+
+echo "3. direct reads beside the server"
+"$tt" read order-42 --store "$url" --store-schema shop_events --json >"$work/read.json"
+expect_contains "$work/read.json" '"revision":2'
+"$tt" verify --store "$url" --store-schema shop_events >"$work/verify.out" 2>&1 ||
+  { cat "$work/verify.out" >&2; fail "verify beside the server"; }
+
+echo "4. kill -9 and restart: every acknowledged event is there, and appends go on"
+kill -9 "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+start_server
+curl -sf "$base/v1/streams/order-42" >"$work/after.json"
+for i in 0 1 2; do expect_contains "$work/after.json" "\"step\": $i"; done
+curl -sf -X POST "$base/v1/streams/order-42" -H 'Content-Type: application/json' \
+  -d '{"expected_revision": 2, "events": [{"type": "$patch", "data": {"step": 3}}]}' \
+  >"$work/append-3.json" || fail "append after the restart"
+expect_contains "$work/append-3.json" '"first_position":4'
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+"$tt" verify --store "$url" --store-schema shop_events >"$work/verify2.out" 2>&1 ||
+  { cat "$work/verify2.out" >&2; fail "verify after the restart"; }
+
+echo "5. bad input gets a clear error"
+if "$tt" serve --store /tmp/not-a-url --listen 127.0.0.1:0 >"$work/bad.out" 2>&1; then
+  fail "serve accepted a --store that is not a URL"
+else
+  [ $? = 2 ] || fail "a bad --store exited with the wrong code"
+fi
+expect_contains "$work/bad.out" "--store must be a postgresql:// URL"
+if "$tt" read order-42 --store "postgresql://nobody:secret@127.0.0.1:1/none" >"$work/down.out" 2>&1; then
+  fail "a read from an unreachable database succeeded"
+fi
+expect_contains "$work/down.out" "cannot connect to the PostgreSQL store 'timetrail_store' at postgresql://nobody@127.0.0.1:1/none"
+if grep -q secret "$work/down.out"; then fail "the password was printed"; fi
+if "$tt" read order-42 --store "$url" --store-schema no_such_schema >"$work/missing.out" 2>&1; then
+  fail "a read of a store that does not exist succeeded"
+fi
+expect_contains "$work/missing.out" "schema 'no_such_schema' does not exist"
+echo "ok"
