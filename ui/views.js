@@ -145,7 +145,9 @@ async function changeOf(name, e) {
   if (!DOC_TYPES.has(e.type)) return null;
   if (e.revision === 0) {
     const st = await api.entity(name, { at_revision: 0 });
-    return { before: undefined, patch: st.exists ? [{ op: 'add', path: '', value: st.state }] : [] };
+    // The first event creates the document: each of its members is an addition.
+    const members = st.exists && st.state && typeof st.state === 'object' ? Object.entries(st.state) : [];
+    return { before: undefined, patch: members.map(([k, v]) => ({ op: 'add', path: '/' + k.replace(/~/g, '~0').replace(/\//g, '~1'), value: v })) };
   }
   const d = await api.diff(name, { from: e.revision - 1, to: e.revision });
   return { before: d.from?.state, patch: d.patch };
@@ -374,8 +376,8 @@ async function activity(ctx) {
     { name: 'type', label: 'Types', placeholder: '$put,$patch' },
     { name: 'since', label: 'Since', placeholder: '2026-11-01' },
     { name: 'until', label: 'Until', placeholder: 'now' }], q, (v) => link('activity', v)));
-  const params = Object.fromEntries(['actor', 'stream_prefix', 'type', 'since', 'until', 'cursor'].map((k) => [k, q.get(k) || undefined]));
-  const page = await api.activity({ ...params, limit: Number(q.get('limit')) || 50 });
+  const params = Object.fromEntries(['actor', 'stream_prefix', 'type', 'since', 'until', 'cursor', 'limit'].map((k) => [k, q.get(k) || undefined]));
+  const page = await api.activity({ ...params, limit: params.limit || 50 });
   if (!ctx.alive()) return;
   if (!page.events.length) { ctx.root.append(h('p.muted.empty', 'No matching events.')); return; }
   ctx.root.append(h('table.activity',

@@ -37,9 +37,10 @@ function createToken(dataDir, args) {
   return execFileSync(BIN, ['token', 'create', '--data', dataDir, ...args], { encoding: 'utf8' }).trim();
 }
 
-// Starts `timetrail serve` with extra flags and returns {url, stop}.
+// Starts `timetrail serve` (opts.bin, default TIMETRAIL_BIN; in opts.cwd) with extra flags and
+// returns {url, stop}.
 export async function startServer(dataDir, extra = [], opts = {}) {
-  const proc = spawn(BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...extra],
+  const proc = spawn(opts.bin || BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'], cwd: opts.cwd, env: { ...process.env, ...(opts.env || {}) } });
   const line = await new Promise((resolve, reject) => {
     let out = '';
