@@ -323,10 +323,13 @@ async function revert(ctx, name, info) {
   const result = h('div.result');
   const section = h('section.card.revert',
     h('h2', `Revert to revision ${to}`),
-    h('p', 'This appends a new event that restores the state of revision ', h('strong', String(to)),
-      '. Nothing is erased: the history keeps every change, and the revert itself.'),
-    h('p.expected', 'Protects against concurrent changes: expected revision ', h('strong#expected', String(info.revision)),
-      '. If anyone changes the stream first, the revert is refused.'),
+    capture
+      ? h('p', 'This row is captured from PostgreSQL: the revert puts it back in the source database as it was at revision ',
+        h('strong', String(to)), ', in one transaction that says it is a revert; the capture then records it like any other change.')
+      : [h('p', 'This appends a new event that restores the state of revision ', h('strong', String(to)),
+        '. Nothing is erased: the history keeps every change, and the revert itself.'),
+      h('p.expected', 'Protects against concurrent changes: expected revision ', h('strong#expected', String(info.revision)),
+        '. If anyone changes the stream first, the revert is refused.')],
     h('h3', 'What it will change'), patchView(d.patch, d.from?.state));
   ctx.root.append(section);
 
@@ -344,12 +347,13 @@ async function revert(ctx, name, info) {
       onsubmit: async (ev) => {
         ev.preventDefault();
         result.replaceChildren();
+        if (!reason.value.trim()) { result.append(h('div.error', 'A reason is required.')); return; }
         try {
           const r = await api.captureRevert(body(false));
           result.append(h('div.flash', `Reverted ${r.rows_changed} row(s) in the source; the capture records the change.`));
         } catch (err) { result.append(errorBox(err)); }
       },
-    }, h('label', 'Reason', reason), h('label', 'Actor', actor), h('button.danger', { type: 'submit' }, 'Revert in the source database')), result);
+    }, h('label', 'Reason', reason), h('label', 'Actor', actor), h('button.danger#do-source-revert', { type: 'submit' }, 'Revert in the source database')), result);
     return;
   }
   section.append(h('form.revert-form', {
