@@ -77,6 +77,13 @@ async function find(ctx) {
       if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 403 && err.status !== 400)) throw err;
     }
   }
+  // A captured table (schema.table/): open one of its rows by its key.
+  if (/^[^/]+\.[^/]+\/$/.test(q)) {
+    const key = h('input#row-key', { type: 'text', placeholder: '42 (a composite key: 42,1)', autocomplete: 'off' });
+    results.append(h('form.filters.rowkey', {
+      onsubmit: (ev) => { ev.preventDefault(); if (key.value.trim()) go(link('stream', q + key.value.trim())); },
+    }, h('label.field', h('span', `Row of ${q.slice(0, -1)} by key`), key), h('button', { type: 'submit' }, 'Open row')));
+  }
   await streamList(ctx, q, results, ctx.q.get('cursor'));
 }
 

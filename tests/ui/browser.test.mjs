@@ -173,8 +173,16 @@ describe('web UI', () => {
     const c = await append(fx, 'live/1', [{ type: 'ping', data: { n: 3 } }]);
     await page.click('#live-toggle');
     await page.waitForSelector(`#live-events li[data-position="${c.position}"]`);
-    const positions = await page.locator('#live-events li').evaluateAll((els) => els.map((e) => Number(e.dataset.position)));
+    let positions = await page.locator('#live-events li').evaluateAll((els) => els.map((e) => Number(e.dataset.position)));
     assert.deepEqual(positions, [c.position, b.position, a.position], 'each event once, newest first');
+    // The server goes away and comes back: the page reconnects by itself, sending the last
+    // position it saw as Last-Event-ID, and shows what was written meanwhile exactly once.
+    await fx.restart();
+    const d = await append(fx, 'live/3', [{ type: 'ping', data: { n: 4 } }]);
+    await page.waitForSelector(`#live-events li[data-position="${d.position}"]`, { timeout: 30000 });
+    await page.waitForSelector('#live-status.live');
+    positions = await page.locator('#live-events li').evaluateAll((els) => els.map((e) => Number(e.dataset.position)));
+    assert.deepEqual(positions, [d.position, c.position, b.position, a.position], 'nothing lost or repeated across the restart');
     await done(page);
   });
 

@@ -59,6 +59,13 @@ it('finds a captured table and row, shows who changed it, and reverts it in the 
   await page.waitForFunction(() => location.hash === '#/find?q=public.orders%2F');
   await page.waitForSelector('ul.streams');
   assert.deepEqual((await page.locator('ul.streams a.stream').allTextContents()).sort(), ['public.orders/42', 'public.orders/43']);
+  // A row by its key.
+  await page.fill('#row-key', '43');
+  await page.press('#row-key', 'Enter');
+  await page.waitForFunction(() => location.hash === '#/stream/public.orders%2F43');
+  await page.waitForSelector('li.tl-event');
+  assert.match(await page.textContent('li.tl-event'), /alice/);
+  await page.goBack();
   await page.click('ul.streams a.stream:text-is("public.orders/42")');
   await page.waitForSelector('li.tl-event[data-revision="1"]');
   const rev1 = page.locator('li.tl-event[data-revision="1"]');

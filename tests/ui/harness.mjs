@@ -37,10 +37,10 @@ function createToken(dataDir, args) {
   return execFileSync(BIN, ['token', 'create', '--data', dataDir, ...args], { encoding: 'utf8' }).trim();
 }
 
-// Starts `timetrail serve` (opts.bin, default TIMETRAIL_BIN; in opts.cwd) with extra flags and
-// returns {url, stop}.
+// Starts `timetrail serve` (opts.bin, default TIMETRAIL_BIN; in opts.cwd; on opts.listen, default
+// a free port) with extra flags and returns {url, stop}.
 export async function startServer(dataDir, extra = [], opts = {}) {
-  const proc = spawn(opts.bin || BIN, ['serve', '--data', dataDir, '--listen', '127.0.0.1:0', ...extra],
+  const proc = spawn(opts.bin || BIN, ['serve', '--data', dataDir, '--listen', opts.listen || '127.0.0.1:0', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'], cwd: opts.cwd, env: { ...process.env, ...(opts.env || {}) } });
   const line = await new Promise((resolve, reject) => {
     let out = '';
@@ -92,11 +92,17 @@ export async function setup() {
     dir, data, server, url: server.url, browser, tokens: { admin, reader, expiring, expiresAt },
     async close() {
       await browser.close().catch(() => {});
-      await server.stop();
+      await fx.server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
   fx.http = (method, path, body, token = admin) => http(fx.url, method, path, body, token);
+  // Stops the server and starts it again on the same port: open pages lose their connections.
+  fx.restart = async () => {
+    await fx.server.stop();
+    const listen = new URL(fx.url).host;
+    fx.server = await until(() => startServer(data, ['--auth', 'on'], { listen }), 'the server to start again on ' + listen);
+  };
   return fx;
 }
 
