@@ -60,13 +60,17 @@ export function errorBox(err) {
 // The token's public id: tt_<id>_<secret>.
 const tokenId = (t) => (/^tt_([0-9a-f]+)_/.exec(t)?.[1]) || 'token';
 
+// The last refusal of the current token (401), shown beside it until the user signs in again.
+let refused = null;
+
 function renderAuth() {
   const box = $('#auth');
   box.replaceChildren();
   const t = getToken();
   if (t) {
     box.append(h('span.who', { title: 'The token is kept in this tab only (sessionStorage)' }, 'token ', h('code', tokenId(t))),
-      h('button.link#signout', { type: 'button', onclick: () => { setToken(''); renderAuth(); render(); } }, 'Sign out'));
+      refused ? h('span.refused#auth-state', { title: refused.message }, refused.title.startsWith('Token ') ? refused.title.slice(6) : 'refused') : null,
+      h('button.link#signout', { type: 'button', onclick: () => { setToken(''); refused = null; renderAuth(); render(); } }, 'Sign out'));
   } else {
     box.append(h('button#signin-open', { type: 'button', onclick: () => showSignIn(true) }, 'Sign in'));
   }
@@ -80,6 +84,7 @@ function showSignIn(show) {
     onsubmit: (ev) => {
       ev.preventDefault();
       setToken(input.value);
+      refused = null;
       showSignIn(false);
       renderAuth();
       render();
@@ -171,7 +176,7 @@ function start() {
   });
   window.addEventListener('hashchange', render);
   document.addEventListener('keydown', onKey);
-  onAuthError(() => { renderAuth(); });
+  onAuthError((err) => { refused = err; renderAuth(); });
   renderAuth();
   if (!getToken()) showSignIn(true);
   render();

@@ -51,8 +51,8 @@ ApiResponse ServeUi(const ApiRequest& request) {
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
   if (request.method != "GET") {
-    ApiResponse r = ErrorResponse(405, "method_not_allowed",
-                                  request.method + " is not allowed here; use GET");
+    ApiResponse r =
+        ErrorResponse(405, "method_not_allowed", request.method + " is not allowed here; use GET");
     r.headers.emplace_back("Allow", "GET");
     return r;
   }
@@ -71,8 +71,10 @@ ApiResponse ServeUi(const ApiRequest& request) {
   if (asset == nullptr) {
     // A path whose last segment has no extension is one of the app's routes (a deep link):
     // the app reads it from the location. A missing file is a plain 404.
-    std::string_view last = rel.substr(rel.rfind('/') == std::string_view::npos ? 0 : rel.rfind('/') + 1);
-    bool app_route = last.find('.') == std::string_view::npos && rel.find("..") == std::string_view::npos;
+    std::string_view last =
+        rel.substr(rel.rfind('/') == std::string_view::npos ? 0 : rel.rfind('/') + 1);
+    bool app_route =
+        last.find('.') == std::string_view::npos && rel.find("..") == std::string_view::npos;
     if (app_route) asset = FindAsset("index.html");
   }
   if (asset == nullptr) {

@@ -48,6 +48,12 @@ describe('web UI', () => {
     await page.waitForSelector('li.tl-event');
     assert.equal(await page.evaluate(() => location.hash), '#/stream/friend-1');
     assert.equal(await page.locator('li.tl-event').count(), 3);
+    // An event by its id.
+    const ev = (await fx.http('GET', '/v1/streams/friend-2')).json.events[0];
+    await page.fill('#q', ev.id);
+    await page.press('#q', 'Enter');
+    await page.waitForSelector(`.results .event[data-position="${ev.position}"]`);
+    assert.equal(await page.textContent('.results .event a.stream'), 'friend-2');
     await done(page);
   });
 
@@ -248,6 +254,7 @@ describe('web UI', () => {
     assert.equal(await page.textContent('.error .title'), 'Token expired');
     assert.match(await page.textContent('.error .message'), /expired at/);
     assert.equal(await page.getAttribute('.error', 'data-status'), '401');
+    assert.equal(await page.textContent('#auth-state'), 'expired', 'the header says so too');
     await shot(page, 'expired');
     await page.context().close();
   });
