@@ -37,6 +37,19 @@ bool Matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
+// Whether a path names a file (ends in an extension of the files a page loads) rather than one
+// of the app's routes.
+bool LooksLikeFile(std::string_view rel) {
+  std::size_t dot = rel.rfind('.');
+  if (dot == std::string_view::npos || rel.find('/', dot) != std::string_view::npos) return false;
+  std::string_view ext = rel.substr(dot + 1);
+  for (std::string_view known : {"html", "js", "mjs", "css", "svg", "png", "ico", "json", "map",
+                                 "txt", "webmanifest", "woff", "woff2", "jpg", "jpeg", "gif"}) {
+    if (ext == known) return true;
+  }
+  return false;
+}
+
 void AddCommonHeaders(ApiResponse* r) {
   r->headers.emplace_back("Content-Security-Policy", std::string(kContentSecurityPolicy));
   r->headers.emplace_back("X-Content-Type-Options", "nosniff");
@@ -69,12 +82,9 @@ ApiResponse ServeUi(const ApiRequest& request) {
   if (rel.empty()) rel = "index.html";
   const UiAsset* asset = FindAsset(rel);
   if (asset == nullptr) {
-    // A path whose last segment has no extension is one of the app's routes (a deep link):
-    // the app reads it from the location. A missing file is a plain 404.
-    std::string_view last =
-        rel.substr(rel.rfind('/') == std::string_view::npos ? 0 : rel.rfind('/') + 1);
-    bool app_route =
-        last.find('.') == std::string_view::npos && rel.find("..") == std::string_view::npos;
+    // A deep link into the app (a stream name may hold dots: /ui/stream/public.orders%2F42)
+    // gets index.html, which reads its route from the location; a missing file is a plain 404.
+    bool app_route = !LooksLikeFile(rel) && rel.find("..") == std::string_view::npos;
     if (app_route) asset = FindAsset("index.html");
   }
   if (asset == nullptr) {

@@ -78,7 +78,7 @@ it('serves /ui/ without a token while the API needs one', async () => {
 
 it('gives deep links index.html and a missing file 404', async () => {
   const index = readFileSync(join(UI_DIR, 'index.html'), 'utf8');
-  for (const path of ['/ui/activity', '/ui/stream/public.orders%2F42/diff']) {
+  for (const path of ['/ui/activity', '/ui/stream/public.orders%2F42/diff', '/ui/stream/public.orders%2F42']) {
     const res = await fetch(server.url + path);
     assert.equal(res.status, 200, path);
     assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');

@@ -74,8 +74,10 @@ describe('web UI', () => {
     await done(page);
   });
 
-  it('pages through a long timeline', async () => {
-    const page = await openPage(fx, '#/stream/counter');
+  it('pages through a long timeline (opened by a deep link path)', async () => {
+    const page = await openPage(fx, '#/');
+    await page.goto(fx.url + '/ui/stream/counter');
+    await page.waitForFunction(() => location.pathname === '/ui/' && location.hash === '#/stream/counter');
     await page.waitForSelector('li.tl-event');
     const first = await page.locator('li.tl-event').evaluateAll((els) => els.map((e) => Number(e.dataset.revision)));
     assert.deepEqual(first, Array.from({ length: 20 }, (_, i) => 24 - i), 'the newest 20 events');
