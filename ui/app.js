@@ -69,7 +69,7 @@ function renderAuth() {
   const t = getToken();
   if (t) {
     box.append(h('span.who', { title: 'The token is kept in this tab only (sessionStorage)' }, 'token ', h('code', tokenId(t))),
-      refused ? h('span.refused#auth-state', { title: refused.message }, refused.title.startsWith('Token ') ? refused.title.slice(6) : 'refused') : null,
+      refused ? h('span.refused#auth-state', { title: refused.message }, refused.title.startsWith('Token ') ? refused.title.slice(6) : 'refused') : '',
       h('button.link#signout', { type: 'button', onclick: () => { setToken(''); refused = null; renderAuth(); render(); } }, 'Sign out'));
   } else {
     box.append(h('button#signin-open', { type: 'button', onclick: () => showSignIn(true) }, 'Sign in'));

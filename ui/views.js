@@ -395,7 +395,7 @@ async function activity(ctx) {
     h('thead', h('tr', ['when', 'stream', 'type', 'actor', 'reason', ''].map((c) => h('th', c)))),
     h('tbody', page.events.map((e) => h('tr', { dataset: { nav: '', position: e.position } },
       h('td', h('time', { title: e.recorded_at }, fmtTime(e.recorded_at))),
-      h('td', streamLink(e.stream)), h('td.type', e.type),
+      h('td', streamLink(e.stream)), h('td', h('span.type', e.type)),
       h('td.actor', who(e.metadata).actor || ''), h('td.reason', who(e.metadata).reason || ''),
       h('td', backdatedMark(e)))))));
   const pager = h('div.pager');

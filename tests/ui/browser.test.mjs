@@ -28,6 +28,7 @@ after(async () => { await fx?.close(); });
 
 async function done(page) {
   assert.deepEqual(page.problems, [], 'the page logged no errors (a CSP violation would show here)');
+  assert.doesNotMatch(await page.textContent('body'), /\b(null|undefined|NaN|\[object Object\])\b/, 'no placeholder leaks into the page');
   await page.context().close();
 }
 
@@ -133,7 +134,9 @@ describe('web UI', () => {
     await page.fill('#f-to', '2');
     await page.press('#f-to', 'Enter');
     await page.waitForFunction(() => location.hash.includes('from=0') && location.hash.includes('to=2'));
-    await page.waitForSelector('.sidebyside .pane:nth-child(2) .line.ins');
+    // (The default comparison is on screen until the new one draws: wait for the new one.)
+    await page.waitForFunction(() => [...document.querySelectorAll('.sidebyside .pane:nth-child(1) .line.del')]
+      .some((l) => l.textContent.includes('New York')));
     await shot(page, 'diff');
     const del = await page.locator('.sidebyside .pane:nth-child(1) .line.del').allTextContents();
     const ins = await page.locator('.sidebyside .pane:nth-child(2) .line.ins').allTextContents();
@@ -150,7 +153,11 @@ describe('web UI', () => {
     await page.fill('#f-actor', 'joey');
     await page.press('#f-actor', 'Enter');
     await page.waitForFunction(() => location.hash.includes('actor=joey'));
-    await page.waitForFunction(() => [...document.querySelectorAll('td.actor')].every((td) => td.textContent === 'joey'));
+    // (The old rows go when the view redraws: wait for the new ones, all by joey.)
+    await page.waitForFunction(() => {
+      const actors = [...document.querySelectorAll('td.actor')].map((td) => td.textContent);
+      return actors.length > 0 && actors.every((a) => a === 'joey');
+    });
     const streams = await page.locator('table.activity td a.stream').allTextContents();
     assert.deepEqual(streams, ['friend-2', 'friend-1'], 'newest first');
     await shot(page, 'activity');
