@@ -91,7 +91,17 @@ async function find(ctx) {
 // no list of streams: activity is the index of who changed what).
 async function streamList(ctx, prefix, into, cursor) {
   const seen = new Map();
-  const page = await api.activity({ stream_prefix: prefix, limit: 500, cursor });
+  let page;
+  try {
+    page = await api.activity({ stream_prefix: prefix, limit: 500, cursor });
+  } catch (err) {
+    // A token limited to prefixes may list only within them: say what to type.
+    if (err instanceof ApiError && err.status === 403 && !prefix.includes('/')) {
+      into.append(errorBox(err), h('p.muted.hint', 'Type one of your token’s stream prefixes in the search box (e.g. orders/) to list its streams.'));
+      return;
+    }
+    throw err;
+  }
   if (!ctx.alive()) return;
   for (const e of page.events) if (!seen.has(e.stream)) seen.set(e.stream, e);
   const tables = new Map();

@@ -243,6 +243,10 @@ describe('web UI', () => {
     await page.waitForSelector('.error');
     assert.equal(await page.getAttribute('.error', 'data-status'), '403');
     assert.match(await page.textContent('.error .title'), /Forbidden/);
+    // Find lists only within the token's prefix.
+    await page.goto(`${fx.url}/ui/#/find?q=${enc('acme/')}`);
+    await page.waitForSelector('ul.streams');
+    assert.deepEqual(await page.locator('ul.streams a.stream').allTextContents(), ['acme/order-1']);
     await page.goto(`${fx.url}/ui/#/stream/${enc('acme/order-1')}`);
     await page.waitForSelector('li.tl-event');
     // Reading is allowed; the revert (admin) is refused with the server's reason.
