@@ -51,7 +51,9 @@ export function errorBox(err) {
   const box = h('div.error', { role: 'alert', dataset: { status: e.status, code: e.code } },
     h('strong.title', e.title), h('span.message', e.message),
     h('span.muted', ` (HTTP ${e.status} ${e.code})`));
-  if (e.status === 401) box.append(h('div', h('button', { type: 'button', onclick: () => showSignIn(true) }, 'Sign in with another token')));
+  if (e.status === 401) {
+    box.append(h('div', h('button', { type: 'button', onclick: () => showSignIn(true) }, getToken() ? 'Sign in with another token' : 'Sign in')));
+  }
   return box;
 }
 
@@ -176,9 +178,14 @@ function start() {
   });
   window.addEventListener('hashchange', render);
   document.addEventListener('keydown', onKey);
-  onAuthError((err) => { refused = err; renderAuth(); });
+  // The sign-in box opens when the server first asks for a token (a server with
+  // authentication off never does).
+  onAuthError((err) => {
+    refused = getToken() ? err : null;
+    renderAuth();
+    if (!getToken()) showSignIn(true);
+  });
   renderAuth();
-  if (!getToken()) showSignIn(true);
   render();
 }
 

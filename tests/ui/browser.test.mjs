@@ -259,6 +259,18 @@ describe('web UI', () => {
     await page.context().close();
   });
 
+  it('asks for a token when the server needs one', async () => {
+    const page = await openPage(fx, '#/activity', null);
+    await page.waitForSelector('.error');
+    assert.equal(await page.textContent('.error .title'), 'Sign in needed');
+    assert.ok(await page.isVisible('#token'), 'the sign-in box is open');
+    await page.fill('#token', fx.tokens.admin);
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('table.activity');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('timetrail.token')), fx.tokens.admin);
+    await done(page);
+  });
+
   it('says so when the token has expired', async () => {
     await until(async () => (await fx.http('GET', '/v1/integrity', undefined, fx.tokens.expiring)).status === 401,
       'the short-lived token to expire');
