@@ -157,17 +157,26 @@ async function stream(ctx) {
 
 // ---- timeline --------------------------------------------------------------------------------
 
+const memberAdds = (doc) => (doc && typeof doc === 'object' ? Object.entries(doc) : [])
+  .map(([k, v]) => ({ op: 'add', path: '/' + k.replace(/~/g, '~0').replace(/\//g, '~1'), value: v }));
+
+// A diff's patch as people read it: a deletion removes the document (the API's patch replaces
+// it with null), and a creation adds each member.
+function readablePatch(d) {
+  if (d.from?.exists && !d.to?.exists) return [{ op: 'remove', path: '' }];
+  if (!d.from?.exists && d.to?.exists) return memberAdds(d.to.state);
+  return d.patch;
+}
+
 // The state change each event made: the diff between the revision before it and its own.
 async function changeOf(name, e) {
   if (!DOC_TYPES.has(e.type)) return null;
   if (e.revision === 0) {
     const st = await api.entity(name, { at_revision: 0 });
-    // The first event creates the document: each of its members is an addition.
-    const members = st.exists && st.state && typeof st.state === 'object' ? Object.entries(st.state) : [];
-    return { before: undefined, patch: members.map(([k, v]) => ({ op: 'add', path: '/' + k.replace(/~/g, '~0').replace(/\//g, '~1'), value: v })) };
+    return { before: undefined, patch: st.exists ? memberAdds(st.state) : [] };
   }
   const d = await api.diff(name, { from: e.revision - 1, to: e.revision });
-  return { before: d.from?.state, patch: d.patch };
+  return { before: d.from?.state, patch: readablePatch(d) };
 }
 
 async function timeline(ctx, name, info) {
@@ -295,7 +304,8 @@ async function diff(ctx, name, info) {
   if (!ctx.alive()) return;
   const left = new Map();
   const right = new Map();
-  for (const op of d.patch) {
+  const patch = readablePatch(d);
+  for (const op of patch) {
     if (op.op === 'remove') left.set(op.path, 'del');
     else if (op.op === 'add') right.set(op.path, 'ins');
     else { left.set(op.path, 'del'); right.set(op.path, 'ins'); }
@@ -303,7 +313,7 @@ async function diff(ctx, name, info) {
   const side = (s, marks, title) => h('div.pane', h('h3', title, ' ', h('span.muted', s && s.revision !== null && s.revision !== undefined ? `rev ${s.revision} · ${fmtTime(s.recorded_at)}` : '')),
     s?.exists ? jsonView(s.state, marks) : h('p.muted', '(does not exist)'));
   ctx.root.append(h('div.sidebyside', side(d.from, left, 'From'), side(d.to, right, 'To')),
-    h('h2', 'Changes ', h('span.muted', `(${d.patch.length})`)), patchView(d.patch, d.from?.state));
+    h('h2', 'Changes ', h('span.muted', `(${patch.length})`)), patchView(patch, d.from?.state));
   if (d.events?.length) {
     ctx.root.append(h('h2', 'Events in between'), h('ul.list', d.events.map((e) => h('li', { dataset: { nav: '' } }, eventRow(e, false)))));
     if (d.cursor) ctx.root.append(h('p.muted', 'More events in between than shown; see the timeline.'));
@@ -347,7 +357,7 @@ async function revert(ctx, name, info) {
         '. Nothing is erased: the history keeps every change, and the revert itself.'),
       h('p.expected', 'Protects against concurrent changes: expected revision ', h('strong#expected', String(info.revision)),
         '. If anyone changes the stream first, the revert is refused.')],
-    h('h3', 'What it will change'), patchView(d.patch, d.from?.state));
+    h('h3', 'What it will change'), patchView(readablePatch(d), d.from?.state));
   ctx.root.append(section);
 
   if (capture) {

@@ -72,6 +72,16 @@ describe('web UI', () => {
     assert.equal(await rev1.locator('ul.patch .old').textContent(), '"New York"');
     assert.equal(await rev1.locator('ul.patch .new').textContent(), '"Paris"');
     assert.equal(await rev1.locator('.backdated').count(), 0, 'an ordinary change is not marked');
+    // A deletion, and an event the document fold ignores (shown with its data).
+    await append(fx, 'friend-4', [{ type: '$put', data: { name: 'Gunther' } }]);
+    await append(fx, 'friend-4', [{ type: 'coffee-served', data: { cups: 2 } }]);
+    await append(fx, 'friend-4', [{ type: '$delete', metadata: { actor: 'gunther', reason: 'moved away' } }]);
+    await page.goto(`${fx.url}/ui/#/stream/friend-4`);
+    await page.waitForSelector('li.tl-event[data-revision="2"]');
+    assert.match(await page.textContent('li.tl-event[data-revision="2"] ul.patch'), /Gunther/);
+    assert.equal(await page.locator('li.tl-event[data-revision="2"] ul.patch li.op-remove').count(), 1);
+    assert.match(await page.textContent('li.tl-event[data-revision="1"] pre.json'), /"cups":2/);
+    assert.match(await page.textContent('p.info'), /deleted/);
     await done(page);
   });
 
