@@ -276,14 +276,14 @@ async function history(ctx, name) {
   const r = await api.history(name, params);
   if (!ctx.alive()) return;
   ctx.root.append(h('h2', 'History of ', h('code', path)),
-    h('table.history', h('thead', h('tr', ['value', 'from', 'to', 'actor', 'reason'].map((c) => h('th', c)))),
+    h('div.scroll', h('table.history', h('thead', h('tr', ['value', 'from', 'to', 'actor', 'reason'].map((c) => h('th', c)))),
       h('tbody', r.intervals.map((iv) => h('tr', { dataset: { nav: '' } },
         h('td.value', iv.exists ? h('code', short(iv.value, 120)) : h('span.muted', '(absent)')),
         h('td', h('a', { href: link('stream', name, 'state', { at_revision: iv.from.revision }) }, `rev ${iv.from.revision}`), ' ',
           h('time', fmtTime(params.valid_time ? iv.from.valid_from : iv.from.recorded_at))),
         h('td', iv.to ? [h('span', `rev ${iv.to.revision}`), ' ', h('time', fmtTime(params.valid_time ? iv.to.valid_from : iv.to.recorded_at))] : h('span.muted', 'now')),
         h('td.actor', who(iv.metadata).actor || ''),
-        h('td.reason', who(iv.metadata).reason || ''))))));
+        h('td.reason', who(iv.metadata).reason || '')))))));
   if (r.cursor) ctx.root.append(h('a.more', { href: link('stream', name, 'history', { ...Object.fromEntries(q), cursor: r.cursor }) }, 'Later intervals →'));
 }
 
@@ -411,13 +411,13 @@ async function activity(ctx) {
   const page = await api.activity({ ...params, limit: params.limit || 50 });
   if (!ctx.alive()) return;
   if (!page.events.length) { ctx.root.append(h('p.muted.empty', 'No matching events.')); return; }
-  ctx.root.append(h('table.activity',
+  ctx.root.append(h('div.scroll', h('table.activity',
     h('thead', h('tr', ['when', 'stream', 'type', 'actor', 'reason', ''].map((c) => h('th', c)))),
     h('tbody', page.events.map((e) => h('tr', { dataset: { nav: '', position: e.position } },
       h('td', h('time', { title: e.recorded_at }, fmtTime(e.recorded_at))),
       h('td', streamLink(e.stream)), h('td', h('span.type', e.type)),
       h('td.actor', who(e.metadata).actor || ''), h('td.reason', who(e.metadata).reason || ''),
-      h('td', backdatedMark(e)))))));
+      h('td', backdatedMark(e))))))));
   const pager = h('div.pager');
   if (q.get('cursor')) pager.append(h('a', { href: link('activity', { ...params, cursor: undefined }) }, '← Newest'));
   if (page.cursor) pager.append(h('a.older', { href: link('activity', { ...params, cursor: page.cursor }) }, 'Older →'));

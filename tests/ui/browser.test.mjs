@@ -297,9 +297,16 @@ describe('web UI', () => {
   it('fits a phone screen', async () => {
     const page = await openPage(fx, '#/stream/friend-1', fx.tokens.admin, { width: 390, height: 844 });
     await page.waitForSelector('li.tl-event');
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
     await shot(page, 'phone');
+    const views = [['#/stream/friend-1', 'li.tl-event'], ['#/stream/friend-1/state', 'section.state'],
+      ['#/stream/friend-1/diff?from=0&to=2', '.sidebyside'], ['#/stream/friend-1/history?path=%2Fcity', 'table.history'],
+      ['#/activity', 'table.activity'], ['#/live', '#live-status'], ['#/integrity', '#head-position'], ['#/', 'ul.streams']];
+    for (const [hash, ready] of views) {
+      await page.goto(`${fx.url}/ui/${hash}`);
+      await page.waitForSelector(ready);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${hash}: no horizontal scrolling on a phone (overflow ${overflow}px)`);
+    }
     await done(page);
   });
 });
