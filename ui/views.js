@@ -32,10 +32,21 @@ function filterForm(fields, values, toHref, submitLabel = 'Apply') {
 
 const streamLink = (s, ...rest) => h('a.stream', { href: link('stream', s, ...rest) }, s);
 
+// The actor, linked to everything they changed (activity).
+const actorLink = (m) => (m.actor
+  ? h('a.actor', { href: link('activity', { actor: m.actor }), title: 'everything changed by ' + m.actor }, m.actor)
+  : h('span.actor.muted', 'no actor'));
+
+// Where a captured row's change came from in PostgreSQL (docs/capture.md, "What is recorded").
+const sourceLine = (m) => (m.source && typeof m.source === 'object'
+  ? h('span.source', { title: `LSN ${m.source.lsn}, committed ${m.source.commit_time}` },
+    `${m.source.operation || 'change'} in ${m.source.table || 'the source'} · xid ${m.source.xid}`)
+  : null);
+
 function metaLine(e) {
   const m = who(e.metadata);
   return [
-    m.actor ? h('span.actor', { title: 'actor' }, m.actor) : h('span.actor.muted', 'no actor'),
+    actorLink(m),
     m.reason ? h('span.reason', { title: 'reason' }, '“' + m.reason + '”') : null,
   ];
 }
@@ -191,8 +202,9 @@ async function timeline(ctx, name, info) {
     list.append(h('li.tl-event' + (isBackdated(e) ? '.is-backdated' : ''), { dataset: { nav: '', revision: e.revision } },
       h('div.tl-head',
         h('span.type', e.type), h('span.rev', `rev ${e.revision}`),
-        h('span.actor' + (m.actor ? '' : '.muted'), m.actor || 'no actor'),
+        actorLink(m),
         m.reason ? h('span.reason', '“' + m.reason + '”') : null,
+        sourceLine(m),
         h('time.when', { title: 'recorded ' + e.recorded_at }, fmtTime(e.recorded_at)),
         backdatedMark(e)),
       c?.error ? errorBox(c.error) : c ? patchView(c.patch, c.before) : h('pre.json.small', short(e.data, 400)),
@@ -244,7 +256,7 @@ async function state(ctx, name, info) {
     h('h2', 'State ', desc),
     st.exists === false && st.revision === null ? h('p.muted', 'The entity did not exist yet.') : h('p.meta',
       h('span.rev', `revision ${st.revision} · position ${st.position}`), ' ',
-      h('span.actor', m.actor || 'no actor'), m.reason ? h('span.reason', ' “' + m.reason + '”') : null, ' ',
+      actorLink(m), m.reason ? h('span.reason', ' “' + m.reason + '”') : null, ' ',
       h('time', 'recorded ' + fmtTime(st.recorded_at)), ' · ', h('time', 'valid from ' + fmtTime(st.valid_from))),
     st.exists ? jsonView(st.state, new Map(), (ptr) => go(link('stream', name, 'history', { path: ptr })))
       : h('p.muted.deleted', 'Deleted (or not yet created) at this point.'),

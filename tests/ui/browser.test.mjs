@@ -72,6 +72,7 @@ describe('web UI', () => {
     assert.equal(await rev1.locator('ul.patch .old').textContent(), '"New York"');
     assert.equal(await rev1.locator('ul.patch .new').textContent(), '"Paris"');
     assert.equal(await rev1.locator('.backdated').count(), 0, 'an ordinary change is not marked');
+    assert.equal(await rev1.locator('a.actor').getAttribute('href'), '#/activity?actor=monica', 'the actor links to their activity');
     // A deletion, and an event the document fold ignores (shown with its data).
     await append(fx, 'friend-4', [{ type: '$put', data: { name: 'Gunther' } }]);
     await append(fx, 'friend-4', [{ type: 'coffee-served', data: { cups: 2 } }]);

@@ -72,6 +72,7 @@ it('finds a captured table and row, shows who changed it, and reverts it in the 
   assert.equal(await rev1.locator('.actor').textContent(), 'mallory');
   assert.match(await rev1.locator('.reason').textContent(), /refund by mistake/);
   assert.equal(await rev1.locator('ul.patch .new').textContent(), '"refunded"');
+  assert.match(await rev1.locator('.source').textContent(), /^update in public\.orders · xid \d+$/);
 
   await page.click('li.tl-event[data-revision="0"] a:text-is("revert to here")');
   await page.waitForFunction(() => /INSERT INTO "public"\."orders"/.test(document.querySelector('#sql')?.textContent || ''));
