@@ -9,7 +9,7 @@ namespace {
 // Only the UI's own files may run or be fetched by its pages: no inline script, no other
 // origin (the UI works offline), no framing.
 constexpr std::string_view kContentSecurityPolicy =
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "default-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'none'";
 
 const UiAsset* FindAsset(std::string_view path) {
