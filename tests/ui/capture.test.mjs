@@ -10,9 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
-import { chromium } from 'playwright-core';
-
-import { BIN, CHROMIUM, enc, http, openPage, shot, startServer, until } from './harness.mjs';
+import { BIN, CHROMIUM, chromium, enc, http, openPage, shot, startServer, until } from './harness.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PG_URL = process.env.TIMETRAIL_PG_URL;

@@ -8,7 +8,12 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+
+// playwright-core comes from tests/ui/package-lock.json (scripts/install-ui-test-deps.sh).
+const { chromium } = await import('playwright-core').catch((e) => {
+  throw new Error(`playwright-core is not installed in tests/ui: run scripts/install-ui-test-deps.sh (${e.message})`);
+});
+export { chromium };
 
 export const BIN = process.env.TIMETRAIL_BIN;
 if (!BIN) throw new Error('set TIMETRAIL_BIN to the timetrail binary');
