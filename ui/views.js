@@ -445,15 +445,20 @@ async function live(ctx) {
   ctx.root.append(h('h1', 'Live'), filterForm([
     { name: 'stream_prefix', label: 'Stream prefix', placeholder: 'all' },
     { name: 'types', label: 'Types', placeholder: 'all' }], q, (v) => link('live', v), 'Follow'));
-  // Start a little before the head, so the page shows the latest events at once.
-  const head = (await api.log({ limit: 1, stream_prefix: prefix || undefined })).head;
+  // Start where the URL says (from=POS), or a little before the head, so that the page shows
+  // the latest events at once.
+  let from = Number(q.get('from'));
+  if (!Number.isInteger(from) || from < 1) {
+    const head = (await api.log({ limit: 1, stream_prefix: prefix || undefined })).head;
+    from = Math.max(1, head - 19);
+  }
   if (!ctx.alive()) return;
   const status = h('span.status#live-status', 'connecting…');
   const list = h('ol.list.live#live-events');
   const count = h('span.muted');
   let n = 0;
   const tail = new LogTail({
-    from: Math.max(1, head - 19), stream_prefix: prefix || undefined, types: types || undefined,
+    from, stream_prefix: prefix || undefined, types: types || undefined,
     onEvent: (e) => {
       list.prepend(h('li', { dataset: { nav: '', position: e.position } }, eventRow(e, true)));
       if (list.children.length > 500) list.lastChild.remove();  // a tail, not an archive

@@ -209,6 +209,10 @@ describe('web UI', () => {
     await page.waitForSelector('#live-status.live');
     positions = await page.locator('#live-events li').evaluateAll((els) => els.map((e) => Number(e.dataset.position)));
     assert.deepEqual(positions, [d.position, c.position, b.position, a.position], 'nothing lost or repeated across the restart');
+    // A tail can start at any position of the log.
+    await page.goto(`${fx.url}/ui/#/live?stream_prefix=${enc('live/')}&from=${b.position}`);
+    await page.waitForFunction((want) => JSON.stringify([...document.querySelectorAll('#live-events li')]
+      .map((e) => Number(e.dataset.position))) === want, JSON.stringify([d.position, c.position, b.position]));
     await done(page);
   });
 
