@@ -54,8 +54,9 @@ export function isBackdated(e) {
   return e.valid_from && e.recorded_at && Date.parse(e.recorded_at) - Date.parse(e.valid_from) > 1000;
 }
 
+// A value as JSON on one line, cut at n characters.
 export const short = (v, n = 80) => {
-  const s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v);
+  const s = JSON.stringify(v);
   return s === undefined ? '—' : s.length > n ? s.slice(0, n - 1) + '…' : s;
 };
 

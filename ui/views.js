@@ -1,7 +1,7 @@
 // The views, one per URL: find, a stream's timeline, state, property history, diff and revert,
 // activity, the live tail and integrity. Each reads only the public HTTP API (api.js).
 import { api, ApiError, LogTail } from './api.js';
-import { h, fmtTime, ago, isBackdated, jsonView, patchView, short, who, atPointer } from './util.js';
+import { h, fmtTime, ago, isBackdated, jsonView, patchView, short, who } from './util.js';
 import { link, go, errorBox, setFlash } from './app.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -535,4 +535,3 @@ function verifyResult(r) {
 }
 
 export const views = { find, stream, activity, live, integrity };
-export { atPointer };
