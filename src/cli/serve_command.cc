@@ -231,6 +231,8 @@ int RunServe(const ServeFlags& f) {
     ReportAuth(server, so.auth.required, f.data);
     std::cerr << "timetrail serve: " << where << ", last position "
               << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
+    std::cerr << "timetrail serve: web UI at " << (so.tls_cert_file.empty() ? "http" : "https")
+              << "://" << server.address() << "/ui/ (docs/ui.md)" << std::endl;
     server.Run();
   }
   if (capture) (void)capture->Stop();  // before the store closes

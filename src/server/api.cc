@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "server/routes.h"
+#include "server/ui.h"
 
 namespace timetrail::server {
 namespace {
@@ -122,6 +123,9 @@ ApiResponse Api::Handle(const ApiRequest& request, Routed routed) {
 
 void Api::HandleAsync(const ApiRequest& request, Routed routed, Respond respond) {
   if (!routed.target_error.ok()) return respond(ErrorResponse(routed.target_error));
+  // The UI's files hold no data (every call the UI makes carries the user's token), so a
+  // browser can load the sign-in page before it has one.
+  if (routed.ui) return respond(ServeUi(request));
   RouteTable::Lookup& found = routed.found;
 
   // The order of refusals is part of the contract: who you are (401) and what you sent (415)
@@ -155,6 +159,11 @@ void Api::HandleAsync(const ApiRequest& request, Routed routed, Respond respond)
 
 Api::Routed Api::RouteOf(const ApiRequest& request) const {
   Routed routed;
+  if (IsUiPath(std::string_view(request.target).substr(0, request.target.find('?')))) {
+    routed.ui = true;
+    routed.runs = Runs::kQuick;  // bytes already in memory: no reason to hand it to a worker
+    return routed;
+  }
   // An undecodable target goes to the workers, whose answer says what is wrong with it.
   Result<Target> target = ParseTarget(request.target);
   if (!target.ok()) {

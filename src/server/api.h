@@ -44,6 +44,7 @@ class Api {
   struct Routed {
     Runs runs = Runs::kOnWorker;
     Status target_error;  // the target could not be parsed: the answer says why
+    bool ui = false;      // a file of the web UI (server/ui.h): static, served without a token
     Target target;
     RouteTable::Lookup found;
   };

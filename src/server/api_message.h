@@ -17,10 +17,11 @@ namespace timetrail::server {
 
 // Intentionally copyable.
 struct ApiRequest {
-  std::string method;        // "GET", "POST", ...
-  std::string target;        // path and query, still percent-encoded
-  std::string content_type;  // empty when absent
-  std::string if_match;      // empty when absent
+  std::string method;         // "GET", "POST", ...
+  std::string target;         // path and query, still percent-encoded
+  std::string content_type;   // empty when absent
+  std::string if_match;       // empty when absent
+  std::string if_none_match;  // empty when absent (the web UI's files answer 304 on a match)
   std::string last_event_id;
   std::string authorization;  // the Authorization header, empty when absent
   std::string body;

@@ -279,6 +279,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     api_req.target = std::string(req.target());
     api_req.content_type = std::string(req[http::field::content_type]);
     api_req.if_match = std::string(req[http::field::if_match]);
+    api_req.if_none_match = std::string(req[http::field::if_none_match]);
     api_req.last_event_id = std::string(req["Last-Event-ID"]);
     api_req.authorization = std::string(req[http::field::authorization]);
     api_req.body = std::move(req.body());

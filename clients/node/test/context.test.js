@@ -6,7 +6,7 @@
 // wal_level=logical in TIMETRAIL_PG_URL; tests/support/with_postgres.sh starts one:
 //   tests/support/with_postgres.sh env TIMETRAIL_BIN=build/relwithdebinfo/src/cli/timetrail \
 //     node --test clients/node/test/context.test.js
-// (CTest: node_pg_context). The packages come from `npm ci` (scripts/install-node-deps.sh).
+// (CTest: node_pg_context). The packages come from `npm ci` (scripts/install-npm-deps.sh).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
