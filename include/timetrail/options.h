@@ -11,8 +11,8 @@ namespace timetrail {
 // Limits on what one request may contain. A request over a limit fails with kTooLarge (sizes,
 // counts) or kInvalidArgument (names) and changes nothing. Intentionally copyable.
 struct Limits {
-  std::size_t max_stream_name_bytes = 512;        // DESIGN.md: 1..512 bytes
-  std::size_t max_type_bytes = 256;               // DESIGN.md: 1..256 bytes
+  std::size_t max_stream_name_bytes = 512;        // docs/concepts.md: 1..512 bytes
+  std::size_t max_type_bytes = 256;               // docs/concepts.md: 1..256 bytes
   std::size_t max_event_bytes = 4u << 20;         // data + metadata of one event: 4 MiB
   std::size_t max_transaction_bytes = 16u << 20;  // all events of one transaction: 16 MiB
   std::size_t max_transaction_events = 10000;     // events in one transaction

@@ -19,7 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-// The reference: the plain definition of DESIGN.md's fold.
+// The reference: the plain definition of the fold (docs/temporal.md, "The document fold").
 struct RefState {
   bool exists = false;
   json state;                     // null when !exists
