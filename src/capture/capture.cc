@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -113,6 +114,8 @@ class Capture::Impl {
   std::chrono::steady_clock::time_point last_status_{};
 
   std::unordered_map<std::uint32_t, RelationInfo> relations_;
+  // Relations of CaptureOptions::skip_schemas: their changes are dropped unread.
+  std::unordered_set<std::uint32_t> skipped_;
   std::unordered_map<std::string, json> known_schemas_;  // table stream -> columns recorded
   std::unordered_map<std::string, std::optional<RowDocument>> cache_;
 
@@ -364,9 +367,15 @@ Status Capture::Impl::Handle(std::string_view payload) {
     return Status::Ok();
   }
   if (auto* r = std::get_if<RelationMessage>(&msg)) return OnRelation(std::move(*r));
-  if (auto* i = std::get_if<InsertMessage>(&msg)) return OnInsert(*i);
-  if (auto* u = std::get_if<UpdateMessage>(&msg)) return OnUpdate(*u);
-  if (auto* d = std::get_if<DeleteMessage>(&msg)) return OnDelete(*d);
+  if (auto* i = std::get_if<InsertMessage>(&msg)) {
+    return skipped_.contains(i->relation_id) ? Status::Ok() : OnInsert(*i);
+  }
+  if (auto* u = std::get_if<UpdateMessage>(&msg)) {
+    return skipped_.contains(u->relation_id) ? Status::Ok() : OnUpdate(*u);
+  }
+  if (auto* d = std::get_if<DeleteMessage>(&msg)) {
+    return skipped_.contains(d->relation_id) ? Status::Ok() : OnDelete(*d);
+  }
   if (auto* t = std::get_if<TruncateMessage>(&msg)) return OnTruncate(*t);
   if (auto* c = std::get_if<CommitMessage>(&msg)) return OnCommit(*c);
   if (auto* m = std::get_if<LogicalMessage>(&msg)) {
@@ -382,6 +391,13 @@ Status Capture::Impl::Handle(std::string_view payload) {
 }
 
 Status Capture::Impl::OnRelation(RelationMessage msg) {
+  const auto& skip = o_.skip_schemas;
+  if (std::find(skip.begin(), skip.end(), msg.schema) != skip.end()) {
+    skipped_.insert(msg.relation_id);  // its truncates are skipped too: it has no RelationInfo
+    relations_.erase(msg.relation_id);
+    return Status::Ok();
+  }
+  skipped_.erase(msg.relation_id);
   RelationInfo info;
   TT_ASSIGN_OR_RETURN(info.key_columns, LoadKeyColumns(sql_.get(), msg));
   info.msg = std::move(msg);

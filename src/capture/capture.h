@@ -45,6 +45,10 @@ struct CaptureOptions {
   std::string table_pattern;
   // Put in front of every stream name.
   std::string prefix;
+  // Schemas whose tables are never recorded, even when the publication has them: the schema
+  // of a store kept in PostgreSQL in the source database itself, whose own writes would
+  // otherwise come back as changes to record, without end.
+  std::vector<std::string> skip_schemas;
   // When the slot is created: first record the captured tables' current rows, read from the
   // snapshot the slot starts at.
   bool snapshot = false;
@@ -60,11 +64,11 @@ struct CaptureOptions {
 
 // Intentionally copyable.
 struct CaptureStats {
-  std::uint64_t transactions = 0;   // source transactions stored since Run began
-  std::uint64_t changes = 0;        // row events stored since Run began
+  std::uint64_t transactions = 0;  // source transactions stored since Run began
+  std::uint64_t changes = 0;       // row events stored since Run began
   std::uint64_t reconnects = 0;
-  std::uint64_t stored_lsn = 0;     // end of the last stored source transaction
-  std::uint64_t server_lsn = 0;     // the source's WAL position as last reported
+  std::uint64_t stored_lsn = 0;         // end of the last stored source transaction
+  std::uint64_t server_lsn = 0;         // the source's WAL position as last reported
   std::int64_t last_commit_micros = 0;  // source commit time of the last stored transaction
   // Bytes of WAL the source has written that are not yet stored (0 when idle).
   std::uint64_t lag_bytes() const { return server_lsn > stored_lsn ? server_lsn - stored_lsn : 0; }

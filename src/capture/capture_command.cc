@@ -10,6 +10,7 @@
 #include "capture/capture.h"
 #include "capture/pgoutput.h"
 #include "capture/source_revert.h"
+#include "storage/postgres_engine.h"
 #include "timetrail/store.h"
 
 namespace timetrail::capture {
@@ -19,9 +20,48 @@ std::atomic<bool> g_stop{false};
 
 extern "C" void OnStopSignal(int) { g_stop.store(true); }
 
+// Where the capture's store is: a data directory (--data), or a store kept in PostgreSQL
+// (--store, --store-schema; docs/postgresql-store.md).
+struct StoreTarget {
+  std::string data_dir;
+  std::string store_url;
+  std::string store_schema = "timetrail_store";
+
+  std::string Describe() const {
+    return store_url.empty() ? "data directory '" + data_dir + "'"
+                             : DescribePostgresStore(store_url, store_schema);
+  }
+};
+
+void AddStoreTargetOptions(CLI::App* cmd, StoreTarget* target, const std::string& data_help) {
+  cmd->add_option("--data", target->data_dir, data_help);
+  cmd->add_option("--store", target->store_url,
+                  "Or a store kept in PostgreSQL (postgresql://...; docs/postgresql-store.md)")
+      ->envname("TIMETRAIL_STORE");
+  cmd->add_option("--store-schema", target->store_schema, "Schema of --store that holds the store")
+      ->envname("TIMETRAIL_STORE_SCHEMA")
+      ->capture_default_str();
+}
+
+// The store the flags name; kInvalidArgument when they name none, both, or a bad URL.
+Result<std::unique_ptr<EventStore>> OpenTarget(const StoreTarget& target, Options options) {
+  if (target.data_dir.empty() == target.store_url.empty()) {
+    return Status::InvalidArgument("give the store as either --data DIR or --store URL");
+  }
+  if (!target.store_url.empty() && !IsPostgresUrl(target.store_url)) {
+    return Status::InvalidArgument("--store must be a postgresql:// URL, got '" + target.store_url +
+                                   "' (a data directory goes in --data)");
+  }
+  options.postgres_schema = target.store_schema;
+  auto store =
+      EventStore::Open(options, target.store_url.empty() ? target.data_dir : target.store_url);
+  if (!store.ok()) return store.status().WithPrefix("cannot open the " + target.Describe());
+  return store;
+}
+
 struct CaptureArgs {
   std::string url;
-  std::string data_dir;
+  StoreTarget target;
   CaptureOptions options;
   std::string tables;
   double progress_seconds = 5;
@@ -57,11 +97,12 @@ int RunCapture(CaptureArgs& args) {
     }
   }
   args.options.log = [](const std::string& line) { std::cerr << "capture: " << line << "\n"; };
-  auto store = EventStore::Open(Options{}, args.data_dir);
+  // A store in the source database must not record its own tables' changes.
+  if (!args.target.store_url.empty()) args.options.skip_schemas.push_back(args.target.store_schema);
+  auto store = OpenTarget(args.target, Options{});
   if (!store.ok()) {
-    std::cerr << "error: cannot open the store in " << args.data_dir << ": "
-              << store.status().ToString() << "\n";
-    return 1;
+    std::cerr << "error: " << store.status().ToString() << "\n";
+    return store.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   Capture capture(store->get(), args.options);
   if (Status s = capture.Prepare(); !s.ok()) {
@@ -71,7 +112,7 @@ int RunCapture(CaptureArgs& args) {
   std::signal(SIGINT, OnStopSignal);
   std::signal(SIGTERM, OnStopSignal);
   std::cerr << "capture: slot " << args.options.slot << ", publication " << args.options.publication
-            << ", into " << args.data_dir << " (Ctrl-C stops)\n";
+            << ", into the " << args.target.Describe() << " (Ctrl-C stops)\n";
   std::atomic<bool> done{false};
   std::thread progress([&] {
     auto last = capture.stats();
@@ -105,7 +146,7 @@ int RunCapture(CaptureArgs& args) {
 
 struct RevertArgs {
   std::string url;
-  std::string data_dir;
+  StoreTarget target;
   std::vector<std::string> streams;
   std::string to;
   std::string table, from, until, changes_by;
@@ -148,11 +189,10 @@ int RunRevert(RevertArgs& args) {
   // the capture holds the directory.
   Options store_options;
   store_options.read_only = true;
-  auto store = EventStore::Open(store_options, args.data_dir);
+  auto store = OpenTarget(args.target, store_options);
   if (!store.ok()) {
-    std::cerr << "error: cannot open the store in " << args.data_dir << ": "
-              << store.status().ToString() << "\n";
-    return 1;
+    std::cerr << "error: " << store.status().ToString() << "\n";
+    return store.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   auto result = filtered ? RevertFilteredInSource(**store, filter, args.options)
                          : RevertInSource(**store, args.streams, args.options);
@@ -186,8 +226,7 @@ void AddRevertSourceCommand(CLI::App& app) {
       "--changes-by mallory --dry-run");
   cmd->add_option("postgres-url", args->url, "Source database")->required();
   cmd->add_option("streams", args->streams, "Row streams to revert, e.g. public.orders/42");
-  cmd->add_option("--data", args->data_dir, "timetrail data directory holding the capture")
-      ->required();
+  AddStoreTargetOptions(cmd, &args->target, "timetrail data directory holding the capture");
   cmd->add_option("--to", args->to, "Source time to go back to (RFC 3339) for the STREAMs");
   cmd->add_option("--table", args->table,
                   "Revert every row of this schema.table with a matching change to its state "
@@ -219,7 +258,7 @@ void AddCaptureCommand(CLI::App& app) {
   cmd->add_option("postgres-url", args->url,
                   "Source database, e.g. postgresql://capture@localhost/shop")
       ->required();
-  cmd->add_option("--data", args->data_dir, "timetrail data directory to record into")->required();
+  AddStoreTargetOptions(cmd, &args->target, "timetrail data directory to record into");
   cmd->add_option("--slot", args->options.slot,
                   "Replication slot to create or reuse (default: timetrail)");
   cmd->add_option("--publication", args->options.publication,

@@ -203,6 +203,8 @@ int RunServe(const ServeFlags& f) {
     co.source_url = f.capture_url;
     co.slot = f.capture_slot;
     co.publication = f.capture_slot;
+    // A store in the source database must not record its own tables' changes.
+    if (!f.store.empty()) co.skip_schemas.push_back(f.store_schema);
     co.log = [](const std::string& line) { std::cerr << "capture: " << line << std::endl; };
     auto started = capture::BackgroundCapture::Start(store->get(), co);
     if (!started.ok()) {
@@ -229,8 +231,8 @@ int RunServe(const ServeFlags& f) {
     std::cout << "listening on " << (so.tls_cert_file.empty() ? "http" : "https") << "://"
               << server.address() << std::endl;
     ReportAuth(server, so.auth.required, f.data);
-    std::cerr << "timetrail serve: " << where << ", last position "
-              << (*store)->LastPosition() << "; stop with Ctrl-C or SIGTERM" << std::endl;
+    std::cerr << "timetrail serve: " << where << ", last position " << (*store)->LastPosition()
+              << "; stop with Ctrl-C or SIGTERM" << std::endl;
     std::cerr << "timetrail serve: web UI at " << (so.tls_cert_file.empty() ? "http" : "https")
               << "://" << server.address() << "/ui/ (docs/ui.md)" << std::endl;
     server.Run();

@@ -89,7 +89,40 @@ server_pid=""
 "$tt" verify --store "$url" --store-schema shop_events >"$work/verify2.out" 2>&1 ||
   { cat "$work/verify2.out" >&2; fail "verify after the restart"; }
 
-echo "5. bad input gets a clear error"
+echo "5. timetrail capture --store records a database's changes into a store kept in PostgreSQL"
+psql "$url" -qc "CREATE TABLE orders (id int PRIMARY KEY, status text)"
+"$tt" capture "$url" --store "$url" --store-schema audit --slot audit --publication audit \
+  --progress-seconds 0.2 >"$work/capture.out" 2>"$work/capture.err" &
+capture_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "Ctrl-C stops" "$work/capture.err" 2>/dev/null && break
+  kill -0 "$capture_pid" 2>/dev/null || { cat "$work/capture.err" >&2; fail "capture exited"; }
+  sleep 0.1
+done
+psql "$url" -qc "INSERT INTO orders VALUES (42, 'new'); UPDATE orders SET status = 'paid' WHERE id = 42"
+found=""
+for _ in $(seq 1 100); do
+  if "$tt" read public.orders/42 --store "$url" --store-schema audit --json >"$work/captured.json" 2>/dev/null &&
+     grep -q '"revision":1' "$work/captured.json"; then
+    found=yes
+    break
+  fi
+  sleep 0.1
+done
+kill "$capture_pid"
+wait "$capture_pid" 2>/dev/null || true
+[ -n "$found" ] || { cat "$work/capture.err" >&2; fail "the capture did not record order 42's two changes"; }
+expect_contains "$work/captured.json" '"status":"paid"'
+# The store's own tables are in the publication (FOR ALL TABLES) but never recorded: their
+# changes would come back without end.
+"$tt" log --store "$url" --store-schema audit --json >"$work/audit-log.json"
+if grep -q '"stream":"audit\.' "$work/audit-log.json"; then
+  fail "the capture recorded its own store's tables"
+fi
+expect_contains "$work/capture.err" "into the PostgreSQL store 'audit'"
+psql "$url" -qAtc "SELECT pg_drop_replication_slot('audit')" >/dev/null
+
+echo "6. bad input gets a clear error"
 if "$tt" serve --store /tmp/not-a-url --listen 127.0.0.1:0 >"$work/bad.out" 2>&1; then
   fail "serve accepted a --store that is not a URL"
 else
@@ -105,4 +138,6 @@ if "$tt" read order-42 --store "$url" --store-schema no_such_schema >"$work/miss
   fail "a read of a store that does not exist succeeded"
 fi
 expect_contains "$work/missing.out" "schema 'no_such_schema' does not exist"
+if "$tt" capture "$url" >"$work/nostore.out" 2>&1; then fail "capture ran without a store"; fi
+expect_contains "$work/nostore.out" "give the store as either --data DIR or --store URL"
 echo "ok"
