@@ -166,6 +166,16 @@ class DataBackend final : public Backend {
 
 Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access access,
                                              Options store_options) {
+  if (target.data_dir.empty() && target.store_url.empty()) {
+    TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
+    address.ca_file = target.ca_file;
+    return std::unique_ptr<Backend>(
+        std::make_unique<ServerBackend>(std::move(address), target.token));
+  }
+  // The store itself: a data directory, or one kept in PostgreSQL (--store).
+  std::string location;
+  std::string where;     // for messages: "data directory './timetrail-data'"
+  std::string describe;  // for Backend::Describe: "data directory ./timetrail-data"
   if (!target.store_url.empty()) {
     if (!IsPostgresUrl(target.store_url)) {
       return Status::InvalidArgument("--store must be a postgresql:// URL, got '" +
@@ -173,52 +183,35 @@ Result<std::unique_ptr<Backend>> OpenBackend(const TargetOptions& target, Access
     }
     store_options.postgres_schema =
         target.store_schema.empty() ? std::string("timetrail_store") : target.store_schema;
-    store_options.create_if_missing = access == Access::kCreate;
-    store_options.read_only = access == Access::kRead;
-    std::string where = DescribePostgresStore(target.store_url, store_options.postgres_schema);
-    Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, target.store_url);
-    if (access == Access::kWriteIfFree && !store.ok() &&
-        store.status().code() == StatusCode::kUnavailable) {
-      store_options.read_only = true;
-      store = EventStore::Open(store_options, target.store_url);
+    location = target.store_url;
+    where = DescribePostgresStore(target.store_url, store_options.postgres_schema);
+    describe = where;
+  } else {
+    struct stat st {};
+    if (access != Access::kCreate && ::stat(target.data_dir.c_str(), &st) != 0) {
+      return Status::NotFound("data directory '" + target.data_dir +
+                              "' does not exist (commands that write create it)");
     }
-    if (!store.ok()) {
-      Status s = store.status();
-      if (s.code() == StatusCode::kUnavailable) return s;
-      return s.WithPrefix("cannot open the " + where);
-    }
-    auto backend = std::make_unique<DataBackend>(where, std::move(*store));
-    TT_RETURN_IF_ERROR(backend->Init());
-    return std::unique_ptr<Backend>(std::move(backend));
-  }
-  if (target.data_dir.empty()) {
-    TT_ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(target.server));
-    address.ca_file = target.ca_file;
-    return std::unique_ptr<Backend>(
-        std::make_unique<ServerBackend>(std::move(address), target.token));
-  }
-  struct stat st {};
-  if (access != Access::kCreate && ::stat(target.data_dir.c_str(), &st) != 0) {
-    return Status::NotFound("data directory '" + target.data_dir +
-                            "' does not exist (commands that write create it)");
+    location = target.data_dir;
+    where = "data directory '" + target.data_dir + "'";
+    describe = "data directory " + target.data_dir;
   }
   store_options.create_if_missing = access == Access::kCreate;
   store_options.read_only = access == Access::kRead;
-  Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, target.data_dir);
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(store_options, location);
   if (access == Access::kWriteIfFree && !store.ok() &&
       store.status().code() == StatusCode::kUnavailable) {
     store_options.read_only = true;
-    store = EventStore::Open(store_options, target.data_dir);
+    store = EventStore::Open(store_options, location);
   }
   if (!store.ok()) {
     Status s = store.status();
-    // kUnavailable: another process holds the directory; the store's message names it and
-    // says to go through its server with --server, so it is passed on as it is.
+    // kUnavailable: another process holds the store; the store's message names it and says
+    // to go through its server with --server, so it is passed on as it is.
     if (s.code() == StatusCode::kUnavailable) return s;
-    return s.WithPrefix("cannot open data directory '" + target.data_dir + "'");
+    return s.WithPrefix("cannot open " + where);
   }
-  auto backend =
-      std::make_unique<DataBackend>("data directory " + target.data_dir, std::move(*store));
+  auto backend = std::make_unique<DataBackend>(describe, std::move(*store));
   TT_RETURN_IF_ERROR(backend->Init());
   return std::unique_ptr<Backend>(std::move(backend));
 }
