@@ -84,6 +84,7 @@ export const post = (path, body) => request('POST', path, body ?? {});
 
 // The API's calls the views use, by name.
 export const api = {
+  whoami: () => get('/v1/whoami'),
   stream: (s, p) => get(`/v1/streams/${seg(s)}`, p),
   info: (s) => get(`/v1/streams/${seg(s)}/info`),
   entity: (s, p) => get(`/v1/entities/${seg(s)}`, p),
@@ -98,6 +99,27 @@ export const api = {
   capture: () => get('/v1/capture'),
   captureRevert: (body) => post('/v1/capture/revert', body),
 };
+
+// What the signed-in token may do (GET /v1/whoami), asked once per token; null when the server
+// does not say (then the UI offers everything and the server's answer decides).
+let granted = { token: null, who: null };
+export async function permissions() {
+  const token = getToken();
+  if (granted.token === token && granted.who) return granted.who;
+  try {
+    granted = { token, who: await get('/v1/whoami') };
+  } catch {
+    granted = { token: null, who: null };
+  }
+  return granted.who;
+}
+// Whether "who" may use the admin scope on "stream" (any stream when omitted): reverts and
+// verification. True when unknown.
+export function mayAdmin(who, stream) {
+  if (!who) return true;
+  if (!who.scopes.includes('admin')) return false;
+  return stream === undefined || who.prefixes.length === 0 || who.prefixes.some((p) => stream.startsWith(p));
+}
 
 // A subscription to the log over server-sent events (GET /v1/subscribe). EventSource cannot
 // send an Authorization header, so this reads the stream with fetch. On a dropped connection it

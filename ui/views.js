@@ -1,6 +1,6 @@
 // The views, one per URL: find, a stream's timeline, state, property history, diff and revert,
 // activity, the live tail and integrity. Each reads only the public HTTP API (api.js).
-import { api, ApiError, LogTail } from './api.js';
+import { api, ApiError, LogTail, permissions, mayAdmin } from './api.js';
 import { h, fmtTime, ago, isBackdated, jsonView, patchView, short, who } from './util.js';
 import { link, go, errorBox, setFlash } from './app.js';
 
@@ -146,21 +146,28 @@ function eventRow(e, withStream) {
 
 const TABS = [['', 'Timeline'], ['state', 'State'], ['history', 'Property history'], ['diff', 'Diff'], ['revert', 'Revert']];
 
-function streamHeader(ctx, stream, tab, info) {
+// The Revert tab only for a token that may revert this stream (admin scope, within its prefixes).
+function streamHeader(ctx, stream, tab, info, admin) {
+  const tabs = TABS.filter(([t]) => t !== 'revert' || admin);
   ctx.root.append(
     h('h1.stream-name', stream),
     h('p.muted.info', info.exists ? `revision ${info.revision} · position ${info.position}${info.deleted ? ' · deleted' : ''}` : 'no events'),
-    h('nav.tabs', TABS.map(([t, label]) => h('a' + (t === tab ? '.active' : ''), { href: t ? link('stream', stream, t) : link('stream', stream) }, label))));
+    h('nav.tabs', tabs.map(([t, label]) => h('a' + (t === tab ? '.active' : ''), { href: t ? link('stream', stream, t) : link('stream', stream) }, label))));
 }
 
 async function stream(ctx) {
   const name = ctx.parts[1];
   if (!name) return go('#/', { replace: true });
   const tab = ctx.parts[2] || '';
-  const info = await api.info(name);
+  const [info, who] = await Promise.all([api.info(name), permissions()]);
   if (!ctx.alive()) return;
-  streamHeader(ctx, name, tab, info);
+  const admin = mayAdmin(who, name);
+  streamHeader(ctx, name, tab, info, admin);
   if (!info.exists) { ctx.root.append(h('p.muted', 'This stream has no events.')); return; }
+  if (tab === 'revert' && !admin) {
+    ctx.root.append(h('p.muted#revert-not-allowed', 'Reverting needs a token with the admin scope for this stream; yours may read it.'));
+    return;
+  }
   const sub = { '': timeline, state, history, diff, revert }[tab];
   if (!sub) throw new ApiError(404, { message: `no tab '${tab}'` });
   await sub(ctx, name, info);
@@ -507,6 +514,10 @@ async function integrity(ctx) {
     }
   };
   await showLast();
+  if (!mayAdmin(await permissions())) {
+    ctx.root.append(h('p.muted#verify-not-allowed', 'Verifying needs a token with the admin scope.'));
+    return;
+  }
   const out = h('div.result#verify-result');
   ctx.root.append(h('section.card',
     h('h2', 'Verify now'),

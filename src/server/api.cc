@@ -51,6 +51,7 @@ ApiResponse MethodNotAllowed(const ApiRequest& req, const std::vector<std::strin
 std::optional<ApiResponse> DenyAccess(Access access, const RequestContext& rc) {
   switch (access) {
     case Access::kOpen:
+    case Access::kAuthenticated:
       return std::nullopt;
     case Access::kRead:
       return rc.Deny(kScopeRead);

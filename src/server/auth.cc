@@ -126,6 +126,22 @@ std::string Principal::Describe() const {
   return "token " + token_id + (actor.empty() ? "" : " (" + actor + ")");
 }
 
+void WritePrincipalMembers(const Principal& principal, json::JsonWriter* out) {
+  out->Key("token_id");
+  if (principal.token_id.empty()) {
+    out->Null();
+  } else {
+    out->String(principal.token_id);
+  }
+  out->Key("actor").String(principal.actor);
+  out->Key("scopes");
+  WriteStringArray(ScopeNames(principal.scopes), out);
+  out->Key("prefixes");
+  WriteStringArray(principal.prefixes, out);
+  out->Key("expires_at");
+  WriteOptionalTime(principal.expires_at, out);
+}
+
 void WriteTokenInfoMembers(const TokenInfo& t, json::JsonWriter* out) {
   out->Key("id").String(t.id);
   out->Key("name").String(t.spec.name);
@@ -250,6 +266,7 @@ Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) co
   p.actor = t.spec.name.empty() ? "token " + t.id : t.spec.name;
   p.scopes = t.spec.scopes;
   p.prefixes = t.spec.prefixes;
+  p.expires_at = t.spec.expires_at;
   return p;
 }
 

@@ -48,6 +48,7 @@ struct Principal {
   std::string actor;     // recorded in the audit stream: the token's name, or "token <id>"
   unsigned scopes = kAllScopes;
   std::vector<std::string> prefixes;  // empty: every stream
+  std::optional<Timestamp> expires_at;
 
   bool Has(Scope scope) const { return (scopes & (scope | kScopeAdmin)) != 0; }
   // Whether the stream is within the token's prefixes (system streams: admin only).
@@ -76,6 +77,10 @@ struct TokenInfo {
   std::string revoked_by;
   std::array<std::uint8_t, 32> digest{};  // SHA-256 of the whole token
 };
+
+// The members of GET /v1/whoami's object: what the caller may do ("token_id", "actor",
+// "scopes", "prefixes", "expires_at"), without the braces.
+void WritePrincipalMembers(const Principal& principal, json::JsonWriter* out);
 
 // The members of a token's JSON object ("id", "name", "scopes", ...), without the digest and
 // without the braces, so that an answer can put the token itself first.

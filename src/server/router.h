@@ -26,6 +26,7 @@ class RequestContext;
 // malformed parameter is still answered 400 first.
 enum class Access : std::uint8_t {
   kOpen,               // anyone, without a token: the request is not even authenticated (probes)
+  kAuthenticated,      // any caller the server accepts, whatever its scopes
   kRead,               // the read scope
   kAppend,             // the append scope
   kAdmin,              // the admin scope

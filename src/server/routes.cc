@@ -35,6 +35,8 @@ const std::vector<Route>& ApiRoutes() {
       {"POST", "/v1/integrity/verify", Access::kAdmin, kOnWorker, VerifyIntegrity},
       // It writes a copy of every stream to a directory on the server's machine.
       {"POST", "/v1/backup", Access::kFullAdmin, kOnWorker, Backup},
+      // What the caller's token may do (the web UI offers only what it may do).
+      {"GET", "/v1/whoami", Access::kAuthenticated, kQuick, GetWhoami},
       {"GET", "/v1/tokens", Access::kFullAdmin, kOnWorker, ListTokens},
       {"POST", "/v1/tokens", Access::kFullAdmin, kOnWorker, CreateToken},
       {"DELETE", "/v1/tokens/{id}", Access::kFullAdmin, kOnWorker, RevokeToken},

@@ -42,6 +42,7 @@ ApiResponse GetMetrics(RequestContext& rc);        // GET /metrics
 ApiResponse GetIntegrityHead(RequestContext& rc);  // GET /v1/integrity
 ApiResponse VerifyIntegrity(RequestContext& rc);   // POST /v1/integrity/verify
 ApiResponse Backup(RequestContext& rc);            // POST /v1/backup
+ApiResponse GetWhoami(RequestContext& rc);         // GET /v1/whoami
 ApiResponse ListTokens(RequestContext& rc);        // GET /v1/tokens
 ApiResponse CreateToken(RequestContext& rc);       // POST /v1/tokens
 ApiResponse RevokeToken(RequestContext& rc);       // DELETE /v1/tokens/{id}

@@ -134,6 +134,14 @@ ApiResponse Backup(RequestContext& rc) {
   return JsonResponse(201, std::move(out));
 }
 
+ApiResponse GetWhoami(RequestContext& rc) {
+  JsonWriter w;
+  w.BeginObject();
+  WritePrincipalMembers(rc.principal(), &w);
+  w.EndObject();
+  return JsonResponse(200, w.Take());
+}
+
 ApiResponse ListTokens(RequestContext& rc) {
   JsonWriter w;
   w.BeginObject().Key("tokens").BeginArray();

@@ -166,6 +166,21 @@ TEST_F(ScopedServerTest, RequestsWithoutAValidTokenAreRefused) {
   EXPECT_EQ(Get("/healthz", "").status, 200) << "health checks stay open";
 }
 
+TEST_F(ScopedServerTest, WhoamiTellsEachTokenWhatItMayDo) {
+  HttpResult orders = Get("/v1/whoami", orders_);
+  ASSERT_EQ(orders.status, 200) << orders.body;
+  nlohmann::json o = orders.json();
+  EXPECT_EQ(o["actor"], "order-service");
+  EXPECT_EQ(o["scopes"], nlohmann::json::array({"read", "append"}));
+  EXPECT_EQ(o["prefixes"], nlohmann::json::array({"orders/"}));
+  EXPECT_TRUE(o["expires_at"].is_null());
+  EXPECT_TRUE(o["token_id"].is_string());
+  // Any valid token may ask, whatever its scopes; without one the answer is 401.
+  EXPECT_EQ(Get("/v1/whoami", writer_).json()["scopes"], nlohmann::json::array({"append"}));
+  EXPECT_EQ(Get("/v1/whoami", admin_).json()["scopes"], nlohmann::json::array({"admin"}));
+  EXPECT_EQ(Get("/v1/whoami", "").status, 401);
+}
+
 TEST_F(ScopedServerTest, EachScopeAllowsAndRefusesExactlyWhatItShould) {
   ASSERT_EQ(Post("/v1/streams/users%2F1", kEvent, admin_).status, 201);
   // {token, method, target, body, expected status}

@@ -417,6 +417,7 @@ def exercise(c):
         "name": "order-service", "scopes": ["read", "append"], "prefixes": ["orders/"],
         "expires_at": "2999-06-30T00:00:00Z"}, expect=201)
     c.call("GET", "/v1/tokens", expect=200)
+    c.call("GET", "/v1/whoami", expect=200)
     if isinstance(created, dict) and "id" in created:
         c.call("DELETE", "/v1/tokens/{id}", {"id": created["id"]}, expect=200)
     c.call("DELETE", "/v1/tokens/{id}", {"id": "000000000000"}, expect=404)
