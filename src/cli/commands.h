@@ -15,6 +15,8 @@ void AddImportExportCommands(CLI::App& app);
 void AddTemporalCommands(CLI::App& app);
 // token create, token list, token revoke.
 void AddTokenCommands(CLI::App& app);
+// project: the log as a table of changes in PostgreSQL.
+void AddProjectCommand(CLI::App& app);
 
 }  // namespace timetrail::cli
 

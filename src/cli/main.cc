@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       "5 server unreachable, 6 not authorized (docs/security.md).");
   timetrail::cli::AddServeCommand(app);
   timetrail::capture::AddCaptureCommand(app);
+  timetrail::cli::AddProjectCommand(app);
   timetrail::cli::AddStreamCommands(app);
   timetrail::cli::AddTemporalCommands(app);
   timetrail::cli::AddImportExportCommands(app);
