@@ -18,8 +18,17 @@ cleanup() {
   rm -rf "$workdir"
 }
 trap cleanup EXIT
-BENCH_PG_EXTRA_CONF=$'wal_level = logical\nmax_replication_slots = 20\nmax_wal_senders = 20' \
-  bench_pg_start "$workdir" 2>/dev/null
+# A free port is chosen before the server binds it, so a test starting beside another may lose
+# the port to it: start again on another one (and say why, on stderr, when it keeps failing).
+export BENCH_PG_EXTRA_CONF=$'wal_level = logical\nmax_replication_slots = 20\nmax_wal_senders = 20'
+for attempt in 1 2 3; do
+  if bench_pg_start "$workdir" 2>"$workdir/start.err"; then break; fi
+  echo "with_postgres: PostgreSQL did not start (attempt $attempt):" >&2
+  cat "$workdir/start.err" >&2
+  bench_pg_stop
+  [ "$attempt" = 3 ] && exit 1
+  rm -rf "$workdir/pg"
+done
 export TIMETRAIL_PG_URL="postgresql://postgres@127.0.0.1:$BENCH_PG_PORT/postgres"
 export PGHOST=127.0.0.1 PGPORT=$BENCH_PG_PORT PGUSER=postgres PGDATABASE=postgres
 "$@"
