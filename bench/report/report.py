@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 
-BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "context", "temporal", "import"]
+BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "context", "project", "temporal", "import"]
 
 
 def load(results):
@@ -380,6 +380,14 @@ def main():
               f"- Single-statement UPDATE, unprepared: {row('unprepared')}.",
               f"- The same with the context as a trailing comment and the statement trigger: {row('comment')}.",
               f"- Explicit BEGIN, timetrail.set_context, UPDATE, COMMIT: {row('explicit')}."]
+    if "project" in found:
+        mode, d = found["project"]
+        L += ["", f"## Projection into PostgreSQL ({mode}, from project_bench)", "",
+              f"- `timetrail project` filled the changes table at {fmt(d.get('timetrail_events_per_second'))} events/s"
+              f" ({fmt(d.get('timetrail_cpu_us_per_event'), 1)} µs of its CPU per event); PostgreSQL's COPY of the same rows"
+              f" {fmt(d.get('copy_events_per_second'))} events/s ({ratio(d.get('ratio'))})."]
+        if d.get("timetrail_events_per_second", 0) < 50000:
+            losses.append(f"- Projection into PostgreSQL: {fmt(d.get('timetrail_events_per_second'))} events/s, goal 50,000.")
     if "temporal" in found:
         mode, d = found["temporal"]
         h = d.get("history", {})
