@@ -18,10 +18,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 
 namespace timetrail {
 namespace {
@@ -144,6 +146,7 @@ class PgWriteBatch final : public KvWriteBatch {
 class PostgresEngine final : public KvEngine {
  public:
   static Result<std::unique_ptr<KvEngine>> Open(const PostgresEngineOptions& options);
+  ~PostgresEngine() override;
 
   Result<std::optional<std::string>> Get(Family family, std::string_view key) const override;
   Result<std::vector<std::optional<std::string>>> MultiGet(
@@ -215,18 +218,30 @@ Status PostgresEngine::LockForWriting(PGconn* conn) const {
   // the chain) in memory, so a second writer would fork it. A session-level advisory lock on
   // the writer's connection says who writes; it goes with that connection, also if the process
   // dies.
+  // A writer that just closed, or died, leaves its server process to end a moment later, lock
+  // and all: a second or so of retries tells that from a writer that is still there.
   std::array<const char*, 1> params{lock_name_.c_str()};
-  PgResult r(PQexecParams(conn, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, nullptr,
-                          params.data(), nullptr, nullptr, 0));
-  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-    return ResultError(conn, r.get(), "locking the store for writing");
+  for (int attempt = 0;; ++attempt) {
+    PgResult r(PQexecParams(conn, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1,
+                            nullptr, params.data(), nullptr, nullptr, 0));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+      return ResultError(conn, r.get(), "locking the store for writing");
+    }
+    if (std::string_view(PQgetvalue(r.get(), 0, 0)) == "t") return Status::Ok();
+    if (attempt == 20) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
-    return Status::Unavailable("PostgreSQL store: the store in schema '" + schema_ +
-                               "' is in use by another timetrail process that writes to it; "
-                               "stop it, or open this one read-only");
+  return Status::Unavailable("PostgreSQL store: the store in schema '" + schema_ +
+                             "' is in use by another timetrail process that writes to it; "
+                             "stop it, or open this one read-only");
+}
+
+PostgresEngine::~PostgresEngine() {
+  // Gives the writer's lock back at once, so that whoever opens the store next finds it free
+  // (closing the connection frees it too, but only when its server process has ended).
+  if (writer_ && !options_.read_only && PQstatus(writer_.get()) == CONNECTION_OK) {
+    PgResult r(PQexec(writer_.get(), "SELECT pg_advisory_unlock_all()"));
   }
-  return Status::Ok();
 }
 
 Result<Lease> PostgresEngine::Acquire() const {
@@ -589,7 +604,8 @@ std::string DescribePostgresStore(std::string_view url, std::string_view schema)
   std::size_t scheme = shown.find("://");
   std::size_t at = shown.find('@', scheme == std::string::npos ? 0 : scheme + 3);
   std::size_t slash = shown.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-  if (scheme != std::string::npos && at != std::string::npos && (slash == std::string::npos || at < slash)) {
+  if (scheme != std::string::npos && at != std::string::npos &&
+      (slash == std::string::npos || at < slash)) {
     std::size_t colon = shown.find(':', scheme + 3);
     if (colon != std::string::npos && colon < at) shown.erase(colon, at - colon);
   }
