@@ -48,8 +48,8 @@ struct TargetOptions {
   std::string data_dir;
   std::string store_url;     // a store kept in PostgreSQL; used instead of data_dir when set
   std::string store_schema;  // its schema (Options::postgres_schema)
-  std::string token;    // API token sent as "Authorization: Bearer" in server mode
-  std::string ca_file;  // certificate authorities for an https server; empty: the system's
+  std::string token;         // API token sent as "Authorization: Bearer" in server mode
+  std::string ca_file;       // certificate authorities for an https server; empty: the system's
 };
 
 // What a command does with a data directory (a server decides for itself).

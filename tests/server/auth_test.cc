@@ -102,8 +102,8 @@ TEST(AuthTest, TokensAreStoredOnlyAsHashesInTheAuditStream) {
       RunServeBinary({"token", "create", "--data", data, "--scope", "read", "--prefix", "$x"});
   EXPECT_EQ(bad_prefix, 2) << o2;
   EXPECT_NE(o2.find("belong to the server"), std::string::npos) << o2;
-  auto [past, o3] = RunServeBinary({"token", "create", "--data", data, "--scope", "read",
-                                    "--expires", "2001-01-01T00:00:00Z"});
+  auto [past, o3] = RunServeBinary(
+      {"token", "create", "--data", data, "--scope", "read", "--expires", "2001-01-01T00:00:00Z"});
   EXPECT_EQ(past, 2) << o3;
   auto [after, o4] = RunServeBinary({"read", "$audit", "--data", data, "--json"});
   EXPECT_EQ(nlohmann::json::parse(o4)["events"].size(), 1u) << o4;
@@ -223,9 +223,9 @@ TEST_F(ScopedServerTest, EachScopeAllowsAndRefusesExactlyWhatItShould) {
        R"({"appends":[{"stream":"$audit","events":[{"type":"e"}]}]})", 400},
   };
   for (const auto& [token, method, target, body, want] : cases) {
-    HttpResult r = client_->Request(method, target, body,
-                                    {{"Authorization", "Bearer " + token},
-                                     {"Content-Type", "application/json"}});
+    HttpResult r = client_->Request(
+        method, target, body,
+        {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
     EXPECT_EQ(r.status, want) << method << " " << target << " -> " << r.body;
     if (want == 403) {
       EXPECT_EQ(r.json()["error"], "forbidden") << r.body;
@@ -243,9 +243,9 @@ TEST_F(ScopedServerTest, EachScopeAllowsAndRefusesExactlyWhatItShould) {
 
   // Prefixed reads see only their streams; non-admin readers never see the audit stream.
   for (const auto& [token, target] :
-       std::vector<std::pair<std::string, std::string>>{
-           {orders_, "/v1/log?stream_prefix=orders/"}, {reader_, "/v1/log"},
-           {reader_, "/v1/activity"}}) {
+       std::vector<std::pair<std::string, std::string>>{{orders_, "/v1/log?stream_prefix=orders/"},
+                                                        {reader_, "/v1/log"},
+                                                        {reader_, "/v1/activity"}}) {
     HttpResult r = Get(target, token);
     ASSERT_EQ(r.status, 200) << r.body;
     nlohmann::json events = r.json()["events"];
@@ -284,12 +284,14 @@ TEST_F(ScopedServerTest, EachScopeAllowsAndRefusesExactlyWhatItShould) {
 
 TEST_F(ScopedServerTest, AdministrativeActionsAreRecordedInTheAuditStream) {
   ASSERT_EQ(Post("/v1/streams/orders%2F1", kEvent, orders_).status, 201);
-  ASSERT_EQ(Post("/v1/streams/orders%2F1", R"({"events":[{"type":"$put","data":{"n":2}}]})",
-                 orders_).status, 201);
+  ASSERT_EQ(
+      Post("/v1/streams/orders%2F1", R"({"events":[{"type":"$put","data":{"n":2}}]})", orders_)
+          .status,
+      201);
   HttpResult verify = Post("/v1/integrity/verify", "", admin_);
   ASSERT_EQ(verify.status, 200) << verify.body;
-  HttpResult revert = Post("/v1/entities/orders%2F1/revert",
-                           R"({"to_revision":0,"reason":"bad import"})", admin_);
+  HttpResult revert =
+      Post("/v1/entities/orders%2F1/revert", R"({"to_revision":0,"reason":"bad import"})", admin_);
   ASSERT_EQ(revert.status, 201) << revert.body;
   HttpResult created = Post("/v1/tokens", R"({"name":"temp","scopes":["read"]})", admin_);
   ASSERT_EQ(created.status, 201) << created.body;
@@ -343,12 +345,14 @@ TEST_F(ScopedServerTest, RevocationAndExpiryHoldAcrossARestart) {
   ASSERT_EQ(created.status, 201) << created.body;
   std::string short_lived = created.json()["token"];
   EXPECT_EQ(Get("/v1/log", short_lived).status, 200);
-  ASSERT_EQ(client_->Request("DELETE", "/v1/tokens/" + Get("/v1/tokens", admin_)
-                                                           .json()["tokens"][2]["id"]
-                                                           .get<std::string>(),
-                             "", Bearer(admin_))
-                .status,
-            200);  // the third token: "ingest"
+  ASSERT_EQ(
+      client_
+          ->Request("DELETE",
+                    "/v1/tokens/" +
+                        Get("/v1/tokens", admin_).json()["tokens"][2]["id"].get<std::string>(),
+                    "", Bearer(admin_))
+          .status,
+      200);  // the third token: "ingest"
   EXPECT_EQ(Post("/v1/streams/x", kEvent, writer_).status, 401);
 
   std::this_thread::sleep_until(in_two_seconds + std::chrono::milliseconds(1100));
@@ -394,8 +398,8 @@ TEST(AuthCliTest, ClientCommandsSendTheirToken) {
   EXPECT_NE(o1.find("unauthenticated"), std::string::npos) << o1;
   auto [ok, o2] = RunServeBinary({"append", "s", "-t", "e", "--server", url, "--token", admin});
   EXPECT_EQ(ok, 0) << o2;
-  auto [made, o3] = RunServeBinary({"token", "create", "--server", url, "--token", admin,
-                                    "--scope", "read", "--name", "viewer"});
+  auto [made, o3] = RunServeBinary({"token", "create", "--server", url, "--token", admin, "--scope",
+                                    "read", "--name", "viewer"});
   ASSERT_EQ(made, 0) << o3;
   std::size_t at = o3.find("tt_");
   ASSERT_NE(at, std::string::npos) << o3;
