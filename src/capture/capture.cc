@@ -116,6 +116,10 @@ class Capture::Impl {
   std::unordered_map<std::uint32_t, RelationInfo> relations_;
   // Relations of CaptureOptions::skip_schemas: their changes are dropped unread.
   std::unordered_set<std::uint32_t> skipped_;
+  // Per change: no hashing at all when nothing is skipped (the usual case).
+  bool Skipped(std::uint32_t relation_id) const {
+    return !skipped_.empty() && skipped_.contains(relation_id);
+  }
   std::unordered_map<std::string, json> known_schemas_;  // table stream -> columns recorded
   std::unordered_map<std::string, std::optional<RowDocument>> cache_;
 
@@ -368,13 +372,13 @@ Status Capture::Impl::Handle(std::string_view payload) {
   }
   if (auto* r = std::get_if<RelationMessage>(&msg)) return OnRelation(std::move(*r));
   if (auto* i = std::get_if<InsertMessage>(&msg)) {
-    return skipped_.contains(i->relation_id) ? Status::Ok() : OnInsert(*i);
+    return Skipped(i->relation_id) ? Status::Ok() : OnInsert(*i);
   }
   if (auto* u = std::get_if<UpdateMessage>(&msg)) {
-    return skipped_.contains(u->relation_id) ? Status::Ok() : OnUpdate(*u);
+    return Skipped(u->relation_id) ? Status::Ok() : OnUpdate(*u);
   }
   if (auto* d = std::get_if<DeleteMessage>(&msg)) {
-    return skipped_.contains(d->relation_id) ? Status::Ok() : OnDelete(*d);
+    return Skipped(d->relation_id) ? Status::Ok() : OnDelete(*d);
   }
   if (auto* t = std::get_if<TruncateMessage>(&msg)) return OnTruncate(*t);
   if (auto* c = std::get_if<CommitMessage>(&msg)) return OnCommit(*c);
