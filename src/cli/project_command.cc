@@ -1,12 +1,15 @@
-// `timetrail project postgresql://TARGET`: the log as a table of changes in a PostgreSQL
-// database, kept in step exactly once (src/project/changes_projector.h, docs/projections.md).
+// `timetrail project postgresql://TARGET`: tables in a PostgreSQL database kept in step with
+// the log, exactly once (src/project/projector.h, docs/projections.md).
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "cli/commands.h"
+#include "cli/http_log_source.h"
 #include "cli/output.h"
-#include "project/changes_projector.h"
+#include "project/projector.h"
 
 namespace timetrail::cli {
 namespace {
@@ -16,34 +19,118 @@ extern "C" void OnStopProjecting(int) { g_stop_projecting.store(true); }
 
 struct ProjectArgs {
   CommonOptions common;
-  project::ProjectorOptions options;
+  std::string target;
+  std::string config_path;
+  std::vector<std::string> only;
+  project::ProjectionSpec single{.name = "changes"};  // without --config: one of changes
+  std::size_t batch = 0;                              // 0: the configuration's (5000 by default)
+  bool follow = false;
+  bool rebuild = false;
   bool progress = false;
 };
 
+// Where the projections read the log: one store opened here, or one connection per
+// projection to a server (a connection serves one thread).
+class Sources {
+ public:
+  static Result<Sources> Open(const TargetOptions& target, std::size_t count) {
+    Sources s;
+    const bool server = target.data_dir.empty() && target.store_url.empty();
+    for (std::size_t i = 0; i < (server ? count : 1); ++i) {
+      // Read-only: the projection works beside the server or capture that writes the store.
+      TT_ASSIGN_OR_RETURN(std::unique_ptr<Backend> b, OpenBackend(target, Access::kRead));
+      s.sources_.push_back(b->store() != nullptr
+                               ? project::StoreLogSource(*b->store(), b->Describe())
+                               : HttpLogSource(*b, {}));
+      s.backends_.push_back(std::move(b));
+    }
+    return s;
+  }
+  project::LogSource& For(std::size_t i) { return *sources_[std::min(i, sources_.size() - 1)]; }
+
+ private:
+  std::vector<std::unique_ptr<Backend>> backends_;
+  std::vector<std::unique_ptr<project::LogSource>> sources_;
+};
+
+Result<project::ProjectorConfig> LoadConfig(ProjectArgs& a) {
+  project::ProjectorConfig config;
+  if (a.config_path.empty()) {
+    config.projections.push_back(a.single);
+  } else {
+    TT_ASSIGN_OR_RETURN(config, project::LoadProjectorConfig(a.config_path));
+  }
+  if (!a.target.empty()) config.target = a.target;
+  if (config.target.empty()) {
+    return Status::InvalidArgument(
+        "give the target database, e.g. postgresql://app@db/shop, on the command line or as "
+        "\"target\" in the configuration");
+  }
+  if (a.batch != 0) config.batch_events = a.batch;
+  if (!a.only.empty()) {
+    std::vector<project::ProjectionSpec> chosen;
+    for (const std::string& name : a.only) {
+      auto it = std::find_if(config.projections.begin(), config.projections.end(),
+                             [&](const project::ProjectionSpec& p) { return p.name == name; });
+      if (it == config.projections.end()) {
+        return Status::InvalidArgument("--only: no projection named '" + name +
+                                       "' in the configuration");
+      }
+      chosen.push_back(*it);
+    }
+    config.projections = std::move(chosen);
+  }
+  return config;
+}
+
 int RunProject(ProjectArgs& a) {
-  if (a.common.target.data_dir.empty() && a.common.target.store_url.empty()) {
-    return ReportStatus(
-        "project", Status::InvalidArgument("give the store to project as --data DIR or --store URL "
-                                           "(projecting through a server is not supported yet)"));
-  }
-  // Read-only: the projection works beside the server or capture that writes the store.
-  Result<std::unique_ptr<Backend>> backend = OpenBackend(a.common.target, Access::kRead);
-  if (!backend.ok()) return ReportStatus("project", backend.status());
-  EventStore* store = (*backend)->store();
-  if (store == nullptr) {
-    return ReportStatus("project", Status::InvalidArgument("no store to project"));
-  }
-  if (a.progress) {
-    a.options.log = [](const std::string& line) { std::cerr << "project: " << line << std::endl; };
-  }
+  Result<project::ProjectorConfig> config = LoadConfig(a);
+  if (!config.ok()) return ReportStatus("project", config.status());
+  Result<Sources> sources = Sources::Open(a.common.target, config->projections.size());
+  if (!sources.ok()) return ReportStatus("project", sources.status());
   std::signal(SIGINT, OnStopProjecting);
   std::signal(SIGTERM, OnStopProjecting);
-  Result<project::ProjectorStats> stats =
-      project::RunChangesProjection(*store, a.options, g_stop_projecting);
-  if (!stats.ok()) return ReportStatus("project", stats.status());
-  std::cerr << "project: " << stats->events << " events projected into " << a.options.schema << "."
-            << (a.options.table.empty() ? a.options.name : a.options.table) << "; checkpoint '"
-            << a.options.name << "' at position " << stats->position << std::endl;
+
+  std::mutex mu;  // one line at a time on stderr, and the first failure
+  Status failed;
+  auto run = [&](std::size_t i) {
+    const project::ProjectionSpec& spec = config->projections[i];
+    project::RunOptions o;
+    o.target_url = config->target;
+    o.batch_events = config->batch_events;
+    o.follow = a.follow;
+    if (a.progress) {
+      o.log = [&mu, name = spec.name](const std::string& line) {
+        std::lock_guard lock(mu);
+        std::cerr << "project " << name << ": " << line << std::endl;
+      };
+    }
+    Result<project::ProjectorStats> stats = project::ProjectorStats{};
+    if (a.rebuild) {
+      stats = project::RebuildProjection(sources->For(i), spec, o, g_stop_projecting);
+    }
+    if (stats.ok() && (!a.rebuild || a.follow)) {
+      stats = project::RunProjection(sources->For(i), spec, o, g_stop_projecting);
+    }
+    std::lock_guard lock(mu);
+    if (!stats.ok()) {
+      if (failed.ok()) failed = stats.status();
+      g_stop_projecting.store(true);  // one failure stops the others: exit and say why
+      return;
+    }
+    std::cerr << "project: '" << spec.name << "' (" << project::KindName(spec.kind)
+              << ") at position " << stats->position << " in " << spec.schema << "."
+              << spec.table_name() << (spec.kind == project::ProjectionKind::kHistory ? "_*" : "")
+              << "; " << stats->events << " events read" << std::endl;
+  };
+  if (a.follow) {
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < config->projections.size(); ++i) threads.emplace_back(run, i);
+    for (std::thread& t : threads) t.join();
+  } else {
+    for (std::size_t i = 0; i < config->projections.size() && failed.ok(); ++i) run(i);
+  }
+  if (!failed.ok()) return ReportStatus("project", failed);
   return kExitOk;
 }
 
@@ -53,29 +140,41 @@ void AddProjectCommand(CLI::App& app) {
   auto a = std::make_shared<ProjectArgs>();
   CLI::App* cmd = app.add_subcommand(
       "project",
-      "Keep a table of changes in a PostgreSQL database in step with the log, exactly once "
-      "(docs/projections.md)");
+      "Keep tables in a PostgreSQL database in step with the log, exactly once: a table of "
+      "changes, current states, per-property histories (docs/projections.md)");
   AddCommonOptions(cmd, &a->common);
-  cmd->add_option("target", a->options.target_url, "Target database, e.g. postgresql://app@db/shop")
-      ->required();
-  cmd->add_option("--name", a->options.name,
-                  "Projection name: its checkpoint in timetrail.projection_checkpoints, and its "
-                  "table unless --table")
+  cmd->add_option("target", a->target,
+                  "Target database, e.g. postgresql://app@db/shop (or \"target\" in --config)");
+  cmd->add_option("--config", a->config_path,
+                  "JSON file naming the projections (changes, state, history) and their streams "
+                  "and columns; without it, one changes projection of every stream")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--only", a->only, "Run only these projections of the configuration");
+  cmd->add_option("--name", a->single.name,
+                  "Without --config: the projection's name (its checkpoint in "
+                  "timetrail.projection_checkpoints, and its table unless --table)")
       ->capture_default_str();
-  cmd->add_option("--schema", a->options.schema, "Schema of the projection's table")
+  cmd->add_option("--schema", a->single.schema, "Without --config: the table's schema")
       ->capture_default_str();
-  cmd->add_option("--table", a->options.table, "Table name (default: the projection's name)");
-  cmd->add_option("--batch", a->options.batch_events, "Events per target transaction")
-      ->capture_default_str();
-  cmd->add_flag("--follow", a->options.follow,
+  cmd->add_option("--table", a->single.table,
+                  "Without --config: the table (default: the projection's name)");
+  cmd->add_option("--batch", a->batch, "Events per target transaction (default 5000)");
+  cmd->add_flag("--follow", a->follow,
                 "Keep following the log once caught up, until Ctrl-C or SIGTERM");
-  cmd->add_flag("--progress", a->progress, "Print the events projected and the lag every second");
+  cmd->add_flag("--rebuild", a->rebuild,
+                "Fill new tables beside the live ones from the start of the log, then swap them "
+                "in atomically (with --follow, go on following)");
+  cmd->add_flag("--progress", a->progress,
+                "Print the events projected and the lag, in events and seconds, every second");
   cmd->footer(
       "Examples:\n"
       "  timetrail project postgresql://app@db/shop --data ./timetrail-data\n"
-      "  timetrail project postgresql://app@db/shop --data ./audit --follow --progress\n"
+      "  timetrail project --config projections.json --data ./audit --follow --progress\n"
+      "  timetrail project --config projections.json --server http://tt:7070 --token $T\n"
+      "  timetrail project --config projections.json --data ./audit --rebuild --only orders\n"
       "Each batch's rows and the checkpoint are one target transaction: a restart resumes "
-      "after the checkpoint.\nExit codes: 0 ok, 2 bad input, 3 store not found, 5 unreachable.");
+      "after the checkpoint.\nExit codes: 0 ok, 2 bad input or an event the mapping does not "
+      "fit, 3 store not found, 5 unreachable.");
   SetAction(cmd, [a] { return RunProject(*a); });
 }
 

@@ -12,6 +12,8 @@
 
 #include "capture/capture.h"
 #include "capture/capture_api.h"
+#include "project/projection_service.h"
+#include "project/projections_api.h"
 #include "server/http_server.h"
 #include "storage/postgres_engine.h"
 #include "timetrail/store.h"
@@ -41,10 +43,11 @@ struct ServeFlags {
   bool no_sync = false;
   std::string capture_url;  // record a PostgreSQL database's changes too (docs/capture.md)
   std::string capture_slot = "timetrail";
-  std::string auth = "auto";  // on, off, or auto: on unless listening on loopback only
-  std::string backup_dir;     // where POST /v1/backup may write; empty: nowhere
-  std::string tls_cert;       // HTTPS: PEM certificate chain
-  std::string tls_key;        // and its PEM private key
+  std::string project_config;  // keep projections in step (docs/projections.md)
+  std::string auth = "auto";   // on, off, or auto: on unless listening on loopback only
+  std::string backup_dir;      // where POST /v1/backup may write; empty: nowhere
+  std::string tls_cert;        // HTTPS: PEM certificate chain
+  std::string tls_key;         // and its PEM private key
 };
 
 // Whether only this machine can reach "host": 127.0.0.0/8, ::1 or "localhost".
@@ -221,6 +224,22 @@ int RunServe(const ServeFlags& f) {
   }
   // Served without a capture too: they answer 404 and say how to start one.
   so.extensions.push_back(capture::CaptureApi(std::move(capture_link)));
+  std::unique_ptr<project::ProjectionService> projections;
+  if (!f.project_config.empty()) {
+    Result<project::ProjectorConfig> config = project::LoadProjectorConfig(f.project_config);
+    Result<std::unique_ptr<project::ProjectionService>> started =
+        config.ok() ? project::ProjectionService::Start(
+                          **store, std::move(*config),
+                          [](const std::string& line) { std::cerr << line << std::endl; })
+                    : Result<std::unique_ptr<project::ProjectionService>>(config.status());
+    if (!started.ok()) {
+      std::cerr << "timetrail serve: --project: " << started.status().ToString() << "\n";
+      if (capture) (void)capture->Stop();
+      return 2;
+    }
+    projections = std::move(started).value();
+  }
+  so.extensions.push_back(project::ProjectionsApi(projections.get()));
   {
     HttpServer server(store->get(), so);
     Status s = server.Start();
@@ -238,7 +257,8 @@ int RunServe(const ServeFlags& f) {
     server.Run();
   }
   if (capture) (void)capture->Stop();  // before the store closes
-  store->reset();                      // commits queued appends and closes the store
+  if (projections) projections->Stop();
+  store->reset();  // commits queued appends and closes the store
   std::cerr << "timetrail serve: stopped cleanly" << std::endl;
   return 0;
 }
@@ -335,6 +355,10 @@ void AddServeCommand(CLI::App& app) {
                   "Also record every row change of this PostgreSQL database (logical "
                   "replication; see docs/capture.md and `timetrail capture --help`)")
       ->envname("TIMETRAIL_CAPTURE");
+  cmd->add_option("--project", flags->project_config,
+                  "JSON file of projections to keep in step in a PostgreSQL database while "
+                  "serving (docs/projections.md); their progress is at GET /v1/projections")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--capture-slot", flags->capture_slot,
                   "Replication slot and publication name for --capture")
       ->envname("TIMETRAIL_CAPTURE_SLOT")
