@@ -35,16 +35,19 @@ class Runner {
     TT_ASSIGN_OR_RETURN(schema_, Ident(conn_.get(), schema_name_));
     // "already exists, skipping" on every start says nothing to the user.
     TT_RETURN_IF_ERROR(Exec(conn_.get(), "SET client_min_messages = warning", "setting up"));
-    TT_RETURN_IF_ERROR(AsInvalid(Exec(conn_.get(),
-                                      "CREATE SCHEMA IF NOT EXISTS timetrail;"
-                                      "CREATE TABLE IF NOT EXISTS " +
-                                          std::string(kCheckpoints) +
-                                          " (name text PRIMARY KEY, position bigint NOT NULL,"
-                                          " updated_at timestamptz NOT NULL DEFAULT now())",
-                                      "creating timetrail.projection_checkpoints")));
+    // Projectors starting together must not race on CREATE ... IF NOT EXISTS, which can fail
+    // on a concurrent creation: one at a time creates, under a transaction-level lock.
     TT_RETURN_IF_ERROR(Exec(conn_.get(), "BEGIN", "BEGIN"));
-    Status created =
-        Exec(conn_.get(), "CREATE SCHEMA IF NOT EXISTS " + schema_, "creating " + schema_name_);
+    Status created = Exec(conn_.get(),
+                          "SELECT pg_advisory_xact_lock(hashtext('timetrail projection tables'));"
+                          "CREATE SCHEMA IF NOT EXISTS timetrail;"
+                          "CREATE TABLE IF NOT EXISTS " +
+                              std::string(kCheckpoints) +
+                              " (name text PRIMARY KEY, position bigint NOT NULL,"
+                              " updated_at timestamptz NOT NULL DEFAULT now());"
+                              "CREATE SCHEMA IF NOT EXISTS " +
+                              schema_,
+                          "creating timetrail.projection_checkpoints and schema " + schema_name_);
     if (created.ok()) created = projection_->CreateTables(conn_.get(), schema_);
     if (!created.ok()) {
       Rollback();
@@ -193,14 +196,16 @@ void Report(const RunOptions& o, const Runner& r, std::chrono::steady_clock::tim
         " s)");
 }
 
-// Runs batches until caught up (or, following, until "stop").
+// Runs batches until caught up with the head the log had at the start (or, following, until
+// "stop"): a run that is not following ends even while appends go on.
 Status Drive(Runner& r, LogSource& source, const RunOptions& o, bool follow,
              const std::atomic<bool>& stop) {
   auto last = std::chrono::steady_clock::now();
+  const Position start_head = r.head();
   while (!stop.load()) {
     TT_ASSIGN_OR_RETURN(std::size_t examined, r.Step());
     Report(o, r, &last);
-    if (examined > 0) continue;
+    if (examined > 0 && (follow || r.position() < start_head)) continue;
     if (!follow) break;
     TT_RETURN_IF_ERROR(source.WaitPast(r.position(), std::chrono::milliseconds(500)));
   }
@@ -304,7 +309,9 @@ Result<ProjectorStats> RebuildProjection(LogSource& source, const ProjectionSpec
                            .status());
     TT_ASSIGN_OR_RETURN(bool ours, r.LockCheckpoint());
     if (!ours) return Status::Unavailable("the rebuild's checkpoint moved during the rebuild");
-    while (true) {
+    // Up to the head as it is now; what comes later the live projector adds after the swap.
+    TT_ASSIGN_OR_RETURN(LogPage now, source.ReadLog(1, 1));
+    while (r.position() < now.head_position) {
       TT_ASSIGN_OR_RETURN(std::size_t examined, r.StepInTransaction());
       if (examined == 0) break;
     }

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# `timetrail project`: the log as a table of changes in a real PostgreSQL (run under
+# `timetrail project` and `serve --project` into a real PostgreSQL (run under
 # tests/support/with_postgres.sh). Every row matches the event it projects; a projector killed
-# with -9 in the middle and restarted leaves every event exactly once; a follower sees events
-# appended while it runs; bad input is refused clearly.
+# with -9 in the middle and restarted leaves every table equal to the store (changes, state,
+# per-property history: checked by projection_check against the store's own answers); a
+# follower sees events appended while it runs; a server keeps projections in step and answers
+# GET /v1/projections/{name}?min_position=P once P is projected; a projector reads a server's
+# log over HTTP; bad input is refused clearly.
 #
-#   tests/support/with_postgres.sh tests/cli/project_test.sh path/to/timetrail path/to/source
+#   tests/support/with_postgres.sh tests/cli/project_test.sh path/to/timetrail path/to/source \
+#     path/to/projection_check
 set -euo pipefail
 tt=$1
 src=$2
+checker=$3
 url=$TIMETRAIL_PG_URL
+export PGOPTIONS="-c client_min_messages=warning"  # no "drop cascades to" notices
 work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-project-XXXXXX")
 follower=""
+server_pid=""
 cleanup() {
   [ -n "$follower" ] && kill -9 "$follower" 2>/dev/null || true
+  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,4 +101,122 @@ if "$tt" project "$url" --data "$work/tiny" >"$work/bad3.out" 2>&1; then
   fail "a checkpoint past the end of the store was accepted"
 fi
 grep -q "past the end of the log of" "$work/bad3.out" || { cat "$work/bad3.out"; fail "message"; }
+echo '{"projections": [{"name": "s", "kind": "state", "columns": {"total": "money"}}]}' >"$work/bad.json"
+if "$tt" project "$url" --config "$work/bad.json" --data "$data" >"$work/bad4.out" 2>&1; then
+  fail "a configuration with an unknown type was accepted"
+fi
+grep -q "unknown column type 'money'" "$work/bad4.out" || { cat "$work/bad4.out"; fail "message"; }
+
+echo "5. every kind from a configuration, killed with -9 in the middle and restarted"
+cat >"$work/config.json" <<JSON
+{"target": "$url", "batch": 400, "projections": [
+  {"name": "all_changes", "kind": "changes"},
+  {"name": "accounts", "kind": "state", "streams": ["acct-"],
+   "columns": {"owner": "text", "balance": "bigint", "note": "text"}},
+  {"name": "account_docs", "kind": "state", "streams": ["acct-"]},
+  {"name": "account_history", "kind": "history", "streams": ["acct-"],
+   "properties": {"owner": "text", "balance": "bigint"}}]}
+JSON
+python3 - "$work/accounts.ndjson" <<'PY'
+import json, random, sys
+random.seed(3)
+with open(sys.argv[1], "w") as out:
+    for i in range(20000):
+        a = random.randrange(800)
+        if random.random() < 0.1:
+            e = {"type": "$put", "data": {"owner": "o%d" % random.randrange(50), "balance": 0}}
+        elif random.random() < 0.05:
+            e = {"type": "$delete"}
+        else:
+            e = {"type": "$patch", "data": {"balance": random.randrange(10**6)}}
+        e["stream"] = "acct-%d" % a
+        e["metadata"] = {"actor": "teller%d" % random.randrange(5)}
+        out.write(json.dumps(e) + "\n")
+PY
+"$tt" import "$work/accounts.ndjson" --data "$work/acct" >/dev/null 2>&1
+"$tt" project --config "$work/config.json" --data "$work/acct" --follow 2>/dev/null &
+pid=$!
+for _ in $(seq 1 300); do
+  n=$(sql "SELECT coalesce(min(position), 0) FROM timetrail.projection_checkpoints WHERE name IN ('accounts', 'account_history')")
+  [ "$n" -gt 2000 ] && break
+  sleep 0.05
+done
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+"$tt" project --config "$work/config.json" --data "$work/acct" 2>"$work/p5.err" ||
+  { cat "$work/p5.err" >&2; fail "the restarted projector failed"; }
+"$checker" --data "$work/acct" --config "$work/config.json" --target "$url" ||
+  fail "after a kill -9 and a restart the tables differ from the store"
+# The whole entity as of a time, in one query, from the history tables.
+stream=$(sql "SELECT stream FROM timetrail.accounts ORDER BY stream LIMIT 1")
+want=$("$tt" get "$stream" --data "$work/acct" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"]["balance"])')
+got=$(sql "SELECT balance FROM timetrail.account_history_as_of(now()) WHERE stream = '$stream'")
+[ "$want" = "$got" ] || fail "account_history_as_of(now()) gives $got for $stream, the store $want"
+
+echo "6. --rebuild fills new tables and swaps them in"
+sql "UPDATE timetrail.accounts SET balance = -1" >/dev/null
+"$tt" project --config "$work/config.json" --data "$work/acct" --rebuild --only accounts --progress \
+  2>"$work/p6.err" || { cat "$work/p6.err" >&2; fail "rebuild"; }
+grep -q "rebuilt 'accounts' up to position 20000 and swapped it in" "$work/p6.err" ||
+  { cat "$work/p6.err" >&2; fail "the rebuild did not say it swapped"; }
+[ "$(sql "SELECT count(*) FROM timetrail.accounts WHERE balance = -1")" = 0 ] ||
+  fail "the rebuilt table still has the old rows"
+"$checker" --data "$work/acct" --config "$work/config.json" --target "$url" || fail "after the rebuild"
+
+echo "7. serve --project keeps the tables in step; GET /v1/projections/{name}?min_position=P"
+sql "DROP SCHEMA timetrail CASCADE" >/dev/null
+"$tt" serve --data "$work/served" --listen 127.0.0.1:0 --auth off --project "$work/config.json" \
+  >"$work/serve.out" 2>"$work/serve.err" &
+server_pid=$!
+base=""
+for _ in $(seq 1 100); do
+  base=$(sed -n 's/^listening on //p' "$work/serve.out" 2>/dev/null | head -1)
+  [ -n "$base" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; fail "serve exited"; }
+  sleep 0.1
+done
+[ -n "$base" ] || fail "serve did not start"
+last=$(curl -sf -X POST "$base/v1/streams/acct-1" -H 'Content-Type: application/json' \
+  -d '{"events":[{"type":"$put","data":{"owner":"zoe","balance":10}},{"type":"$patch","data":{"balance":20}}]}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["position"])')
+answer=$(curl -sf "$base/v1/projections/account_history?min_position=$last&timeout_ms=20000")
+echo "$answer" | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+assert p["name"] == "account_history" and p["kind"] == "history", p
+assert p["position"] >= int(sys.argv[1]) and p["lag_events"] == 0 and p["error"] is None, p
+' "$last" || fail "GET /v1/projections/account_history: $answer"
+# Visible in SQL as soon as the server says so: the checkpoint and the rows are one transaction.
+[ "$(sql "SELECT value FROM timetrail.account_history_balance WHERE stream = 'acct-1' AND upper_inf(vclock)")" = 20 ] ||
+  fail "the projected balance is not 20"
+[ "$(sql "SELECT position >= $last FROM timetrail.projection_checkpoints WHERE name = 'account_history'")" = t ] ||
+  fail "the checkpoint is behind"
+curl -sf "$base/v1/projections" | python3 -c '
+import json, sys
+names = sorted(p["name"] for p in json.load(sys.stdin)["projections"])
+assert names == ["account_docs", "account_history", "accounts", "all_changes"], names
+' || fail "GET /v1/projections"
+curl -sf "$base/v1/projections/accounts?min_position=$last&timeout_ms=20000" >/dev/null ||
+  fail "the accounts projection did not reach $last"
+curl -sf "$base/metrics" | grep -q 'timetrail_projection_position{projection="accounts"} '"$last" ||
+  fail "/metrics has no position for the projection"
+code=$(curl -s -o "$work/404.json" -w '%{http_code}' "$base/v1/projections/nope")
+[ "$code" = 404 ] || fail "an unknown projection answered $code"
+code=$(curl -s -o "$work/504.json" -w '%{http_code}' "$base/v1/projections/accounts?min_position=999999&timeout_ms=100")
+[ "$code" = 504 ] || fail "a wait for a position never projected answered $code"
+grep -Eq "had projected up to position|was not readable within" "$work/504.json" ||
+  fail "the timeout does not say where it is"
+
+echo "8. a projector reads a server's log over HTTP (--server)"
+cat >"$work/remote.json" <<JSON
+{"projections": [{"name": "remote_accounts", "kind": "history", "streams": ["acct-"],
+                  "properties": {"balance": "bigint"}}]}
+JSON
+"$tt" project "$url" --config "$work/remote.json" --server "$base" 2>"$work/p8.err" ||
+  { cat "$work/p8.err" >&2; fail "project --server"; }
+[ "$(sql "SELECT string_agg(value::text, ',' ORDER BY lower(vclock)) FROM timetrail.remote_accounts_balance WHERE stream = 'acct-1'")" = "10,20" ] ||
+  fail "the history read over HTTP is not 10,20"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
 echo ok
