@@ -8,14 +8,14 @@
 // keyed by the event that set the value ("set_by"). When a stream's events come in valid-time
 // order both folds agree and each change closes one row and opens one. A backdated correction
 // changes the valid-time past, so the stream's rows are then computed again from its events;
-// a row that exists only in one fold has an empty range in the other.
+// after it the two folds may differ, and each is kept up to date on its own: a row that
+// exists only in one fold has an empty range in the other.
 #include <map>
 #include <set>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
-#include "capture/pg.h"
 #include "project/copy_text.h"
 #include "project/projection.h"
 #include "query/document.h"
@@ -50,13 +50,16 @@ struct Row {
   std::optional<Timestamp> valid_to;
 };
 
-// An open row written by an earlier batch, and where it now ends.
+// An open row written by an earlier batch, and where it now ends in system time, in valid
+// time, or both.
 struct Close {
   std::size_t property = 0;
   std::string stream;
   Position set_by = 0;
+  bool system = false;
   Revision rev_to = 0;
   Timestamp sys_to{};
+  bool valid = false;
   Timestamp valid_to{};
 };
 
@@ -84,7 +87,7 @@ class HistoryProjection final : public Projection {
     return out;
   }
   Status Add(const RecordedEvent& e, std::string_view id) override;
-  Status Flush(PGconn* conn, const std::string& schema) override;
+  Result<BatchWrite> Render(const std::string& schema) override;
   void Reset() override {
     trackers_.clear();
     pending_.clear();
@@ -93,13 +96,11 @@ class HistoryProjection final : public Projection {
   }
 
  private:
-  // An open row of one property: where it started, and whether it is in the table yet.
+  // The row that holds a property's value now, in one of the folds, and whether it is in
+  // the table yet.
   struct OpenRow {
     Value value;
     Position set_by = 0;
-    Revision rev_from = 0;
-    Timestamp sys_from{};
-    Timestamp valid_from{};
     // While the row is not yet written: its index in pending_, valid in batch "batch" only.
     std::size_t pending = 0;
     std::uint64_t batch = 0;
@@ -108,9 +109,12 @@ class HistoryProjection final : public Projection {
   struct Tracker {
     Revision next_revision = 0;
     query::Document doc;  // folded in position order
+    // Folded in valid-time order, kept apart only once the orders differ ("corrected").
+    query::Document valid_doc;
+    bool corrected = false;
     std::optional<Timestamp> max_valid_from;
-    bool corrected = false;  // has a backdated correction: always computed again
-    std::vector<std::optional<OpenRow>> open;
+    std::vector<std::optional<OpenRow>> open_system;  // per property
+    std::vector<std::optional<OpenRow>> open_valid;
   };
   struct Recompute {
     Revision through = 0;
@@ -122,6 +126,9 @@ class HistoryProjection final : public Projection {
   Result<std::vector<Row>> ComputeRows(const std::string& stream, const std::string& id,
                                        Revision through, Tracker* tracker);
   Status WriteFunctions(PGconn* conn, const std::string& schema);
+  // Ends "open" at "e" in system time or in valid time.
+  void CloseAt(std::size_t property, const std::string& stream, const OpenRow& open,
+               const RecordedEvent& e, bool system);
 
   ProjectionSpec spec_;
   LogSource& source_;
@@ -129,7 +136,7 @@ class HistoryProjection final : public Projection {
   std::unordered_map<std::string, Tracker> trackers_;
   // The batch: rows to insert, rows of earlier batches to close, streams to compute again.
   std::vector<Row> pending_;
-  std::vector<Close> closes_;
+  std::map<std::tuple<std::size_t, std::string, Position>, Close> closes_;
   std::map<std::string, Recompute> recompute_;
   std::uint64_t batch_ = 1;  // 0 marks rows written by an earlier batch
 };
@@ -153,6 +160,32 @@ Result<std::vector<Value>> HistoryProjection::ValuesOf(const query::Document& do
   return out;
 }
 
+void HistoryProjection::CloseAt(std::size_t property, const std::string& stream,
+                                const OpenRow& open, const RecordedEvent& e, bool system) {
+  if (open.batch == batch_) {
+    Row& r = pending_[open.pending];
+    if (system) {
+      r.rev_to = e.revision;
+      r.sys_to = e.recorded_at;
+    } else {
+      r.valid_to = e.valid_from;
+    }
+    return;
+  }
+  Close& c = closes_[{property, stream, open.set_by}];
+  c.property = property;
+  c.stream = stream;
+  c.set_by = open.set_by;
+  if (system) {
+    c.system = true;
+    c.rev_to = e.revision;
+    c.sys_to = e.recorded_at;
+  } else {
+    c.valid = true;
+    c.valid_to = e.valid_from;
+  }
+}
+
 Status HistoryProjection::Add(const RecordedEvent& e, std::string_view id) {
   if (auto r = recompute_.find(e.stream); r != recompute_.end()) {
     r->second.through = e.revision;
@@ -162,12 +195,13 @@ Status HistoryProjection::Add(const RecordedEvent& e, std::string_view id) {
   auto it = trackers_.find(e.stream);
   if (it == trackers_.end() && e.revision == 0) {
     it = trackers_.emplace(e.stream, Tracker{}).first;
-    it->second.open.resize(spec_.columns.size());
+    it->second.open_system.resize(spec_.columns.size());
+    it->second.open_valid.resize(spec_.columns.size());
   }
   const bool doc_event = query::IsDocumentType(e.type);
-  // A stream not seen since the start, or one whose valid-time past has changed, is computed
-  // again from its events at the end of the batch.
-  if (it == trackers_.end() || it->second.next_revision != e.revision || it->second.corrected ||
+  // A stream not seen since the start, or one whose valid-time past this event changes, is
+  // computed again from its events at the end of the batch.
+  if (it == trackers_.end() || it->second.next_revision != e.revision ||
       (doc_event && it->second.max_valid_from && e.valid_from < *it->second.max_valid_from)) {
     recompute_[e.stream] = Recompute{e.revision, std::string(id)};
     return Status::Ok();
@@ -175,40 +209,57 @@ Status HistoryProjection::Add(const RecordedEvent& e, std::string_view id) {
   Tracker& t = it->second;
   t.next_revision = e.revision + 1;
   if (!doc_event) return Status::Ok();
+  // The event comes last in both orders: it folds onto the end of each.
   t.max_valid_from = e.valid_from;
   Status applied = query::Apply(t.doc, e.type, e.data);
+  if (applied.ok() && t.corrected) applied = query::Apply(t.valid_doc, e.type, e.data);
   if (!applied.ok()) return applied.WithPrefix(EventLabel(e));
-  TT_ASSIGN_OR_RETURN(std::vector<Value> values, ValuesOf(t.doc, e));
-  for (std::size_t p = 0; p < values.size(); ++p) {
-    std::optional<OpenRow>& open = t.open[p];
-    const Value was = open ? open->value : Value{};
-    if (values[p] == was) continue;
-    if (open) {
-      if (open->batch == batch_) {
-        Row& r = pending_[open->pending];
-        r.rev_to = e.revision;
-        r.sys_to = e.recorded_at;
-        r.valid_to = e.valid_from;
-      } else {
-        closes_.push_back(
-            Close{p, e.stream, open->set_by, e.revision, e.recorded_at, e.valid_from});
-      }
-      open.reset();
+  TT_ASSIGN_OR_RETURN(std::vector<Value> system, ValuesOf(t.doc, e));
+  std::vector<Value> valid;
+  if (t.corrected) {
+    TT_ASSIGN_OR_RETURN(valid, ValuesOf(t.valid_doc, e));
+  } else {
+    valid = system;
+  }
+  for (std::size_t p = 0; p < system.size(); ++p) {
+    std::optional<OpenRow>& open_s = t.open_system[p];
+    std::optional<OpenRow>& open_v = t.open_valid[p];
+    const bool system_changed = system[p] != (open_s ? open_s->value : Value{});
+    const bool valid_changed = valid[p] != (open_v ? open_v->value : Value{});
+    if (system_changed && open_s) {
+      CloseAt(p, e.stream, *open_s, e, /*system=*/true);
+      open_s.reset();
     }
-    if (!values[p].present) continue;
-    Row r;
-    r.property = p;
-    r.stream = e.stream;
-    r.id = std::string(id);
-    r.value = values[p].sql;
-    r.set_by = e.position;
-    r.in_system = r.in_valid = true;
-    r.rev_from = e.revision;
-    r.sys_from = e.recorded_at;
-    r.valid_from = e.valid_from;
-    open = OpenRow{values[p],    e.position,      e.revision, e.recorded_at,
-                   e.valid_from, pending_.size(), batch_};
-    pending_.push_back(std::move(r));
+    if (valid_changed && open_v) {
+      CloseAt(p, e.stream, *open_v, e, /*system=*/false);
+      open_v.reset();
+    }
+    const bool new_system = system_changed && system[p].present;
+    const bool new_valid = valid_changed && valid[p].present;
+    auto add_row = [&](bool in_system, bool in_valid, const Value& v) {
+      Row r;
+      r.property = p;
+      r.stream = e.stream;
+      r.id = std::string(id);
+      r.value = v.sql;
+      r.set_by = e.position;
+      r.in_system = in_system;
+      r.rev_from = e.revision;
+      r.sys_from = e.recorded_at;
+      r.in_valid = in_valid;
+      r.valid_from = e.valid_from;
+      const OpenRow open{v, e.position, pending_.size(), batch_};
+      if (in_system) open_s = open;
+      if (in_valid) open_v = open;
+      pending_.push_back(std::move(r));
+    };
+    // One row when both folds start the same value here; else a row per fold.
+    if (new_system && new_valid && system[p] == valid[p]) {
+      add_row(true, true, system[p]);
+    } else {
+      if (new_system) add_row(true, false, system[p]);
+      if (new_valid) add_row(false, true, valid[p]);
+    }
   }
   return Status::Ok();
 }
@@ -228,7 +279,8 @@ Result<std::vector<Row>> HistoryProjection::ComputeRows(const std::string& strea
 
   // The system-time fold: position order.
   *tracker = Tracker{};
-  tracker->open.resize(n);
+  tracker->open_system.resize(n);
+  tracker->open_valid.resize(n);
   std::vector<std::optional<std::size_t>> open(n);
   std::vector<Value> current(n);
   for (const RecordedEvent* e : docs) {
@@ -256,9 +308,10 @@ Result<std::vector<Row>> HistoryProjection::ComputeRows(const std::string& strea
       open[p] = rows.size();
       by_key[{p, e->position, r.value}] = rows.size();
       rows.push_back(std::move(r));
-      tracker->open[p] =
-          OpenRow{values[p], e->position, e->revision, e->recorded_at, e->valid_from, 0, 0};
     }
+  }
+  for (std::size_t p = 0; p < n; ++p) {
+    if (open[p]) tracker->open_system[p] = OpenRow{current[p], rows[*open[p]].set_by, 0, 0};
   }
 
   // The valid-time fold: (valid_from, position) order.
@@ -301,6 +354,12 @@ Result<std::vector<Row>> HistoryProjection::ComputeRows(const std::string& strea
       valid_open[p] = at;
     }
   }
+  for (std::size_t p = 0; p < n; ++p) {
+    if (valid_open[p]) {
+      tracker->open_valid[p] = OpenRow{valid_current[p], rows[*valid_open[p]].set_by, 0, 0};
+    }
+  }
+  if (tracker->corrected) tracker->valid_doc = std::move(valid_doc);
   tracker->next_revision = events.empty() ? 0 : events.back().revision + 1;
   return rows;
 }
@@ -313,7 +372,7 @@ Status HistoryProjection::CreateTables(PGconn* conn, const std::string& schema) 
                     "EXCLUDE constraints need (a superuser or the database owner can create it)");
   if (!ext.ok()) return ext;
   for (const ColumnSpec& c : spec_.columns) {
-    TT_ASSIGN_OR_RETURN(std::string table, Ident(conn, TableOf(c)));
+    const std::string table = QuoteIdent(TableOf(c));
     const std::string t = schema + "." + table;
     TT_RETURN_IF_ERROR(Exec(conn,
                             "CREATE TABLE IF NOT EXISTS " + t +
@@ -334,16 +393,16 @@ Status HistoryProjection::CreateTables(PGconn* conn, const std::string& schema) 
 Status HistoryProjection::WriteFunctions(PGconn* conn, const std::string& schema) {
   std::string returns = "stream text, id text";
   for (const ColumnSpec& c : spec_.columns) {
-    TT_ASSIGN_OR_RETURN(std::string name, Ident(conn, c.name));
+    const std::string name = QuoteIdent(c.name);
     returns += ", " + name + " " + SqlTypeName(c.type);
   }
   for (const auto& [suffix, period] : {std::pair<std::string, std::string>{"_as_of", "sys_period"},
                                        {"_valid_at", "valid_period"}}) {
-    TT_ASSIGN_OR_RETURN(std::string fn, Ident(conn, spec_.table_name() + suffix));
+    const std::string fn = QuoteIdent(spec_.table_name() + suffix);
     std::string values;
     std::string streams;
     for (const ColumnSpec& c : spec_.columns) {
-      TT_ASSIGN_OR_RETURN(std::string table, Ident(conn, TableOf(c)));
+      const std::string table = QuoteIdent(TableOf(c));
       const std::string t = schema + "." + table;
       values += ", (SELECT h.value FROM " + t + " h WHERE h.stream = e.stream AND h." + period +
                 " @> at)";
@@ -360,10 +419,11 @@ Status HistoryProjection::WriteFunctions(PGconn* conn, const std::string& schema
   return Status::Ok();
 }
 
-Status HistoryProjection::Flush(PGconn* conn, const std::string& schema) {
+Result<BatchWrite> HistoryProjection::Render(const std::string& schema) {
+  BatchWrite batch;
   std::vector<std::string> tables;
   for (const ColumnSpec& c : spec_.columns) {
-    TT_ASSIGN_OR_RETURN(std::string table, Ident(conn, TableOf(c)));
+    const std::string table = QuoteIdent(TableOf(c));
     tables.push_back(schema + "." + table);
   }
   // Streams computed again lose every row (they all come back), and their incremental rows of
@@ -386,16 +446,14 @@ Status HistoryProjection::Flush(PGconn* conn, const std::string& schema) {
     const std::string streams =
         TextArrayLiteral(std::vector<std::string>(recomputed.begin(), recomputed.end()));
     for (const std::string& t : tables) {
-      TT_ASSIGN_OR_RETURN(
-          auto unused,
-          capture::PgQuery(conn, "DELETE FROM " + t + " WHERE stream = ANY($1)", {streams}));
-      (void)unused;
+      batch.Sql("DELETE FROM " + t + " WHERE stream = ANY($1)", {streams},
+                "replacing the rows of corrected streams");
     }
   }
   // Rows of earlier batches that this one closed: through a temporary table, one UPDATE per
   // property table.
   std::vector<std::vector<const Close*>> closes(tables.size());
-  for (const Close& c : closes_) {
+  for (const auto& [key, c] : closes_) {
     if (!recomputed.contains(c.stream)) closes[c.property].push_back(&c);
   }
   for (std::size_t p = 0; p < tables.size(); ++p) {
@@ -404,28 +462,33 @@ Status HistoryProjection::Flush(PGconn* conn, const std::string& schema) {
     for (const Close* c : closes[p]) {
       text.Field(c->stream);
       text.Field(std::to_string(c->set_by));
+      text.Field(c->system ? "t" : "f");
       text.Field(std::to_string(c->rev_to));
       text.Field(FormatTimestamp(c->sys_to));
+      text.Field(c->valid ? "t" : "f");
       text.Field(FormatTimestamp(c->valid_to));
       text.EndRow();
     }
-    TT_RETURN_IF_ERROR(Exec(conn,
-                            "CREATE TEMP TABLE IF NOT EXISTS timetrail_history_closes"
-                            " (stream text, set_by bigint, rev_to int, sys_to timestamptz,"
-                            " valid_to timestamptz) ON COMMIT DELETE ROWS;"
-                            "TRUNCATE timetrail_history_closes",
-                            "preparing the closed rows"));
-    TT_RETURN_IF_ERROR(
-        CopyIn(conn, "timetrail_history_closes", text.text(), "writing the closed rows"));
-    TT_RETURN_IF_ERROR(Exec(
-        conn,
+    batch.Sql(
+        "CREATE TEMP TABLE IF NOT EXISTS timetrail_history_closes"
+        " (stream text, set_by bigint, system boolean, rev_to int, sys_to timestamptz,"
+        " valid boolean, valid_to timestamptz) ON COMMIT DELETE ROWS;"
+        "TRUNCATE timetrail_history_closes",
+        {}, "preparing the closed rows");
+    batch.Copy("timetrail_history_closes", text.text(), "writing the closed rows");
+    batch.Sql(
         "UPDATE " + tables[p] +
-            " h SET vclock = int4range(lower(h.vclock), c.rev_to),"
-            " sys_period = tstzrange(lower(h.sys_period), c.sys_to),"
-            " valid_period = tstzrange(lower(h.valid_period), c.valid_to)"
+            // Each fold's range ends only where that fold's row is still open: a row of one
+            // fold has an empty range in the other, which must stay empty.
+            " h SET vclock = CASE WHEN c.system AND upper_inf(h.vclock)"
+            " THEN int4range(lower(h.vclock), c.rev_to) ELSE h.vclock END,"
+            " sys_period = CASE WHEN c.system AND upper_inf(h.vclock)"
+            " THEN tstzrange(lower(h.sys_period), c.sys_to) ELSE h.sys_period END,"
+            " valid_period = CASE WHEN c.valid AND upper_inf(h.valid_period)"
+            " THEN tstzrange(lower(h.valid_period), c.valid_to) ELSE h.valid_period END"
             " FROM timetrail_history_closes c WHERE h.stream = c.stream AND h.set_by = c.set_by"
-            " AND upper_inf(h.vclock)",
-        "closing rows of property '" + spec_.columns[p].name + "'"));
+            " AND ((c.system AND upper_inf(h.vclock)) OR (c.valid AND upper_inf(h.valid_period)))",
+        {}, "closing rows of property '" + spec_.columns[p].name + "'");
   }
   std::vector<CopyRows> inserts(tables.size());
   for (const Row& r : rows) {
@@ -441,14 +504,14 @@ Status HistoryProjection::Flush(PGconn* conn, const std::string& schema) {
   }
   for (std::size_t p = 0; p < tables.size(); ++p) {
     if (inserts[p].empty()) continue;
-    TT_RETURN_IF_ERROR(CopyIn(
-        conn, tables[p] + " (stream, id, value, vclock, sys_period, valid_period, set_by)",
-        inserts[p].text(), "writing the history of property '" + spec_.columns[p].name + "'"));
+    batch.Copy(tables[p] + " (stream, id, value, vclock, sys_period, valid_period, set_by)",
+               inserts[p].text(),
+               "writing the history of property '" + spec_.columns[p].name + "'");
   }
   closes_.clear();
   // Every row of this batch is in the table now: closing one later is an UPDATE.
   ++batch_;
-  return Status::Ok();
+  return batch;
 }
 
 }  // namespace

@@ -20,21 +20,23 @@ std::unique_ptr<Projection> MakeProjection(const ProjectionSpec& spec, LogSource
   return MakeChangesProjection(spec, source);
 }
 
-Result<query::Document*> StateCache::Before(const RecordedEvent& e) {
+Result<StateCache::Entry*> StateCache::Before(const RecordedEvent& e) {
   if (states_.size() > 100000) states_.clear();
   auto it = states_.find(e.stream);
   if (it != states_.end()) return &it->second;
-  query::Document doc;
+  Entry entry;
+  query::Document& doc = entry.doc;
   if (e.revision > 0) {
     TT_ASSIGN_OR_RETURN(EntityState s, source_.StateAt(e.stream, e.revision - 1));
     doc.exists = s.exists;
     doc.state = nlohmann::json::parse(s.state, nullptr, /*allow_exceptions=*/false);
+    if (doc.exists) entry.text = std::move(s.state);
     if (doc.state.is_discarded()) {
       return Status::Corruption("the state of '" + e.stream + "' at revision " +
                                 std::to_string(e.revision - 1) + " is not JSON");
     }
   }
-  return &states_.emplace(e.stream, std::move(doc)).first->second;
+  return &states_.emplace(e.stream, std::move(entry)).first->second;
 }
 
 Status Exec(PGconn* conn, const std::string& sql, const std::string& what) {
@@ -66,8 +68,28 @@ Status CopyIn(PGconn* conn, const std::string& table_and_columns, const std::str
   return Status::Ok();
 }
 
-Result<std::string> Ident(PGconn* conn, std::string_view name) {
-  return capture::PgQuoteIdent(conn, name);
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+Status ExecuteBatch(PGconn* conn, const BatchWrite& batch) {
+  for (const BatchWrite::Op& op : batch.ops) {
+    if (op.copy) {
+      TT_RETURN_IF_ERROR(CopyIn(conn, op.sql, op.copy_rows, op.what));
+    } else if (op.params.empty()) {
+      TT_RETURN_IF_ERROR(Exec(conn, op.sql, op.what));
+    } else {
+      Result<std::vector<capture::PgRow>> r = capture::PgQuery(conn, op.sql, op.params);
+      if (!r.ok())
+        return Status::IOError("target database: " + op.what + ": " + r.status().message());
+    }
+  }
+  return Status::Ok();
 }
 
 std::string TextArrayLiteral(const std::vector<std::string>& items) {

@@ -1,5 +1,6 @@
 #include "project/projector.h"
 
+#include <future>
 #include <thread>
 
 #include "capture/pg.h"
@@ -32,7 +33,7 @@ class Runner {
   // Connects, creates what is missing, and reads the checkpoint.
   Status Open() {
     TT_ASSIGN_OR_RETURN(conn_, capture::PgConnect(o_.target_url, /*replication=*/false));
-    TT_ASSIGN_OR_RETURN(schema_, Ident(conn_.get(), schema_name_));
+    schema_ = QuoteIdent(schema_name_);
     // "already exists, skipping" on every start says nothing to the user.
     TT_RETURN_IF_ERROR(Exec(conn_.get(), "SET client_min_messages = warning", "setting up"));
     // Projectors starting together must not race on CREATE ... IF NOT EXISTS, which can fail
@@ -63,7 +64,7 @@ class Runner {
         auto rows, PgQuery(conn_.get(),
                            "SELECT position FROM " + std::string(kCheckpoints) + " WHERE name = $1",
                            {checkpoint_}));
-    position_ = std::stoull(*rows.at(0).at(0));
+    position_ = committed_ = std::stoull(*rows.at(0).at(0));
     TT_ASSIGN_OR_RETURN(LogPage head, source_.ReadLog(1, 1));
     if (position_ > head.head_position) {
       return Status::InvalidArgument(
@@ -76,52 +77,52 @@ class Runner {
     return Status::Ok();
   }
 
-  // One batch in its own target transaction. The events examined; 0 when caught up.
+  ~Runner() { (void)Settle(nullptr); }
+
+  // One batch in its own target transaction, written on another thread while the next batch
+  // is read and folded here: the target's work and the projector's overlap. The events
+  // examined; 0 when caught up and every batch is written.
   Result<std::size_t> Step() {
-    TT_ASSIGN_OR_RETURN(LogPage page, Fold());
-    if (page.events.empty()) return 0;
-    TT_RETURN_IF_ERROR(Exec(conn_.get(), "BEGIN", "BEGIN"));
-    Result<bool> locked = LockCheckpoint();
-    if (!locked.ok() || !*locked) {
-      Rollback();
-      projection_->Reset();
-      if (!locked.ok()) return locked.status();
-      return page.events.size();  // another projector moved it: go on from where it is
-    }
-    Status written = Write(page);
-    if (written.ok()) written = Exec(conn_.get(), "COMMIT", "COMMIT");
-    if (!written.ok()) {
-      Rollback();
-      projection_->Reset();
-      return written;
-    }
-    Advance(page);
-    return page.events.size();
+    Result<Prepared> next = Prepare();
+    bool fenced = false;
+    Status settled = Settle(&fenced);
+    if (!next.ok()) return next.status();
+    if (!settled.ok()) return settled;
+    if (fenced) return std::size_t{1};  // what was folded meanwhile started at the wrong place
+    if (next->page.events.empty()) return std::size_t{0};
+    const Position from = position_;
+    position_ = next->page.events.back().position;
+    Inflight f;
+    f.to = position_;
+    f.events = next->page.events.size();
+    f.last_recorded_at = next->page.events.back().recorded_at;
+    f.done = std::async(std::launch::async,
+                        [this, batch = std::move(next->batch), from, to = position_]() {
+                          return WriteTransaction(batch, from, to);
+                        });
+    inflight_ = std::move(f);
+    return next->page.events.size();
   }
+
+  // Waits for the batch being written, if any. Call before returning to the caller.
+  Status Finish() { return Settle(nullptr); }
 
   // One batch inside the caller's transaction, whose checkpoint row the caller has locked.
   Result<std::size_t> StepInTransaction() {
-    TT_ASSIGN_OR_RETURN(LogPage page, Fold());
-    if (page.events.empty()) return 0;
-    TT_RETURN_IF_ERROR(Write(page));
-    Advance(page);
-    return page.events.size();
+    TT_ASSIGN_OR_RETURN(Prepared next, Prepare());
+    if (next.page.events.empty()) return 0;
+    TT_RETURN_IF_ERROR(Write(next.batch, next.page.events.back().position));
+    position_ = committed_ = next.page.events.back().position;
+    Committed(next.page.events.size(), next.page.events.back().recorded_at);
+    return next.page.events.size();
   }
 
   // Locks this projection's checkpoint row in the open transaction; false when it is not
   // where this runner left it (another projector, or a rebuild, moved it).
   Result<bool> LockCheckpoint() {
-    TT_ASSIGN_OR_RETURN(auto rows, PgQuery(conn_.get(),
-                                           "SELECT position FROM " + std::string(kCheckpoints) +
-                                               " WHERE name = $1 FOR UPDATE",
-                                           {checkpoint_}));
-    const Position at = rows.empty() ? 0 : std::stoull(*rows[0][0]);
-    if (at == position_) return true;
-    if (o_.log) {
-      o_.log("checkpoint '" + checkpoint_ + "' moved from " + std::to_string(position_) + " to " +
-             std::to_string(at) + " elsewhere; going on from there");
-    }
-    position_ = at;
+    TT_ASSIGN_OR_RETURN(Position at, LockedCheckpoint());
+    if (at == committed_) return true;
+    Moved(at);
     return false;
   }
 
@@ -129,17 +130,36 @@ class Runner {
 
   PGconn* conn() { return conn_.get(); }
   Projection& projection() { return *projection_; }
-  Position position() const { return position_; }
+  // The checkpoint: what the target holds.
+  Position position() const { return committed_; }
+  // Where the next batch starts reading, one past what is folded (ahead of the checkpoint
+  // while a batch is being written).
+  Position read_position() const { return position_; }
   Position head() const { return head_; }
   std::uint64_t events() const { return events_; }
   double lag_seconds() const { return lag_seconds_; }
 
  private:
-  // Reads the next batch and folds the events the projection takes into it.
-  Result<LogPage> Fold() {
-    TT_ASSIGN_OR_RETURN(LogPage page, source_.ReadLog(position_ + 1, o_.batch_events));
-    head_ = std::max(head_, page.head_position);
-    for (const RecordedEvent& e : page.events) {
+  struct Prepared {
+    LogPage page;
+    BatchWrite batch;
+  };
+  struct Inflight {
+    std::future<Status> done;
+    Position to = 0;
+    std::uint64_t events = 0;
+    Timestamp last_recorded_at{};
+  };
+  // What WriteTransaction returns when another projector (or a rebuild) moved the checkpoint.
+  static constexpr std::string_view kMovedPrefix = "checkpoint moved to ";
+
+  // Reads the next batch, folds the events the projection takes into it, and renders its
+  // writes.
+  Result<Prepared> Prepare() {
+    Prepared out;
+    TT_ASSIGN_OR_RETURN(out.page, source_.ReadLog(position_ + 1, o_.batch_events));
+    head_ = std::max(head_, out.page.head_position);
+    for (const RecordedEvent& e : out.page.events) {
       std::string_view id;
       if (!spec_.Matches(e.stream, &id)) continue;
       Status s = projection_->Add(e, id);
@@ -148,24 +168,84 @@ class Runner {
         return s.WithPrefix("projection '" + spec_.name + "'");
       }
     }
-    return page;
+    if (out.page.events.empty()) return out;
+    Result<BatchWrite> batch = projection_->Render(schema_);
+    if (!batch.ok()) {
+      projection_->Reset();
+      return batch.status().WithPrefix("projection '" + spec_.name + "'");
+    }
+    out.batch = std::move(*batch);
+    return out;
   }
 
-  Status Write(const LogPage& page) {
-    Status s = projection_->Flush(conn_.get(), schema_);
+  // The batch's own transaction, on the writer thread: the checkpoint row is locked and must
+  // still be where this runner left it, so two projectors never write one batch twice.
+  Status WriteTransaction(const BatchWrite& batch, Position from, Position to) {
+    TT_RETURN_IF_ERROR(Exec(conn_.get(), "BEGIN", "BEGIN"));
+    Result<Position> at = LockedCheckpoint();
+    Status s = at.status();
+    if (s.ok() && *at != from)
+      s = Status::Unavailable(std::string(kMovedPrefix) + std::to_string(*at));
+    if (s.ok()) s = Write(batch, to);
+    if (s.ok()) s = Exec(conn_.get(), "COMMIT", "COMMIT");
+    if (!s.ok()) Rollback();
+    return s;
+  }
+
+  Status Write(const BatchWrite& batch, Position to) {
+    Status s = ExecuteBatch(conn_.get(), batch);
     if (!s.ok()) return s.WithPrefix("projection '" + spec_.name + "'");
     return PgQuery(conn_.get(),
                    "UPDATE " + std::string(kCheckpoints) +
                        " SET position = $2, updated_at = now() WHERE name = $1",
-                   {checkpoint_, std::to_string(page.events.back().position)})
+                   {checkpoint_, std::to_string(to)})
         .status();
   }
 
-  void Advance(const LogPage& page) {
-    position_ = page.events.back().position;
-    events_ += page.events.size();
-    const auto age = Now().micros - page.events.back().recorded_at.micros;
-    lag_seconds_ = position_ < head_ ? std::max<double>(0, age / 1e6) : 0;
+  Result<Position> LockedCheckpoint() {
+    TT_ASSIGN_OR_RETURN(auto rows, PgQuery(conn_.get(),
+                                           "SELECT position FROM " + std::string(kCheckpoints) +
+                                               " WHERE name = $1 FOR UPDATE",
+                                           {checkpoint_}));
+    return rows.empty() ? Position{0} : Position{std::stoull(*rows[0][0])};
+  }
+
+  // Collects the batch being written. A failure, or a checkpoint moved elsewhere, makes the
+  // folded state worthless: it is dropped and reading starts again at the checkpoint.
+  Status Settle(bool* fenced) {
+    if (!inflight_) return Status::Ok();
+    Status s = inflight_->done.get();
+    Inflight f = std::move(*inflight_);
+    inflight_.reset();
+    if (s.ok()) {
+      committed_ = f.to;
+      Committed(f.events, f.last_recorded_at);
+      return s;
+    }
+    projection_->Reset();
+    const std::string& m = s.message();
+    if (s.code() == StatusCode::kUnavailable && m.starts_with(kMovedPrefix)) {
+      if (fenced != nullptr) *fenced = true;
+      Moved(std::stoull(m.substr(kMovedPrefix.size())));
+      return Status::Ok();
+    }
+    position_ = committed_;
+    return s;
+  }
+
+  void Moved(Position at) {
+    if (o_.log) {
+      o_.log("checkpoint '" + checkpoint_ + "' moved from " + std::to_string(committed_) + " to " +
+             std::to_string(at) + " elsewhere; going on from there");
+    }
+    projection_->Reset();
+    position_ = committed_ = at;
+  }
+
+  void Committed(std::uint64_t events, Timestamp last_recorded_at) {
+    events_ += events;
+    const auto age = Now().micros - last_recorded_at.micros;
+    lag_seconds_ = committed_ < head_ ? std::max<double>(0, age / 1e6) : 0;
   }
 
   LogSource& source_;
@@ -175,11 +255,13 @@ class Runner {
   std::string checkpoint_;
   std::unique_ptr<Projection> projection_;
   PgConn conn_;
-  std::string schema_;  // quoted
-  Position position_ = 0;
+  std::string schema_;      // quoted
+  Position position_ = 0;   // read and folded up to here
+  Position committed_ = 0;  // the checkpoint in the target
   Position head_ = 0;
   std::uint64_t events_ = 0;
   double lag_seconds_ = 0;
+  std::optional<Inflight> inflight_;
 };
 
 void Report(const RunOptions& o, const Runner& r, std::chrono::steady_clock::time_point* last,
@@ -202,15 +284,25 @@ Status Drive(Runner& r, LogSource& source, const RunOptions& o, bool follow,
              const std::atomic<bool>& stop) {
   auto last = std::chrono::steady_clock::now();
   const Position start_head = r.head();
-  while (!stop.load()) {
-    TT_ASSIGN_OR_RETURN(std::size_t examined, r.Step());
+  Status s;
+  while (s.ok() && !stop.load()) {
+    Result<std::size_t> examined = r.Step();
+    if (!examined.ok()) {
+      s = examined.status();
+      break;
+    }
     Report(o, r, &last);
-    if (examined > 0 && (follow || r.position() < start_head)) continue;
-    if (!follow) break;
-    TT_RETURN_IF_ERROR(source.WaitPast(r.position(), std::chrono::milliseconds(500)));
+    if (*examined == 0) {
+      if (!follow) break;
+      s = source.WaitPast(r.read_position(), std::chrono::milliseconds(500));
+    } else if (!follow && r.read_position() >= start_head) {
+      break;  // Finish collects the last batch
+    }
   }
+  Status finished = r.Finish();
+  if (s.ok()) s = finished;
   Report(o, r, &last, /*force=*/true);
-  return Status::Ok();
+  return s;
 }
 
 }  // namespace
@@ -275,7 +367,7 @@ Result<ProjectorStats> RebuildProjection(LogSource& source, const ProjectionSpec
     // stopped half-way cannot meet tables of the old shape.
     TT_ASSIGN_OR_RETURN(PgConn conn, capture::PgConnect(options.target_url, false));
     TT_RETURN_IF_ERROR(Exec(conn.get(), "SET client_min_messages = warning", "setting up"));
-    TT_ASSIGN_OR_RETURN(std::string quoted, Ident(conn.get(), shadow));
+    const std::string quoted = QuoteIdent(shadow);
     TT_RETURN_IF_ERROR(Exec(conn.get(), "DROP SCHEMA IF EXISTS " + quoted + " CASCADE",
                             "dropping an earlier rebuild's tables"));
     Status forgot =
@@ -293,8 +385,8 @@ Result<ProjectorStats> RebuildProjection(LogSource& source, const ProjectionSpec
   // The swap: one transaction that holds the live checkpoint's row, so a projector following
   // the old tables waits, then finds the checkpoint moved and goes on with the new tables.
   PGconn* c = r.conn();
-  TT_ASSIGN_OR_RETURN(std::string schema, Ident(c, spec.schema));
-  TT_ASSIGN_OR_RETURN(std::string shadow_quoted, Ident(c, shadow));
+  const std::string schema = QuoteIdent(spec.schema);
+  const std::string shadow_quoted = QuoteIdent(shadow);
   auto swap = [&]() -> Status {
     TT_RETURN_IF_ERROR(Exec(c, "CREATE SCHEMA IF NOT EXISTS " + schema, "creating the schema"));
     TT_RETURN_IF_ERROR(PgQuery(c,
@@ -316,7 +408,7 @@ Result<ProjectorStats> RebuildProjection(LogSource& source, const ProjectionSpec
       if (examined == 0) break;
     }
     for (const std::string& name : r.projection().Tables()) {
-      TT_ASSIGN_OR_RETURN(std::string table, Ident(c, name));
+      const std::string table = QuoteIdent(name);
       TT_RETURN_IF_ERROR(Exec(c, "DROP TABLE IF EXISTS " + schema + "." + table,
                               "dropping the old table " + spec.schema + "." + name));
       TT_RETURN_IF_ERROR(

@@ -5,7 +5,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "capture/pg.h"
 #include "project/copy_text.h"
 #include "project/projection.h"
 #include "query/document.h"
@@ -25,14 +24,14 @@ class StateProjection final : public Projection {
   }
 
   Status CreateTables(PGconn* conn, const std::string& schema) override {
-    TT_ASSIGN_OR_RETURN(std::string table, Ident(conn, spec_.table_name()));
-    TT_ASSIGN_OR_RETURN(std::string by_id, Ident(conn, spec_.table_name() + "_id"));
+    const std::string table = QuoteIdent(spec_.table_name());
+    const std::string by_id = QuoteIdent(spec_.table_name() + "_id");
     std::string columns;
     if (spec_.columns.empty()) {
       columns = ", state jsonb NOT NULL";
     } else {
       for (const ColumnSpec& c : spec_.columns) {
-        TT_ASSIGN_OR_RETURN(std::string name, Ident(conn, c.name));
+        const std::string name = QuoteIdent(c.name);
         columns += ", " + name + " " + SqlTypeName(c.type);
       }
     }
@@ -52,7 +51,9 @@ class StateProjection final : public Projection {
   std::vector<std::string> Tables() const override { return {spec_.table_name()}; }
 
   Status Add(const RecordedEvent& e, std::string_view id) override {
-    TT_ASSIGN_OR_RETURN(query::Document * doc, states_.Before(e));
+    TT_ASSIGN_OR_RETURN(StateCache::Entry * entry, states_.Before(e));
+    query::Document* doc = &entry->doc;
+    entry->text.reset();
     Status applied = query::Apply(*doc, e.type, e.data);
     if (!applied.ok()) return applied.WithPrefix(EventLabel(e));
     Pending& p = pending_[e.stream];
@@ -90,10 +91,10 @@ class StateProjection final : public Projection {
     return Status::Ok();
   }
 
-  Status Flush(PGconn* conn, const std::string& schema) override {
-    if (pending_.empty()) return Status::Ok();
-    TT_ASSIGN_OR_RETURN(std::string table, Ident(conn, spec_.table_name()));
-    const std::string t = schema + "." + table;
+  Result<BatchWrite> Render(const std::string& schema) override {
+    BatchWrite batch;
+    if (pending_.empty()) return batch;
+    const std::string t = schema + "." + QuoteIdent(spec_.table_name());
     std::vector<std::string> streams;
     std::string rows;
     for (const auto& [stream, p] : pending_) {
@@ -103,21 +104,19 @@ class StateProjection final : public Projection {
     pending_.clear();
     // Every touched stream's row goes, and those that still exist come back with their new
     // state: one statement and one COPY, whatever mix of inserts, updates and deletes.
-    TT_ASSIGN_OR_RETURN(auto deleted,
-                        capture::PgQuery(conn, "DELETE FROM " + t + " WHERE stream = ANY($1)",
-                                         {TextArrayLiteral(streams)}));
-    (void)deleted;
-    if (rows.empty()) return Status::Ok();
+    batch.Sql("DELETE FROM " + t + " WHERE stream = ANY($1)", {TextArrayLiteral(streams)},
+              "replacing the states");
+    if (rows.empty()) return batch;
     std::string columns = "stream, id, revision, position, updated_at, valid_from";
     if (spec_.columns.empty()) {
       columns += ", state";
     } else {
       for (const ColumnSpec& c : spec_.columns) {
-        TT_ASSIGN_OR_RETURN(std::string name, Ident(conn, c.name));
-        columns += ", " + name;
+        columns += ", " + QuoteIdent(c.name);
       }
     }
-    return CopyIn(conn, t + " (" + columns + ")", rows, "writing the states");
+    batch.Copy(t + " (" + columns + ")", std::move(rows), "writing the states");
+    return batch;
   }
 
   void Reset() override {

@@ -95,7 +95,7 @@ class ProjectionTest : public ::testing::Test {
   }
   void SetUp() override {
     // Each test starts from an empty target database.
-    pg_->Exec("DROP SCHEMA IF EXISTS timetrail CASCADE");
+    pg_->Exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS timetrail CASCADE");
     store_ = testing::OpenOrDie(dir_.Sub("store"));
     source_ = project::StoreLogSource(*store_, "the test's store");
   }
