@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks docs/openapi.yaml against the server it describes.
 
-1. The routes: every row of the route table (src/server/routes.cc) and of the capture routes
-   (src/capture/capture_api.cc) is an operation of the description, and every operation of the
+1. The routes: every row of the route table (src/server/routes.cc), of the capture routes
+   (src/capture/capture_api.cc) and of the projection routes (src/project/projections_api.cc)
+   is an operation of the description, and every operation of the
    description is a route.
 2. The answers: a real `timetrail serve` on a fresh data directory gets real requests for the
    main endpoints, and each answer's status must be one the description lists for that path and
@@ -59,6 +60,7 @@ def described_routes(spec):
 def check_routes(spec, source_dir):
     in_code = code_routes(os.path.join(source_dir, "src/server/routes.cc"))
     in_code |= code_routes(os.path.join(source_dir, "src/capture/capture_api.cc"))
+    in_code |= code_routes(os.path.join(source_dir, "src/project/projections_api.cc"))
     described = described_routes(spec)
     for method, path in sorted(in_code - described):
         fail(f"route {method} {path} is served but not described in docs/openapi.yaml")
@@ -429,6 +431,10 @@ def exercise(c):
     c.call("GET", "/v1/capture", expect=404)
     c.call("POST", "/v1/capture/revert", body={"table": "public.t", "changes_by": "x"},
            expect=404)
+    # So do the projection endpoints when no projection runs (serve --project is tested with
+    # PostgreSQL in tests/cli/project_test.sh).
+    c.call("GET", "/v1/projections", expect=404)
+    c.call("GET", "/v1/projections/{name}", {"name": "changes"}, expect=404)
 
 
 def main():
