@@ -22,6 +22,8 @@ class Progress {
  public:
   Progress(std::string verb, bool force, std::uint64_t total = 0);
   void Update(std::uint64_t events);
+  // For work whose size is learnt as it goes (projections learn where each one starts).
+  void set_total(std::uint64_t total) { total_ = total; }
   void Finish(std::uint64_t events);
 
  private:

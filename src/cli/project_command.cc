@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/http_log_source.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "project/projector.h"
 
 namespace timetrail::cli {
@@ -93,18 +94,21 @@ int RunProject(ProjectArgs& a) {
 
   std::mutex mu;  // one line at a time on stderr, and the first failure
   Status failed;
+  std::vector<project::ProjectionProgress> progress(config->projections.size());
+  std::atomic<std::size_t> running{config->projections.size()};
   auto run = [&](std::size_t i) {
     const project::ProjectionSpec& spec = config->projections[i];
     project::RunOptions o;
     o.target_url = config->target;
     o.batch_events = config->batch_events;
     o.follow = a.follow;
-    if (a.progress) {
-      o.log = [&mu, name = spec.name](const std::string& line) {
-        std::lock_guard lock(mu);
-        std::cerr << "project " << name << ": " << line << std::endl;
-      };
-    }
+    o.progress = &progress[i];
+    // Following, a line a second says how far behind it is; a run that ends has a bar.
+    o.log_progress = a.follow && a.progress;
+    o.log = [&mu, name = spec.name](const std::string& line) {
+      std::lock_guard lock(mu);
+      std::cerr << "project " << name << ": " << line << std::endl;
+    };
     Result<project::ProjectorStats> stats = project::ProjectorStats{};
     if (a.rebuild) {
       stats = project::RebuildProjection(sources->For(i), spec, o, g_stop_projecting);
@@ -112,6 +116,7 @@ int RunProject(ProjectArgs& a) {
     if (stats.ok() && (!a.rebuild || a.follow)) {
       stats = project::RunProjection(sources->For(i), spec, o, g_stop_projecting);
     }
+    --running;
     std::lock_guard lock(mu);
     if (!stats.ok()) {
       if (failed.ok()) failed = stats.status();
@@ -123,13 +128,30 @@ int RunProject(ProjectArgs& a) {
               << spec.table_name() << (spec.kind == project::ProjectionKind::kHistory ? "_*" : "")
               << "; " << stats->events << " events read" << std::endl;
   };
-  if (a.follow) {
-    std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < config->projections.size(); ++i) threads.emplace_back(run, i);
-    for (std::thread& t : threads) t.join();
-  } else {
-    for (std::size_t i = 0; i < config->projections.size() && failed.ok(); ++i) run(i);
+  // Each projection on its own thread, with its own connection to the target.
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < config->projections.size(); ++i) threads.emplace_back(run, i);
+  if (!a.follow) {
+    // The bar: events read of those between each projection's checkpoint and the head.
+    Progress bar("projected", a.progress);
+    auto read = [&] {
+      std::uint64_t events = 0;
+      std::uint64_t total = 0;
+      for (const project::ProjectionProgress& p : progress) {
+        const project::ProgressSnapshot s = p.Get();
+        events += s.events;
+        total += s.head - std::min(s.head, s.position - std::min(s.position, s.events));
+      }
+      bar.set_total(total);
+      return events;
+    };
+    while (running.load() > 0) {
+      bar.Update(read());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (failed.ok()) bar.Finish(read());
   }
+  for (std::thread& t : threads) t.join();
   if (!failed.ok()) return ReportStatus("project", failed);
   return kExitOk;
 }

@@ -269,7 +269,7 @@ void Report(const RunOptions& o, const Runner& r, std::chrono::steady_clock::tim
   if (o.progress != nullptr)
     o.progress->Update(r.position(), r.head(), r.lag_seconds(), r.events());
   auto now = std::chrono::steady_clock::now();
-  if (!o.log || (!force && now - *last < std::chrono::seconds(1))) return;
+  if (!o.log || !o.log_progress || (!force && now - *last < std::chrono::seconds(1))) return;
   *last = now;
   char lag[32];
   std::snprintf(lag, sizeof lag, "%.1f", r.lag_seconds());

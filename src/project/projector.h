@@ -55,8 +55,10 @@ struct RunOptions {
   std::size_t batch_events = 5000;  // events per target transaction
   // Keep following the log once caught up, until "stop"; otherwise return when caught up.
   bool follow = false;
-  // Receives a progress line about once a second. May be empty.
+  // Receives what happens to the projection (a rebuild's swap, a checkpoint moved elsewhere)
+  // and, with log_progress, a line about once a second with the lag. May be empty.
   std::function<void(const std::string&)> log;
+  bool log_progress = true;
   ProjectionProgress* progress = nullptr;  // may be null
 };
 
