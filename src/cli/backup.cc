@@ -5,6 +5,8 @@
 // mechanism serves online backups, through a running server (POST /v1/backup).
 #include "cli/backup.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "cli/output.h"
 #include "json/json_writer.h"
 #include "json/raw_json.h"
+#include "timetrail/copy.h"
 #include "timetrail/store.h"
 
 namespace timetrail::cli {
@@ -84,6 +87,60 @@ int OnlineBackup(const CommonOptions& o, const std::string& to) {
   return kExitOk;
 }
 
+// `timetrail copy-store`: a whole store from one location to another (a data directory or a
+// PostgreSQL database, either way), verified by its chain (include/timetrail/copy.h).
+void AddCopyStoreCommand(CLI::App& app) {
+  struct Args {
+    std::string from, to;
+    std::string from_schema = "timetrail_store";
+    std::string to_schema = "timetrail_store";
+    bool progress = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "copy-store",
+      "Copy a whole store between a data directory and a PostgreSQL database (either way), "
+      "keeping every position, time, hash and token, and verify the copy by its chain");
+  cmd->add_option("--from", a->from, "The store to copy: a data directory or postgresql:// URL")
+      ->required();
+  cmd->add_option("--to", a->to,
+                  "Where to copy it: a new data directory, or a postgresql:// URL whose schema "
+                  "holds no store yet")
+      ->required();
+  cmd->add_option("--from-schema", a->from_schema, "The source's schema, for a PostgreSQL store")
+      ->capture_default_str();
+  cmd->add_option("--to-schema", a->to_schema, "The copy's schema, for a PostgreSQL store")
+      ->capture_default_str();
+  cmd->add_flag("--progress", a->progress, "Report keys and bytes copied as it goes");
+  cmd->footer(
+      "Stop the server that writes the source first; the copy refuses to finish if the\n"
+      "source moved meanwhile. Examples:\n"
+      "  timetrail copy-store --from ./timetrail-data --to postgresql://tt@db/shop "
+      "--to-schema shop_events\n"
+      "  timetrail copy-store --from postgresql://tt@db/shop --from-schema shop_events --to "
+      "./back-home\n"
+      "See docs/postgresql-store.md, \"Moving a store\".");
+  cmd->callback([a] {
+    CopyStoreOptions o;
+    o.from.postgres_schema = a->from_schema;
+    o.to.postgres_schema = a->to_schema;
+    const bool tty = ::isatty(STDERR_FILENO) == 1;
+    if (a->progress || tty) {
+      o.progress = [tty](std::uint64_t keys, std::uint64_t bytes) {
+        std::cerr << (tty ? "\r" : "") << "copied " << keys << " keys, " << bytes / (1 << 20)
+                  << " MiB" << (tty ? "" : "\n") << std::flush;
+      };
+    }
+    Result<CopyStoreReport> r = CopyStore(a->from, a->to, o);
+    if (o.progress && tty) std::cerr << "\n";
+    if (!r.ok()) throw CLI::RuntimeError(ReportStatus("copy-store", r.status()));
+    std::cout << "copied " << r->keys << " keys (" << r->bytes
+              << " bytes); the copy verifies: " << r->verify.events_checked
+              << " events, chain head at position " << r->head.position << " " << r->head.hash_hex
+              << std::endl;
+  });
+}
+
 }  // namespace
 
 void AddBackupCommands(CLI::App& app) {
@@ -136,6 +193,8 @@ void AddBackupCommands(CLI::App& app) {
     int code = Copy("restore", *from, *into, "data directory");
     if (code != 0) throw CLI::RuntimeError(code);
   });
+
+  AddCopyStoreCommand(app);
 }
 
 }  // namespace timetrail::cli

@@ -6,7 +6,7 @@
 #include "core/event_codec.h"
 #include "core/hex.h"
 #include "core/validation.h"
-#include "storage/postgres_engine.h"
+#include "store/engine_open.h"
 #include "store/event_store_impl.h"
 
 namespace timetrail {
@@ -153,32 +153,10 @@ Result<StoredHead> ReadStoredHead(KvEngine* engine, std::string_view path, bool 
 
 Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
     const Options& options, std::string_view path, std::shared_ptr<rocksdb::Env> env) {
-  RocksDbEngineOptions engine_options;
-  engine_options.env = std::move(env);
-  engine_options.create_if_missing = options.create_if_missing;
-  engine_options.block_cache_bytes = options.block_cache_bytes;
-  engine_options.bulk_load = options.bulk_load;
-  engine_options.read_only = options.read_only;
   if (options.snapshot_interval == 0) {
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }
-  if (options.read_only && options.bulk_load) {
-    return Status::InvalidArgument("read_only and bulk_load: a bulk load writes; choose one");
-  }
-  std::unique_ptr<KvEngine> engine;
-  if (IsPostgresUrl(path)) {
-    // bulk_load changes how the embedded engine writes; a PostgreSQL store writes each group
-    // commit as one transaction either way.
-    PostgresEngineOptions pg;
-    pg.url = std::string(path);
-    pg.schema = options.postgres_schema;
-    pg.create_if_missing = options.create_if_missing && !options.read_only;
-    pg.read_only = options.read_only;
-    pg.max_read_connections = options.postgres_read_connections;
-    TT_ASSIGN_OR_RETURN(engine, OpenPostgresEngine(pg));
-  } else {
-    TT_ASSIGN_OR_RETURN(engine, OpenRocksDbEngine(engine_options, path));
-  }
+  TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenEngine(options, path, std::move(env)));
   TT_ASSIGN_OR_RETURN(keys::IdTag id_tag, OpenLayout(engine.get(), path, options.read_only));
   TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine.get(), path, options.read_only));
   const keys::HeadState& head = stored.head;

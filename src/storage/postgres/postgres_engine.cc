@@ -531,7 +531,8 @@ class PgIterator final : public KvIterator {
 
   void Seek(std::string_view key) override { Load(Stmt::kFrom, key, true); }
   void SeekForPrev(std::string_view key) override { Load(Stmt::kAtOrBefore, key, false); }
-  void SeekToFirst() override { Load(Stmt::kFrom, std::string_view(), true); }
+  // An empty key with a null data pointer would go to libpq as SQL NULL, which no key follows.
+  void SeekToFirst() override { Load(Stmt::kFrom, std::string_view("", 0), true); }
   void SeekToLast() override { Load(Stmt::kLast, std::string_view(), false); }
   bool Valid() const override { return status_.ok() && index_ < rows_.size(); }
   void Next() override { Step(true); }
