@@ -63,6 +63,23 @@ struct Close {
   Timestamp valid_to{};
 };
 
+// A row of "property" set by "e", in system time, in valid time, or both.
+Row StartRow(std::size_t property, std::string_view stream, std::string_view id, const Value& v,
+             const RecordedEvent& e, bool in_system, bool in_valid) {
+  Row r;
+  r.property = property;
+  r.stream = std::string(stream);
+  r.id = std::string(id);
+  r.value = v.sql;
+  r.set_by = e.position;
+  r.in_system = in_system;
+  r.rev_from = e.revision;
+  r.sys_from = e.recorded_at;
+  r.in_valid = in_valid;
+  r.valid_from = e.valid_from;
+  return r;
+}
+
 std::string TimeText(Timestamp t) { return "\"" + FormatTimestamp(t) + "\""; }
 
 std::string RevisionRange(const Row& r) {
@@ -237,21 +254,10 @@ Status HistoryProjection::Add(const RecordedEvent& e, std::string_view id) {
     const bool new_system = system_changed && system[p].present;
     const bool new_valid = valid_changed && valid[p].present;
     auto add_row = [&](bool in_system, bool in_valid, const Value& v) {
-      Row r;
-      r.property = p;
-      r.stream = e.stream;
-      r.id = std::string(id);
-      r.value = v.sql;
-      r.set_by = e.position;
-      r.in_system = in_system;
-      r.rev_from = e.revision;
-      r.sys_from = e.recorded_at;
-      r.in_valid = in_valid;
-      r.valid_from = e.valid_from;
       const OpenRow open{v, e.position, pending_.size(), batch_};
       if (in_system) open_s = open;
       if (in_valid) open_v = open;
-      pending_.push_back(std::move(r));
+      pending_.push_back(StartRow(p, e.stream, id, v, e, in_system, in_valid));
     };
     // One row when both folds start the same value here; else a row per fold.
     if (new_system && new_valid && system[p] == valid[p]) {
@@ -296,18 +302,9 @@ Result<std::vector<Row>> HistoryProjection::ComputeRows(const std::string& strea
       }
       current[p] = values[p];
       if (!values[p].present) continue;
-      Row r;
-      r.property = p;
-      r.stream = stream;
-      r.id = id;
-      r.value = values[p].sql;
-      r.set_by = e->position;
-      r.in_system = true;
-      r.rev_from = e->revision;
-      r.sys_from = e->recorded_at;
       open[p] = rows.size();
-      by_key[{p, e->position, r.value}] = rows.size();
-      rows.push_back(std::move(r));
+      by_key[{p, e->position, values[p].sql}] = rows.size();
+      rows.push_back(StartRow(p, stream, id, values[p], *e, true, false));
     }
   }
   for (std::size_t p = 0; p < n; ++p) {
@@ -340,14 +337,8 @@ Result<std::vector<Row>> HistoryProjection::ComputeRows(const std::string& strea
       if (found != by_key.end() && !rows[found->second].in_valid) {
         at = found->second;
       } else {
-        Row r;
-        r.property = p;
-        r.stream = stream;
-        r.id = id;
-        r.value = values[p].sql;
-        r.set_by = e->position;
         at = rows.size();
-        rows.push_back(std::move(r));
+        rows.push_back(StartRow(p, stream, id, values[p], *e, false, true));
       }
       rows[at].in_valid = true;
       rows[at].valid_from = e->valid_from;

@@ -4,12 +4,14 @@
 # time, hash and token, and the copies verify by their chain; `export | import` moves the events
 # into a PostgreSQL store too; a destination that holds a store is refused.
 #
-#   tests/support/with_postgres.sh tests/cli/copy_store_test.sh path/to/timetrail
+#   tests/support/with_postgres.sh tests/cli/copy_store_test.sh path/to/timetrail path/to/source
 set -euo pipefail
 tt=$1
 url=$TIMETRAIL_PG_URL
 work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-copy-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=../support/serve.sh
+source "$2/tests/support/serve.sh"
+trap '[ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 data="$work/data"
 
@@ -41,19 +43,9 @@ city=$("$tt" get friend-3 --valid-at 2026-02-01T00:00:00Z --store "$url" --store
 [ "$city" = B ] || fail "valid-time state in the copy is '$city'"
 
 echo "3. the token works against a server on the copy"
-"$tt" serve --store "$url" --store-schema moved --listen 127.0.0.1:0 --auth on \
-  >"$work/serve.out" 2>"$work/serve.err" &
-pid=$!
-base=""
-for _ in $(seq 1 100); do
-  base=$(sed -n 's/^listening on //p' "$work/serve.out" 2>/dev/null | head -1)
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { kill "$pid"; cat "$work/serve.err"; fail "serve on the copy did not start"; }
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$base/v1/streams/friend-1")
-kill "$pid"
-wait "$pid" 2>/dev/null || true
+serve_start "$tt" "$work/serve" --store "$url" --store-schema moved --auth on
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$serve_url/v1/streams/friend-1")
+serve_stop
 [ "$code" = 200 ] || fail "the copied token was refused ($code)"
 
 echo "4. and back into a new data directory"

@@ -17,10 +17,11 @@ url=$TIMETRAIL_PG_URL
 export PGOPTIONS="-c client_min_messages=warning"  # no "drop cascades to" notices
 work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-project-XXXXXX")
 follower=""
-server_pid=""
+# shellcheck source=../support/serve.sh
+source "$src/tests/support/serve.sh"
 cleanup() {
   [ -n "$follower" ] && kill -9 "$follower" 2>/dev/null || true
-  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
+  [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -165,17 +166,8 @@ grep -q "rebuilt 'accounts' up to position 20000 and swapped it in" "$work/p6.er
 
 echo "7. serve --project keeps the tables in step; GET /v1/projections/{name}?min_position=P"
 sql "DROP SCHEMA timetrail CASCADE" >/dev/null
-"$tt" serve --data "$work/served" --listen 127.0.0.1:0 --auth off --project "$work/config.json" \
-  >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 100); do
-  base=$(sed -n 's/^listening on //p' "$work/serve.out" 2>/dev/null | head -1)
-  [ -n "$base" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; fail "serve exited"; }
-  sleep 0.1
-done
-[ -n "$base" ] || fail "serve did not start"
+serve_start "$tt" "$work/serve" --data "$work/served" --auth off --project "$work/config.json"
+base=$serve_url
 last=$(curl -sf -X POST "$base/v1/streams/acct-1" -H 'Content-Type: application/json' \
   -d '{"events":[{"type":"$put","data":{"owner":"zoe","balance":10}},{"type":"$patch","data":{"balance":20}}]}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["position"])')
@@ -216,7 +208,5 @@ JSON
   { cat "$work/p8.err" >&2; fail "project --server"; }
 [ "$(sql "SELECT string_agg(value::text, ',' ORDER BY lower(vclock)) FROM timetrail.remote_accounts_balance WHERE stream = 'acct-1'")" = "10,20" ] ||
   fail "the history read over HTTP is not 10,20"
-kill "$server_pid"
-wait "$server_pid" 2>/dev/null || true
-server_pid=""
+serve_stop
 echo ok
