@@ -329,8 +329,10 @@ Status ExpireLeases(EventStore* store, Group* g, SteadyClock::time_point now) {
 }
 
 // Reads matching events from the log into g->pending until "want" are waiting for a member,
-// the log's head is reached, or the group's window is full.
-Status Fetch(const EventStore* store, Group* g, std::size_t want) {
+// the log's head is reached, the group's window is full, or kMaxScanPerFetch log events were
+// examined. Returns true in that last case only: there is more to read now.
+Result<bool> Fetch(const EventStore* store, Group* g, std::size_t want) {
+  bool more = false;
   std::size_t waiting = 0;
   for (const auto& [p, pe] : g->pending) waiting += pe.member.empty() ? 1 : 0;
   std::size_t scanned = 0;
@@ -363,13 +365,14 @@ Status Fetch(const EventStore* store, Group* g, std::size_t want) {
     scanned += next - g->scan_next;
     g->scan_next = next;
     if (g->scan_next > page.head_position) break;  // caught up with the log
+    more = scanned >= kMaxScanPerFetch;
   }
-  // Positions passed that were done before a restart and are not in the log as matching
-  // events any more cannot be: the log is immutable. Drop any the scan has passed anyway.
+  // Done positions from before a restart that the scan passed without meeting cannot exist
+  // (the log does not change); drop them all the same, so that the state stays bounded.
   g->done_ahead.erase(g->done_ahead.begin(), g->done_ahead.lower_bound(g->scan_next));
   Position through = g->acked_through();
   g->done.erase(g->done.begin(), g->done.upper_bound(through));
-  return Status::Ok();
+  return more;
 }
 
 ConsumerGroupInfo InfoOf(const Group& g) {
@@ -620,6 +623,7 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
       closed = closed_;
     }
     std::vector<GroupEvent> out;
+    bool scan_more = false;
     SteadyClock::time_point next_expiry = deadline;
     {
       std::lock_guard<std::mutex> lock(g->mu);
@@ -631,7 +635,9 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
       std::size_t room = g->settings.max_in_flight > m.in_flight
                              ? std::min<std::size_t>(max, g->settings.max_in_flight - m.in_flight)
                              : 0;
-      if (room > 0) TT_RETURN_IF_ERROR(Fetch(store_, g.get(), room));
+      if (room > 0) {
+        TT_ASSIGN_OR_RETURN(scan_more, Fetch(store_, g.get(), room));
+      }
       for (auto& [p, pe] : g->pending) {
         if (!pe.member.empty()) {
           next_expiry = std::min(next_expiry, pe.expires);
@@ -646,7 +652,11 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
         out.push_back(GroupEvent{pe.event, pe.failures + 1, pe.expires_wall});
       }
     }
-    if (!out.empty() || closed || SteadyClock::now() >= deadline) return out;
+    if (!out.empty() || closed) return out;
+    // A filter that matches rarely: read on through the log (one bounded step per turn, the
+    // group's lock released between them), whatever the deadline.
+    if (scan_more) continue;
+    if (SteadyClock::now() >= deadline) return out;
     // Sleep until a commit, an ack or nack, a lease that runs out, or the deadline.
     std::unique_lock<std::mutex> lock(wait_mu_);
     wake_.wait_until(lock, std::min(deadline, next_expiry),

@@ -350,6 +350,20 @@ TEST_F(ConsumerGroupTest, FilterByPrefixTypesAndStart) {
   EXPECT_EQ(PositionsOf(Read("late", "a", 10)), (std::vector<Position>{shipped[0]}));
 }
 
+TEST_F(ConsumerGroupTest, ARareMatchFarIntoTheLogIsFoundWithoutWaiting) {
+  ConsumerGroupSettings s;
+  s.stream_prefix = "orders/";
+  Create("g", s);
+  // Many times the events one step of the scan examines, none of them the group's.
+  std::vector<ProposedEvent> noise(1000, Event("noise"));
+  for (int i = 0; i < 20; ++i) {
+    auto c = store_->Append("noise", ExpectedRevision::Any(), noise);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+  }
+  std::vector<Position> wanted = AppendN(store_.get(), "orders/1", 1);
+  EXPECT_EQ(PositionsOf(Read("g", "a", 10)), wanted);
+}
+
 TEST_F(ConsumerGroupTest, MaxInFlightPerMember) {
   ConsumerGroupSettings s;
   s.max_in_flight = 2;
