@@ -38,6 +38,7 @@
 #ifndef TIMETRAIL_CONSUMER_GROUP_H_
 #define TIMETRAIL_CONSUMER_GROUP_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -187,6 +188,9 @@ class ConsumerGroups {
   bool loaded_ = false;
   std::map<std::string, std::shared_ptr<Group>, std::less<>> groups_;  // GUARDED_BY(mu_)
 
+  // Reads in progress: with none, a commit need not wake anyone (the common case, so the
+  // store's thread does not take wait_mu_ after every commit).
+  std::atomic<int> readers_{0};
   // Waiting Reads sleep here. Never held while calling the store (the commit listener takes it
   // on the store's thread).
   std::mutex wait_mu_;

@@ -421,7 +421,11 @@ Member& Touch(Group* g, std::string_view name) {
 }  // namespace
 
 ConsumerGroups::ConsumerGroups(EventStore* store) : store_(store) {
-  listener_id_ = store_->AddCommitListener([this](Position) { Wake(); });
+  listener_id_ = store_->AddCommitListener([this](Position) {
+    // A Read counts itself before it looks at the log, so one that starts after this check
+    // sees the commit anyway.
+    if (readers_.load() > 0) Wake();
+  });
 }
 
 ConsumerGroups::~ConsumerGroups() {
@@ -614,6 +618,11 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
   if (max == 0) return Status::InvalidArgument("max must be at least 1");
   TT_ASSIGN_OR_RETURN(std::shared_ptr<Group> g, Find(group));
   SteadyClock::time_point deadline = SteadyClock::now() + wait;
+  readers_.fetch_add(1);
+  struct Uncount {
+    std::atomic<int>* n;
+    ~Uncount() { n->fetch_sub(1); }
+  } uncount{&readers_};
   while (true) {
     std::uint64_t seq;
     bool closed;
