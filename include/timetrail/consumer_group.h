@@ -5,7 +5,8 @@
 // park or skip), or the lease runs out (then another member gets it). An event whose deliveries
 // failed max_retries times (nacked for retry, or its lease ran out) is parked: a copy is
 // appended to the stream "$parked/<group>" and the event counts as done, so one poison event
-// does not stop the group.
+// does not stop the group. Once the cause is fixed, ReplayParked hands the parked events out
+// again.
 //
 //   ConsumerGroups groups(store.get());
 //   ConsumerGroupSettings settings;
@@ -111,7 +112,9 @@ struct ConsumerGroupInfo {
   std::size_t in_flight = 0;       // events held by members now
   std::size_t awaiting_retry = 0;  // events that failed and wait to be delivered again
   std::uint64_t parked = 0;        // events parked since the group was created
-  std::string parked_stream;       // "$parked/<name>"
+  // Replayed parked events at or before acked_through not done again yet (ReplayParked).
+  std::size_t replaying = 0;
+  std::string parked_stream;  // "$parked/<name>"
   // Members that read since this process started (members are not stored).
   std::vector<GroupMemberInfo> members;
 };
@@ -126,6 +129,8 @@ class ConsumerGroups {
  public:
   // Matching events past the oldest event not yet done that a group looks at (see above).
   static constexpr std::size_t kMaxWindow = 10000;
+  // Parked events one ReplayParked hands out again at most.
+  static constexpr std::size_t kMaxReplayPerCall = 1000;
 
   // REQUIRES: "store" outlives this. Groups are loaded from the store on first use.
   explicit ConsumerGroups(EventStore* store);
@@ -166,6 +171,12 @@ class ConsumerGroups {
   // into the parked copy when the event is parked.
   Status Nack(std::string_view group, const std::vector<Position>& positions, NackAction action,
               std::string_view reason);
+
+  // Hands the events parked since the last replay (at most kMaxReplayPerCall; call again for
+  // more) to the members again, as new: their failed deliveries start at 0, and one that
+  // fails max_retries times again is parked again. Returns how many. Durable on return.
+  // kNotFound for an unknown group.
+  Result<std::size_t> ReplayParked(std::string_view name);
 
   // Wakes every waiting Read, which answers with what it has; later Reads do not wait. For a
   // server that shuts down.

@@ -37,6 +37,7 @@ const std::vector<Route>& ApiRoutes() {
       {"POST", "/v1/groups/{name}/read", Access::kRead, kOnWorker, ReadGroup},
       {"POST", "/v1/groups/{name}/ack", Access::kRead, kOnWorker, AckGroup},
       {"POST", "/v1/groups/{name}/nack", Access::kRead, kOnWorker, NackGroup},
+      {"POST", "/v1/groups/{name}/replay-parked", Access::kAdmin, kOnWorker, ReplayParked},
       {"GET", "/v1/entities/{stream}", Access::kReadStream, kQuick, GetEntity},
       {"GET", "/v1/entities/{stream}/history", Access::kReadStream, kOnWorker, GetHistory},
       {"GET", "/v1/entities/{stream}/diff", Access::kReadStream, kOnWorker, GetDiff},

@@ -31,13 +31,14 @@ ApiResponse AckConsumer(RequestContext& rc);               // POST /v1/consumers
 ApiResponse GetConsumer(RequestContext& rc);               // GET /v1/consumers/{name}
 
 // routes_groups.cc
-ApiResponse ListGroups(RequestContext& rc);   // GET /v1/groups
-ApiResponse GetGroup(RequestContext& rc);     // GET /v1/groups/{name}
-ApiResponse PutGroup(RequestContext& rc);     // PUT /v1/groups/{name}
-ApiResponse DeleteGroup(RequestContext& rc);  // DELETE /v1/groups/{name}
-ApiResponse ReadGroup(RequestContext& rc);    // POST /v1/groups/{name}/read
-ApiResponse AckGroup(RequestContext& rc);     // POST /v1/groups/{name}/ack
-ApiResponse NackGroup(RequestContext& rc);    // POST /v1/groups/{name}/nack
+ApiResponse ListGroups(RequestContext& rc);    // GET /v1/groups
+ApiResponse GetGroup(RequestContext& rc);      // GET /v1/groups/{name}
+ApiResponse PutGroup(RequestContext& rc);      // PUT /v1/groups/{name}
+ApiResponse DeleteGroup(RequestContext& rc);   // DELETE /v1/groups/{name}
+ApiResponse ReadGroup(RequestContext& rc);     // POST /v1/groups/{name}/read
+ApiResponse AckGroup(RequestContext& rc);      // POST /v1/groups/{name}/ack
+ApiResponse NackGroup(RequestContext& rc);     // POST /v1/groups/{name}/nack
+ApiResponse ReplayParked(RequestContext& rc);  // POST /v1/groups/{name}/replay-parked
 
 // routes_temporal.cc
 ApiResponse GetEntity(RequestContext& rc);     // GET /v1/entities/{stream}

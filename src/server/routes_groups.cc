@@ -42,6 +42,7 @@ void WriteGroup(const ConsumerGroupInfo& g, JsonWriter* w) {
   w->Key("in_flight").Uint(g.in_flight);
   w->Key("awaiting_retry").Uint(g.awaiting_retry);
   w->Key("parked").Uint(g.parked);
+  w->Key("replaying").Uint(g.replaying);
   w->Key("parked_stream").String(g.parked_stream);
   w->Key("members").BeginArray();
   for (const GroupMemberInfo& m : g.members) {
@@ -328,6 +329,19 @@ ApiResponse NackGroup(RequestContext& rc) {
   for (Position p : *positions) w.Uint(p);
   w.EndArray().EndObject();
   return JsonResponse(200, w.Take());
+}
+
+ApiResponse ReplayParked(RequestContext& rc) {
+  const std::string& name = rc.Param("name");
+  ConsumerGroupSettings settings;
+  if (std::optional<ApiResponse> d = DenyExistingGroup(rc, kScopeAdmin, &settings)) return *d;
+  Result<std::size_t> replayed = Groups(rc).ReplayParked(name);
+  if (!replayed.ok()) return ErrorResponse(replayed.status());
+  JsonWriter w;
+  w.BeginObject().Key("group").String(name).Key("replayed").Uint(*replayed).EndObject();
+  std::string out = w.Take();
+  if (std::optional<ApiResponse> a = rc.Audit("group-replay-parked", out)) return *a;
+  return JsonResponse(200, std::move(out));
 }
 
 }  // namespace timetrail::server

@@ -91,10 +91,16 @@ struct ConsumerGroups::Group {
   // deliveries of events not fetched since.
   std::set<Position> done_ahead;
   std::map<Position, std::uint32_t> stored_failures;
+  // Parked events handed out again by ReplayParked that lie at or before acked_through() (the
+  // others went back to "pending"); delivered before newer events. Not counted in the
+  // acknowledged position, which never moves back.
+  std::map<Position, Pending> replay;
+  // The parked stream's events before this revision were replayed.
+  Revision parked_replayed = 0;
   std::uint64_t parked = 0;
   std::map<std::string, Member, std::less<>> members;
 
-  // Every matching event at or before this is done.
+  // Every matching event at or before this is done, but those in "replay".
   Position acked_through() const {
     Position lowest = pending.empty() ? scan_next : std::min(pending.begin()->first, scan_next);
     return lowest - 1;
@@ -118,17 +124,34 @@ struct Change {
   std::set<Position> done;                              // acked, skipped or parked
   std::map<Position, std::uint32_t> failures;           // new failed-delivery counts
   std::vector<std::pair<Position, std::string>> parks;  // with the reason of the last failure
+  std::map<Position, RecordedEvent> replay;             // parked events to deliver again
+  std::optional<Revision> parked_replayed;
 };
+
+// The event at "p" not done yet, or null.
+const Pending* FindHeld(const Group& g, Position p) {
+  if (auto it = g.replay.find(p); it != g.replay.end()) return &it->second;
+  if (auto it = g.pending.find(p); it != g.pending.end()) return &it->second;
+  return nullptr;
+}
+Pending* FindHeld(Group* g, Position p) {
+  return const_cast<Pending*>(FindHeld(static_cast<const Group&>(*g), p));
+}
 
 // The durable state of "g" with "change" applied, as the checkpoint's JSON.
 std::string StateJson(const Group& g, const Change& change) {
   // The acknowledged position as the change leaves it.
+  Position before = g.acked_through();
   Position lowest = g.scan_next;
   for (const auto& [p, pe] : g.pending) {
     if (!change.done.contains(p)) {
       lowest = std::min(lowest, p);
       break;
     }
+  }
+  // Replayed events after the acknowledged position go back to the pending ones.
+  if (auto r = change.replay.upper_bound(before); r != change.replay.end()) {
+    lowest = std::min(lowest, r->first);
   }
   Position through = lowest - 1;
   JsonWriter w;
@@ -149,6 +172,7 @@ std::string StateJson(const Group& g, const Change& change) {
   std::set<Position> done = g.done;
   done.insert(g.done_ahead.begin(), g.done_ahead.end());
   done.insert(change.done.begin(), change.done.end());
+  for (const auto& [p, e] : change.replay) done.erase(p);
   for (Position p : done) {
     if (p > through) w.Uint(p);
   }
@@ -164,6 +188,20 @@ std::string StateJson(const Group& g, const Change& change) {
     if (p > through && !done.contains(p)) w.BeginArray().Uint(p).Uint(n).EndArray();
   }
   w.EndArray();
+  // [[position, failed deliveries], ...] of the replayed events at or before "through".
+  std::map<Position, std::uint32_t> replay;
+  for (const auto& [p, pe] : g.replay) replay[p] = pe.failures;
+  for (const auto& [p, e] : change.replay) {
+    if (p <= before) replay[p] = 0;
+  }
+  w.Key("replay").BeginArray();
+  for (const auto& [p, n] : replay) {
+    if (change.done.contains(p)) continue;
+    auto f = change.failures.find(p);
+    w.BeginArray().Uint(p).Uint(f != change.failures.end() ? f->second : n).EndArray();
+  }
+  w.EndArray();
+  w.Key("parked_replayed").Uint(change.parked_replayed.value_or(g.parked_replayed));
   w.Key("parked").Uint(g.parked + change.parks.size());
   w.EndObject();
   return w.Take();
@@ -221,6 +259,19 @@ Status ParseState(std::string_view text, Group* g) {
       g->stored_failures[*f.items[0].AsUint()] = static_cast<std::uint32_t>(*f.items[1].AsUint());
     }
   }
+  if (const RawJson* replay = root.Find("replay");
+      replay != nullptr && replay->kind == RawJson::Kind::kArray) {
+    for (const RawJson& r : replay->items) {
+      if (r.kind != RawJson::Kind::kArray || r.items.size() != 2 || !r.items[0].AsUint() ||
+          !r.items[1].AsUint()) {
+        return Corrupt(g->name, "a replayed event is not [position, count]");
+      }
+      Pending pe;  // its event is read by the caller
+      pe.failures = static_cast<std::uint32_t>(*r.items[1].AsUint());
+      g->replay.emplace(*r.items[0].AsUint(), std::move(pe));
+    }
+  }
+  g->parked_replayed = uint_of(root.Find("parked_replayed")).value_or(0);
   g->parked = uint_of(root.Find("parked")).value_or(0);
   return Status::Ok();
 }
@@ -258,7 +309,7 @@ Transaction ParkTransaction(const Group& g, const Change& change, bool with_data
   StreamAppend append;
   append.stream = ConsumerGroups::ParkedStream(g.name);
   for (const auto& [p, reason] : change.parks) {
-    const Pending& pe = g.pending.at(p);
+    const Pending& pe = *FindHeld(g, p);
     auto f = change.failures.find(p);
     std::uint32_t failures = f != change.failures.end() ? f->second : pe.failures;
     append.events.push_back(ParkedCopy(g, pe, failures, reason, with_data));
@@ -277,7 +328,10 @@ void Unlease(Group* g, Pending* pe) {
 
 // Writes "change" to the store, then applies it to "g": nothing changes if the write fails.
 Status Commit(EventStore* store, Group* g, const Change& change) {
-  if (change.done.empty() && change.failures.empty()) return Status::Ok();
+  if (change.done.empty() && change.failures.empty() && change.replay.empty() &&
+      !change.parked_replayed) {
+    return Status::Ok();
+  }
   std::string state = StateJson(*g, change);
   if (change.parks.empty()) {
     TT_RETURN_IF_ERROR(store->SetCheckpoint(GroupCheckpoint(g->name), state));
@@ -293,18 +347,36 @@ Status Commit(EventStore* store, Group* g, const Change& change) {
     if (!c.ok()) return c.status();
   }
   for (const auto& [p, n] : change.failures) {
-    auto it = g->pending.find(p);
-    if (it == g->pending.end()) continue;
-    it->second.failures = n;
-    Unlease(g, &it->second);
+    Pending* pe = FindHeld(g, p);
+    if (pe == nullptr) continue;
+    pe->failures = n;
+    Unlease(g, pe);
   }
   for (Position p : change.done) {
+    if (auto it = g->replay.find(p); it != g->replay.end()) {
+      Unlease(g, &it->second);
+      g->replay.erase(it);  // at or before the acknowledged position: nothing to record
+      continue;
+    }
     auto it = g->pending.find(p);
     if (it == g->pending.end()) continue;
     Unlease(g, &it->second);
     g->pending.erase(it);
     g->done.insert(p);
   }
+  Position before = g->acked_through();
+  for (const auto& [p, e] : change.replay) {
+    Pending pe;
+    pe.event = e;
+    if (p > before) {
+      g->done.erase(p);
+      g->done_ahead.erase(p);
+      g->pending.emplace(p, std::move(pe));
+    } else {
+      g->replay.emplace(p, std::move(pe));
+    }
+  }
+  if (change.parked_replayed) g->parked_replayed = *change.parked_replayed;
   g->parked += change.parks.size();
   // Forget what the acknowledged position now covers, so the state stays small.
   Position through = g->acked_through();
@@ -316,13 +388,15 @@ Status Commit(EventStore* store, Group* g, const Change& change) {
 // reaches max_retries is parked.
 Status ExpireLeases(EventStore* store, Group* g, SteadyClock::time_point now) {
   Change change;
-  for (auto& [p, pe] : g->pending) {
-    if (pe.member.empty() || pe.expires > now) continue;
-    std::uint32_t failures = pe.failures + 1;
-    change.failures[p] = failures;
-    if (failures >= g->settings.max_retries) {
-      change.done.insert(p);
-      change.parks.emplace_back(p, "the lease of member '" + pe.member + "' expired");
+  for (const auto* held : {&g->replay, &g->pending}) {
+    for (const auto& [p, pe] : *held) {
+      if (pe.member.empty() || pe.expires > now) continue;
+      std::uint32_t failures = pe.failures + 1;
+      change.failures[p] = failures;
+      if (failures >= g->settings.max_retries) {
+        change.done.insert(p);
+        change.parks.emplace_back(p, "the lease of member '" + pe.member + "' expired");
+      }
     }
   }
   return Commit(store, g, change);
@@ -389,6 +463,10 @@ ConsumerGroupInfo InfoOf(const Group& g) {
     }
   }
   info.awaiting_retry += g.stored_failures.size();
+  for (const auto& [p, pe] : g.replay) {
+    ++info.replaying;
+    if (!pe.member.empty()) ++info.in_flight;
+  }
   info.parked = g.parked;
   info.parked_stream = ConsumerGroups::ParkedStream(g.name);
   for (const auto& [name, m] : g.members) {
@@ -479,6 +557,9 @@ Status ConsumerGroups::LoadLocked() {
       auto g = std::make_shared<Group>();
       g->name = n.str;
       TT_RETURN_IF_ERROR(ParseState(*state, g.get()));
+      for (auto& [p, pe] : g->replay) {
+        TT_ASSIGN_OR_RETURN(pe.event, store_->GetEventAt(p));
+      }
       groups_.emplace(n.str, std::move(g));
     }
   }
@@ -596,6 +677,39 @@ Result<ConsumerGroupSettings> ConsumerGroups::Settings(std::string_view name) {
   return g->settings;
 }
 
+Result<std::size_t> ConsumerGroups::ReplayParked(std::string_view name) {
+  TT_ASSIGN_OR_RETURN(std::shared_ptr<Group> g, Find(name));
+  std::size_t replayed = 0;
+  {
+    std::lock_guard<std::mutex> lock(g->mu);
+    if (g->deleted) {
+      return Status::NotFound("consumer group '" + std::string(name) + "' was deleted");
+    }
+    ReadStreamOptions o;
+    o.from_revision = g->parked_replayed;
+    o.max_count = kMaxReplayPerCall;
+    Result<std::vector<RecordedEvent>> copies = store_->ReadStream(ParkedStream(name), o);
+    if (!copies.ok() && copies.status().code() == StatusCode::kNotFound) return replayed;
+    if (!copies.ok()) return copies.status();
+    Change change;
+    for (const RecordedEvent& copy : *copies) {
+      change.parked_replayed = copy.revision + 1;
+      Result<RawJson> data = json::ParseRawJson(copy.data);
+      const RawJson* position = data.ok() ? data->Find("position") : nullptr;
+      std::optional<std::uint64_t> p = position == nullptr ? std::nullopt : position->AsUint();
+      if (!p) return Status::Corruption("parked copy " + copy.id.ToString() + " has no position");
+      // Already back (a copy of an event parked, replayed and parked again).
+      if (FindHeld(*g, *p) != nullptr || change.replay.contains(*p)) continue;
+      TT_ASSIGN_OR_RETURN(RecordedEvent original, store_->GetEventAt(*p));
+      change.replay.emplace(*p, std::move(original));
+    }
+    TT_RETURN_IF_ERROR(Commit(store_, g.get(), change));
+    replayed = change.replay.size();
+  }
+  Wake();
+  return replayed;
+}
+
 Result<std::vector<ConsumerGroupInfo>> ConsumerGroups::List() {
   std::vector<std::shared_ptr<Group>> all;
   {
@@ -647,18 +761,21 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
       if (room > 0) {
         TT_ASSIGN_OR_RETURN(scan_more, Fetch(store_, g.get(), room));
       }
-      for (auto& [p, pe] : g->pending) {
-        if (!pe.member.empty()) {
-          next_expiry = std::min(next_expiry, pe.expires);
-          continue;
+      // Replayed events first, then the others, each in position order.
+      for (auto* held : {&g->replay, &g->pending}) {
+        for (auto& [p, pe] : *held) {
+          if (!pe.member.empty()) {
+            next_expiry = std::min(next_expiry, pe.expires);
+            continue;
+          }
+          if (out.size() >= room) continue;
+          pe.member = std::string(member);
+          pe.delivered = true;
+          pe.expires = now + g->settings.lease;
+          pe.expires_wall = SystemClock::now() + g->settings.lease;
+          ++m.in_flight;
+          out.push_back(GroupEvent{pe.event, pe.failures + 1, pe.expires_wall});
         }
-        if (out.size() >= room) continue;
-        pe.member = std::string(member);
-        pe.delivered = true;
-        pe.expires = now + g->settings.lease;
-        pe.expires_wall = SystemClock::now() + g->settings.lease;
-        ++m.in_flight;
-        out.push_back(GroupEvent{pe.event, pe.failures + 1, pe.expires_wall});
       }
     }
     if (!out.empty() || closed) return out;
@@ -683,8 +800,8 @@ Status CheckHeld(const Group& g, const std::vector<Position>& positions) {
   }
   std::string bad;
   for (Position p : positions) {
-    auto it = g.pending.find(p);
-    if (it != g.pending.end() && it->second.delivered) continue;
+    const Pending* pe = FindHeld(g, p);
+    if (pe != nullptr && pe->delivered) continue;
     if (!bad.empty()) bad += ", ";
     bad += std::to_string(p);
   }
@@ -726,7 +843,7 @@ Status ConsumerGroups::Nack(std::string_view group, const std::vector<Position>&
     std::string why = reason.empty() ? "nacked without a reason" : std::string(reason);
     Change change;
     for (Position p : std::set<Position>(positions.begin(), positions.end())) {
-      const Pending& pe = g->pending.at(p);
+      const Pending& pe = *FindHeld(g.get(), p);
       switch (action) {
         case NackAction::kRetry:
           change.failures[p] = pe.failures + 1;

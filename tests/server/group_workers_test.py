@@ -265,6 +265,19 @@ def main():
                   copy["failed_deliveries"] == MAX_RETRIES and
                   copy["reason"].startswith("poison") and copy["data"] == {"poison": True},
                   f"the parked copy: {copy}")
+        # Replaying the parked events hands the poison event out again, as new.
+        status, replay = call(server.url, "POST", f"/v1/groups/{GROUP}/replay-parked")
+        check(status == 200 and replay["replayed"] == 1, f"replay-parked: {status} {replay}")
+        status, got = call(server.url, "POST", f"/v1/groups/{GROUP}/read",
+                           {"member": "inspector", "max": 10, "wait_ms": 0})
+        check(status == 200 and [(e["position"], e["delivery_count"]) for e in got["events"]] ==
+              [(poison, 1)], f"read after replay-parked: {status} {got}")
+        status, skipped = call(server.url, "POST", f"/v1/groups/{GROUP}/nack",
+                               {"positions": [poison], "action": "skip"})
+        check(status == 200, f"nack skip: {status} {skipped}")
+        status, group = call(server.url, "GET", f"/v1/groups/{GROUP}")
+        check(status == 200 and group["replaying"] == 0 and group["in_flight"] == 0,
+              f"the group after the replay: {status} {group}")
         members = {line["member"] for line in lines if line["status"] == 200}
         print(f"{len(acked)} positions acked by {sorted(members)}; "
               f"{sum(1 for line in lines if line['status'] != 200)} acks refused as not held")

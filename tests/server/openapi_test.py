@@ -406,6 +406,8 @@ def exercise(c):
     c.call("POST", "/v1/groups/{name}/ack", g, body={"positions": []}, expect=400)
     c.call("POST", "/v1/groups/{name}/nack", g, body={"positions": [1], "action": "later"},
            expect=400)
+    c.call("POST", "/v1/groups/{name}/replay-parked", g, expect=200)
+    c.call("POST", "/v1/groups/{name}/replay-parked", {"name": "nope"}, expect=404)
     c.call("GET", "/v1/groups/{name}", g, expect=200)
     c.call("DELETE", "/v1/groups/{name}", {"name": "late"}, expect=200)
     c.call("DELETE", "/v1/groups/{name}", {"name": "late"}, expect=404)

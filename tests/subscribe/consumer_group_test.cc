@@ -290,6 +290,67 @@ TEST_F(ConsumerGroupTest, NackParkAndSkip) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_F(ConsumerGroupTest, ReplayParkedDeliversParkedEventsAgain) {
+  Create("g");
+  std::vector<Position> written = AppendN(store_.get(), "s", 4);
+  ASSERT_EQ(Read("g", "a", 4).size(), 4u);
+  // Parked: the first and the third, both before the acknowledged position once the second
+  // and fourth are acked; the fourth stays held for now.
+  ASSERT_TRUE(groups_->Nack("g", {written[0], written[2]}, NackAction::kPark, "bad").ok());
+  ASSERT_TRUE(groups_->Ack("g", {written[1]}).ok());
+  EXPECT_EQ(groups_->Describe("g")->acked_through, written[2]);
+  auto replayed = groups_->ReplayParked("g");
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ(*replayed, 2u);
+  std::vector<GroupEvent> again = Read("g", "b", 10);
+  ASSERT_EQ(PositionsOf(again), (std::vector<Position>{written[0], written[2]}));
+  EXPECT_EQ(again[0].delivery_count, 1u);
+  auto info = groups_->Describe("g");
+  EXPECT_EQ(info->replaying, 2u);
+  EXPECT_EQ(info->acked_through, written[2]);  // it never moves back
+  EXPECT_EQ(info->in_flight, 3u);
+
+  // Durable: after a reopen, the replayed events (and the held one) come again.
+  Reopen();
+  EXPECT_EQ(groups_->Describe("g")->replaying, 2u);
+  EXPECT_EQ(PositionsOf(Read("g", "c", 10)),
+            (std::vector<Position>{written[0], written[2], written[3]}));
+  ASSERT_TRUE(groups_->Ack("g", {written[0], written[3]}).ok());
+  ASSERT_TRUE(groups_->Nack("g", {written[2]}, NackAction::kPark, "still bad").ok());
+  // Only the copy parked since the last replay.
+  replayed = groups_->ReplayParked("g");
+  ASSERT_TRUE(replayed.ok());
+  EXPECT_EQ(*replayed, 1u);
+  EXPECT_EQ(PositionsOf(Read("g", "c", 10)), (std::vector<Position>{written[2]}));
+  ASSERT_TRUE(groups_->Ack("g", {written[2]}).ok());
+  info = groups_->Describe("g");
+  EXPECT_EQ(info->replaying, 0u);
+  EXPECT_EQ(info->parked, 3u);
+  EXPECT_GE(info->acked_through, written[3]);  // and past the parked copies
+  EXPECT_EQ(info->done_above, 0u);
+  EXPECT_EQ(info->in_flight, 0u);
+  EXPECT_EQ(*groups_->ReplayParked("g"), 0u);
+  EXPECT_TRUE(Read("g", "c", 10).empty());
+  EXPECT_EQ(groups_->ReplayParked("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ConsumerGroupTest, AReplayedEventAfterTheAcknowledgedPositionHoldsItBack) {
+  Create("g");
+  std::vector<Position> written = AppendN(store_.get(), "s", 2);
+  ASSERT_EQ(Read("g", "a", 2).size(), 2u);
+  ASSERT_TRUE(groups_->Nack("g", {written[1]}, NackAction::kPark, "bad").ok());
+  EXPECT_EQ(*groups_->ReplayParked("g"), 1u);
+  ASSERT_TRUE(groups_->Ack("g", {written[0]}).ok());
+  // The replayed one is the oldest not done now.
+  EXPECT_EQ(groups_->Describe("g")->acked_through, written[1] - 1);
+  Reopen();
+  EXPECT_EQ(PositionsOf(Read("g", "b", 10)), (std::vector<Position>{written[1]}));
+  ASSERT_TRUE(groups_->Ack("g", {written[1]}).ok());
+  // Past the parked copy too, which is no event of the group.
+  EXPECT_GE(groups_->Describe("g")->acked_through, written[1]);
+  EXPECT_EQ(groups_->Describe("g")->in_flight, 0u);
+}
+
 TEST_F(ConsumerGroupTest, ProgressAndFailureCountsSurviveAReopen) {
   ConsumerGroupSettings s;
   s.max_retries = 2;
