@@ -179,13 +179,11 @@ ApiResponse PutGroup(RequestContext& rc) {
     s.stream_prefix = prefix->str;
   }
   if (const RawJson* types = body->Find("types")) {
-    bool ok = types->kind == RawJson::Kind::kArray;
-    for (const RawJson& t : ok ? types->items : std::vector<RawJson>{}) {
-      ok = ok && t.kind == RawJson::Kind::kString;
-      if (ok) s.event_types.push_back(t.str);
-    }
-    if (!ok) {
-      return ErrorResponse(Status::InvalidArgument("types must be an array of event type strings"));
+    Status bad = Status::InvalidArgument("types must be an array of event type strings");
+    if (types->kind != RawJson::Kind::kArray) return ErrorResponse(bad);
+    for (const RawJson& t : types->items) {
+      if (t.kind != RawJson::Kind::kString) return ErrorResponse(bad);
+      s.event_types.push_back(t.str);
     }
   }
   if (const RawJson* start = body->Find("start_position")) {
