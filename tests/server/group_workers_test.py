@@ -7,7 +7,8 @@ processing; the test kills that worker with SIGKILL, and the event must be proce
 worker once its lease runs out. A poison event fails in every worker (each nacks it for retry)
 and must be parked after max_retries, with a copy in the stream "$parked/jobs". Half way
 through, the server is stopped and started again on the same data directory: the group must
-resume, and every event must in the end be processed (acked) by some worker.
+resume, and every event must in the end be processed (acked) by some worker. Last, a replay
+of the parked events hands the poison event out again.
 
 Usage: group_workers_test.py --bin path/to/timetrail
 """
