@@ -15,6 +15,7 @@
 //   settings.lease = std::chrono::seconds(30);
 //   auto created = groups.Put("billing", settings);           // create, or update the limits
 //   auto batch = groups.Read("billing", "worker-1", 10, std::chrono::seconds(5));
+//   if (!batch.ok()) { /* batch.status().ToString() says why */ }
 //   for (const GroupEvent& ge : *batch) {
 //     if (Process(ge.event)) {
 //       (void)groups.Ack("billing", {ge.event.position});
