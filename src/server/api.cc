@@ -20,9 +20,9 @@ ApiResponse Unauthorized(const std::string& message, bool token_given) {
   return r;
 }
 
-// The 415 for a POST body that does not say it is JSON.
+// The 415 for a POST or PUT body that does not say it is JSON.
 std::optional<ApiResponse> RefuseNonJsonBody(const ApiRequest& req) {
-  if (req.method != "POST" || req.body.empty()) return std::nullopt;
+  if ((req.method != "POST" && req.method != "PUT") || req.body.empty()) return std::nullopt;
   std::string_view ct = req.content_type;
   std::string_view base = ct.substr(0, ct.find(';'));
   while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
@@ -81,6 +81,9 @@ Api::Api(EventStore* store, subscribe::SubscriptionHub* hub, Metrics* metrics) :
   services_.hub = hub;
   services_.metrics = metrics;
   services_.tokens = &tokens_;
+  // One per store: the leases of a group's members live here.
+  if (store != nullptr) groups_ = std::make_unique<ConsumerGroups>(store);
+  services_.groups = groups_.get();
   routes_.Add(ApiRoutes());
 }
 
@@ -189,6 +192,10 @@ Runs Api::RunsOn(std::string_view method, const Routed& routed) {
   bool no_empty_param = std::none_of(routed.found.params.begin(), routed.found.params.end(),
                                      [](const auto& param) { return param.second.empty(); });
   return no_empty_param ? Runs::kQuick : Runs::kOnWorker;
+}
+
+void Api::Shutdown() {
+  if (groups_) groups_->Close();
 }
 
 Status Api::ConfigureAuth(const AuthOptions& options) {

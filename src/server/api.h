@@ -9,6 +9,7 @@
 #ifndef TIMETRAIL_SERVER_API_H_
 #define TIMETRAIL_SERVER_API_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "server/request_context.h"
 #include "server/router.h"
 #include "subscribe/hub.h"
+#include "timetrail/consumer_group.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
@@ -82,6 +84,10 @@ class Api {
   // before the first Handle().
   void SetBackupDirectory(std::string dir) { services_.backup_dir = std::move(dir); }
 
+  // Ends the long polls of consumer group members (they answer with what they have), so that a
+  // server stops without waiting for them.
+  void Shutdown();
+
   // Loads the tokens from the audit stream and sets the policy. REQUIRES: called before the
   // first Handle(); without it no token authenticates.
   Status ConfigureAuth(const AuthOptions& options);
@@ -95,6 +101,7 @@ class Api {
   std::optional<ApiResponse> Authenticate(const ApiRequest& request, Principal* principal) const;
 
   TokenRegistry tokens_;
+  std::unique_ptr<ConsumerGroups> groups_;  // null without a store
   ApiServices services_;
   AuthOptions auth_;
   RouteTable routes_;

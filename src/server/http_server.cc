@@ -707,6 +707,7 @@ void HttpServer::Impl::Run() {
 void HttpServer::Impl::Stop() {
   asio::post(ioc_, [this] {
     if (stopping_.exchange(true)) return;
+    api_.Shutdown();
     beast::error_code ec;
     acceptor_.close(ec);
     signals_.cancel(ec);

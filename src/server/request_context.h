@@ -19,6 +19,7 @@
 #include "server/metrics.h"
 #include "server/router.h"
 #include "subscribe/hub.h"
+#include "timetrail/consumer_group.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
@@ -40,6 +41,7 @@ using MetricsSource = std::function<std::string()>;
 struct ApiServices {
   EventStore* store = nullptr;
   subscribe::SubscriptionHub* hub = nullptr;
+  ConsumerGroups* groups = nullptr;
   Metrics* metrics = nullptr;
   TokenRegistry* tokens = nullptr;
   std::string backup_dir;  // where POST /v1/backup may write; empty: no online backups

@@ -26,6 +26,18 @@ const std::vector<Route>& ApiRoutes() {
       {"GET", "/v1/subscribe", Access::kReadAcrossStreams, kOnWorker, Subscribe},
       {"POST", "/v1/consumers/{name}/ack", Access::kRead, kOnWorker, AckConsumer},
       {"GET", "/v1/consumers/{name}", Access::kRead, kOnWorker, GetConsumer},
+      // Consumer groups: reading, acking and nacking need the read scope (like named consumers);
+      // creating and deleting a group, admin. The group's stream prefix is checked against the
+      // token's prefixes by the handlers.
+      {"GET", "/v1/groups", Access::kRead, kOnWorker, ListGroups},
+      {"GET", "/v1/groups/{name}", Access::kRead, kOnWorker, GetGroup},
+      {"PUT", "/v1/groups/{name}", Access::kAdmin, kOnWorker, PutGroup},
+      {"DELETE", "/v1/groups/{name}", Access::kAdmin, kOnWorker, DeleteGroup},
+      // A long poll (up to wait_ms) for events of the group.
+      {"POST", "/v1/groups/{name}/read", Access::kRead, kOnWorker, ReadGroup},
+      {"POST", "/v1/groups/{name}/ack", Access::kRead, kOnWorker, AckGroup},
+      {"POST", "/v1/groups/{name}/nack", Access::kRead, kOnWorker, NackGroup},
+      {"POST", "/v1/groups/{name}/replay-parked", Access::kAdmin, kOnWorker, ReplayParked},
       {"GET", "/v1/entities/{stream}", Access::kReadStream, kQuick, GetEntity},
       {"GET", "/v1/entities/{stream}/history", Access::kReadStream, kOnWorker, GetHistory},
       {"GET", "/v1/entities/{stream}/diff", Access::kReadStream, kOnWorker, GetDiff},

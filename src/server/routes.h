@@ -1,5 +1,6 @@
 // The endpoints of the HTTP API v1 (docs/http-api.md), one handler each, grouped by topic:
-// routes_streams.cc (writing and reading events, subscriptions, consumers), routes_temporal.cc
+// routes_streams.cc (writing and reading events, subscriptions, consumers), routes_groups.cc
+// (consumer groups), routes_temporal.cc
 // (entity state, history, diff, revert, activity), routes_admin.cc (health, metrics,
 // integrity, backups, tokens). routes.cc holds the table that maps requests to them.
 #ifndef TIMETRAIL_SERVER_ROUTES_H_
@@ -28,6 +29,16 @@ ApiResponse GetEvent(RequestContext& rc);                  // GET /v1/events/{id
 ApiResponse Subscribe(RequestContext& rc);                 // GET /v1/subscribe
 ApiResponse AckConsumer(RequestContext& rc);               // POST /v1/consumers/{name}/ack
 ApiResponse GetConsumer(RequestContext& rc);               // GET /v1/consumers/{name}
+
+// routes_groups.cc
+ApiResponse ListGroups(RequestContext& rc);    // GET /v1/groups
+ApiResponse GetGroup(RequestContext& rc);      // GET /v1/groups/{name}
+ApiResponse PutGroup(RequestContext& rc);      // PUT /v1/groups/{name}
+ApiResponse DeleteGroup(RequestContext& rc);   // DELETE /v1/groups/{name}
+ApiResponse ReadGroup(RequestContext& rc);     // POST /v1/groups/{name}/read
+ApiResponse AckGroup(RequestContext& rc);      // POST /v1/groups/{name}/ack
+ApiResponse NackGroup(RequestContext& rc);     // POST /v1/groups/{name}/nack
+ApiResponse ReplayParked(RequestContext& rc);  // POST /v1/groups/{name}/replay-parked
 
 // routes_temporal.cc
 ApiResponse GetEntity(RequestContext& rc);     // GET /v1/entities/{stream}

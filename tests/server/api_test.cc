@@ -351,6 +351,85 @@ TEST_F(ApiTest, ConsumersAckAndRead) {
   EXPECT_EQ(client_->Get("/v1/consumers/billing").json()["position"], 2);
 }
 
+TEST_F(ApiTest, ConsumerGroupsRefuseBadInputAndChangeNothing) {
+  auto put = [&](const std::string& name, const std::string& body) {
+    return client_->Request("PUT", "/v1/groups/" + name, body,
+                            {{"Content-Type", "application/json"}});
+  };
+  ASSERT_EQ(Append("jobs/1", R"({"events":[{"type":"a"},{"type":"b"}]})").status, 201);
+  HttpResult created = put("g", R"({"stream_prefix":"jobs/","max_retries":2})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json()["parked_stream"], "$parked/g");
+  // Bad settings and bodies: 400, and the group is as it was.
+  const std::vector<std::string> bad_puts = {R"({"max_retries":0})",
+                                             R"({"lease_ms":"1s"})",
+                                             R"({"types":"a"})",
+                                             R"({"colour":1})",
+                                             R"({"stream_prefix":"other/"})",
+                                             R"({"start_position":-1})",
+                                             "{not json",
+                                             "[]"};
+  for (const std::string& body : bad_puts) {
+    HttpResult r = put("g", body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+    EXPECT_TRUE(r.json()["error"] == "invalid_argument" || r.json()["error"] == "bad_json")
+        << r.body;
+  }
+  EXPECT_EQ(put("bad%20name", "{}").status, 400);
+  EXPECT_EQ(client_->Request("PUT", "/v1/groups/h", "{}", {{"Content-Type", "text/plain"}}).status,
+            415);
+  EXPECT_EQ(client_->Get("/v1/groups/h").status, 404);
+  EXPECT_EQ(client_->Get("/v1/groups/g").json()["max_retries"], 2);
+
+  const std::string read = "/v1/groups/g/read";
+  const std::vector<std::string> bad_reads = {R"({})",
+                                              R"({"member":7})",
+                                              R"({"member":"a b"})",
+                                              R"({"member":"w","max":0})",
+                                              R"({"member":"w","wait_ms":60001})",
+                                              R"({"member":"w","extra":1})",
+                                              "nope"};
+  for (const std::string& body : bad_reads) {
+    HttpResult r = client_->Post(read, body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.body;
+  }
+  EXPECT_EQ(client_->Post("/v1/groups/none/read", R"({"member":"w"})").status, 404);
+  HttpResult got = client_->Post(read, R"({"member":"w","max":1})");
+  ASSERT_EQ(got.status, 200) << got.body;
+  ASSERT_EQ(got.json()["events"].size(), 1u);
+  EXPECT_EQ(got.json()["events"][0]["position"], 1);
+  EXPECT_EQ(got.json()["events"][0]["delivery_count"], 1);
+  EXPECT_EQ(got.json()["events"][0]["event"]["stream"], "jobs/1");
+
+  // Position 2 was never delivered: refused, and position 1 stays held.
+  HttpResult not_held = client_->Post("/v1/groups/g/ack", R"({"positions":[1,2]})");
+  EXPECT_EQ(not_held.status, 409) << not_held.body;
+  EXPECT_EQ(not_held.json()["error"], "not_held");
+  const std::vector<std::string> bad_acks = {R"({})", R"({"positions":[]})",
+                                             R"({"positions":["1"]})",
+                                             R"({"positions":[1],"action":"retry"})"};
+  for (const std::string& body : bad_acks) {
+    EXPECT_EQ(client_->Post("/v1/groups/g/ack", body).status, 400) << body;
+  }
+  const std::vector<std::string> bad_nacks = {
+      R"({"positions":[1],"action":"drop"})", R"({"positions":[1],"reason":7})",
+      R"({"positions":[1],"reason":")" + std::string(1001, 'x') + R"("})"};
+  for (const std::string& body : bad_nacks) {
+    EXPECT_EQ(client_->Post("/v1/groups/g/nack", body).status, 400) << body.substr(0, 60);
+  }
+  json g = client_->Get("/v1/groups/g").json();
+  EXPECT_EQ(g["in_flight"], 1);
+  EXPECT_EQ(g["acked_through"], 0);
+  EXPECT_EQ(g["members"][0]["name"], "w");
+  HttpResult acked = client_->Post("/v1/groups/g/ack", R"({"positions":[1]})");
+  ASSERT_EQ(acked.status, 200) << acked.body;
+  EXPECT_EQ(client_->Post("/v1/groups/g/ack", R"({"positions":[1]})").status, 409);
+  EXPECT_EQ(client_->Get("/v1/groups/g").json()["acked_through"], 1);
+  EXPECT_EQ(client_->Get("/v1/groups").json()["groups"].size(), 1u);
+  EXPECT_EQ(client_->Request("DELETE", "/v1/groups/g", "", {}).status, 200);
+  EXPECT_EQ(client_->Get("/v1/groups/g").status, 404);
+}
+
 TEST_F(ApiTest, IntegrityHeadVerifyHealthAndMetrics) {
   json empty = client_->Get("/v1/integrity").json();
   EXPECT_EQ(empty["position"], 0);

@@ -282,6 +282,57 @@ TEST_F(ScopedServerTest, EachScopeAllowsAndRefusesExactlyWhatItShould) {
             0u);
 }
 
+TEST_F(ScopedServerTest, ConsumerGroupsNeedReadToConsumeAndAdminToCreate) {
+  ASSERT_EQ(Post("/v1/streams/orders%2F1", kEvent, admin_).status, 201);
+  auto call = [&](const std::string& token, const std::string& method, const std::string& target,
+                  const std::string& body) {
+    return client_->Request(
+        method, target, body,
+        {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
+  };
+  const std::string member = R"({"member":"w"})";
+  // {token, method, target, body, expected status}
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string, int>> cases = {
+      {reader_, "PUT", "/v1/groups/all", "{}", 403},
+      {writer_, "PUT", "/v1/groups/all", "{}", 403},
+      {admin_, "PUT", "/v1/groups/all", "{}", 201},
+      {scoped_admin_, "PUT", "/v1/groups/users", R"({"stream_prefix":"users/"})", 403},
+      {scoped_admin_, "PUT", "/v1/groups/orders", R"({"stream_prefix":"orders/"})", 201},
+      {reader_, "POST", "/v1/groups/all/read", member, 200},
+      {writer_, "POST", "/v1/groups/all/read", member, 403},
+      {orders_, "POST", "/v1/groups/all/read", member, 403},
+      {orders_, "GET", "/v1/groups/all", "", 403},
+      {orders_, "POST", "/v1/groups/all/ack", R"({"positions":[1]})", 403},
+      {reader_, "POST", "/v1/groups/all/replay-parked", "", 403},
+      {scoped_admin_, "POST", "/v1/groups/all/replay-parked", "", 403},
+      {admin_, "POST", "/v1/groups/all/replay-parked", "", 200},
+      {orders_, "DELETE", "/v1/groups/orders", "", 403},
+      {scoped_admin_, "DELETE", "/v1/groups/all", "", 403},
+      {reader_, "DELETE", "/v1/groups/all", "", 403},
+      {admin_, "DELETE", "/v1/groups/all", "", 200},
+  };
+  for (const auto& [token, method, target, body, want] : cases) {
+    HttpResult r = call(token, method, target, body);
+    EXPECT_EQ(r.status, want) << method << " " << target << " -> " << r.body;
+  }
+  HttpResult got = call(orders_, "POST", "/v1/groups/orders/read", member);
+  ASSERT_EQ(got.status, 200) << got.body;
+  ASSERT_EQ(got.json()["events"].size(), 1u) << got.body;
+  EXPECT_EQ(got.json()["events"][0]["event"]["stream"], "orders/1");
+  std::string position = got.json()["events"][0]["position"].dump();
+  EXPECT_EQ(
+      call(orders_, "POST", "/v1/groups/orders/ack", R"({"positions":[)" + position + "]}").status,
+      200);
+  // A token limited to prefixes lists only the groups it may use.
+  nlohmann::json listed = Get("/v1/groups", orders_).json()["groups"];
+  ASSERT_EQ(listed.size(), 1u) << listed;
+  EXPECT_EQ(listed[0]["name"], "orders");
+  // Creating and deleting are administrative actions, on record.
+  std::string audit = Get("/v1/streams/%24audit", admin_).body;
+  EXPECT_NE(audit.find("group-create"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("group-delete"), std::string::npos) << audit;
+}
+
 TEST_F(ScopedServerTest, AdministrativeActionsAreRecordedInTheAuditStream) {
   ASSERT_EQ(Post("/v1/streams/orders%2F1", kEvent, orders_).status, 201);
   ASSERT_EQ(

@@ -380,6 +380,40 @@ def exercise(c):
     c.call("POST", "/v1/consumers/{name}/ack", {"name": "mailer"}, body={"position": 10**9},
            expect=400)
 
+    # Consumer groups.
+    g = {"name": "billing"}
+    c.call("PUT", "/v1/groups/{name}", g, body={"stream_prefix": "friend-", "max_retries": 2,
+                                                "lease_ms": 60000}, expect=201)
+    c.call("PUT", "/v1/groups/{name}", g, body={"stream_prefix": "friend-", "max_retries": 3},
+           expect=200)
+    c.call("PUT", "/v1/groups/{name}", g, body={"stream_prefix": "other-"}, expect=400)
+    c.call("PUT", "/v1/groups/{name}", {"name": "late"}, body={"start_position": "end"},
+           expect=201)
+    c.call("PUT", "/v1/groups/{name}", {"name": "x"}, body={"max_retries": 0}, expect=400)
+    c.call("GET", "/v1/groups", expect=200)
+    c.call("GET", "/v1/groups/{name}", {"name": "nope"}, expect=404)
+    st, got = c.call("POST", "/v1/groups/{name}/read", g,
+                     body={"member": "worker-1", "max": 2, "wait_ms": 1000}, expect=200)
+    held = [e["position"] for e in got["events"]] if st == 200 else []
+    if len(held) != 2:
+        fail(f"POST /v1/groups/billing/read: expected 2 events, got {got}")
+    else:
+        c.call("POST", "/v1/groups/{name}/ack", g, body={"positions": held[:1]}, expect=200)
+        c.call("POST", "/v1/groups/{name}/ack", g, body={"positions": held[:1]}, expect=409)
+        c.call("POST", "/v1/groups/{name}/nack", g,
+               body={"positions": held[1:], "action": "park", "reason": "test"}, expect=200)
+    c.call("POST", "/v1/groups/{name}/read", g, body={"member": "bad name"}, expect=400)
+    c.call("POST", "/v1/groups/{name}/read", {"name": "nope"}, body={"member": "w"},
+           expect=404)
+    c.call("POST", "/v1/groups/{name}/ack", g, body={"positions": []}, expect=400)
+    c.call("POST", "/v1/groups/{name}/nack", g, body={"positions": [1], "action": "later"},
+           expect=400)
+    c.call("POST", "/v1/groups/{name}/replay-parked", g, expect=200)
+    c.call("POST", "/v1/groups/{name}/replay-parked", {"name": "nope"}, expect=404)
+    c.call("GET", "/v1/groups/{name}", g, expect=200)
+    c.call("DELETE", "/v1/groups/{name}", {"name": "late"}, expect=200)
+    c.call("DELETE", "/v1/groups/{name}", {"name": "late"}, expect=404)
+
     # Temporal queries.
     c.call("GET", "/v1/entities/{stream}", {"stream": s}, expect=200)
     c.call("GET", "/v1/entities/{stream}", {"stream": s}, query={"at_revision": 0}, expect=200)
