@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 
-BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "context", "project", "temporal", "import"]
+BENCHMARKS = ["append", "http", "http_wrk", "asof", "mariadb_asof", "capture", "context", "project", "nodes", "temporal", "import"]
 
 
 def load(results):
@@ -388,6 +388,20 @@ def main():
               f" {fmt(d.get('copy_events_per_second'))} events/s ({ratio(d.get('ratio'))})."]
         if d.get("timetrail_events_per_second", 0) < 50000:
             losses.append(f"- Projection into PostgreSQL: {fmt(d.get('timetrail_events_per_second'))} events/s, goal 50,000.")
+    if "nodes" in found:
+        mode, d = found["nodes"]
+        r = d.get("results", {})
+
+        def rate(key):
+            x = r.get(key, {})
+            return f"{fmt(x.get('per_second'))}/s ({ratio(x.get('vs_postgresql'))} of PostgreSQL direct)"
+        L += ["", f"## Nodes on one PostgreSQL store ({mode}, from nodes_wrk)", "",
+              f"- Appends over HTTP: 1 node {rate('appends_1_nodes')}, 2 nodes {rate('appends_2_nodes')}, "
+              f"3 nodes {rate('appends_3_nodes')}; the embedded RocksDB default {rate('appends_rocksdb')}.",
+              f"- As-of reads over HTTP: 1 node {rate('asof_1_nodes')}, 2 nodes {rate('asof_2_nodes')}, "
+              f"3 nodes {rate('asof_3_nodes')}; the embedded default {rate('asof_rocksdb')}."]
+        if not d.get("goals", {}).get("appends_on_postgresql_at_least_0_8x_direct", True):
+            losses.append("- Appends through timetrail on PostgreSQL below 0.8x a direct events table.")
     if "temporal" in found:
         mode, d = found["temporal"]
         h = d.get("history", {})
