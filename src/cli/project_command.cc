@@ -186,8 +186,11 @@ void AddProjectCommand(CLI::App& app) {
   cmd->add_flag("--rebuild", a->rebuild,
                 "Fill new tables beside the live ones from the start of the log, then swap them "
                 "in atomically (with --follow, go on following)");
-  cmd->add_flag("--progress", a->progress,
-                "Print the events projected and the lag, in events and seconds, every second");
+  cmd->add_flag(
+      "--progress", a->progress,
+      "A progress bar on stderr even when it is not a terminal (where it is always shown); with "
+      "--follow, a line a second with the events projected and the lag in events and "
+      "seconds");
   cmd->footer(
       "Examples:\n"
       "  timetrail project postgresql://app@db/shop --data ./timetrail-data\n"
