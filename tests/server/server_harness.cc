@@ -14,6 +14,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "support/store_helpers.h"
+
 namespace timetrail::testing {
 
 namespace beast = boost::beast;
@@ -35,7 +37,15 @@ ServerProcess::ServerProcess(const std::string& data_dir, const std::vector<std:
                              const std::vector<std::string>& env) {
   std::vector<std::string> args = {TIMETRAIL_SERVE_BIN, "serve"};
   if (!data_dir.empty()) {
-    args.insert(args.end(), {"--data", data_dir});
+    // Against PostgreSQL (TIMETRAIL_TEST_STORE=postgresql) the directory names a schema, so the
+    // same suites test both backends and a restart on the directory reopens the same store.
+    Options options;
+    const std::string location = StoreLocation(data_dir, options);
+    if (location == data_dir) {
+      args.insert(args.end(), {"--data", data_dir});
+    } else {
+      args.insert(args.end(), {"--store", location, "--store-schema", options.postgres_schema});
+    }
   }
   bool has_listen = false;
   for (const auto& a : extra) has_listen = has_listen || a == "--listen" || a == "--config";
