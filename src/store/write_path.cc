@@ -418,6 +418,28 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
   return &state.heads.emplace(stream, head).first->second;
 }
 
+Status WritePath::CatchUpWithOtherWriters() {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine_->BeginExclusiveWrite(Family::kMeta, keys::kHeadState));
+  keys::HeadState stored;
+  if (raw) {
+    auto decoded = keys::DecodeHeadState(*raw);
+    if (!decoded) {
+      engine_->EndExclusiveWrite();
+      return Status::Corruption("the store's head record is damaged");
+    }
+    stored = *decoded;
+  }
+  // Every write changes the record (position, tx, time or chain), except a checkpoint's alone,
+  // which changes no stream either.
+  if (keys::EncodeHeadState(stored) == keys::EncodeHeadState(head_)) return Status::Ok();
+  head_ = stored;
+  head_cache_.clear();
+  for (IndexHook* hook : hooks_) hook->OnOtherWriters();
+  counters_.catch_ups.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
 Status WritePath::PrefetchIds(const std::vector<Pending*>& batch, BatchState& st) {
   std::vector<std::string> keys;
   for (const Pending* p : batch) {
@@ -558,6 +580,21 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
     return group;
   }
 
+  // Several nodes may write the store: the ordered stage runs inside the store's exclusive
+  // write, from the head as stored then.
+  const bool shared = engine_->IsShared();
+  if (shared) {
+    Status s = CatchUpWithOtherWriters();
+    if (!s.ok()) {
+      group.members = std::move(batch);
+      for (Pending* p : group.members) {
+        if (p->chain) p->chain->failed = true;
+        group.results.push_back(s.WithPrefix("the append was not written"));
+      }
+      return group;
+    }
+  }
+
   BatchState st;
   st.batch = engine_->NewBatch();
   st.head = head_;
@@ -637,6 +674,9 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
     group.head = st.head;
     group.events = events_written;
   }
+
+  // A group that wrote nothing gives the exclusive write back (Write ended it otherwise).
+  if (shared) engine_->EndExclusiveWrite();
 
   // Stage 4: the sync thread answers once the group is durable.
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -827,7 +867,9 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
   // Not synced here: the sync thread makes it durable while this thread goes on with the next
   // group. Readers do not see it before then (reads stop at the published head).
-  return engine_->Write(*st.batch, /*sync=*/false);
+  // Except when other nodes share the engine: they may read the group as soon as it commits,
+  // so it commits durably (and the sync that follows has nothing left to do).
+  return engine_->Write(*st.batch, /*sync=*/engine_->IsShared() && options_.sync);
 }
 
 void WritePath::HandToSync(Group group) {
