@@ -264,7 +264,10 @@ Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) co
   CatchUpIfMoved(/*now=*/false);
   auto it = tokens_.find(id);
   if (it == tokens_.end()) {
-    CatchUpIfMoved(/*now=*/true);  // created on another node a moment ago?
+    // Created on another node a moment ago? This node may not have heard of that write yet:
+    // look at the store's head first.
+    (void)store_->Refresh();
+    CatchUpIfMoved(/*now=*/true);
     it = tokens_.find(id);
   }
   // Compare in constant time, so the time taken says nothing about how close a guess came.

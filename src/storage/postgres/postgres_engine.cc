@@ -194,6 +194,7 @@ class PostgresEngine final : public KvEngine {
   Status CreateSchema(PGconn* conn) const;
   // The writer's connection, connected (again, after it was lost) and prepared.
   Status EnsureWriter();
+  Status PrepareWriter(PGconn* conn) const;
   std::string Table(Family f) const { return quoted_schema_ + "." + std::string(FamilyName(f)); }
 
   PostgresEngineOptions options_;
@@ -255,9 +256,21 @@ Status PostgresEngine::EnsureWriter() {
   if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK) return Status::Ok();
   in_exclusive_ = false;  // a lost connection took its transaction (and lock) with it
   TT_ASSIGN_OR_RETURN(Conn conn, Connect());
-  TT_RETURN_IF_ERROR(Prepare(conn.get()));
+  TT_RETURN_IF_ERROR(PrepareWriter(conn.get()));
   writer_ = std::move(conn);
   writer_pid_.store(PQbackendPID(writer_.get()), std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status PostgresEngine::PrepareWriter(PGconn* conn) const {
+  TT_RETURN_IF_ERROR(Prepare(conn));
+  // A node frozen inside a write (stopped, its machine paused) would hold every node's writes
+  // up for as long as it stays frozen: PostgreSQL ends its session, and so frees the lock,
+  // after a minute. A live node's write transactions last milliseconds.
+  PgResult r(PQexec(conn, "SET idle_in_transaction_session_timeout = '60s'"));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    return ResultError(conn, r.get(), "setting up the writer's connection");
+  }
   return Status::Ok();
 }
 
@@ -493,7 +506,8 @@ Result<std::unique_ptr<KvEngine>> PostgresEngine::Open(const PostgresEngineOptio
                               "' does not exist (nothing was created)");
     }
   }
-  TT_RETURN_IF_ERROR(engine->Prepare(writer.get()));
+  TT_RETURN_IF_ERROR(options.read_only ? engine->Prepare(writer.get())
+                                       : engine->PrepareWriter(writer.get()));
   engine->writer_pid_.store(PQbackendPID(writer.get()), std::memory_order_relaxed);
   engine->writer_ = std::move(writer);
   return std::unique_ptr<KvEngine>(std::move(engine));
