@@ -254,8 +254,11 @@ Status EventStoreImpl::CatchUpWithStore() {
   auto head = keys::DecodeHeadState(*raw);
   if (!head) return Status::Corruption("the store's head record is damaged");
   // Every position up to the stored head is committed and visible: writers commit one at a
-  // time, in position order, and the head record is part of each commit.
-  if (head->last_position > LastPosition()) Publish(*head);
+  // time, in position order, and the head record is part of each commit. A head this process
+  // wrote (or is writing) its write path publishes.
+  if (head->last_position > std::max(LastPosition(), write_path_->WrittenPosition())) {
+    Publish(*head);
+  }
   return Status::Ok();
 }
 

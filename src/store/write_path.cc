@@ -72,7 +72,8 @@ WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadS
       options_(options),
       id_tag_(id_tag),
       publish_(std::move(publish)),
-      head_(initial) {
+      head_(initial),
+      written_(initial.last_position) {
   sync_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "tt-sync");
     RunSync();
@@ -440,6 +441,32 @@ Status WritePath::CatchUpWithOtherWriters() {
   return Status::Ok();
 }
 
+Status WritePath::PrefetchHeads(const std::vector<Pending*>& batch, BatchState& st) {
+  std::vector<std::string> streams;
+  std::unordered_set<std::string_view> seen;
+  for (const Pending* p : batch) {
+    if (p->tx == nullptr || p->rejected) continue;
+    for (const StreamAppend& sa : p->tx->appends) {
+      if (!head_cache_.contains(sa.stream) && seen.insert(sa.stream).second) {
+        streams.push_back(sa.stream);
+      }
+    }
+  }
+  if (streams.size() < 2) return Status::Ok();  // one Get is as cheap
+  TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> values,
+                      engine_->MultiGet(Family::kStreamHeads, streams));
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    std::optional<keys::StreamHead> head;
+    if (values[i]) {
+      head = keys::DecodeStreamHead(*values[i]);
+      if (!head) return Status::Corruption("the head record of '" + streams[i] + "' is damaged");
+    }
+    // Nothing of this batch has changed these heads yet: they are where LoadHead starts.
+    st.heads.emplace(std::move(streams[i]), head);
+  }
+  return Status::Ok();
+}
+
 Status WritePath::PrefetchIds(const std::vector<Pending*>& batch, BatchState& st) {
   std::vector<std::string> keys;
   for (const Pending* p : batch) {
@@ -603,6 +630,7 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   const Timestamp now = std::max(Now(), st.head.last_recorded_at);
   // A failed prefetch leaves each lookup to read (and report) on its own.
   if (!PrefetchIds(batch, st).ok()) st.stored_ids.clear();
+  if (shared && !PrefetchHeads(batch, st).ok()) st.heads.clear();
   std::vector<std::optional<Result<Committed>>> results(batch.size());
   std::vector<std::size_t> written;  // indexes into batch whose records are in st.batch
   std::vector<Pending*> deferred;
@@ -869,7 +897,11 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   // group. Readers do not see it before then (reads stop at the published head).
   // Except when other nodes share the engine: they may read the group as soon as it commits,
   // so it commits durably (and the sync that follows has nothing left to do).
-  return engine_->Write(*st.batch, /*sync=*/engine_->IsShared() && options_.sync);
+  const Position before = written_.exchange(st.head.last_position, std::memory_order_acq_rel);
+  Status s = engine_->Write(*st.batch, /*sync=*/engine_->IsShared() && options_.sync);
+  // Not written, or not known to be: if it was, the store learns of it as of another's write.
+  if (!s.ok()) written_.store(before, std::memory_order_release);
+  return s;
 }
 
 void WritePath::HandToSync(Group group) {

@@ -126,6 +126,12 @@ class WritePath {
   };
   const Counters& counters() const { return counters_; }
 
+  // The last position this process has written or is writing (from the moment its write is
+  // sent): the write path publishes it itself, once durable. A store that other processes
+  // write too publishes only heads beyond it, so that a commit of its own is published once,
+  // by the write path.
+  Position WrittenPosition() const { return written_.load(std::memory_order_acquire); }
+
  private:
   // A transaction's events as far as the caller's thread can build them: everything but
   // position, revision, recorded_at, valid_from (when defaulted), tx and hash.
@@ -217,6 +223,10 @@ class WritePath {
   // when another process has moved the store's head since this one's last group, takes the
   // head as stored and forgets what it cached of the streams.
   Status CatchUpWithOtherWriters();
+  // For a shared engine, where each read is a round trip made while holding the store's write
+  // lock: reads the heads of the batch's streams that are not cached with one MultiGet into
+  // st.heads (after another node wrote, none is cached).
+  Status PrefetchHeads(const std::vector<Pending*>& batch, BatchState& st);
   // Reads the id index entries of the batch's client-chosen ids at once into st.stored_ids.
   Status PrefetchIds(const std::vector<Pending*>& batch, BatchState& st);
   // The position of the written event with client-chosen id "id" (nullopt: none).
@@ -236,6 +246,7 @@ class WritePath {
   // of stream heads (only the writer changes heads, so the cache is always right; it is
   // cleared when it grows too large, and when another process sharing the engine wrote).
   keys::HeadState head_;
+  std::atomic<Position> written_{0};
   std::unordered_map<std::string, std::optional<keys::StreamHead>> head_cache_;
   std::uint64_t next_seq_ = 1;
 
