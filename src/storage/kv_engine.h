@@ -124,6 +124,9 @@ class KvEngine {
   }
   // Ends a write begun by BeginExclusiveWrite without writing (nothing, if Write ended it).
   virtual void EndExclusiveWrite() {}
+  // Makes durable every write of any process that is visible now (another process's write
+  // may be visible before it is durable, as this one's is after Write without "sync").
+  virtual Status SyncAllWriters() { return SyncWal(); }
   // Blocks until another process says it has written, "timeout" passes, or InterruptWait is
   // called. True when told. Thread-safe against InterruptWait only.
   virtual bool WaitForOtherWriters(std::chrono::milliseconds /*timeout*/) { return false; }

@@ -257,6 +257,9 @@ Status EventStoreImpl::CatchUpWithStore() {
   // time, in position order, and the head record is part of each commit. A head this process
   // wrote (or is writing) its write path publishes.
   if (head->last_position > std::max(LastPosition(), write_path_->WrittenPosition())) {
+    // Another node's commit may be visible before it is durable (it commits without waiting
+    // for the flush, and answers its clients after it): nothing is shown here before it is.
+    TT_RETURN_IF_ERROR(engine_->SyncAllWriters());
     Publish(*head);
   }
   return Status::Ok();

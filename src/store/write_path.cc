@@ -363,6 +363,21 @@ void WritePath::SyncAndDeliver(std::deque<Group>& groups) {
   if (wrote && !broken_.load(std::memory_order_acquire)) {
     counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
   }
+  // A group that built on other nodes' writes and wrote nothing itself (replays, conflicts)
+  // has had no sync that covers them: it is answered once they are durable, or fails.
+  const bool followed =
+      std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.followed; });
+  if (followed && !(wrote && options_.sync)) {
+    Status s = engine_->SyncAllWriters();
+    if (!s.ok()) {
+      for (Group& g : groups) {
+        if (!g.followed) continue;
+        for (Result<Committed>& r : g.results) {
+          r = s.WithPrefix("another node's writes this answer depends on may not be durable");
+        }
+      }
+    }
+  }
   for (Group& g : groups) Deliver(g);
 }
 
@@ -419,7 +434,7 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
   return &state.heads.emplace(stream, head).first->second;
 }
 
-Status WritePath::CatchUpWithOtherWriters() {
+Status WritePath::CatchUpWithOtherWriters(bool* moved) {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
                       engine_->BeginExclusiveWrite(Family::kMeta, keys::kHeadState));
   keys::HeadState stored;
@@ -434,6 +449,7 @@ Status WritePath::CatchUpWithOtherWriters() {
   // Every write changes the record (position, tx, time or chain), except a checkpoint's alone,
   // which changes no stream either.
   if (keys::EncodeHeadState(stored) == keys::EncodeHeadState(head_)) return Status::Ok();
+  *moved = true;
   head_ = stored;
   head_cache_.clear();
   for (IndexHook* hook : hooks_) hook->OnOtherWriters();
@@ -611,7 +627,7 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   // write, from the head as stored then.
   const bool shared = engine_->IsShared();
   if (shared) {
-    Status s = CatchUpWithOtherWriters();
+    Status s = CatchUpWithOtherWriters(&group.followed);
     if (!s.ok()) {
       group.members = std::move(batch);
       for (Pending* p : group.members) {
@@ -895,10 +911,10 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
   // Not synced here: the sync thread makes it durable while this thread goes on with the next
   // group. Readers do not see it before then (reads stop at the published head).
-  // Except when other nodes share the engine: they may read the group as soon as it commits,
-  // so it commits durably (and the sync that follows has nothing left to do).
+  // Other nodes sharing the engine may read it before it is durable: they make it durable
+  // before they show it (EventStoreImpl::CatchUpWithStore, and "followed" below).
   const Position before = written_.exchange(st.head.last_position, std::memory_order_acq_rel);
-  Status s = engine_->Write(*st.batch, /*sync=*/engine_->IsShared() && options_.sync);
+  Status s = engine_->Write(*st.batch, /*sync=*/false);
   // Not written, or not known to be: if it was, the store learns of it as of another's write.
   if (!s.ok()) written_.store(before, std::memory_order_release);
   return s;

@@ -169,7 +169,10 @@ class WritePath {
     std::vector<Pending*> members;
     std::vector<Result<Committed>> results;  // parallel to members
     bool wrote = false;                      // records of this group reached the engine
-    keys::HeadState head;                    // the head after this group (when wrote)
+    // Decided on top of other processes' writes (sharing the engine), which may not be durable
+    // yet: it is answered only once they are.
+    bool followed = false;
+    keys::HeadState head;  // the head after this group (when wrote)
     std::uint64_t events = 0;
     std::uint64_t seq = 0;  // the writer's group number
   };
@@ -221,8 +224,8 @@ class WritePath {
                                                     bool* defer);
   // For an engine that other processes write too: begins the group's exclusive write and,
   // when another process has moved the store's head since this one's last group, takes the
-  // head as stored and forgets what it cached of the streams.
-  Status CatchUpWithOtherWriters();
+  // head as stored and forgets what it cached of the streams (and sets *moved).
+  Status CatchUpWithOtherWriters(bool* moved);
   // For a shared engine, where each read is a round trip made while holding the store's write
   // lock: reads the heads of the batch's streams that are not cached with one MultiGet into
   // st.heads (after another node wrote, none is cached).

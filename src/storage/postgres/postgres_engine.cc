@@ -172,6 +172,11 @@ class PostgresEngine final : public KvEngine {
   Result<std::optional<std::string>> BeginExclusiveWrite(Family family,
                                                          std::string_view key) override;
   void EndExclusiveWrite() override;
+  Status SyncAllWriters() override {
+    // SyncWal's commit flushes the WAL up to itself, so past every commit visible before it.
+    unsynced_.store(true, std::memory_order_release);
+    return SyncWal();
+  }
   bool WaitForOtherWriters(std::chrono::milliseconds timeout) override;
   void InterruptWait() override;
   std::uint64_t ApproximateDiskBytes() const override;
