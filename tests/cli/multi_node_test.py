@@ -10,7 +10,8 @@ Run under tests/support/with_postgres.sh (which sets TIMETRAIL_PG_URL):
    waits for it (within a generous deadline: no timing is asserted).
 3. Client processes append through all three nodes at once: single appends with event ids,
    transactions across streams, and appends to one shared stream with expected revisions that
-   conflict across nodes. Some requests are sent again to another node, which must answer
+   conflict across nodes (half of them in a transaction with a second stream, which must be
+   written with it or not at all). Some requests are sent again to another node, which must answer
    with the original positions. Meanwhile node C is killed with -9; clients whose request got
    no answer send it again, with the same ids, to another node.
 4. Afterwards: every subscriber of a live node saw exactly positions 1..head, in order, each
@@ -200,8 +201,11 @@ def worker(ports_file, worker_index, operations, out_path):
                                   "replay": answer.get("idempotent_replay", False)}) + "\n")
         else:
             # The shared stream: read its revision on one node, append on another, again
-            # until the expectation holds.
+            # until the expectation holds. Half of the time in a transaction with a second
+            # stream, written only with it.
             e = event("counter", n)
+            with_log = rnd.random() < 0.5
+            e2 = event("counter-log", n)
             conflicts = 0
             while True:
                 try:
@@ -212,14 +216,25 @@ def worker(ports_file, worker_index, operations, out_path):
                 if status != 200:
                     continue
                 expected = info["revision"] if info["exists"] else "no_stream"
-                body = {"expected_revision": expected, "events": [e]}
-                port, status, answer = send("/v1/streams/counter", body, rnd.randrange(3))
-                if status in (200, 201):
-                    break
+                if with_log:
+                    body = {"appends": [
+                        {"stream": "counter", "expected_revision": expected, "events": [e]},
+                        {"stream": "counter-log", "expected_revision": "any", "events": [e2]}]}
+                    port, status, answer = send("/v1/transactions", body, rnd.randrange(3))
+                    if status in (200, 201):
+                        answer["revision"] = answer["streams"][0]["revision"]
+                        break
+                else:
+                    body = {"expected_revision": expected, "events": [e]}
+                    port, status, answer = send("/v1/streams/counter", body, rnd.randrange(3))
+                    if status in (200, 201):
+                        break
                 if status != 409 or answer.get("error") != "wrong_expected_revision":
                     fail("counter append: HTTP %d %s" % (status, answer))
                 conflicts += 1
-            out.write(json.dumps({"kind": "counter", "ids": [e["id"]], "streams": ["counter"],
+            ids = [e["id"], e2["id"]] if with_log else [e["id"]]
+            streams = ["counter", "counter-log"] if with_log else ["counter"]
+            out.write(json.dumps({"kind": "counter", "ids": ids, "streams": streams,
                                   "first": answer["first_position"], "last": answer["position"],
                                   "revision": answer["revision"],
                                   "replay": answer.get("idempotent_replay", False),
@@ -353,7 +368,8 @@ def main():
                     fail("event %s is at %d, acknowledged at %d..%d"
                          % (event_id, e["position"], ack["first"], ack["last"]))
         client_events = sum(len(ack["ids"]) for ack in acks)
-        client_in_log = sum(1 for e in log if e["type"] in ("single", "tx", "counter"))
+        client_in_log = sum(1 for e in log
+                            if e["type"] in ("single", "tx", "counter", "counter-log"))
         if client_in_log != client_events:
             fail("the log holds %d client events, %d were acknowledged"
                  % (client_in_log, client_events))
@@ -368,6 +384,18 @@ def main():
         if sorted(ack["revision"] for ack in counter_acks) != revisions:
             fail("the shared stream's acknowledged revisions are not one each")
         conflicts = sum(ack["conflicts"] for ack in counter_acks)
+        # A counter event written with a counter-log event sits right before it: one
+        # transaction, whole or not at all, also when its expectation failed on another node.
+        for ack in counter_acks:
+            if len(ack["ids"]) == 2:
+                first, second = ids_in_log[ack["ids"][0]], ids_in_log[ack["ids"][1]]
+                if second["position"] != first["position"] + 1 or first["tx"] != second["tx"]:
+                    fail("a transaction across the shared stream was split: %s, %s"
+                         % (first, second))
+        logged = sum(1 for e in log if e["stream"] == "counter-log")
+        if logged != sum(1 for ack in counter_acks if len(ack["ids"]) == 2):
+            fail("counter-log has %d events for %d transactions" % (
+                logged, sum(1 for ack in counter_acks if len(ack["ids"]) == 2)))
         # "resent" counts on in each client process: its last acknowledgement has the total.
         resent = sum(max([0] + [json.loads(line)["resent"] for line in open(path)])
                      for _, path in workers)
