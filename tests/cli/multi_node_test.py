@@ -11,9 +11,9 @@ Run under tests/support/with_postgres.sh (which sets TIMETRAIL_PG_URL):
 3. Client processes append through all three nodes at once: single appends with event ids,
    transactions across streams, and appends to one shared stream with expected revisions that
    conflict across nodes (half of them in a transaction with a second stream, which must be
-   written with it or not at all). Some requests are sent again to another node, which must answer
-   with the original positions. Meanwhile node C is killed with -9; clients whose request got
-   no answer send it again, with the same ids, to another node.
+   written with it or not at all). Some requests are sent again to another node, which must
+   answer with the original positions. Meanwhile node C is killed with -9; clients whose
+   request got no answer send it again, with the same ids, to another node.
 4. Afterwards: every subscriber of a live node saw exactly positions 1..head, in order, each
    the event the log holds there; every acknowledged event is in the log once, at its
    acknowledged position, and no event twice; the shared stream has one revision per
@@ -331,7 +331,8 @@ def main():
         for name in ("a", "b"):
             s = subscribers[name]
             if not s.wait_for(head, 60):
-                fail("the subscriber on %s stopped at %s (%s)" % (name, s.positions()[-1:], s.ended))
+                fail("the subscriber on %s stopped at %s (%s)"
+                     % (name, s.positions()[-1:], s.ended))
             with s.lock:
                 seen = list(s.events)
             if [e["position"] for e in seen] != list(range(1, len(seen) + 1)) or len(seen) < head:
