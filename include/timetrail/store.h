@@ -202,8 +202,10 @@ class EventStore {
   virtual bool IsReadOnly() const = 0;
   // For a read-only store: makes visible what the process writing the directory has written
   // since the store opened (or was last refreshed); LastPosition() moves on, and waiters and
-  // commit listeners are told as after a commit. Does nothing for a store opened for writing
-  // (its reads always see every commit).
+  // commit listeners are told as after a commit. For a store opened for writing that other
+  // processes write too (several nodes on a store kept in PostgreSQL): the same for their
+  // commits, which the store otherwise learns of within a second. Does nothing for a store
+  // opened for writing by its only writer (its reads always see every commit).
   virtual Status Refresh() = 0;
 
   // --- Integrity -----------------------------------------------------------------------------

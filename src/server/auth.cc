@@ -167,23 +167,42 @@ void WriteTokenInfoMembers(const TokenInfo& t, json::JsonWriter* out) {
 Status TokenRegistry::Load() {
   std::lock_guard<std::mutex> lock(mu_);
   tokens_.clear();
+  next_revision_ = 0;
+  return CatchUp();
+}
+
+Status TokenRegistry::CatchUp() const {
+  // Taken first: whatever is at or before it is in the stream read below.
+  const Position position = store_->LastPosition();
   ReadStreamOptions o;
-  o.from_revision = 0;
+  o.from_revision = next_revision_;
   o.max_count = 1000;
   while (true) {
     Result<std::vector<RecordedEvent>> page = store_->ReadStream(kAuditStream, o);
-    if (!page.ok()) {
-      if (page.status().code() == StatusCode::kNotFound) return Status::Ok();  // no stream yet
+    if (!page.ok() && page.status().code() != StatusCode::kNotFound) {
       return page.status().WithPrefix("cannot read the token records in " +
                                       std::string(kAuditStream));
     }
-    for (const RecordedEvent& e : *page) Apply(e);
-    if (page->size() < o.max_count) return Status::Ok();
-    o.from_revision = page->back().revision + 1;
+    // Not found: no stream yet, or nothing after next_revision_.
+    if (page.ok()) {
+      for (const RecordedEvent& e : *page) Apply(e);
+      if (!page->empty()) next_revision_ = page->back().revision + 1;
+    }
+    if (!page.ok() || page->size() < o.max_count) break;
+    o.from_revision = next_revision_;
   }
+  folded_at_ = position;
+  last_catch_up_ = Now();
+  return Status::Ok();
 }
 
-void TokenRegistry::Apply(const RecordedEvent& e) {
+void TokenRegistry::CatchUpIfMoved(bool now) const {
+  if (store_->LastPosition() == folded_at_) return;
+  if (!now && Now().micros - last_catch_up_.micros < 1000000) return;
+  (void)CatchUp();
+}
+
+void TokenRegistry::Apply(const RecordedEvent& e) const {
   if (e.type != kTokenCreated && e.type != kTokenRevoked) return;
   Result<RawJson> data = ParseRawJson(e.data);
   if (!data.ok() || !data->is_object()) return;
@@ -242,7 +261,15 @@ Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) co
   std::string_view id = v.substr(kTokenPrefix.size(), sep - kTokenPrefix.size());
   std::array<std::uint8_t, 32> digest = Sha256({v});
   std::lock_guard<std::mutex> lock(mu_);
+  CatchUpIfMoved(/*now=*/false);
   auto it = tokens_.find(id);
+  if (it == tokens_.end()) {
+    // Created on another node a moment ago? This node may not have heard of that write yet:
+    // look at the store's head first.
+    (void)store_->Refresh();
+    CatchUpIfMoved(/*now=*/true);
+    it = tokens_.find(id);
+  }
   // Compare in constant time, so the time taken says nothing about how close a guess came.
   if (it == tokens_.end() ||
       CRYPTO_memcmp(digest.data(), it->second.digest.data(), digest.size()) != 0) {
@@ -329,6 +356,7 @@ Result<std::pair<TokenInfo, std::string>> TokenRegistry::Create(const TokenSpec&
 
 Result<TokenInfo> TokenRegistry::Revoke(std::string_view id, const Principal& by) {
   std::lock_guard<std::mutex> lock(mu_);
+  CatchUpIfMoved(/*now=*/true);
   auto it = tokens_.find(id);
   if (it == tokens_.end()) {
     return Status::NotFound("no token has id '" + std::string(id) + "'");
@@ -348,6 +376,7 @@ Result<TokenInfo> TokenRegistry::Revoke(std::string_view id, const Principal& by
 
 std::vector<TokenInfo> TokenRegistry::List() const {
   std::lock_guard<std::mutex> lock(mu_);
+  CatchUpIfMoved(/*now=*/true);
   std::vector<TokenInfo> out;
   out.reserve(tokens_.size());
   for (const auto& [id, t] : tokens_) out.push_back(t);

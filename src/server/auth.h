@@ -5,7 +5,10 @@
 // records are events of the system stream "$audit", like every other administrative action
 // (token creation and revocation, reverts, verifications), so they are immutable, ordered and
 // covered by the integrity chain; the registry is the fold of that stream, rebuilt at start and
-// kept current by this process, the only one that can write the data directory.
+// kept current by this process. Other nodes serving the same store (kept in PostgreSQL) append
+// to the stream too: the registry folds what they added when it meets a token it does not
+// know, and at most a second after the store moved otherwise (so a token revoked on another
+// node stops working here within about a second).
 #ifndef TIMETRAIL_SERVER_AUTH_H_
 #define TIMETRAIL_SERVER_AUTH_H_
 
@@ -118,14 +121,22 @@ class TokenRegistry {
 
  private:
   // Applies one audit event to the table. REQUIRES: mu_ held.
-  void Apply(const RecordedEvent& e);
+  void Apply(const RecordedEvent& e) const;
+  // Folds the audit events after the last one applied. REQUIRES: mu_ held.
+  Status CatchUp() const;
+  // CatchUp when the store moved since the last one, and (unless "now") a second has passed.
+  // Errors are left for the next call: the table as it is still answers. REQUIRES: mu_ held.
+  void CatchUpIfMoved(bool now) const;
   // Appends to the audit stream and waits until it is durable.
   Result<Position> AppendAuditEvent(std::string_view type, const std::string& data_json,
                                     const Principal& by, Timestamp* recorded_at);
 
   EventStore* store_;
   mutable std::mutex mu_;
-  std::map<std::string, TokenInfo, std::less<>> tokens_;  // by id; GUARDED_BY(mu_)
+  mutable std::map<std::string, TokenInfo, std::less<>> tokens_;  // by id; GUARDED_BY(mu_)
+  mutable Revision next_revision_ = 0;  // of the audit stream, to fold next; GUARDED_BY(mu_)
+  mutable Position folded_at_ = 0;      // the store's last position then; GUARDED_BY(mu_)
+  mutable Timestamp last_catch_up_{0};  // GUARDED_BY(mu_)
 };
 
 }  // namespace timetrail::server

@@ -6,6 +6,7 @@
 #ifndef TIMETRAIL_STORAGE_KV_ENGINE_H_
 #define TIMETRAIL_STORAGE_KV_ENGINE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -107,6 +108,30 @@ class KvEngine {
   // process writing the directory has written since the engine opened (or last caught up).
   // Otherwise does nothing.
   virtual Status CatchUp() { return Status::Ok(); }
+
+  // For an engine that several processes may write at once (PostgreSQL: several nodes serving
+  // one store). An engine only one process writes (the embedded one) keeps these defaults.
+  //
+  // Whether other processes may write to this engine's data while this one does.
+  virtual bool IsShared() const { return false; }
+  // Starts a write that excludes every other process's write until it ends: the next Write
+  // commits in it, or EndExclusiveWrite abandons it. Returns the value of "key" in "family" as
+  // it is once every write of any process that ended before is visible; reads made meanwhile
+  // (on any thread) see those writes too. Not thread-safe: the caller serializes writes.
+  virtual Result<std::optional<std::string>> BeginExclusiveWrite(Family family,
+                                                                 std::string_view key) {
+    return Get(family, key);
+  }
+  // Ends a write begun by BeginExclusiveWrite without writing (nothing, if Write ended it).
+  virtual void EndExclusiveWrite() {}
+  // Makes durable every write of any process that is visible now (another process's write
+  // may be visible before it is durable, as this one's is after Write without "sync").
+  virtual Status SyncAllWriters() { return SyncWal(); }
+  // Blocks until another process says it has written, "timeout" passes, or InterruptWait is
+  // called. True when told. Thread-safe against InterruptWait only.
+  virtual bool WaitForOtherWriters(std::chrono::milliseconds /*timeout*/) { return false; }
+  // Makes a WaitForOtherWriters in progress, and every later one, return at once.
+  virtual void InterruptWait() {}
 };
 
 // The error of every write to an engine or store that was opened read-only, in directory "dir".

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <random>
 
+#include <pthread.h>
+
 #include "core/event_codec.h"
 #include "core/hex.h"
 #include "core/validation.h"
@@ -139,7 +141,10 @@ Result<StoredHead> ReadStoredHead(KvEngine* engine, std::string_view path, bool 
   it->SeekToLast();
   TT_RETURN_IF_ERROR(it->status());
   Position last_in_log = it->Valid() ? DecodeBigEndian64(it->key().data()) : 0;
-  if (last_in_log != out.head.last_position) {
+  // A reader of a store that other processes write (read-only, so without their lock) may read
+  // the log after a commit that came after its read of the head: the log is then ahead.
+  const bool moved_on = engine->IsShared() && read_only && last_in_log > out.head.last_position;
+  if (last_in_log != out.head.last_position && !moved_on) {
     return Status::Corruption("the log ends at position " + std::to_string(last_in_log) +
                               " but the head record says " +
                               std::to_string(out.head.last_position) + "; run verify");
@@ -157,8 +162,26 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }
   TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenEngine(options, path, std::move(env)));
-  TT_ASSIGN_OR_RETURN(keys::IdTag id_tag, OpenLayout(engine.get(), path, options.read_only));
-  TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine.get(), path, options.read_only));
+  // Nodes sharing the engine may open the store at once: the first to come initializes it
+  // (its id tag, type index record) inside the exclusive write, the others find it done, and
+  // the head is read with no write half seen.
+  const bool shared = engine->IsShared() && !options.read_only;
+  if (shared) {
+    TT_RETURN_IF_ERROR(engine->BeginExclusiveWrite(Family::kMeta, keys::kFormatVersion).status());
+  }
+  auto opened = [&]() -> Result<std::pair<keys::IdTag, StoredHead>> {
+    TT_ASSIGN_OR_RETURN(keys::IdTag tag, OpenLayout(engine.get(), path, options.read_only));
+    // OpenLayout's write, if it made one, ended the exclusive write: begin another.
+    if (shared) {
+      TT_RETURN_IF_ERROR(engine->BeginExclusiveWrite(Family::kMeta, keys::kFormatVersion).status());
+    }
+    TT_ASSIGN_OR_RETURN(StoredHead head, ReadStoredHead(engine.get(), path, options.read_only));
+    return std::make_pair(tag, head);
+  }();
+  if (shared) engine->EndExclusiveWrite();
+  TT_RETURN_IF_ERROR(opened.status());
+  const keys::IdTag id_tag = opened->first;
+  const StoredHead stored = opened->second;
   const keys::HeadState& head = stored.head;
 
   auto store = std::unique_ptr<EventStoreImpl>(new EventStoreImpl(options, std::move(engine)));
@@ -172,6 +195,7 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
       std::make_unique<WritePath>(store->engine_.get(), options, head, id_tag,
                                   [self](const keys::HeadState& h) { self->Publish(h); });
   store->RegisterTemporalIndex();
+  if (shared) store->watcher_ = std::thread([self] { self->WatchOtherWriters(); });
   return store;
 }
 
@@ -181,12 +205,48 @@ EventStoreImpl::~EventStoreImpl() {
     closing_ = true;
   }
   published_.notify_all();
+  if (watcher_.joinable()) {
+    engine_->InterruptWait();
+    watcher_.join();
+  }
   write_path_.reset();  // commits what is queued
+}
+
+void EventStoreImpl::WatchOtherWriters() {
+  pthread_setname_np(pthread_self(), "tt-watch");
+  for (;;) {
+    // Polled every second too: a notification is lost when the listening connection is.
+    engine_->WaitForOtherWriters(std::chrono::seconds(1));
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (closing_) return;
+    }
+    (void)CatchUpWithStore();  // a database that is away is tried again at the next poll
+  }
+}
+
+Status EventStoreImpl::CatchUpWithStore() {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine_->Get(Family::kMeta, keys::kHeadState));
+  if (!raw) return Status::Ok();
+  auto head = keys::DecodeHeadState(*raw);
+  if (!head) return Status::Corruption("the store's head record is damaged");
+  // Every position up to the stored head is committed and visible: writers commit one at a
+  // time, in position order, and the head record is part of each commit. A head this process
+  // wrote (or is writing) its write path publishes.
+  if (head->last_position > std::max(LastPosition(), write_path_->WrittenPosition())) {
+    // Another node's commit may be visible before it is durable (it commits without waiting
+    // for the flush, and answers its clients after it): nothing is shown here before it is.
+    TT_RETURN_IF_ERROR(engine_->SyncAllWriters());
+    Publish(*head);
+  }
+  return Status::Ok();
 }
 
 void EventStoreImpl::Publish(const keys::HeadState& head) {
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (head.last_position < head_.last_position) return;
     head_ = head;
     last_position_.store(head.last_position, std::memory_order_release);
   }
@@ -196,7 +256,7 @@ void EventStoreImpl::Publish(const keys::HeadState& head) {
 }
 
 Status EventStoreImpl::Refresh() {
-  if (!options_.read_only) return Status::Ok();
+  if (!options_.read_only) return engine_->IsShared() ? CatchUpWithStore() : Status::Ok();
   std::lock_guard<std::mutex> l(refresh_mu_);
   TT_RETURN_IF_ERROR(engine_->CatchUp());
   TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine_.get(), dir_, /*read_only=*/true));

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "storage/kv_engine.h"
 #include "store/keys.h"
@@ -76,7 +77,14 @@ class EventStoreImpl final : public EventStore {
 
  private:
   EventStoreImpl(const Options& options, std::unique_ptr<KvEngine> engine);
+  // Makes "head" the visible head and wakes waiters and listeners; a head behind the one
+  // published already (another node's, learned first) is ignored.
   void Publish(const keys::HeadState& head);
+  // For a store other nodes write too: publishes the head as stored when it is ahead.
+  Status CatchUpWithStore();
+  // The thread that waits for other nodes' writes (their notifications, or a poll every
+  // second) and publishes them, so that subscriptions and WaitForPosition wake on every node.
+  void WatchOtherWriters();
   Result<RecordedEvent> LoadEvent(Position p) const;
   // Temporal helpers (temporal_queries.cc).
   void RegisterTemporalIndex();
@@ -113,6 +121,7 @@ class EventStoreImpl final : public EventStore {
   // Declared before write_path_: the write path calls it until it stops.
   std::unique_ptr<temporal::TemporalIndexHook> temporal_index_;
   std::unique_ptr<WritePath> write_path_;
+  std::thread watcher_;  // runs WatchOtherWriters, for a shared engine opened for writing
 
   std::atomic<Position> last_position_{0};
   mutable std::mutex mu_;

@@ -906,6 +906,14 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
   return Status::Ok();
 }
 
+void TemporalIndexHook::OnOtherWriters() {
+  // Another node may have appended to any cached stream. Every event this process wrote is
+  // committed by now (a shared engine's groups commit before the next begins), so the engine
+  // answers for all of them and nothing pending is needed either.
+  cache_.clear();
+  pending_.clear();
+}
+
 void TemporalIndexHook::OnBatchAborted() {
   // States that include events of the abandoned batch must go; durable ones stay correct.
   const Position durable = durable_position_();

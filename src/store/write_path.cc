@@ -72,7 +72,8 @@ WritePath::WritePath(KvEngine* engine, const Options& options, const keys::HeadS
       options_(options),
       id_tag_(id_tag),
       publish_(std::move(publish)),
-      head_(initial) {
+      head_(initial),
+      written_(initial.last_position) {
   sync_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "tt-sync");
     RunSync();
@@ -362,6 +363,21 @@ void WritePath::SyncAndDeliver(std::deque<Group>& groups) {
   if (wrote && !broken_.load(std::memory_order_acquire)) {
     counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
   }
+  // A group that built on other nodes' writes and wrote nothing itself (replays, conflicts)
+  // has had no sync that covers them: it is answered once they are durable, or fails.
+  const bool followed =
+      std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.followed; });
+  if (followed && !(wrote && options_.sync)) {
+    Status s = engine_->SyncAllWriters();
+    if (!s.ok()) {
+      for (Group& g : groups) {
+        if (!g.followed) continue;
+        for (Result<Committed>& r : g.results) {
+          r = s.WithPrefix("another node's writes this answer depends on may not be durable");
+        }
+      }
+    }
+  }
   for (Group& g : groups) Deliver(g);
 }
 
@@ -416,6 +432,55 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
     if (!head) return Status::Corruption("the head record of stream '" + stream + "' is damaged");
   }
   return &state.heads.emplace(stream, head).first->second;
+}
+
+Status WritePath::CatchUpWithOtherWriters(bool* moved) {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                      engine_->BeginExclusiveWrite(Family::kMeta, keys::kHeadState));
+  keys::HeadState stored;
+  if (raw) {
+    auto decoded = keys::DecodeHeadState(*raw);
+    if (!decoded) {
+      engine_->EndExclusiveWrite();
+      return Status::Corruption("the store's head record is damaged");
+    }
+    stored = *decoded;
+  }
+  // Every write changes the record (position, tx, time or chain), except a checkpoint's alone,
+  // which changes no stream either.
+  if (keys::EncodeHeadState(stored) == keys::EncodeHeadState(head_)) return Status::Ok();
+  *moved = true;
+  head_ = stored;
+  head_cache_.clear();
+  for (IndexHook* hook : hooks_) hook->OnOtherWriters();
+  counters_.catch_ups.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status WritePath::PrefetchHeads(const std::vector<Pending*>& batch, BatchState& st) {
+  std::vector<std::string> streams;
+  std::unordered_set<std::string_view> seen;
+  for (const Pending* p : batch) {
+    if (p->tx == nullptr || p->rejected) continue;
+    for (const StreamAppend& sa : p->tx->appends) {
+      if (!head_cache_.contains(sa.stream) && seen.insert(sa.stream).second) {
+        streams.push_back(sa.stream);
+      }
+    }
+  }
+  if (streams.size() < 2) return Status::Ok();  // one Get is as cheap
+  TT_ASSIGN_OR_RETURN(std::vector<std::optional<std::string>> values,
+                      engine_->MultiGet(Family::kStreamHeads, streams));
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    std::optional<keys::StreamHead> head;
+    if (values[i]) {
+      head = keys::DecodeStreamHead(*values[i]);
+      if (!head) return Status::Corruption("the head record of '" + streams[i] + "' is damaged");
+    }
+    // Nothing of this batch has changed these heads yet: they are where LoadHead starts.
+    st.heads.emplace(std::move(streams[i]), head);
+  }
+  return Status::Ok();
 }
 
 Status WritePath::PrefetchIds(const std::vector<Pending*>& batch, BatchState& st) {
@@ -558,6 +623,21 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
     return group;
   }
 
+  // Several nodes may write the store: the ordered stage runs inside the store's exclusive
+  // write, from the head as stored then.
+  const bool shared = engine_->IsShared();
+  if (shared) {
+    Status s = CatchUpWithOtherWriters(&group.followed);
+    if (!s.ok()) {
+      group.members = std::move(batch);
+      for (Pending* p : group.members) {
+        if (p->chain) p->chain->failed = true;
+        group.results.push_back(s.WithPrefix("the append was not written"));
+      }
+      return group;
+    }
+  }
+
   BatchState st;
   st.batch = engine_->NewBatch();
   st.head = head_;
@@ -566,6 +646,7 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   const Timestamp now = std::max(Now(), st.head.last_recorded_at);
   // A failed prefetch leaves each lookup to read (and report) on its own.
   if (!PrefetchIds(batch, st).ok()) st.stored_ids.clear();
+  if (shared && !PrefetchHeads(batch, st).ok()) st.heads.clear();
   std::vector<std::optional<Result<Committed>>> results(batch.size());
   std::vector<std::size_t> written;  // indexes into batch whose records are in st.batch
   std::vector<Pending*> deferred;
@@ -637,6 +718,9 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
     group.head = st.head;
     group.events = events_written;
   }
+
+  // A group that wrote nothing gives the exclusive write back (Write ended it otherwise).
+  if (shared) engine_->EndExclusiveWrite();
 
   // Stage 4: the sync thread answers once the group is durable.
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -827,7 +911,13 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   st.batch->Put(Family::kMeta, keys::kHeadState, keys::EncodeHeadState(st.head));
   // Not synced here: the sync thread makes it durable while this thread goes on with the next
   // group. Readers do not see it before then (reads stop at the published head).
-  return engine_->Write(*st.batch, /*sync=*/false);
+  // Other nodes sharing the engine may read it before it is durable: they make it durable
+  // before they show it (EventStoreImpl::CatchUpWithStore, and "followed" below).
+  const Position before = written_.exchange(st.head.last_position, std::memory_order_acq_rel);
+  Status s = engine_->Write(*st.batch, /*sync=*/false);
+  // Not written, or not known to be: if it was, the store learns of it as of another's write.
+  if (!s.ok()) written_.store(before, std::memory_order_release);
+  return s;
 }
 
 void WritePath::HandToSync(Group group) {

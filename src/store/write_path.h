@@ -68,6 +68,9 @@ class IndexHook {
                                std::span<const StreamBefore> before, KvWriteBatch& batch) = 0;
   // Called after the batch's write failed, so that any state the hook kept is dropped.
   virtual void OnBatchAborted() {}
+  // Called in the ordered stage when another process (a node sharing the engine) has written
+  // since this one last did: whatever the hook kept of the streams may be out of date.
+  virtual void OnOtherWriters() {}
 };
 
 // Transactions queued with the same chain stop at the first that fails: none after it is
@@ -119,9 +122,15 @@ class WritePath {
 
   struct Counters {
     std::atomic<std::uint64_t> transactions{0}, events{0}, replays{0}, conflicts{0}, rejected{0},
-        group_commits{0}, latency_micros{0}, syncs{0}, ordered_micros{0};
+        group_commits{0}, latency_micros{0}, syncs{0}, ordered_micros{0}, catch_ups{0};
   };
   const Counters& counters() const { return counters_; }
+
+  // The last position this process has written or is writing (from the moment its write is
+  // sent): the write path publishes it itself, once durable. A store that other processes
+  // write too publishes only heads beyond it, so that a commit of its own is published once,
+  // by the write path.
+  Position WrittenPosition() const { return written_.load(std::memory_order_acquire); }
 
  private:
   // A transaction's events as far as the caller's thread can build them: everything but
@@ -160,7 +169,10 @@ class WritePath {
     std::vector<Pending*> members;
     std::vector<Result<Committed>> results;  // parallel to members
     bool wrote = false;                      // records of this group reached the engine
-    keys::HeadState head;                    // the head after this group (when wrote)
+    // Decided on top of other processes' writes (sharing the engine), which may not be durable
+    // yet: it is answered only once they are.
+    bool followed = false;
+    keys::HeadState head;  // the head after this group (when wrote)
     std::uint64_t events = 0;
     std::uint64_t seq = 0;  // the writer's group number
   };
@@ -210,6 +222,14 @@ class WritePath {
   // result when "tx" repeats an earlier one, or an error.
   Result<std::optional<Committed>> CheckIdempotency(const Transaction& tx, BatchState& state,
                                                     bool* defer);
+  // For an engine that other processes write too: begins the group's exclusive write and,
+  // when another process has moved the store's head since this one's last group, takes the
+  // head as stored and forgets what it cached of the streams (and sets *moved).
+  Status CatchUpWithOtherWriters(bool* moved);
+  // For a shared engine, where each read is a round trip made while holding the store's write
+  // lock: reads the heads of the batch's streams that are not cached with one MultiGet into
+  // st.heads (after another node wrote, none is cached).
+  Status PrefetchHeads(const std::vector<Pending*>& batch, BatchState& st);
   // Reads the id index entries of the batch's client-chosen ids at once into st.stored_ids.
   Status PrefetchIds(const std::vector<Pending*>& batch, BatchState& st);
   // The position of the written event with client-chosen id "id" (nullopt: none).
@@ -227,8 +247,9 @@ class WritePath {
 
   // Writer-thread state: the head as written (possibly ahead of the durable head), and a cache
   // of stream heads (only the writer changes heads, so the cache is always right; it is
-  // cleared when it grows too large).
+  // cleared when it grows too large, and when another process sharing the engine wrote).
   keys::HeadState head_;
+  std::atomic<Position> written_{0};
   std::unordered_map<std::string, std::optional<keys::StreamHead>> head_cache_;
   std::uint64_t next_seq_ = 1;
 

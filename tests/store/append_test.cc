@@ -234,6 +234,11 @@ TEST_F(AppendTest, ASecondOpenOfTheSameDirectoryIsRefusedClearly) {
   Options options;
   std::string location = testing::StoreLocation(dir_.Sub("data"), options);
   auto second = EventStore::Open(options, location);
+  if (testing::TestStoreUrl() != nullptr) {
+    // A store kept in PostgreSQL takes many writing nodes (shared_store_test.cc).
+    EXPECT_TRUE(second.ok()) << second.status().ToString();
+    return;
+  }
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find("in use"), std::string::npos);

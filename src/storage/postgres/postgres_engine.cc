@@ -11,6 +11,13 @@
 //   of keys in its direction (16 first, growing to 1024 while it keeps moving), so a seek that
 //   reads one key costs one small query and a scan costs few.
 // - Every statement is prepared once per connection, with binary keys and values.
+// - Many processes (timetrail nodes) may write one store. Their writes are serialized by a
+//   transaction-level advisory lock on the schema's name, taken at the start of each write
+//   transaction (BeginExclusiveWrite, or Write itself) and released by its COMMIT; the write
+//   path reads the store's head under it and catches up when another node moved it. Each write
+//   ends with a NOTIFY on the schema's channel, which every node LISTENs to on a connection of
+//   its own (WaitForOtherWriters). docs/postgresql-store.md says why positions then stay
+//   gap-free and never become visible out of order.
 #include "storage/postgres_engine.h"
 
 #include <libpq-fe.h>
@@ -24,6 +31,10 @@
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 namespace timetrail {
 namespace {
@@ -157,6 +168,17 @@ class PostgresEngine final : public KvEngine {
   }
   Status Write(KvWriteBatch& batch, bool sync) override;
   Status SyncWal() override;
+  bool IsShared() const override { return true; }
+  Result<std::optional<std::string>> BeginExclusiveWrite(Family family,
+                                                         std::string_view key) override;
+  void EndExclusiveWrite() override;
+  Status SyncAllWriters() override {
+    // SyncWal's commit flushes the WAL up to itself, so past every commit visible before it.
+    unsynced_.store(true, std::memory_order_release);
+    return SyncWal();
+  }
+  bool WaitForOtherWriters(std::chrono::milliseconds timeout) override;
+  void InterruptWait() override;
   std::uint64_t ApproximateDiskBytes() const override;
   Status CreateCheckpoint(const std::string&) override {
     return Status::InvalidArgument(
@@ -175,13 +197,20 @@ class PostgresEngine final : public KvEngine {
   Result<Conn> Connect() const;
   Status Prepare(PGconn* conn) const;
   Status CreateSchema(PGconn* conn) const;
-  Status LockForWriting(PGconn* conn) const;
+  // The writer's connection, connected (again, after it was lost) and prepared.
+  Status EnsureWriter();
+  Status PrepareWriter(PGconn* conn) const;
   std::string Table(Family f) const { return quoted_schema_ + "." + std::string(FamilyName(f)); }
 
   PostgresEngineOptions options_;
   std::string schema_;
   std::string quoted_schema_;
-  std::string lock_name_;
+  // The advisory lock that serializes writers (and schema creation): an int8 literal.
+  std::string lock_key_;
+  // The channel writes NOTIFY, quoted for LISTEN, and as a string for pg_notify.
+  std::string channel_;
+  std::string quoted_channel_;
+  std::string notify_sql_;
   mutable std::mutex mu_;
   mutable std::condition_variable freed_;
   mutable std::vector<Conn> idle_;
@@ -190,6 +219,14 @@ class PostgresEngine final : public KvEngine {
   // writes the next group while its sync thread waits for the flush of the last one.
   std::mutex write_mu_;
   Conn writer_;
+  bool in_exclusive_ = false;  // GUARDED_BY(write_mu_): a transaction holding the lock is open
+  // The server process of writer_, whose own notifications the listener ignores.
+  std::atomic<int> writer_pid_{0};
+  // WaitForOtherWriters' connection (LISTEN), and the eventfd that interrupts its wait.
+  std::mutex listen_mu_;
+  Conn listener_;
+  int wake_fd_ = -1;
+  std::atomic<bool> interrupted_{false};
   std::mutex sync_mu_;
   Conn syncer_;
   std::atomic<bool> unsynced_{false};
@@ -213,35 +250,139 @@ Result<Conn> PostgresEngine::Connect() const {
   return conn;
 }
 
-Status PostgresEngine::LockForWriting(PGconn* conn) const {
-  // One writer per store: the write path keeps the store's head (positions, stream revisions,
-  // the chain) in memory, so a second writer would fork it. A session-level advisory lock on
-  // the writer's connection says who writes; it goes with that connection, also if the process
-  // dies.
-  // A writer that just closed, or died, leaves its server process to end a moment later, lock
-  // and all: a second or so of retries tells that from a writer that is still there.
-  std::array<const char*, 1> params{lock_name_.c_str()};
-  for (int attempt = 0;; ++attempt) {
-    PgResult r(PQexecParams(conn, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1,
-                            nullptr, params.data(), nullptr, nullptr, 0));
-    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
-      return ResultError(conn, r.get(), "locking the store for writing");
-    }
-    if (std::string_view(PQgetvalue(r.get(), 0, 0)) == "t") return Status::Ok();
-    if (attempt == 20) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return Status::Unavailable("PostgreSQL store: the store in schema '" + schema_ +
-                             "' is in use by another timetrail process that writes to it; "
-                             "stop it, or open this one read-only");
+PostgresEngine::~PostgresEngine() {
+  // An abandoned write section gives its lock back now rather than when the server notices
+  // the closed connection.
+  EndExclusiveWrite();
+  if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-PostgresEngine::~PostgresEngine() {
-  // Gives the writer's lock back at once, so that whoever opens the store next finds it free
-  // (closing the connection frees it too, but only when its server process has ended).
-  if (writer_ && !options_.read_only && PQstatus(writer_.get()) == CONNECTION_OK) {
-    PgResult r(PQexec(writer_.get(), "SELECT pg_advisory_unlock_all()"));
+Status PostgresEngine::EnsureWriter() {
+  if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK) return Status::Ok();
+  in_exclusive_ = false;  // a lost connection took its transaction (and lock) with it
+  TT_ASSIGN_OR_RETURN(Conn conn, Connect());
+  TT_RETURN_IF_ERROR(PrepareWriter(conn.get()));
+  writer_ = std::move(conn);
+  writer_pid_.store(PQbackendPID(writer_.get()), std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status PostgresEngine::PrepareWriter(PGconn* conn) const {
+  TT_RETURN_IF_ERROR(Prepare(conn));
+  // A node frozen inside a write (stopped, its machine paused) would hold every node's writes
+  // up for as long as it stays frozen: PostgreSQL ends its session, and so frees the lock,
+  // after a minute. A live node's write transactions last milliseconds.
+  PgResult r(PQexec(conn, "SET idle_in_transaction_session_timeout = '60s'"));
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    return ResultError(conn, r.get(), "setting up the writer's connection");
   }
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> PostgresEngine::BeginExclusiveWrite(Family family,
+                                                                       std::string_view key) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (options_.read_only) return ReadOnlyError(schema_);
+  TT_RETURN_IF_ERROR(EnsureWriter());
+  PGconn* conn = writer_.get();
+  if (in_exclusive_) {
+    PgResult r(PQexec(conn, "ROLLBACK"));
+    in_exclusive_ = false;
+  }
+  // One round trip: BEGIN, the lock, then the read. The read is a statement of its own, so
+  // that its snapshot (READ COMMITTED takes one per statement) is taken once the lock is held,
+  // after the last writer's commit became visible.
+  if (PQenterPipelineMode(conn) != 1) return ConnError(conn, "entering pipeline mode");
+  const std::string lock = "SELECT pg_advisory_xact_lock(" + lock_key_ + ")";
+  std::array<const char*, 1> values{key.data()};
+  std::array<int, 1> lengths{static_cast<int>(key.size())};
+  std::array<int, 1> formats{1};
+  bool send_ok =
+      PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+      PQsendQueryParams(conn, lock.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+      PQsendQueryPrepared(conn, StmtName(family, Stmt::kGet).c_str(), 1, values.data(),
+                          lengths.data(), formats.data(), 1) == 1 &&
+      PQpipelineSync(conn) == 1;
+  Status s = send_ok ? Status::Ok() : ConnError(conn, "beginning a write");
+  std::optional<std::string> value;
+  for (int i = 0; i < 3 && send_ok; ++i) {
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r) break;
+      ExecStatusType st = PQresultStatus(r.get());
+      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s = ResultError(conn, r.get(), "beginning a write");
+      }
+      if (i == 2 && st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
+        value.emplace(PQgetvalue(r.get(), 0, 0),
+                      static_cast<std::size_t>(PQgetlength(r.get(), 0, 0)));
+      }
+    }
+  }
+  if (send_ok) {
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
+    }
+  }
+  if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
+  if (!s.ok()) {
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+      PgResult r(PQexec(conn, "ROLLBACK"));
+    }
+    return s;
+  }
+  in_exclusive_ = true;
+  return value;
+}
+
+void PostgresEngine::EndExclusiveWrite() {
+  std::lock_guard<std::mutex> l(write_mu_);
+  if (!in_exclusive_) return;
+  in_exclusive_ = false;
+  if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK) {
+    PgResult r(PQexec(writer_.get(), "ROLLBACK"));
+  }
+}
+
+bool PostgresEngine::WaitForOtherWriters(std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> l(listen_mu_);
+  if (interrupted_.load(std::memory_order_acquire)) return false;
+  if (!listener_ || PQstatus(listener_.get()) != CONNECTION_OK) {
+    listener_.reset();
+    auto conn = Connect();
+    if (conn.ok()) {
+      PgResult r(PQexec(conn->get(), ("LISTEN " + quoted_channel_).c_str()));
+      if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) listener_ = std::move(conn).value();
+    }
+    // Whatever was written while nobody listened is read by the caller's poll; a database that
+    // is down is tried again after the timeout.
+    if (listener_) return true;
+  }
+  std::array<pollfd, 2> fds{};
+  fds[0].fd = wake_fd_;
+  fds[0].events = POLLIN;
+  fds[1].fd = listener_ ? PQsocket(listener_.get()) : -1;
+  fds[1].events = POLLIN;
+  if (poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) <= 0) return false;
+  if (interrupted_.load(std::memory_order_acquire) || !listener_) return false;
+  if (PQconsumeInput(listener_.get()) != 1) {
+    listener_.reset();  // lost: reconnect (and poll) on the next call
+    return true;
+  }
+  bool told = false;
+  const int own = writer_pid_.load(std::memory_order_relaxed);
+  while (PGnotify* n = PQnotifies(listener_.get())) {
+    if (n->be_pid != own) told = true;  // this process's own writes it knows of already
+    PQfreemem(n);
+  }
+  return told;
+}
+
+void PostgresEngine::InterruptWait() {
+  interrupted_.store(true, std::memory_order_release);
+  std::uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
 }
 
 Result<Lease> PostgresEngine::Acquire() const {
@@ -277,14 +418,20 @@ void PostgresEngine::Release(Conn conn) const {
 }
 
 Status PostgresEngine::CreateSchema(PGconn* conn) const {
-  std::string sql = "CREATE SCHEMA IF NOT EXISTS " + quoted_schema_ + ";";
+  // Nodes starting at once would race on the catalog ("duplicate key value violates unique
+  // constraint"): the writers' lock makes one create and the others find it done.
+  std::string sql = "BEGIN; SELECT pg_advisory_xact_lock(" + lock_key_ +
+                    "); CREATE SCHEMA IF NOT EXISTS " + quoted_schema_ + ";";
   for (int f = 0; f < kFamilyCount; ++f) {
     sql += "CREATE TABLE IF NOT EXISTS " + Table(static_cast<Family>(f)) +
            " (k bytea PRIMARY KEY, v bytea NOT NULL);";
   }
+  sql += "COMMIT";
   PgResult r(PQexec(conn, sql.c_str()));
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-    return ResultError(conn, r.get(), "creating schema '" + schema_ + "'");
+    Status s = ResultError(conn, r.get(), "creating schema '" + schema_ + "'");
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) PgResult(PQexec(conn, "ROLLBACK"));
+    return s;
   }
   return Status::Ok();
 }
@@ -321,12 +468,35 @@ Result<std::unique_ptr<KvEngine>> PostgresEngine::Open(const PostgresEngineOptio
   engine->options_ = options;
   engine->options_.max_read_connections = std::max(1, options.max_read_connections);
   engine->schema_ = options.schema;
-  engine->lock_name_ = "timetrail store " + options.schema;
   TT_ASSIGN_OR_RETURN(Conn writer, engine->Connect());
   char* quoted = PQescapeIdentifier(writer.get(), options.schema.data(), options.schema.size());
   if (quoted == nullptr) return ConnError(writer.get(), "schema name '" + options.schema + "'");
   engine->quoted_schema_ = quoted;
   PQfreemem(quoted);
+  {
+    // The same key as the session lock of releases with one writer: a node of this release
+    // waits for such a writer instead of writing beside it.
+    const std::string lock_name = "timetrail store " + options.schema;
+    std::array<const char*, 1> params{lock_name.c_str()};
+    PgResult r(PQexecParams(writer.get(), "SELECT hashtextextended($1, 0)", 1, nullptr,
+                            params.data(), nullptr, nullptr, 0));
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+      return ResultError(writer.get(), r.get(), "naming the store's lock");
+    }
+    engine->lock_key_ = PQgetvalue(r.get(), 0, 0);
+  }
+  // A channel name is at most 63 bytes; a long schema name gets a hash of itself instead.
+  engine->channel_ = "timetrail_" + options.schema;
+  if (engine->channel_.size() > 63) engine->channel_ = "timetrail_" + engine->lock_key_;
+  quoted = PQescapeIdentifier(writer.get(), engine->channel_.data(), engine->channel_.size());
+  if (quoted == nullptr) return ConnError(writer.get(), "channel name");
+  engine->quoted_channel_ = quoted;
+  PQfreemem(quoted);
+  quoted = PQescapeLiteral(writer.get(), engine->channel_.data(), engine->channel_.size());
+  if (quoted == nullptr) return ConnError(writer.get(), "channel name");
+  engine->notify_sql_ = std::string("SELECT pg_notify(") + quoted + ", '')";
+  PQfreemem(quoted);
+  engine->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (options.create_if_missing) {
     TT_RETURN_IF_ERROR(engine->CreateSchema(writer.get()));
   } else {
@@ -341,8 +511,9 @@ Result<std::unique_ptr<KvEngine>> PostgresEngine::Open(const PostgresEngineOptio
                               "' does not exist (nothing was created)");
     }
   }
-  if (!options.read_only) TT_RETURN_IF_ERROR(engine->LockForWriting(writer.get()));
-  TT_RETURN_IF_ERROR(engine->Prepare(writer.get()));
+  TT_RETURN_IF_ERROR(options.read_only ? engine->Prepare(writer.get())
+                                       : engine->PrepareWriter(writer.get()));
+  engine->writer_pid_.store(PQbackendPID(writer.get()), std::memory_order_relaxed);
   engine->writer_ = std::move(writer);
   return std::unique_ptr<KvEngine>(std::move(engine));
 }
@@ -403,14 +574,14 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
   for (const auto& op : batch.ops()) last[static_cast<int>(op.family)][op.key] = &op;
   std::lock_guard<std::mutex> l(write_mu_);
   if (options_.read_only) return ReadOnlyError(schema_);
-  if (!writer_ || PQstatus(writer_.get()) != CONNECTION_OK) {
-    // The lock went with the lost connection: take it again, unless another writer has.
-    TT_ASSIGN_OR_RETURN(Conn conn, Connect());
-    TT_RETURN_IF_ERROR(LockForWriting(conn.get()));
-    TT_RETURN_IF_ERROR(Prepare(conn.get()));
-    writer_ = std::move(conn);
-  }
+  // Within a write section the transaction and its lock are there already; else this write
+  // opens its own, so that it too is serialized with every other node's.
+  const bool begun = in_exclusive_ && writer_ && PQstatus(writer_.get()) == CONNECTION_OK;
+  in_exclusive_ = false;
+  if (!begun) TT_RETURN_IF_ERROR(EnsureWriter());
   PGconn* conn = writer_.get();
+  const std::string lock = "SELECT pg_advisory_xact_lock(" + lock_key_ + ")";
+
   // One round trip: BEGIN, every statement and COMMIT go out in a pipeline, then the results
   // come back. After an error the server skips the rest up to the sync, and the transaction,
   // left failed, is rolled back.
@@ -436,7 +607,10 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
                                              lengths.data(), formats.data(), 1) == 1;
     ++sent;
   };
-  send_text("BEGIN");
+  if (!begun) {
+    send_text("BEGIN");
+    send_text(lock.c_str());
+  }
   if (!sync) send_text("SET LOCAL synchronous_commit = off");
   for (int fi = 0; fi < kFamilyCount; ++fi) {
     std::vector<const PgWriteBatch::Op*> puts, deletes;
@@ -454,6 +628,8 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
       send_prepared(f, Stmt::kUpsert, {keys, values});
     }
   }
+  // Delivered to the listening nodes when (and only if) the transaction commits.
+  send_text(notify_sql_.c_str());
   send_text("COMMIT");
   send_ok = send_ok && PQpipelineSync(conn) == 1;
   Status s = send_ok ? Status::Ok() : ConnError(conn, "sending a write");
