@@ -204,7 +204,8 @@ SseClient::SseClient(std::uint16_t port, const std::string& target,
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
+  std::string req =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n";
   for (auto& [k, v] : headers) req += k + ": " + v + "\r\n";
   req += "\r\n";
   if (send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return;
@@ -255,7 +256,8 @@ std::optional<SseEvent> SseClient::Next() {
       std::size_t start = 0;
       while (start <= block.size()) {
         std::size_t nl = block.find('\n', start);
-        std::string line = block.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        std::string line =
+            block.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
         if (line.rfind(":", 0) == 0) {
           comments_.push_back(line);
         } else if (line.rfind("id: ", 0) == 0) {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "server/server_harness.h"
+#include "support/store_helpers.h"
 #include "support/temp_dir.h"
 #include "timetrail/store.h"
 
@@ -22,8 +23,9 @@ using nlohmann::json;
 
 void AppendN(HttpClient& client, const std::string& stream, int n) {
   for (int i = 0; i < n; ++i) {
-    HttpResult r = client.Post("/v1/streams/" + UrlEncode(stream),
-                               R"({"events":[{"type":"tick","data":{"i":)" + std::to_string(i) + "}}]}");
+    HttpResult r =
+        client.Post("/v1/streams/" + UrlEncode(stream),
+                    R"({"events":[{"type":"tick","data":{"i":)" + std::to_string(i) + "}}]}");
     ASSERT_EQ(r.status, 201) << r.body;
   }
 }
@@ -77,7 +79,10 @@ TEST(SubscribeTest, FiltersByStreamPrefixAndTypes) {
   ServerProcess server(dir.Sub("data"));
   ASSERT_TRUE(server.started());
   HttpClient client(server.port());
-  ASSERT_EQ(client.Post("/v1/streams/orders%2F1", R"({"events":[{"type":"placed"},{"type":"paid"}]})").status, 201);
+  ASSERT_EQ(
+      client.Post("/v1/streams/orders%2F1", R"({"events":[{"type":"placed"},{"type":"paid"}]})")
+          .status,
+      201);
   ASSERT_EQ(client.Post("/v1/streams/users%2F1", R"({"events":[{"type":"placed"}]})").status, 201);
   SseClient sub(server.port(), "/v1/subscribe?stream_prefix=orders%2F&types=placed");
   ASSERT_EQ(sub.status(), 200);
@@ -122,7 +127,8 @@ TEST(SubscribeTest, SecondServerOnTheSameDataDirectoryIsRefused) {
   TempDir dir;
   ServerProcess first(dir.Sub("data"));
   ASSERT_TRUE(first.started());
-  auto [code, output] = RunServeBinary({"serve", "--data", dir.Sub("data"), "--listen", "127.0.0.1:0"});
+  auto [code, output] =
+      RunServeBinary({"serve", "--data", dir.Sub("data"), "--listen", "127.0.0.1:0"});
   EXPECT_EQ(code, 5) << output;
   EXPECT_NE(output.find("cannot open data directory"), std::string::npos) << output;
   HttpClient client(first.port());
@@ -153,7 +159,10 @@ TEST(SubscribeTest, NamedConsumerSurvivesServerRestart) {
     for (int i = 0; i < 5; ++i) {
       std::optional<SseEvent> e = sub.Next();
       ASSERT_TRUE(e.has_value());
-      ASSERT_EQ(client.Post("/v1/consumers/mailer/ack", R"({"position":)" + std::to_string(e->id) + "}").status, 200);
+      ASSERT_EQ(
+          client.Post("/v1/consumers/mailer/ack", R"({"position":)" + std::to_string(e->id) + "}")
+              .status,
+          200);
     }
     sub.Close();
     EXPECT_EQ(server.Stop(SIGTERM), 0);
@@ -205,10 +214,11 @@ TEST(SubscribeTest, ManyWritersManySubscribersExactlyOnceInOrder) {
     writers.emplace_back([&, w] {
       HttpClient client(server.port());
       for (int i = 0; i < kAppendsPerWriter; ++i) {
-        HttpResult r = client.Post("/v1/streams/w-" + std::to_string(w),
-                                   R"({"expected_revision":)" +
-                                       (i == 0 ? std::string("\"no_stream\"") : std::to_string(i - 1)) +
-                                       R"(,"events":[{"type":"n"}]})");
+        HttpResult r =
+            client.Post("/v1/streams/w-" + std::to_string(w),
+                        R"({"expected_revision":)" +
+                            (i == 0 ? std::string("\"no_stream\"") : std::to_string(i - 1)) +
+                            R"(,"events":[{"type":"n"}]})");
         if (r.status != 201) failures.fetch_add(1);
       }
     });
@@ -247,8 +257,8 @@ TEST(SubscribeTest, StalledSubscriberDoesNotBlockWritersOrOthers) {
   });
   HttpClient client(server.port());
   for (int i = 0; i < kEvents; ++i) {
-    HttpResult r = client.Post("/v1/streams/big", R"({"events":[{"type":"blob","data":{"p":")" +
-                                                      payload + "\"}}]}");
+    HttpResult r = client.Post("/v1/streams/big",
+                               R"({"events":[{"type":"blob","data":{"p":")" + payload + "\"}}]}");
     ASSERT_EQ(r.status, 201) << r.body;
   }
   reader.join();
@@ -290,7 +300,9 @@ TEST(SubscribeTest, SigtermDuringLoadLosesNoAcknowledgedWrite) {
   }
   ASSERT_GE(acked.size(), 300u);
 
-  Result<std::unique_ptr<EventStore>> store = EventStore::Open(Options{}, dir.Sub("data"));
+  Options options;
+  const std::string location = testing::StoreLocation(dir.Sub("data"), options);
+  Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, location);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (const auto& [position, stream] : acked) {
     Result<RecordedEvent> e = (*store)->GetEventAt(position);

@@ -1,7 +1,7 @@
 // Several stores opened on one PostgreSQL store at once, as several timetrail nodes do: each
 // appends, and each sees the others' appends, with expected revisions, idempotent retries,
-// gap-free positions and one integrity chain across them. Runs only in store_test_postgres
-// (an embedded store has one writing process).
+// gap-free positions and one integrity chain across them. Runs only against PostgreSQL, as
+// shared_store_test_postgres (an embedded store has one writing process).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -23,7 +23,8 @@ using testing::TempDir;
 class SharedStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (testing::TestStoreUrl() == nullptr) GTEST_SKIP() << "needs a store kept in PostgreSQL";
+    ASSERT_NE(testing::TestStoreUrl(), nullptr)
+        << "run under tests/support/with_postgres.sh with TIMETRAIL_TEST_STORE=postgresql";
     a_ = OpenOrDie(dir_.Sub("data"));
     b_ = OpenOrDie(dir_.Sub("data"));
     ASSERT_TRUE(a_ && b_);
