@@ -1,5 +1,7 @@
 #include "cli/cli_harness.h"
 
+#include "support/store_helpers.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -35,15 +37,39 @@ Child::Child(const std::string& program, const std::vector<std::string>& args,
   Start(program, args, env);
 }
 
-void Child::Start(const std::string& program, const std::vector<std::string>& args,
+namespace {
+
+// Against PostgreSQL (TIMETRAIL_TEST_STORE=postgresql, under tests/support/with_postgres.sh),
+// the timetrail binary's "--data DIR" becomes "--store URL --store-schema S" with the schema
+// named after DIR (support/store_helpers.h), so the same tests run against both backends.
+std::vector<std::string> ForTestStore(const std::string& program,
+                                      const std::vector<std::string>& args) {
+  if (program != TimetrailBinary() || TestStoreUrl() == nullptr) return args;
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--data" && i + 1 < args.size()) {
+      Options options;
+      const std::string location = StoreLocation(args[i + 1], options);
+      out.insert(out.end(), {"--store", location, "--store-schema", options.postgres_schema});
+      ++i;
+    } else {
+      out.push_back(args[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void Child::Start(const std::string& program, const std::vector<std::string>& given_args,
                   const std::vector<std::string>& env) {
+  const std::vector<std::string> args = ForTestStore(program, given_args);
   // A child that exits before reading all its input must fail the test, not kill it.
   ::signal(SIGPIPE, SIG_IGN);
   int in[2], out[2], err[2];
   // Close-on-exec: another child started later must not hold this child's pipes open (its
   // stdin would never reach end-of-file). dup2 clears the flag on the child's 0, 1 and 2.
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     std::abort();
   }
   pid_ = ::fork();
