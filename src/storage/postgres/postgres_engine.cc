@@ -101,6 +101,23 @@ Status ConnError(PGconn* conn, std::string_view what) {
   return Status::IOError(text);
 }
 
+// Reads what is left of a pipeline up to its sync point (when it was sent whole), leaves
+// pipeline mode, and when "s" (the pipeline's outcome so far) or leaving failed, rolls back the
+// transaction the pipeline opened. Returns the outcome.
+Status FinishPipeline(PGconn* conn, bool send_ok, Status s) {
+  if (send_ok) {
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
+    }
+  }
+  if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
+  if (!s.ok() && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    PgResult r(PQexec(conn, "ROLLBACK"));
+  }
+  return s;
+}
+
 Status ResultError(PGconn* conn, const PGresult* r, std::string_view what) {
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   Status s = ConnError(conn, what);
@@ -319,19 +336,8 @@ Result<std::optional<std::string>> PostgresEngine::BeginExclusiveWrite(Family fa
       }
     }
   }
-  if (send_ok) {
-    for (;;) {
-      PgResult r(PQgetResult(conn));
-      if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
-    }
-  }
-  if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
-  if (!s.ok()) {
-    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-      PgResult r(PQexec(conn, "ROLLBACK"));
-    }
-    return s;
-  }
+  s = FinishPipeline(conn, send_ok, s);
+  if (!s.ok()) return s;
   in_exclusive_ = true;
   return value;
 }
@@ -644,21 +650,10 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
       }
     }
   }
-  if (send_ok) {
-    for (;;) {
-      PgResult r(PQgetResult(conn));
-      if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
-    }
-  }
-  if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
-  if (!s.ok()) {
-    // A failed COMMIT, or a connection lost during it, leaves the outcome unknown: the write
-    // path treats any error from Write as fatal for the batch and reports it.
-    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-      PgResult r(PQexec(conn, "ROLLBACK"));
-    }
-    return s;
-  }
+  // A failed COMMIT, or a connection lost during it, leaves the outcome unknown: the write path
+  // treats any error from Write as fatal for the batch and reports it.
+  s = FinishPipeline(conn, send_ok, s);
+  if (!s.ok()) return s;
   if (!sync) unsynced_.store(true, std::memory_order_release);
   return Status::Ok();
 }
