@@ -190,7 +190,9 @@ assert names == ["account_docs", "account_history", "accounts", "all_changes"], 
 ' || fail "GET /v1/projections"
 curl -sf "$base/v1/projections/accounts?min_position=$last&timeout_ms=20000" >/dev/null ||
   fail "the accounts projection did not reach $last"
-curl -sf "$base/metrics" | grep -q 'timetrail_projection_position{projection="accounts"} '"$last" ||
+# Into a file first: grep -q stops reading at its match, and curl would fail on the closed pipe.
+curl -sf "$base/metrics" -o "$work/metrics.txt" || fail "GET /metrics"
+grep -q 'timetrail_projection_position{projection="accounts"} '"$last" "$work/metrics.txt" ||
   fail "/metrics has no position for the projection"
 code=$(curl -s -o "$work/404.json" -w '%{http_code}' "$base/v1/projections/nope")
 [ "$code" = 404 ] || fail "an unknown projection answered $code"
