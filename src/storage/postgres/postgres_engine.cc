@@ -239,6 +239,7 @@ class PostgresEngine final : public KvEngine {
   bool in_exclusive_ = false;  // GUARDED_BY(write_mu_): a transaction holding the lock is open
   // The server process of writer_, whose own notifications the listener ignores.
   std::atomic<int> writer_pid_{0};
+  bool syncer_lost_ = false;  // GUARDED_BY(sync_mu_): see SyncWal
   // WaitForOtherWriters' connection (LISTEN), and the eventfd that interrupts its wait.
   std::mutex listen_mu_;
   Conn listener_;
@@ -661,10 +662,28 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
 Status PostgresEngine::SyncWal() {
   std::lock_guard<std::mutex> l(sync_mu_);
   if (!unsynced_.exchange(false, std::memory_order_acq_rel)) return Status::Ok();
-  // A commit with synchronous_commit on flushes the WAL up to its own record, and so every
-  // asynchronous commit that completed before it, on any connection. A transaction that wrote
-  // nothing has no commit record, so this one takes a transaction id.
+  // A commit with synchronous_commit on flushes the WAL up to its own record (and waits for
+  // synchronous standbys to have it), and so covers every asynchronous commit that completed
+  // before it, on any connection. PostgreSQL waits so only for a transaction that wrote WAL
+  // before its commit: one that only took a transaction id commits asynchronously. So this one
+  // writes a transactional logical message (a WAL record at any wal_level, read by no one).
+  // Once the connection that syncs is lost it is never replaced: a new one may reach another
+  // server (a standby promoted after the primary died), where a durable commit says nothing of
+  // the commits the old server had not yet flushed or replicated, and would confirm appends
+  // that are gone. Every sync fails from then on, and the node must be restarted, after which
+  // it reads the store's head as it is (docs/scaling.md, "Failover").
+  if (syncer_lost_) {
+    unsynced_.store(true, std::memory_order_release);
+    return Status::Unavailable(
+        "PostgreSQL store: the connection that confirms writes durable was lost earlier, so "
+        "writes since cannot be confirmed; restart this node");
+  }
   if (!syncer_ || PQstatus(syncer_.get()) != CONNECTION_OK) {
+    if (syncer_) {
+      syncer_lost_ = true;
+      unsynced_.store(true, std::memory_order_release);
+      return ConnError(syncer_.get(), "syncing");
+    }
     auto conn = Connect();
     if (!conn.ok()) {
       unsynced_.store(true, std::memory_order_release);
@@ -672,11 +691,13 @@ Status PostgresEngine::SyncWal() {
     }
     syncer_ = std::move(conn).value();
   }
-  PgResult r(
-      PQexec(syncer_.get(),
-             "BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_current_xact_id(); COMMIT"));
+  PgResult r(PQexec(syncer_.get(),
+                    "BEGIN; SET LOCAL synchronous_commit = on; "
+                    "SELECT pg_logical_emit_message(true, 'timetrail-sync', ''); COMMIT"));
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
     unsynced_.store(true, std::memory_order_release);
+    // A failed sync leaves its own outcome and the server's state unknown: see above.
+    syncer_lost_ = true;
     return ResultError(syncer_.get(), r.get(), "syncing");
   }
   return Status::Ok();
