@@ -27,6 +27,16 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 sql() { psql "$url" -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+# kill_when PID SQL N: kill -9 the projector PID once SQL (a checkpoint position) passes N, in
+# the middle of its load.
+kill_when() {
+  for _ in $(seq 1 300); do
+    [ "$(sql "$2")" -gt "$3" ] && break
+    sleep 0.05
+  done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 data="$work/data"
 
 echo "1. every event becomes one row, with its actor, reason, states and changed members"
@@ -55,14 +65,7 @@ echo "2. killed with -9 in the middle of a load, then restarted: every event exa
 python3 "$src/bench/make_import_file.py" --lines 60000 --streams 3000 -o "$work/events.ndjson"
 "$tt" import "$work/events.ndjson" --data "$work/big" >/dev/null 2>&1
 "$tt" project "$url" --data "$work/big" --name big --batch 500 2>/dev/null &
-pid=$!
-for _ in $(seq 1 200); do
-  n=$(sql "SELECT coalesce(max(position), 0) FROM timetrail.projection_checkpoints WHERE name = 'big'")
-  [ "$n" -gt 5000 ] && break
-  sleep 0.05
-done
-kill -9 "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
+kill_when $! "SELECT coalesce(max(position), 0) FROM timetrail.projection_checkpoints WHERE name = 'big'" 5000
 before=$(sql "SELECT count(*) FROM timetrail.big")
 [ "$before" -lt 60000 ] || echo "(the projector finished before the kill; the restart still must add nothing)"
 # What the table holds is exactly the checkpoint's prefix of the log.
@@ -136,14 +139,7 @@ with open(sys.argv[1], "w") as out:
 PY
 "$tt" import "$work/accounts.ndjson" --data "$work/acct" >/dev/null 2>&1
 "$tt" project --config "$work/config.json" --data "$work/acct" --follow 2>/dev/null &
-pid=$!
-for _ in $(seq 1 300); do
-  n=$(sql "SELECT coalesce(min(position), 0) FROM timetrail.projection_checkpoints WHERE name IN ('accounts', 'account_history')")
-  [ "$n" -gt 2000 ] && break
-  sleep 0.05
-done
-kill -9 "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
+kill_when $! "SELECT coalesce(min(position), 0) FROM timetrail.projection_checkpoints WHERE name IN ('accounts', 'account_history')" 2000
 "$tt" project --config "$work/config.json" --data "$work/acct" 2>"$work/p5.err" ||
   { cat "$work/p5.err" >&2; fail "the restarted projector failed"; }
 "$checker" --data "$work/acct" --config "$work/config.json" --target "$url" ||
