@@ -476,6 +476,22 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void OnPage(Result<std::vector<RecordedEvent>> page, bool caught_up) {
     if (closed_) return;
+    if (!page.ok() && page.status().code() == StatusCode::kUnavailable) {
+      // The database is away (restarting, failing over): the stream stays open and reads again
+      // shortly, so subscribers ride out the outage. The comment tells the client why it waits.
+      auto msg = std::make_shared<std::string>(": " + page.status().ToString() + "; retrying\n\n");
+      writing_ = true;
+      ArmSubscriberWrite();
+      asio::async_write(stream_, asio::buffer(*msg),
+                        [self = this->shared_from_this(), msg](beast::error_code ec, std::size_t) {
+                          self->writing_ = false;
+                          if (ec) return self->DropSubscriber(ec);
+                          self->Tcp().expires_never();
+                          self->timer_.expires_after(std::chrono::milliseconds(500));
+                          self->timer_.async_wait([self](beast::error_code) { self->ReadPage(); });
+                        });
+      return;
+    }
     if (!page.ok()) {
       // Tell the client why the stream ends; it resumes with Last-Event-ID.
       auto msg = std::make_shared<std::string>(": error " + page.status().ToString() + "\n\n");

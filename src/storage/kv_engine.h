@@ -93,7 +93,12 @@ class KvEngine {
   // may be called while another thread writes (the write path syncs from its own thread); an
   // engine may serialize the two, as the RocksDB engine does. A batch is never made durable in part
   // (after a crash it is there whole or not at all), and never without the batches written before
-  // it.
+  // it. A shared engine (IsShared) also makes durable what BeginExclusiveWrite read since.
+  // A shared engine fails with Unavailable when it lost the server its writes went to (the
+  // database restarted, or failed over to a standby): what was written since the last SyncWal
+  // that succeeded may or may not be stored, and no later SyncWal confirms it. The engine goes
+  // on with the server it reaches at the next write; BeginExclusiveWrite then reads the head as
+  // that server has it. Any other error means the engine cannot go on.
   virtual Status SyncWal() = 0;
   // Bytes of live data files, approximately.
   virtual std::uint64_t ApproximateDiskBytes() const = 0;
@@ -124,9 +129,14 @@ class KvEngine {
   }
   // Ends a write begun by BeginExclusiveWrite without writing (nothing, if Write ended it).
   virtual void EndExclusiveWrite() {}
-  // Makes durable every write of any process that is visible now (another process's write
-  // may be visible before it is durable, as this one's is after Write without "sync").
-  virtual Status SyncAllWriters() { return SyncWal(); }
+  // Reads "key" in "family" and returns once every write of any process that the read saw is
+  // durable (another process's write may be visible before it is, as this one's is after Write
+  // without "sync"). Thread-safe.
+  virtual Result<std::optional<std::string>> GetDurable(Family family, std::string_view key) {
+    TT_ASSIGN_OR_RETURN(std::optional<std::string> value, Get(family, key));
+    TT_RETURN_IF_ERROR(SyncWal());
+    return value;
+  }
   // Blocks until another process says it has written, "timeout" passes, or InterruptWait is
   // called. True when told. Thread-safe against InterruptWait only.
   virtual bool WaitForOtherWriters(std::chrono::milliseconds /*timeout*/) { return false; }

@@ -234,10 +234,17 @@ Status EventStoreImpl::CatchUpWithStore() {
   // Every position up to the stored head is committed and visible: writers commit one at a
   // time, in position order, and the head record is part of each commit. A head this process
   // wrote (or is writing) its write path publishes.
+  if (head->last_position <= std::max(LastPosition(), write_path_->WrittenPosition())) {
+    return Status::Ok();
+  }
+  // Another node's commit may be visible before it is durable (it commits without waiting for
+  // the flush, and answers its clients after it): nothing is shown here before it is. The head
+  // is read again, on the connection whose durable commit then covers it.
+  TT_ASSIGN_OR_RETURN(raw, engine_->GetDurable(Family::kMeta, keys::kHeadState));
+  if (!raw) return Status::Ok();
+  head = keys::DecodeHeadState(*raw);
+  if (!head) return Status::Corruption("the store's head record is damaged");
   if (head->last_position > std::max(LastPosition(), write_path_->WrittenPosition())) {
-    // Another node's commit may be visible before it is durable (it commits without waiting
-    // for the flush, and answers its clients after it): nothing is shown here before it is.
-    TT_RETURN_IF_ERROR(engine_->SyncAllWriters());
     Publish(*head);
   }
   return Status::Ok();

@@ -349,9 +349,29 @@ void WritePath::RunSync() {
 void WritePath::SyncAndDeliver(std::deque<Group>& groups) {
   // Every group here was written before this call, so one sync covers them all.
   bool wrote = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.wrote; });
-  if (wrote && options_.sync && !broken_.load(std::memory_order_acquire)) {
+  // A group that built on other nodes' writes and wrote nothing itself (replays, conflicts)
+  // is answered once they are durable too: the engine's sync covers what the exclusive write
+  // read.
+  const bool followed =
+      std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.followed; });
+  if (((wrote && options_.sync) || followed) && !broken_.load(std::memory_order_acquire)) {
     Status s = engine_->SyncWal();
-    if (!s.ok()) {
+    if (!s.ok() && engine_->IsShared() && s.code() == StatusCode::kUnavailable) {
+      // The database went away (restarted, or failed over): these groups' outcome is
+      // unknown, but the engine goes on with the server it reaches next, and the next group
+      // starts from the head as stored there (CatchUpWithOtherWriters).
+      // Positions these groups took may go to other events: the store's watcher may publish
+      // whatever other nodes write there (it makes their writes durable before it does).
+      written_.store(delivered_.load(std::memory_order_acquire), std::memory_order_release);
+      for (Group& g : groups) {
+        g.lost = true;
+        for (Result<Committed>& r : g.results) {
+          r = s.WithPrefix(
+              "not confirmed: the append may or may not be stored; send it again with the same "
+              "event ids, and a stored one answers with its original position");
+        }
+      }
+    } else if (!s.ok()) {
       std::lock_guard<std::mutex> l(sync_mu_);
       broken_status_ = Status::IOError(
           "the disk did not confirm a write (" + s.message() +
@@ -360,23 +380,8 @@ void WritePath::SyncAndDeliver(std::deque<Group>& groups) {
       broken_.store(true, std::memory_order_release);
     }
   }
-  if (wrote && !broken_.load(std::memory_order_acquire)) {
+  if (wrote && !broken_.load(std::memory_order_acquire) && !groups.front().lost) {
     counters_.group_commits.fetch_add(1, std::memory_order_relaxed);
-  }
-  // A group that built on other nodes' writes and wrote nothing itself (replays, conflicts)
-  // has had no sync that covers them: it is answered once they are durable, or fails.
-  const bool followed =
-      std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.followed; });
-  if (followed && !(wrote && options_.sync)) {
-    Status s = engine_->SyncAllWriters();
-    if (!s.ok()) {
-      for (Group& g : groups) {
-        if (!g.followed) continue;
-        for (Result<Committed>& r : g.results) {
-          r = s.WithPrefix("another node's writes this answer depends on may not be durable");
-        }
-      }
-    }
   }
   for (Group& g : groups) Deliver(g);
 }
@@ -393,8 +398,9 @@ void WritePath::Deliver(Group& group) {
     for (Pending* p : group.members) Answer(p, broken);
     return;
   }
-  if (group.wrote) {
+  if (group.wrote && !group.lost) {
     counters_.events.fetch_add(group.events, std::memory_order_relaxed);
+    delivered_.store(group.head.last_position, std::memory_order_release);
     publish_(group.head);
   }
   {
@@ -449,7 +455,26 @@ Status WritePath::CatchUpWithOtherWriters(bool* moved) {
   // Every write changes the record (position, tx, time or chain), except a checkpoint's alone,
   // which changes no stream either.
   if (keys::EncodeHeadState(stored) == keys::EncodeHeadState(head_)) return Status::Ok();
+  if (stored.last_position < delivered_.load(std::memory_order_acquire)) {
+    // Positions this process confirmed are gone: the database failed over to a server that
+    // did not have them (an asynchronous standby). Going on would give them to other events.
+    engine_->EndExclusiveWrite();
+    Status lost = Status::Corruption(
+        "the store's head is at position " + std::to_string(stored.last_position) +
+        ", behind position " + std::to_string(delivered_.load()) +
+        " that this node confirmed: the database lost acknowledged appends (a failover to a "
+        "standby that was not synchronous?); this node accepts no more appends");
+    std::lock_guard<std::mutex> l(sync_mu_);
+    broken_status_ = lost;
+    broken_.store(true, std::memory_order_release);
+    return lost;
+  }
   *moved = true;
+  // Writes of this process the store does not have (lost with a server that went away, never
+  // confirmed) are not being written any more.
+  if (stored.last_position < written_.load(std::memory_order_acquire)) {
+    written_.store(stored.last_position, std::memory_order_release);
+  }
   head_ = stored;
   head_cache_.clear();
   for (IndexHook* hook : hooks_) hook->OnOtherWriters();

@@ -172,6 +172,8 @@ class WritePath {
     // Decided on top of other processes' writes (sharing the engine), which may not be durable
     // yet: it is answered only once they are.
     bool followed = false;
+    // Its sync failed as the database went away: answered with that error, never published.
+    bool lost = false;
     keys::HeadState head;  // the head after this group (when wrote)
     std::uint64_t events = 0;
     std::uint64_t seq = 0;  // the writer's group number
@@ -250,6 +252,8 @@ class WritePath {
   // cleared when it grows too large, and when another process sharing the engine wrote).
   keys::HeadState head_;
   std::atomic<Position> written_{0};
+  // The last position the sync stage confirmed and published.
+  std::atomic<Position> delivered_{0};
   std::unordered_map<std::string, std::optional<keys::StreamHead>> head_cache_;
   std::uint64_t next_seq_ = 1;
 

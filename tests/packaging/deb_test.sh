@@ -56,7 +56,7 @@ setpriv --reuid "$user" --regid "$user" --init-groups -- $exec_start --listen 12
 server_pid=$!
 url=""
 for _ in $(seq 1 100); do
-  url=$(sed -n 's/^listening on //p' "$work/out" | head -1)
+  url=$(sed -n 's/^listening on //p' "$work/out" 2>/dev/null | head -1 || true)
   [ -n "$url" ] && break
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.1

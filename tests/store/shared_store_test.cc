@@ -4,11 +4,14 @@
 // shared_store_test_postgres (an embedded store has one writing process).
 #include <gtest/gtest.h>
 
+#include <libpq-fe.h>
+
 #include <atomic>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "storage/postgres_engine.h"
 #include "support/store_helpers.h"
 #include "support/temp_dir.h"
 
@@ -165,6 +168,83 @@ TEST_F(SharedStoreTest, AReadOnlyStoreFollowsTheWritersWithRefresh) {
     for (const RecordedEvent& e : page->events) ASSERT_EQ(e.position, ++seen);
   }
   writer.join();
+}
+
+// Ends every other session of the test's database, as a restart or failover of the server ends
+// a node's connections.
+void DropAllOtherConnections() {
+  PGconn* admin = PQconnectdb(testing::TestStoreUrl());
+  ASSERT_EQ(PQstatus(admin), CONNECTION_OK) << PQerrorMessage(admin);
+  PGresult* r = PQexec(admin,
+                       "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(admin);
+  PQclear(r);
+  PQfinish(admin);
+}
+
+// A sync on a new connection must never confirm a write made on a connection that was lost:
+// after a failover the new server may not have it. Writes of the new connections are
+// confirmed by the next sync.
+TEST(PostgresEngineTest, ASyncNeverConfirmsWritesOfALostConnection) {
+  ASSERT_NE(testing::TestStoreUrl(), nullptr);
+  PostgresEngineOptions options;
+  options.url = testing::TestStoreUrl();
+  options.schema = "engine_lost_connection";
+  auto engine = OpenPostgresEngine(options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  KvEngine& e = **engine;
+  auto write = [&](std::string_view key) {
+    auto batch = e.NewBatch();
+    batch->Put(Family::kMeta, key, "v");
+    return e.Write(*batch, /*sync=*/false);
+  };
+  ASSERT_TRUE(write("before").ok());
+  ASSERT_TRUE(e.SyncWal().ok());
+  ASSERT_TRUE(write("unconfirmed").ok());
+  DropAllOtherConnections();
+  // The first write after the loss may find the old connection dead; the next one reconnects.
+  Status after = write("after");
+  if (!after.ok()) {
+    EXPECT_EQ(after.code(), StatusCode::kUnavailable) << after.ToString();
+    after = write("after");
+  }
+  ASSERT_TRUE(after.ok()) << after.ToString();
+  Status sync = e.SyncWal();
+  EXPECT_EQ(sync.code(), StatusCode::kUnavailable) << sync.ToString();
+  // The new connections' own write still needs, and gets, a sync that confirms it.
+  ASSERT_TRUE(write("later").ok());
+  EXPECT_TRUE(e.SyncWal().ok());
+  auto value = e.Get(Family::kMeta, "unconfirmed");  // a read reconnects by itself
+  ASSERT_TRUE(value.ok()) << value.status().ToString();
+  EXPECT_EQ(value->value_or(""), "v");
+}
+
+// A node whose database connections are all lost goes on by itself: the appends in flight
+// fail with unavailable, later ones are acknowledged, and a retry with the same id answers
+// with the original position when the first attempt had been stored.
+TEST_F(SharedStoreTest, ANodeGoesOnAfterLosingItsConnections) {
+  ASSERT_TRUE(a_->Append("s", ExpectedRevision::Any(), {Event("T")}).ok());
+  DropAllOtherConnections();
+  Uuid id = Uuid::Generate();
+  Result<Committed> first = a_->Append("s", ExpectedRevision::Any(), {EventWithId("T", "{}", id)});
+  for (int i = 0; i < 3 && !first.ok(); ++i) {
+    EXPECT_EQ(first.status().code(), StatusCode::kUnavailable) << first.status().ToString();
+    first = a_->Append("s", ExpectedRevision::Any(), {EventWithId("T", "{}", id)});
+  }
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto next = a_->Append("s", ExpectedRevision::Any(), {Event("T")});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->first_position, first->first_position + 1);
+  // The other node, whose connections went too, sees every event once.
+  ASSERT_TRUE(b_->Refresh().ok() || b_->Refresh().ok());
+  auto events = b_->ReadStream("s", {});
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  ASSERT_EQ(events->size(), next->first_position);
+  for (std::size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].position, i + 1);
+  auto report = b_->Verify({});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->message;
 }
 
 }  // namespace

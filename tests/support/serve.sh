@@ -19,7 +19,8 @@ serve_start() {  # binary, log prefix, serve arguments...
   serve_pid=$!
   serve_url=""
   for _ in $(seq 1 100); do
-    serve_url=$(sed -n 's/^listening on //p' "$prefix.out" 2>/dev/null | head -1)
+    # The file may not exist yet: the background process opens it.
+    serve_url=$(sed -n 's/^listening on //p' "$prefix.out" 2>/dev/null | head -1 || true)
     [ -n "$serve_url" ] && return 0
     if ! kill -0 "$serve_pid" 2>/dev/null; then
       cat "$prefix.err" >&2

@@ -31,6 +31,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -189,11 +190,7 @@ class PostgresEngine final : public KvEngine {
   Result<std::optional<std::string>> BeginExclusiveWrite(Family family,
                                                          std::string_view key) override;
   void EndExclusiveWrite() override;
-  Status SyncAllWriters() override {
-    // SyncWal's commit flushes the WAL up to itself, so past every commit visible before it.
-    unsynced_.store(true, std::memory_order_release);
-    return SyncWal();
-  }
+  Result<std::optional<std::string>> GetDurable(Family family, std::string_view key) override;
   bool WaitForOtherWriters(std::chrono::milliseconds timeout) override;
   void InterruptWait() override;
   std::uint64_t ApproximateDiskBytes() const override;
@@ -207,6 +204,11 @@ class PostgresEngine final : public KvEngine {
   // Runs prepared statement "s" of "family" with binary parameters; rows in binary.
   Result<PgResult> Run(PGconn* conn, Family family, Stmt s,
                        std::initializer_list<std::string_view> params) const;
+  // Run on a connection of the read pool. A connection the server dropped (it restarted, or
+  // failed over) is replaced, with its idle siblings, which went with it; the read changed
+  // nothing, so it is tried once more on a new connection.
+  Result<PgResult> Query(Family family, Stmt s,
+                         std::initializer_list<std::string_view> params) const;
   Result<Lease> Acquire() const;
   void Release(Conn conn) const;
 
@@ -214,9 +216,16 @@ class PostgresEngine final : public KvEngine {
   Result<Conn> Connect() const;
   Status Prepare(PGconn* conn) const;
   Status CreateSchema(PGconn* conn) const;
-  // The writer's connection, connected (again, after it was lost) and prepared.
+  // The writer's connection, connected and prepared, with a syncer on the same server: a new
+  // pair when there is none yet or the last one lost a connection. REQUIRES: write_mu_ held.
   Status EnsureWriter();
+  // Connects a new writer and syncer (see pair_ below) and makes them the current pair; "writer"
+  // is used as the new writer's connection when given (Open's, already prepared).
+  Status ConnectPair(Conn writer);
   Status PrepareWriter(PGconn* conn) const;
+  // Notes that the current pair's server took a write (or a read under the lock) that a
+  // SyncWal must confirm. REQUIRES: write_mu_ held.
+  void MarkUnsynced();
   std::string Table(Family f) const { return quoted_schema_ + "." + std::string(FamilyName(f)); }
 
   PostgresEngineOptions options_;
@@ -233,21 +242,32 @@ class PostgresEngine final : public KvEngine {
   mutable std::vector<Conn> idle_;
   mutable int open_ = 0;
   // Writes use their own connection; SyncWal another, so that the write path's writer thread
-  // writes the next group while its sync thread waits for the flush of the last one.
+  // writes the next group while its sync thread waits for the flush of the last one. The two
+  // are connected together, to one server, as a numbered pair, and a sync confirms only writes
+  // made on its own pair's writer: a durable commit on a server says nothing of commits another
+  // server (the old primary, before a failover) took and had not yet flushed or replicated.
+  // The syncer is connected before any write of its pair, so a sync that succeeds on it proves
+  // that server lived through every write of the pair. A pair that lost either connection is
+  // never used again: the next write connects a new one.
   std::mutex write_mu_;
   Conn writer_;
   bool in_exclusive_ = false;  // GUARDED_BY(write_mu_): a transaction holding the lock is open
   // The server process of writer_, whose own notifications the listener ignores.
   std::atomic<int> writer_pid_{0};
-  bool syncer_lost_ = false;  // GUARDED_BY(sync_mu_): see SyncWal
+  std::uint64_t pair_ = 0;  // GUARDED_BY(write_mu_ and sync_mu_ to change): the current pair
+  std::atomic<bool> pair_lost_{false};
+  // The pairs whose writes no successful SyncWal has confirmed yet: the oldest and the newest
+  // (0 when none). Only the current pair takes new writes, so these two say it all.
+  std::mutex unsynced_mu_;
+  std::uint64_t oldest_unsynced_ = 0;  // GUARDED_BY(unsynced_mu_)
+  std::uint64_t newest_unsynced_ = 0;  // GUARDED_BY(unsynced_mu_)
   // WaitForOtherWriters' connection (LISTEN), and the eventfd that interrupts its wait.
   std::mutex listen_mu_;
   Conn listener_;
   int wake_fd_ = -1;
   std::atomic<bool> interrupted_{false};
   std::mutex sync_mu_;
-  Conn syncer_;
-  std::atomic<bool> unsynced_{false};
+  Conn syncer_;  // GUARDED_BY(sync_mu_): the current pair's
 };
 
 Lease::~Lease() {
@@ -276,13 +296,46 @@ PostgresEngine::~PostgresEngine() {
 }
 
 Status PostgresEngine::EnsureWriter() {
-  if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK) return Status::Ok();
+  if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK &&
+      !pair_lost_.load(std::memory_order_acquire)) {
+    return Status::Ok();
+  }
+  if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK && in_exclusive_) {
+    PgResult r(PQexec(writer_.get(), "ROLLBACK"));
+  }
   in_exclusive_ = false;  // a lost connection took its transaction (and lock) with it
-  TT_ASSIGN_OR_RETURN(Conn conn, Connect());
-  TT_RETURN_IF_ERROR(PrepareWriter(conn.get()));
-  writer_ = std::move(conn);
+  writer_.reset();
+  return ConnectPair(nullptr);
+}
+
+Status PostgresEngine::ConnectPair(Conn writer) {
+  if (!writer) {
+    TT_ASSIGN_OR_RETURN(writer, Connect());
+    TT_RETURN_IF_ERROR(PrepareWriter(writer.get()));
+  }
+  TT_ASSIGN_OR_RETURN(Conn syncer, Connect());
+  // A URL naming several hosts could reach two servers, one for each connection.
+  if (std::string_view(PQhost(writer.get())) != PQhost(syncer.get()) ||
+      std::string_view(PQport(writer.get())) != PQport(syncer.get())) {
+    return Status::Unavailable("the " + DescribePostgresStore(options_.url, options_.schema) +
+                               " reached two servers at once (" + PQhost(writer.get()) + ":" +
+                               PQport(writer.get()) + " and " + PQhost(syncer.get()) + ":" +
+                               PQport(syncer.get()) +
+                               "); writes wait until one primary answers for both");
+  }
+  std::lock_guard<std::mutex> l(sync_mu_);
+  syncer_ = std::move(syncer);
+  writer_ = std::move(writer);
   writer_pid_.store(PQbackendPID(writer_.get()), std::memory_order_relaxed);
+  ++pair_;
+  pair_lost_.store(false, std::memory_order_release);
   return Status::Ok();
+}
+
+void PostgresEngine::MarkUnsynced() {
+  std::lock_guard<std::mutex> l(unsynced_mu_);
+  if (oldest_unsynced_ == 0) oldest_unsynced_ = pair_;
+  newest_unsynced_ = pair_;
 }
 
 Status PostgresEngine::PrepareWriter(PGconn* conn) const {
@@ -338,8 +391,13 @@ Result<std::optional<std::string>> PostgresEngine::BeginExclusiveWrite(Family fa
     }
   }
   s = FinishPipeline(conn, send_ok, s);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    if (PQstatus(conn) != CONNECTION_OK) pair_lost_.store(true, std::memory_order_release);
+    return s;
+  }
   in_exclusive_ = true;
+  // Other nodes' commits the read saw may not be durable yet: the next SyncWal makes them so.
+  MarkUnsynced();
   return value;
 }
 
@@ -518,10 +576,14 @@ Result<std::unique_ptr<KvEngine>> PostgresEngine::Open(const PostgresEngineOptio
                               "' does not exist (nothing was created)");
     }
   }
-  TT_RETURN_IF_ERROR(options.read_only ? engine->Prepare(writer.get())
-                                       : engine->PrepareWriter(writer.get()));
-  engine->writer_pid_.store(PQbackendPID(writer.get()), std::memory_order_relaxed);
-  engine->writer_ = std::move(writer);
+  if (options.read_only) {
+    TT_RETURN_IF_ERROR(engine->Prepare(writer.get()));
+    engine->writer_ = std::move(writer);
+  } else {
+    TT_RETURN_IF_ERROR(engine->PrepareWriter(writer.get()));
+    std::lock_guard<std::mutex> l(engine->write_mu_);
+    TT_RETURN_IF_ERROR(engine->ConnectPair(std::move(writer)));
+  }
   return std::unique_ptr<KvEngine>(std::move(engine));
 }
 
@@ -546,9 +608,20 @@ Result<PgResult> PostgresEngine::Run(PGconn* conn, Family family, Stmt s,
   return r;
 }
 
+Result<PgResult> PostgresEngine::Query(Family family, Stmt s,
+                                       std::initializer_list<std::string_view> params) const {
+  for (int attempt = 0;; ++attempt) {
+    TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
+    auto r = Run(lease.get(), family, s, params);
+    if (r.ok() || attempt > 0 || PQstatus(lease.get()) == CONNECTION_OK) return r;
+    std::lock_guard<std::mutex> l(mu_);
+    open_ -= static_cast<int>(idle_.size());
+    idle_.clear();
+  }
+}
+
 Result<std::optional<std::string>> PostgresEngine::Get(Family family, std::string_view key) const {
-  TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
-  TT_ASSIGN_OR_RETURN(PgResult r, Run(lease.get(), family, Stmt::kGet, {key}));
+  TT_ASSIGN_OR_RETURN(PgResult r, Query(family, Stmt::kGet, {key}));
   if (PQntuples(r.get()) == 0) return std::optional<std::string>();
   return std::optional<std::string>(
       std::string(PQgetvalue(r.get(), 0, 0), static_cast<std::size_t>(PQgetlength(r.get(), 0, 0))));
@@ -558,9 +631,8 @@ Result<std::vector<std::optional<std::string>>> PostgresEngine::MultiGet(
     Family family, std::span<const std::string> keys) const {
   std::vector<std::optional<std::string>> out(keys.size());
   if (keys.empty()) return out;
-  TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
   std::string array = ByteaArray(keys, [](const std::string& k) { return std::string_view(k); });
-  TT_ASSIGN_OR_RETURN(PgResult r, Run(lease.get(), family, Stmt::kMultiGet, {array}));
+  TT_ASSIGN_OR_RETURN(PgResult r, Query(family, Stmt::kMultiGet, {array}));
   std::map<std::string_view, std::string_view> found;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     found.emplace(std::string_view(PQgetvalue(r.get(), i, 0), PQgetlength(r.get(), i, 0)),
@@ -654,53 +726,98 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
   // A failed COMMIT, or a connection lost during it, leaves the outcome unknown: the write path
   // treats any error from Write as fatal for the batch and reports it.
   s = FinishPipeline(conn, send_ok, s);
-  if (!s.ok()) return s;
-  if (!sync) unsynced_.store(true, std::memory_order_release);
+  if (!s.ok()) {
+    if (PQstatus(conn) != CONNECTION_OK) pair_lost_.store(true, std::memory_order_release);
+    return s;
+  }
+  if (!sync) MarkUnsynced();
   return Status::Ok();
 }
 
 Status PostgresEngine::SyncWal() {
   std::lock_guard<std::mutex> l(sync_mu_);
-  if (!unsynced_.exchange(false, std::memory_order_acq_rel)) return Status::Ok();
+  std::uint64_t oldest, newest;
+  {
+    std::lock_guard<std::mutex> u(unsynced_mu_);
+    oldest = std::exchange(oldest_unsynced_, 0);
+    newest = std::exchange(newest_unsynced_, 0);
+  }
+  if (oldest == 0) return Status::Ok();
+  auto lost = [&](std::string why) {
+    return Status::Unavailable(
+        "PostgreSQL store: " + why +
+        ", so the writes made since the last confirmed one may or may not be stored (a "
+        "failover can lose them); they are not confirmed, and the next write reconnects");
+  };
+  // pair_ changes only under this mutex too (ConnectPair), so it is the syncer's pair here.
+  if (oldest != pair_) {
+    // Writes of an earlier pair, which no connection of this one can vouch for. The current
+    // pair's own writes, if any, still need a sync of their own.
+    if (newest == pair_) {
+      std::lock_guard<std::mutex> u(unsynced_mu_);
+      if (oldest_unsynced_ == 0) oldest_unsynced_ = pair_;
+      newest_unsynced_ = pair_;
+    }
+    return lost("the connection that took some writes was lost before they were confirmed");
+  }
+  if (!syncer_ || PQstatus(syncer_.get()) != CONNECTION_OK || pair_lost_.load()) {
+    pair_lost_.store(true, std::memory_order_release);
+    return lost("the connection to the server that took the last writes was lost");
+  }
   // A commit with synchronous_commit on flushes the WAL up to its own record (and waits for
   // synchronous standbys to have it), and so covers every asynchronous commit that completed
-  // before it, on any connection. PostgreSQL waits so only for a transaction that wrote WAL
-  // before its commit: one that only took a transaction id commits asynchronously. So this one
-  // writes a transactional logical message (a WAL record at any wal_level, read by no one).
-  // Once the connection that syncs is lost it is never replaced: a new one may reach another
-  // server (a standby promoted after the primary died), where a durable commit says nothing of
-  // the commits the old server had not yet flushed or replicated, and would confirm appends
-  // that are gone. Every sync fails from then on, and the node must be restarted, after which
-  // it reads the store's head as it is (docs/scaling.md, "Failover").
-  if (syncer_lost_) {
-    unsynced_.store(true, std::memory_order_release);
-    return Status::Unavailable(
-        "PostgreSQL store: the connection that confirms writes durable was lost earlier, so "
-        "writes since cannot be confirmed; restart this node");
-  }
-  if (!syncer_ || PQstatus(syncer_.get()) != CONNECTION_OK) {
-    if (syncer_) {
-      syncer_lost_ = true;
-      unsynced_.store(true, std::memory_order_release);
-      return ConnError(syncer_.get(), "syncing");
-    }
-    auto conn = Connect();
-    if (!conn.ok()) {
-      unsynced_.store(true, std::memory_order_release);
-      return conn.status();
-    }
-    syncer_ = std::move(conn).value();
-  }
+  // before it on that server. PostgreSQL waits so only for a transaction that wrote WAL before
+  // its commit: one that only took a transaction id commits asynchronously. So this one writes
+  // a transactional logical message (a WAL record at any wal_level, read by no one).
   PgResult r(PQexec(syncer_.get(),
                     "BEGIN; SET LOCAL synchronous_commit = on; "
                     "SELECT pg_logical_emit_message(true, 'timetrail-sync', ''); COMMIT"));
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-    unsynced_.store(true, std::memory_order_release);
-    // A failed sync leaves its own outcome and the server's state unknown: see above.
-    syncer_lost_ = true;
-    return ResultError(syncer_.get(), r.get(), "syncing");
+    // The outcome of the sync, and so of the writes, is unknown: this pair is done.
+    pair_lost_.store(true, std::memory_order_release);
+    Status s = ResultError(syncer_.get(), r.get(), "syncing");
+    return lost("syncing failed (" + s.message() + ")");
   }
   return Status::Ok();
+}
+
+Result<std::optional<std::string>> PostgresEngine::GetDurable(Family family, std::string_view key) {
+  // The read and a durable commit in one transaction on one connection: the commit flushes the
+  // WAL past every commit the read saw, on the server the read saw them on. So a connection
+  // replaced meanwhile cannot confirm another server's commits.
+  TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
+  PGconn* conn = lease.get();
+  if (PQenterPipelineMode(conn) != 1) return ConnError(conn, "entering pipeline mode");
+  std::array<const char*, 1> values{key.data()};
+  std::array<int, 1> lengths{static_cast<int>(key.size())};
+  std::array<int, 1> formats{1};
+  auto send = [&](const char* sql) {
+    return PQsendQueryParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  };
+  bool send_ok = send("BEGIN") && send("SET LOCAL synchronous_commit = on") &&
+                 PQsendQueryPrepared(conn, StmtName(family, Stmt::kGet).c_str(), 1, values.data(),
+                                     lengths.data(), formats.data(), 1) == 1 &&
+                 send("SELECT pg_logical_emit_message(true, 'timetrail-sync', '')") &&
+                 send("COMMIT") && PQpipelineSync(conn) == 1;
+  Status s = send_ok ? Status::Ok() : ConnError(conn, "a durable read");
+  std::optional<std::string> value;
+  for (int i = 0; i < 5 && send_ok; ++i) {
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r) break;
+      ExecStatusType st = PQresultStatus(r.get());
+      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s = ResultError(conn, r.get(), "a durable read");
+      }
+      if (i == 2 && st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
+        value.emplace(PQgetvalue(r.get(), 0, 0),
+                      static_cast<std::size_t>(PQgetlength(r.get(), 0, 0)));
+      }
+    }
+  }
+  s = FinishPipeline(conn, send_ok, s);
+  if (!s.ok()) return s;
+  return value;
 }
 
 std::uint64_t PostgresEngine::ApproximateDiskBytes() const {
@@ -750,17 +867,11 @@ class PgIterator final : public KvIterator {
     forward_ = forward;
     rows_.clear();
     index_ = 0;
-    auto lease = engine_->Acquire();
-    if (!lease.ok()) {
-      status_ = lease.status();
-      return;
-    }
-    std::string limit = std::to_string(page_);
     // LIMIT is an int8 parameter: sent as binary, big-endian.
     std::string limit_bytes(8, '\0');
     for (int i = 0; i < 8; ++i) limit_bytes[7 - i] = static_cast<char>(page_ >> (8 * i));
-    auto r = s == Stmt::kLast ? engine_->Run(lease->get(), family_, s, {limit_bytes})
-                              : engine_->Run(lease->get(), family_, s, {key, limit_bytes});
+    auto r = s == Stmt::kLast ? engine_->Query(family_, s, {limit_bytes})
+                              : engine_->Query(family_, s, {key, limit_bytes});
     if (!r.ok()) {
       status_ = r.status();
       return;
