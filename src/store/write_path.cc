@@ -475,11 +475,47 @@ Status WritePath::CatchUpWithOtherWriters(bool* moved) {
   if (stored.last_position < written_.load(std::memory_order_acquire)) {
     written_.store(stored.last_position, std::memory_order_release);
   }
+  auto written = StreamsWrittenSince(stored);
+  if (!written.ok()) {
+    engine_->EndExclusiveWrite();
+    return written.status();
+  }
   head_ = stored;
-  head_cache_.clear();
-  for (IndexHook* hook : hooks_) hook->OnOtherWriters();
+  if (*written) {
+    // Only what the other nodes wrote is out of date: the rest of the cache stays, so that
+    // nodes taking turns do not read every stream's head again.
+    for (const std::string& stream : **written) head_cache_.erase(stream);
+  } else {
+    head_cache_.clear();
+  }
+  for (IndexHook* hook : hooks_) hook->OnOtherWriters(*written ? &**written : nullptr);
   counters_.catch_ups.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+Result<std::optional<std::unordered_set<std::string>>> WritePath::StreamsWrittenSince(
+    const keys::HeadState& stored) {
+  using Streams = std::optional<std::unordered_set<std::string>>;
+  // Beyond this many, dropping everything is cheaper than reading them (one page each way).
+  constexpr Position kMaxEvents = 4096;
+  const Position from = head_.last_position;
+  if (stored.last_position <= from || stored.last_position - from > kMaxEvents) return Streams();
+  std::unordered_set<std::string> streams;
+  auto it = engine_->NewIterator(Family::kLog);
+  it->Seek(keys::Log(from == 0 ? 1 : from));
+  for (Position p = from == 0 ? 1 : from; p <= stored.last_position; ++p, it->Next()) {
+    if (!it->Valid() || it->key() != keys::Log(p)) {
+      TT_RETURN_IF_ERROR(it->status());
+      return Streams();  // not the log this process knew: a failover lost some of it
+    }
+    TT_ASSIGN_OR_RETURN(RecordedEvent e, DecodeStoredEvent(it->value()));
+    if (p == from) {
+      if (e.hash != head_.hash) return Streams();
+      continue;
+    }
+    streams.insert(std::move(e.stream));
+  }
+  return Streams(std::move(streams));
 }
 
 Status WritePath::PrefetchHeads(const std::vector<Pending*>& batch, BatchState& st) {

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -168,6 +169,50 @@ TEST_F(SharedStoreTest, AReadOnlyStoreFollowsTheWritersWithRefresh) {
     for (const RecordedEvent& e : page->events) ASSERT_EQ(e.position, ++seen);
   }
   writer.join();
+}
+
+// Nodes taking turns on one document keep their temporal states right: each node forgets only
+// the streams the other wrote, and the snapshots both write fold every event before them.
+TEST(SharedStoreTemporalTest, NodesTakingTurnsOnADocumentWriteTrueSnapshots) {
+  ASSERT_NE(testing::TestStoreUrl(), nullptr);
+  TempDir dir;
+  Options o;
+  o.snapshot_interval = 2;
+  auto a = OpenOrDie(dir.Sub("data"), o), b = OpenOrDie(dir.Sub("data"), o);
+  ASSERT_TRUE(a && b);
+  constexpr int kRevisions = 40;
+  ASSERT_TRUE(a->Append("doc", ExpectedRevision::NoStream(), {Event("$put", R"({"n":0})")}).ok());
+  // Another stream written only by "a" stays cached there across b's turns.
+  ASSERT_TRUE(a->Append("own", ExpectedRevision::Any(), {Event("$put", R"({"m":0})")}).ok());
+  for (int r = 1; r < kRevisions; ++r) {
+    EventStore& node = r % 2 ? *b : *a;
+    std::string patch = R"({"n":)" + std::to_string(r) + R"(,"k)" + std::to_string(r) + R"(":)" +
+                        std::to_string(r) + "}";
+    auto c = node.Append("doc", ExpectedRevision::Exact(r - 1), {Event("$patch", patch)});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    if (r % 3 == 0) {
+      ASSERT_TRUE(a->Append("own", ExpectedRevision::Any(), {Event("$patch", R"({"m":1})")}).ok());
+    }
+  }
+  // A third node, with nothing cached, reads what the snapshots say.
+  auto reader = OpenOrDie(dir.Sub("data"), o);
+  ASSERT_TRUE(reader);
+  for (int r = 0; r < kRevisions; ++r) {
+    auto state = reader->GetEntity("doc", EntityQuery::AtRevision(r));
+    ASSERT_TRUE(state.ok()) << state.status().ToString();
+    // The store writes members in key order.
+    std::map<std::string, int> members{{"n", r}};
+    for (int k = 1; k <= r; ++k) members["k" + std::to_string(k)] = k;
+    std::string want;
+    for (const auto& [key, value] : members) {
+      want += (want.empty() ? "{\"" : ",\"") + key + "\":" + std::to_string(value);
+    }
+    want += "}";
+    EXPECT_EQ(state->state, want) << "revision " << r;
+  }
+  auto own = reader->GetEntity("own", EntityQuery::Latest());
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(own->state, R"({"m":1})");
 }
 
 // Ends every other session of the test's database, as a restart or failover of the server ends
