@@ -129,6 +129,10 @@ class KvEngine {
   }
   // Ends a write begun by BeginExclusiveWrite without writing (nothing, if Write ended it).
   virtual void EndExclusiveWrite() {}
+  // For a caller with more to write at once: the next Write, once committed, begins the next
+  // exclusive write itself, in the same round trip, and the BeginExclusiveWrite(family, key)
+  // that follows answers with what it read then. Not thread-safe, as Write.
+  virtual void ChainExclusiveWrite(Family /*family*/, std::string_view /*key*/) {}
   // Reads "key" in "family" and returns once every write of any process that the read saw is
   // durable (another process's write may be visible before it is, as this one's is after Write
   // without "sync"). Thread-safe.

@@ -677,7 +677,9 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   Group group;
   group.seq = next_seq_++;
   if (broken_.load(std::memory_order_acquire)) {
-    // A sync failed: nothing more is written. The sync stage answers with its error.
+    // A sync failed: nothing more is written. The sync stage answers with its error. An
+    // exclusive write the last group began (ChainExclusiveWrite) lets other nodes go on.
+    engine_->EndExclusiveWrite();
     group.members = std::move(batch);
     group.results.assign(group.members.size(),
                          Status::IOError("not written: an earlier sync failed"));
@@ -975,6 +977,11 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   // Other nodes sharing the engine may read it before it is durable: they make it durable
   // before they show it (EventStoreImpl::CatchUpWithStore, and "followed" below).
   const Position before = written_.exchange(st.head.last_position, std::memory_order_acq_rel);
+  if (engine_->IsShared()) {
+    // More appends wait: the next group's exclusive write begins in this write's round trip.
+    std::lock_guard<std::mutex> l(mu_);
+    if (!queue_.empty()) engine_->ChainExclusiveWrite(Family::kMeta, keys::kHeadState);
+  }
   Status s = engine_->Write(*st.batch, /*sync=*/false);
   // Not written, or not known to be: if it was, the store learns of it as of another's write.
   if (!s.ok()) written_.store(before, std::memory_order_release);

@@ -119,6 +119,36 @@ Status FinishPipeline(PGconn* conn, bool send_ok, Status s) {
   return s;
 }
 
+Status ResultError(PGconn* conn, const PGresult* r, std::string_view what);
+
+// Reads the results of one segment of a pipeline, "queries" queries up to and including its sync
+// point: the first error, if any. "on_rows" sees each query's rows (query index, result).
+template <typename OnRows>
+Status ReadSegment(PGconn* conn, int queries, std::string_view what, OnRows on_rows) {
+  Status s;
+  for (int i = 0; i < queries; ++i) {
+    // Every query's results end with a null result.
+    for (;;) {
+      PgResult r(PQgetResult(conn));
+      if (!r) break;
+      ExecStatusType st = PQresultStatus(r.get());
+      if (st == PGRES_TUPLES_OK) on_rows(i, r.get());
+      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s = ResultError(conn, r.get(), what);
+      }
+    }
+  }
+  for (;;) {  // the sync point's result
+    PgResult r(PQgetResult(conn));
+    if (!r) {
+      if (PQstatus(conn) != CONNECTION_OK) return s.ok() ? ConnError(conn, what) : s;
+      continue;
+    }
+    if (PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
+  }
+  return s;
+}
+
 Status ResultError(PGconn* conn, const PGresult* r, std::string_view what) {
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   Status s = ConnError(conn, what);
@@ -190,6 +220,10 @@ class PostgresEngine final : public KvEngine {
   Result<std::optional<std::string>> BeginExclusiveWrite(Family family,
                                                          std::string_view key) override;
   void EndExclusiveWrite() override;
+  void ChainExclusiveWrite(Family family, std::string_view key) override {
+    std::lock_guard<std::mutex> l(write_mu_);
+    chain_.emplace(family, std::string(key));
+  }
   Result<std::optional<std::string>> GetDurable(Family family, std::string_view key) override;
   bool WaitForOtherWriters(std::chrono::milliseconds timeout) override;
   void InterruptWait() override;
@@ -252,6 +286,11 @@ class PostgresEngine final : public KvEngine {
   std::mutex write_mu_;
   Conn writer_;
   bool in_exclusive_ = false;  // GUARDED_BY(write_mu_): a transaction holding the lock is open
+  // ChainExclusiveWrite's key, for the next Write; then, once that Write has begun the next
+  // exclusive write, the value it read there (held_ set). GUARDED_BY(write_mu_).
+  std::optional<std::pair<Family, std::string>> chain_;
+  bool held_ = false;
+  std::optional<std::string> held_value_;
   // The server process of writer_, whose own notifications the listener ignores.
   std::atomic<int> writer_pid_{0};
   std::uint64_t pair_ = 0;  // GUARDED_BY(write_mu_ and sync_mu_ to change): the current pair
@@ -342,8 +381,11 @@ Status PostgresEngine::PrepareWriter(PGconn* conn) const {
   TT_RETURN_IF_ERROR(Prepare(conn));
   // A node frozen inside a write (stopped, its machine paused) would hold every node's writes
   // up for as long as it stays frozen: PostgreSQL ends its session, and so frees the lock,
-  // after a minute. A live node's write transactions last milliseconds.
-  PgResult r(PQexec(conn, "SET idle_in_transaction_session_timeout = '60s'"));
+  // after a minute. A live node's write transactions last milliseconds. Its commits do not
+  // wait for the WAL flush: SyncWal's commit, on the syncer, confirms them.
+  PgResult r(PQexec(conn,
+                    "SET idle_in_transaction_session_timeout = '60s'; "
+                    "SET synchronous_commit = off"));
   if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
     return ResultError(conn, r.get(), "setting up the writer's connection");
   }
@@ -354,6 +396,15 @@ Result<std::optional<std::string>> PostgresEngine::BeginExclusiveWrite(Family fa
                                                                        std::string_view key) {
   std::lock_guard<std::mutex> l(write_mu_);
   if (options_.read_only) return ReadOnlyError(schema_);
+  if (std::exchange(held_, false) && in_exclusive_ && chain_ && chain_->first == family &&
+      chain_->second == key && PQstatus(writer_.get()) == CONNECTION_OK &&
+      !pair_lost_.load(std::memory_order_acquire)) {
+    // Begun by the last Write, in its round trip (ChainExclusiveWrite).
+    chain_.reset();
+    MarkUnsynced();
+    return std::exchange(held_value_, std::nullopt);
+  }
+  chain_.reset();
   TT_RETURN_IF_ERROR(EnsureWriter());
   PGconn* conn = writer_.get();
   if (in_exclusive_) {
@@ -403,6 +454,8 @@ Result<std::optional<std::string>> PostgresEngine::BeginExclusiveWrite(Family fa
 
 void PostgresEngine::EndExclusiveWrite() {
   std::lock_guard<std::mutex> l(write_mu_);
+  held_ = false;
+  chain_.reset();
   if (!in_exclusive_) return;
   in_exclusive_ = false;
   if (writer_ && PQstatus(writer_.get()) == CONNECTION_OK) {
@@ -657,6 +710,8 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
   // opens its own, so that it too is serialized with every other node's.
   const bool begun = in_exclusive_ && writer_ && PQstatus(writer_.get()) == CONNECTION_OK;
   in_exclusive_ = false;
+  held_ = false;
+  const std::optional<std::pair<Family, std::string>> chain = std::exchange(chain_, std::nullopt);
   if (!begun) TT_RETURN_IF_ERROR(EnsureWriter());
   PGconn* conn = writer_.get();
   const std::string lock = "SELECT pg_advisory_xact_lock(" + lock_key_ + ")";
@@ -690,7 +745,8 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
     send_text("BEGIN");
     send_text(lock.c_str());
   }
-  if (!sync) send_text("SET LOCAL synchronous_commit = off");
+  // The writer's session commits with synchronous_commit off (PrepareWriter).
+  if (sync) send_text("SET LOCAL synchronous_commit = on");
   for (int fi = 0; fi < kFamilyCount; ++fi) {
     std::vector<const PgWriteBatch::Op*> puts, deletes;
     for (const auto& [key, op] : last[fi]) (op->is_delete ? deletes : puts).push_back(op);
@@ -711,21 +767,45 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
   send_text(notify_sql_.c_str());
   send_text("COMMIT");
   send_ok = send_ok && PQpipelineSync(conn) == 1;
-  Status s = send_ok ? Status::Ok() : ConnError(conn, "sending a write");
-  // Every query's results end with a null result; the sync's is PGRES_PIPELINE_SYNC.
-  for (int i = 0; i < sent && send_ok; ++i) {
-    for (;;) {
-      PgResult r(PQgetResult(conn));
-      if (!r) break;
-      ExecStatusType st = PQresultStatus(r.get());
-      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        s = ResultError(conn, r.get(), "writing");
-      }
-    }
+  // The next exclusive write, begun in the same round trip: a segment of its own, so that the
+  // write's outcome does not depend on it. (After a failed write it fails too, and is undone.)
+  int chained = 0;
+  if (chain && send_ok) {
+    std::array<const char*, 1> values{chain->second.data()};
+    std::array<int, 1> lengths{static_cast<int>(chain->second.size())};
+    std::array<int, 1> formats{1};
+    send_ok =
+        PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+        PQsendQueryParams(conn, lock.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+        PQsendQueryPrepared(conn, StmtName(chain->first, Stmt::kGet).c_str(), 1, values.data(),
+                            lengths.data(), formats.data(), 1) == 1 &&
+        PQpipelineSync(conn) == 1;
+    chained = 3;
   }
+  Status s = send_ok ? ReadSegment(conn, sent, "writing", [](int, const PGresult*) {})
+                     : ConnError(conn, "sending a write");
+  Status next;
+  std::optional<std::string> next_value;
+  if (send_ok && chained > 0) {
+    next = ReadSegment(conn, chained, "beginning the next write", [&](int i, const PGresult* r) {
+      if (i == 2 && PQntuples(r) == 1) {
+        next_value.emplace(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0)));
+      }
+    });
+  }
+  if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
   // A failed COMMIT, or a connection lost during it, leaves the outcome unknown: the write path
   // treats any error from Write as fatal for the batch and reports it.
-  s = FinishPipeline(conn, send_ok, s);
+  if (!s.ok() || chained == 0 || !next.ok()) {
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+      PgResult r(PQexec(conn, "ROLLBACK"));
+    }
+  } else {
+    in_exclusive_ = true;
+    held_ = true;
+    held_value_ = std::move(next_value);
+    chain_ = chain;
+  }
   if (!s.ok()) {
     if (PQstatus(conn) != CONNECTION_OK) pair_lost_.store(true, std::memory_order_release);
     return s;
