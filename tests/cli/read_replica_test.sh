@@ -58,6 +58,14 @@ lag() {
 replica_sql() {
   psql -h 127.0.0.1 -p "$STANDBY_PORT" -U postgres -d postgres -Atc "$1"
 }
+# Runs `timetrail serve` with arguments it must refuse: checks its exit code and its message.
+serve_refused() {  # exit code, part of the message, serve arguments...
+  local want=$1 message=$2 code=0
+  shift 2
+  "$tt" serve --listen 127.0.0.1:0 "$@" >/dev/null 2>"$work/err" || code=$?
+  [ "$code" = "$want" ] || fail "serve $* exited $code, expected $want: $(cat "$work/err")"
+  grep -qF -- "$message" "$work/err" || fail "serve $* says: $(cat "$work/err")"
+}
 
 echo "1. a primary with an asynchronous hot standby"
 standby_primary_start "$work" || fail "the primary did not start"
@@ -66,28 +74,15 @@ primary="postgresql://postgres@127.0.0.1:$BENCH_PG_PORT/postgres"
 replica="postgresql://postgres@127.0.0.1:$STANDBY_PORT/postgres"
 
 echo "2. bad input is refused before anything is opened"
-set +e
-"$tt" serve --data "$work/data" --read-replica "$replica" --listen 127.0.0.1:0 >/dev/null 2>"$work/err"
-code=$?
-set -e
-[ "$code" = 2 ] || fail "--read-replica with --data exited $code"
-grep -q -- "--read-replica is for a store kept in PostgreSQL" "$work/err" || fail "message: $(cat "$work/err")"
+serve_refused 2 "--read-replica is for a store kept in PostgreSQL" \
+  --data "$work/data" --read-replica "$replica"
 [ ! -e "$work/data" ] || fail "the data directory was created"
-set +e
-"$tt" serve --store "$primary" --read-replica "host=127.0.0.1" --listen 127.0.0.1:0 >/dev/null 2>"$work/err"
-code=$?
-set -e
-[ "$code" = 2 ] || fail "a --read-replica that is no URL exited $code"
-grep -q -- "--read-replica must be a postgresql:// URL" "$work/err" || fail "message: $(cat "$work/err")"
+serve_refused 2 "--read-replica must be a postgresql:// URL" \
+  --store "$primary" --read-replica "host=127.0.0.1"
 
 echo "3. a replica that cannot be reached: the node does not start, and says why"
-nowhere="postgresql://postgres@127.0.0.1:$(bench_free_port)/postgres"
-set +e
-"$tt" serve --store "$primary" --read-replica "$nowhere" --listen 127.0.0.1:0 >/dev/null 2>"$work/err"
-code=$?
-set -e
-[ "$code" = 5 ] || fail "an unreachable replica exited $code: $(cat "$work/err")"
-grep -q "read replica: cannot connect" "$work/err" || fail "message: $(cat "$work/err")"
+serve_refused 5 "read replica: cannot connect" \
+  --store "$primary" --read-replica "postgresql://postgres@127.0.0.1:$(bench_free_port)/postgres"
 
 echo "4. a node reading from the standby: appends acknowledged, read with their token"
 serve_start "$tt" "$work/node" --store "$primary" --read-replica "$replica" --auth off
@@ -170,11 +165,6 @@ echo "10. a replica that holds another store is refused"
 psql -h 127.0.0.1 -p "$BENCH_PG_PORT" -U postgres -d postgres -qc "CREATE DATABASE other" >/dev/null
 "$tt" append elsewhere -t t --store "postgresql://postgres@127.0.0.1:$BENCH_PG_PORT/other" \
   >/dev/null 2>"$work/err" || fail "a store in database other: $(cat "$work/err")"
-set +e
-"$tt" serve --store "$primary" --listen 127.0.0.1:0 \
-  --read-replica "postgresql://postgres@127.0.0.1:$STANDBY_PORT/other" >/dev/null 2>"$work/err"
-code=$?
-set -e
-[ "$code" = 1 ] || fail "a replica of another store exited $code"
-grep -q "holds another store than the primary" "$work/err" || fail "message: $(cat "$work/err")"
+serve_refused 1 "holds another store than the primary" \
+  --store "$primary" --read-replica "postgresql://postgres@127.0.0.1:$STANDBY_PORT/other"
 echo ok
