@@ -165,6 +165,11 @@ echo "10. a replica that holds another store is refused"
 psql -h 127.0.0.1 -p "$BENCH_PG_PORT" -U postgres -d postgres -qc "CREATE DATABASE other" >/dev/null
 "$tt" append elsewhere -t t --store "postgresql://postgres@127.0.0.1:$BENCH_PG_PORT/other" \
   >/dev/null 2>"$work/err" || fail "a store in database other: $(cat "$work/err")"
+# The node waits for a store to reach its replica, not for a database.
+for _ in $(seq 1 100); do
+  [ "$(replica_sql "SELECT count(*) FROM pg_database WHERE datname = 'other'")" = 1 ] && break
+  sleep 0.1
+done
 serve_refused 1 "holds another store than the primary" \
   --store "$primary" --read-replica "postgresql://postgres@127.0.0.1:$STANDBY_PORT/other"
 echo ok
