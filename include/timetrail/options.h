@@ -81,6 +81,19 @@ struct Options {
   std::string postgres_schema = "timetrail_store";
   // For a store kept in PostgreSQL: at most this many connections serve reads at once.
   int postgres_read_connections = 8;
+  // For a store kept in PostgreSQL and opened for writing: a "postgresql://..." URL of one
+  // streaming replica (a hot standby) of the store's database. Every read goes to it (with its
+  // own postgres_read_connections connections, to the same postgres_schema); writes,
+  // checkpoints and what the write path reads go to the primary. Reads see a position only once
+  // the replica has replayed it, so a read right after an append may not see it yet; a wait for
+  // the append's position (WaitForPosition, the API's min_position) waits until the replica
+  // has it. Appends are acknowledged once durable on the primary, without waiting for the
+  // replica. The replica must hold this store (the primary's): opening fails if it does not
+  // have it within 10 s, or holds another store, and with kUnavailable if it cannot be reached;
+  // a replica lost later makes reads fail with kUnavailable while writes go on. Refused for a
+  // data directory and with read_only (open the replica's URL itself read-only instead).
+  // Empty (the default): reads go to the store's own database.
+  std::string postgres_read_replica;
 };
 
 }  // namespace timetrail

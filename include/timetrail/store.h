@@ -113,6 +113,10 @@ struct StoreStats {
   // Divided by events_committed, the part of an event's cost that no second core can share.
   std::uint64_t ordered_stage_micros = 0;
   std::uint64_t disk_bytes = 0;  // live data files, approximate
+  // With a read replica (Options::postgres_read_replica): positions known committed on the
+  // primary that reads do not see yet, because the replica has not replayed them. Nullopt
+  // without a replica.
+  std::optional<std::uint64_t> read_replica_lag_positions;
 };
 
 class EventStore {

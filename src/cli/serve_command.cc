@@ -28,6 +28,7 @@ struct ServeFlags {
   std::string data = "./timetrail-data";
   std::string store;  // a postgresql:// URL: the store is kept there instead of in "data"
   std::string store_schema = "timetrail_store";
+  std::string read_replica;  // a streaming replica of "store" that serves the reads
   std::string listen = "127.0.0.1:7070";
   std::string config;
   std::size_t max_body_bytes = 20u << 20;
@@ -193,6 +194,18 @@ int RunServe(const ServeFlags& f) {
               << "' (a data directory goes in --data)\n";
     return 2;
   }
+  if (!f.read_replica.empty()) {
+    if (f.store.empty()) {
+      std::cerr << "timetrail serve: --read-replica is for a store kept in PostgreSQL (--store "
+                   "postgresql://...), not for a data directory\n";
+      return 2;
+    }
+    if (!IsPostgresUrl(f.read_replica)) {
+      std::cerr << "timetrail serve: --read-replica must be a postgresql:// URL, like --store\n";
+      return 2;
+    }
+    options.postgres_read_replica = f.read_replica;
+  }
   Result<std::unique_ptr<EventStore>> store = EventStore::Open(options, location);
   if (!store.ok()) {
     std::cerr << "timetrail serve: cannot open " << where << ": " << store.status().ToString()
@@ -250,8 +263,12 @@ int RunServe(const ServeFlags& f) {
     std::cout << "listening on " << (so.tls_cert_file.empty() ? "http" : "https") << "://"
               << server.address() << std::endl;
     ReportAuth(server, so.auth.required, f.data);
-    std::cerr << "timetrail serve: " << where << ", last position " << (*store)->LastPosition()
-              << "; stop with Ctrl-C or SIGTERM" << std::endl;
+    std::cerr << "timetrail serve: " << where << ", last position " << (*store)->LastPosition();
+    if (!f.read_replica.empty()) {
+      std::cerr << "; reads from the read replica ("
+                << DescribePostgresStore(f.read_replica, f.store_schema) << ")";
+    }
+    std::cerr << "; stop with Ctrl-C or SIGTERM" << std::endl;
     std::cerr << "timetrail serve: web UI at " << (so.tls_cert_file.empty() ? "http" : "https")
               << "://" << server.address() << "/ui/ (docs/ui.md)" << std::endl;
     server.Run();
@@ -287,6 +304,12 @@ void AddServeCommand(CLI::App& app) {
                   "Schema of the --store database that holds the store (created if missing)")
       ->envname("TIMETRAIL_STORE_SCHEMA")
       ->capture_default_str();
+  cmd->add_option("--read-replica", flags->read_replica,
+                  "Send every read to this streaming replica (hot standby) of the --store "
+                  "database, e.g. postgresql://timetrail@db-replica/shop; appends still go to "
+                  "--store. Reads without min_position may miss the latest appends; with it "
+                  "they wait until the replica has them (docs/scaling.md)")
+      ->envname("TIMETRAIL_READ_REPLICA");
   cmd->add_option("--listen", flags->listen, "Address to listen on, HOST:PORT (port 0: any free)")
       ->envname("TIMETRAIL_LISTEN")
       ->capture_default_str();

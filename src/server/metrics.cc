@@ -42,6 +42,11 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
   gauge("timetrail_storage_bytes", "Approximate size of the live data files.",
         static_cast<std::int64_t>(st.disk_bytes));
   gauge("timetrail_head_position", "The last committed position.", static_cast<std::int64_t>(head));
+  if (st.read_replica_lag_positions) {
+    gauge("timetrail_replica_lag_positions",
+          "Positions committed on the primary that the read replica has not replayed yet.",
+          static_cast<std::int64_t>(*st.read_replica_lag_positions));
+  }
   gauge("timetrail_subscribers", "Subscriptions currently waiting for live events.",
         static_cast<std::int64_t>(subscribers));
   gauge("timetrail_http_connections", "Open HTTP connections.",

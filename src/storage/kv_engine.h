@@ -146,6 +146,10 @@ class KvEngine {
   virtual bool WaitForOtherWriters(std::chrono::milliseconds /*timeout*/) { return false; }
   // Makes a WaitForOtherWriters in progress, and every later one, return at once.
   virtual void InterruptWait() {}
+  // Makes the WaitForOtherWriters in progress, or else the next one, return at once (false),
+  // once: for a waiting thread that has other work too (the store's watcher, following a read
+  // replica). Thread-safe.
+  virtual void WakeWaiter() {}
 };
 
 // The error of every write to an engine or store that was opened read-only, in directory "dir".

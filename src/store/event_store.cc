@@ -1,13 +1,16 @@
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include <pthread.h>
 
 #include "core/event_codec.h"
 #include "core/hex.h"
 #include "core/validation.h"
+#include "storage/postgres_engine.h"
 #include "store/engine_open.h"
 #include "store/event_store_impl.h"
 
@@ -121,6 +124,15 @@ Result<Position> OpenTypeIndex(KvEngine* engine, std::string_view path, Position
   return last + 1;
 }
 
+// The store's head record as "engine" has it (nullopt: none yet).
+Result<std::optional<keys::HeadState>> ReadHeadRecord(const KvEngine& engine) {
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine.Get(Family::kMeta, keys::kHeadState));
+  if (!raw) return std::optional<keys::HeadState>();
+  std::optional<keys::HeadState> head = keys::DecodeHeadState(*raw);
+  if (!head) return Status::Corruption("the store's head record is damaged");
+  return head;
+}
+
 // What the store keeps of its head, checked against the log, and where its type index begins.
 struct StoredHead {
   keys::HeadState head;
@@ -129,12 +141,8 @@ struct StoredHead {
 
 Result<StoredHead> ReadStoredHead(KvEngine* engine, std::string_view path, bool read_only) {
   StoredHead out;
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine->Get(Family::kMeta, keys::kHeadState));
-  if (raw) {
-    auto decoded = keys::DecodeHeadState(*raw);
-    if (!decoded) return Status::Corruption("the store's head record is damaged");
-    out.head = *decoded;
-  }
+  TT_ASSIGN_OR_RETURN(std::optional<keys::HeadState> head, ReadHeadRecord(*engine));
+  if (head) out.head = *head;
   // The head record and the log are written in one atomic batch, so the log's last key must be
   // the head's position; anything else means the directory was altered behind timetrail's back.
   auto it = engine->NewIterator(Family::kLog);
@@ -154,6 +162,68 @@ Result<StoredHead> ReadStoredHead(KvEngine* engine, std::string_view path, bool 
   return out;
 }
 
+Status CheckReadReplicaOptions(const Options& options, std::string_view path) {
+  if (options.postgres_read_replica.empty()) return Status::Ok();
+  if (!IsPostgresUrl(path)) {
+    return Status::InvalidArgument(
+        "a read replica (postgres_read_replica) is for a store kept in PostgreSQL, not for data "
+        "directory '" +
+        std::string(path) + "'");
+  }
+  if (options.read_only) {
+    return Status::InvalidArgument(
+        "postgres_read_replica and read_only: a store opened read-only reads from the URL it "
+        "opens; open the replica's URL itself read-only instead");
+  }
+  if (!IsPostgresUrl(options.postgres_read_replica)) {
+    return Status::InvalidArgument("postgres_read_replica must be a postgresql:// URL");
+  }
+  return Status::Ok();
+}
+
+// How long opening waits for a store created on the primary a moment ago to reach the read
+// replica, which replays the primary's WAL asynchronously.
+constexpr auto kReplicaOpenWait = std::chrono::seconds(10);
+
+// Opens the read replica of the store whose id tag is "tag", and checks that it holds that
+// store: the tag is random per store, so a replica of another database (or of nothing) is
+// refused rather than read.
+Result<std::unique_ptr<KvEngine>> OpenReadReplica(const Options& options, const keys::IdTag& tag) {
+  Options replica_options = options;
+  replica_options.read_only = true;
+  replica_options.create_if_missing = false;
+  const std::string& url = options.postgres_read_replica;
+  const std::string where =
+      "the read replica, " + DescribePostgresStore(url, options.postgres_schema);
+  const std::string_view primary_tag(reinterpret_cast<const char*>(tag.data()), tag.size());
+  const auto deadline = std::chrono::steady_clock::now() + kReplicaOpenWait;
+  for (;;) {
+    Result<std::unique_ptr<KvEngine>> engine = OpenEngine(replica_options, url);
+    Result<std::optional<std::string>> replica_tag =
+        engine.ok() ? (*engine)->Get(Family::kMeta, keys::kIdTag)
+                    : Result<std::optional<std::string>>(engine.status());
+    if (replica_tag.ok() && *replica_tag) {
+      if (**replica_tag != primary_tag) {
+        return Status::InvalidArgument(where +
+                                       ", holds another store than the primary (their id tags "
+                                       "differ): name a standby of the store's database");
+      }
+      return engine;
+    }
+    // kNotFound: the schema is not there (yet); no tag: its records are not.
+    if (!replica_tag.ok() && replica_tag.status().code() != StatusCode::kNotFound) {
+      return replica_tag.status().WithPrefix("read replica");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::NotFound(
+          where + ", has no timetrail store after " +
+          std::to_string(std::chrono::seconds(kReplicaOpenWait).count()) +
+          " s: name a streaming standby of the store's database (the same schema is read)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
@@ -161,6 +231,7 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
   if (options.snapshot_interval == 0) {
     return Status::InvalidArgument("snapshot_interval: must be at least 1");
   }
+  TT_RETURN_IF_ERROR(CheckReadReplicaOptions(options, path));
   TT_ASSIGN_OR_RETURN(std::unique_ptr<KvEngine> engine, OpenEngine(options, path, std::move(env)));
   // Nodes sharing the engine may open the store at once: the first to come initializes it
   // (its id tag, type index record) inside the exclusive write, the others find it done, and
@@ -186,14 +257,24 @@ Result<std::unique_ptr<EventStoreImpl>> EventStoreImpl::OpenWithEnv(
 
   auto store = std::unique_ptr<EventStoreImpl>(new EventStoreImpl(options, std::move(engine)));
   store->dir_ = std::string(path);
-  store->head_ = head;
-  store->last_position_.store(head.last_position, std::memory_order_release);
+  // Reads see what the engine they go to has: with a read replica, what it has replayed; the
+  // primary's head is wanted, and published once the replica has it.
+  keys::HeadState visible = head;
+  if (!options.postgres_read_replica.empty()) {
+    TT_ASSIGN_OR_RETURN(store->replica_, OpenReadReplica(options, id_tag));
+    TT_ASSIGN_OR_RETURN(std::optional<keys::HeadState> replayed, ReadHeadRecord(*store->replica_));
+    visible = replayed.value_or(keys::HeadState{});
+  }
+  store->head_ = visible;
+  store->last_position_.store(visible.last_position, std::memory_order_release);
+  store->wanted_.store(std::max(head.last_position, visible.last_position),
+                       std::memory_order_release);
   EventStoreImpl* self = store.get();
   store->id_tag_ = id_tag;
   store->types_since_.store(stored.types_since, std::memory_order_release);
   store->write_path_ =
       std::make_unique<WritePath>(store->engine_.get(), options, head, id_tag,
-                                  [self](const keys::HeadState& h) { self->Publish(h); });
+                                  [self](const keys::HeadState& h) { self->OnDurable(h); });
   store->RegisterTemporalIndex();
   if (shared) store->watcher_ = std::thread([self] { self->WatchOtherWriters(); });
   return store;
@@ -214,40 +295,101 @@ EventStoreImpl::~EventStoreImpl() {
 
 void EventStoreImpl::WatchOtherWriters() {
   pthread_setname_np(pthread_self(), "tt-watch");
+  // Polled every second too: a notification is lost when the listening connection is.
+  constexpr auto kPrimaryPoll = std::chrono::seconds(1);
+  // While the read replica is behind what is wanted: the time between two looks at it.
+  constexpr auto kReplicaPoll = std::chrono::milliseconds(2);
+  auto next_primary_look = std::chrono::steady_clock::now();
+  bool replica_answered = true;
   for (;;) {
-    // Polled every second too: a notification is lost when the listening connection is.
-    engine_->WaitForOtherWriters(std::chrono::seconds(1));
+    bool follow_replica = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (closing_) return;
+      // A replica that did not answer is tried again at the next primary look, not in a loop.
+      follow_replica = replica_ && replica_answered && KnownPosition() > head_.last_position;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const auto until_primary_look = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(next_primary_look - now, std::chrono::steady_clock::duration::zero()));
+    const bool told = engine_->WaitForOtherWriters(
+        follow_replica ? std::min<std::chrono::milliseconds>(kReplicaPoll, until_primary_look)
+                       : until_primary_look);
     {
       std::lock_guard<std::mutex> l(mu_);
       if (closing_) return;
     }
-    (void)CatchUpWithStore();  // a database that is away is tried again at the next poll
+    // With a read replica the watcher also wakes to look at it (WakeWaiter, or its poll):
+    // the primary is read only when another node wrote, and every second.
+    if (!replica_ || told || std::chrono::steady_clock::now() >= next_primary_look) {
+      (void)CatchUpWithStore();  // a database that is away is tried again at the next poll
+      next_primary_look = std::chrono::steady_clock::now() + kPrimaryPoll;
+    }
+    if (replica_) replica_answered = PublishFromReplica().ok();
   }
 }
 
 Status EventStoreImpl::CatchUpWithStore() {
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                      engine_->Get(Family::kMeta, keys::kHeadState));
-  if (!raw) return Status::Ok();
-  auto head = keys::DecodeHeadState(*raw);
-  if (!head) return Status::Corruption("the store's head record is damaged");
+  TT_ASSIGN_OR_RETURN(std::optional<keys::HeadState> head, ReadHeadRecord(*engine_));
+  if (!head) return Status::Ok();
   // Every position up to the stored head is committed and visible: writers commit one at a
   // time, in position order, and the head record is part of each commit. A head this process
   // wrote (or is writing) its write path publishes.
-  if (head->last_position <= std::max(LastPosition(), write_path_->WrittenPosition())) {
+  if (head->last_position <= std::max(KnownPosition(), write_path_->WrittenPosition())) {
+    return Status::Ok();
+  }
+  // A read replica replays only WAL its primary has flushed: what it shows is durable.
+  if (replica_) {
+    Want(head->last_position);
     return Status::Ok();
   }
   // Another node's commit may be visible before it is durable (it commits without waiting for
   // the flush, and answers its clients after it): nothing is shown here before it is. The head
   // is read again, on the connection whose durable commit then covers it.
-  TT_ASSIGN_OR_RETURN(raw, engine_->GetDurable(Family::kMeta, keys::kHeadState));
-  if (!raw) return Status::Ok();
-  head = keys::DecodeHeadState(*raw);
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> durable,
+                      engine_->GetDurable(Family::kMeta, keys::kHeadState));
+  if (!durable) return Status::Ok();
+  head = keys::DecodeHeadState(*durable);
   if (!head) return Status::Corruption("the store's head record is damaged");
-  if (head->last_position > std::max(LastPosition(), write_path_->WrittenPosition())) {
+  if (head->last_position > std::max(KnownPosition(), write_path_->WrittenPosition())) {
     Publish(*head);
   }
   return Status::Ok();
+}
+
+void EventStoreImpl::OnDurable(const keys::HeadState& head) {
+  if (replica_) {
+    Want(head.last_position);
+  } else {
+    Publish(head);
+  }
+}
+
+void EventStoreImpl::Want(Position p) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (p <= KnownPosition()) return;
+    // A watcher already behind polls the replica anyway.
+    wake = KnownPosition() <= head_.last_position;
+    wanted_.store(p, std::memory_order_release);
+  }
+  if (wake) engine_->WakeWaiter();
+}
+
+Status EventStoreImpl::PublishFromReplica() {
+  TT_ASSIGN_OR_RETURN(std::optional<keys::HeadState> head, ReadHeadRecord(*replica_));
+  // Every position up to the replica's head is readable there: the head record is part of each
+  // commit, which the replica replays whole and in order. A checkpoint's write alone leaves
+  // the position as it was: nothing new to publish.
+  if (head && head->last_position > LastPosition()) Publish(*head);
+  return Status::Ok();
+}
+
+Status EventStoreImpl::AwaitReplica() const {
+  if (!replica_) return Status::Ok();
+  constexpr auto kWait = std::chrono::seconds(1);
+  return WaitForPosition(KnownPosition(), kWait).WithPrefix("read replica");
 }
 
 void EventStoreImpl::Publish(const keys::HeadState& head) {
@@ -256,6 +398,9 @@ void EventStoreImpl::Publish(const keys::HeadState& head) {
     if (head.last_position < head_.last_position) return;
     head_ = head;
     last_position_.store(head.last_position, std::memory_order_release);
+    if (head.last_position > KnownPosition()) {
+      wanted_.store(head.last_position, std::memory_order_release);
+    }
   }
   published_.notify_all();
   std::lock_guard<std::mutex> l(listeners_mu_);
@@ -263,7 +408,11 @@ void EventStoreImpl::Publish(const keys::HeadState& head) {
 }
 
 Status EventStoreImpl::Refresh() {
-  if (!options_.read_only) return engine_->IsShared() ? CatchUpWithStore() : Status::Ok();
+  if (!options_.read_only) {
+    if (!engine_->IsShared()) return Status::Ok();
+    TT_RETURN_IF_ERROR(CatchUpWithStore());
+    return AwaitReplica();
+  }
   std::lock_guard<std::mutex> l(refresh_mu_);
   TT_RETURN_IF_ERROR(engine_->CatchUp());
   TT_ASSIGN_OR_RETURN(StoredHead stored, ReadStoredHead(engine_.get(), dir_, /*read_only=*/true));
@@ -353,7 +502,7 @@ Result<std::optional<std::string>> EventStoreImpl::GetCheckpoint(std::string_vie
 }
 
 Result<RecordedEvent> EventStoreImpl::LoadEvent(Position p) const {
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kLog, keys::Log(p)));
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine().Get(Family::kLog, keys::Log(p)));
   if (!raw) return Status::Corruption("position " + std::to_string(p) + " is missing from the log");
   auto e = DecodeStoredEvent(*raw);
   if (!e.ok()) return e.status().WithPrefix("position " + std::to_string(p));
@@ -363,7 +512,7 @@ Result<RecordedEvent> EventStoreImpl::LoadEvent(Position p) const {
 Result<std::optional<Position>> EventStoreImpl::FindRevision(std::string_view stream,
                                                              Revision r) const {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                      engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
+                      engine().Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
   if (!raw) return std::optional<Position>();
   auto p = keys::DecodePosition(*raw);
   if (!p) return Status::Corruption("stream index entry is damaged");
@@ -376,7 +525,7 @@ Result<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
   TT_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
   const Position visible = LastPosition();
   const std::string prefix = keys::StreamIndexPrefix(stream);
-  auto it = engine_->NewIterator(Family::kStreamIndex);
+  auto it = engine().NewIterator(Family::kStreamIndex);
   bool forward = options.direction == Direction::kForward;
   if (forward) {
     it->Seek(keys::StreamIndex(stream, options.from_revision.value_or(0)));
@@ -390,7 +539,7 @@ Result<std::vector<RecordedEvent>> EventStoreImpl::ReadStream(
   std::vector<Position> chunk;
   bool any = false;
   auto read_chunk = [&]() -> Status {
-    auto read = temporal::ReadEvents(*engine_, chunk);
+    auto read = temporal::ReadEvents(engine(), chunk);
     if (!read.ok()) return read.status();
     for (RecordedEvent& e : *read) events.push_back(std::move(e));
     chunk.clear();
@@ -428,7 +577,7 @@ Result<LogPage> EventStoreImpl::ReadLog(const ReadLogOptions& options) const {
   Position from = std::max<Position>(options.from_position, 1);
   page.next_position = from;
   if (from > page.head_position || options.max_count == 0) return page;
-  auto it = engine_->NewIterator(Family::kLog);
+  auto it = engine().NewIterator(Family::kLog);
   std::size_t scanned = 0;
   for (it->Seek(keys::Log(from)); it->Valid(); it->Next()) {
     Position p = DecodeBigEndian64(it->key().data());
@@ -453,7 +602,7 @@ Result<RecordedEvent> EventStoreImpl::GetEvent(const Uuid& id) const {
   std::optional<Position> p = keys::PositionOfGeneratedId(id_tag_, id);
   if (!p) {
     TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                        engine_->Get(Family::kEventIds, keys::EventId(id)));
+                        engine().Get(Family::kEventIds, keys::EventId(id)));
     if (raw) p = keys::DecodePosition(*raw);
   }
   if (!p || *p == 0 || *p > LastPosition()) return not_found;
@@ -474,7 +623,7 @@ Result<RecordedEvent> EventStoreImpl::GetEventAt(Position position) const {
 
 Result<Position> EventStoreImpl::PositionAt(Timestamp t) const {
   const Position visible = LastPosition();
-  auto it = engine_->NewIterator(Family::kTimeIndex);
+  auto it = engine().NewIterator(Family::kTimeIndex);
   for (it->SeekForPrev(keys::Time(t)); it->Valid(); it->Prev()) {
     auto p = keys::DecodePosition(it->value());
     if (!p) return Status::Corruption("time index entry is damaged");
@@ -487,7 +636,7 @@ Result<Position> EventStoreImpl::PositionAt(Timestamp t) const {
 Result<StreamInfo> EventStoreImpl::GetStreamInfo(std::string_view stream) const {
   TT_RETURN_IF_ERROR(ValidateStreamName(stream, options_.limits));
   StreamInfo info;
-  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine_->Get(Family::kStreamHeads, stream));
+  TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine().Get(Family::kStreamHeads, stream));
   if (!raw) return info;
   auto head = keys::DecodeStreamHead(*raw);
   if (!head)
@@ -614,7 +763,7 @@ Result<VerifyReport> EventStoreImpl::Verify(const VerifyOptions& options) const 
     return report;
   };
   Position expected = from;
-  auto it = engine_->NewIterator(Family::kLog);
+  auto it = engine().NewIterator(Family::kLog);
   for (it->Seek(keys::Log(from)); it->Valid() && expected <= to; it->Next()) {
     if (it->key().size() != 8) return fail(expected, "a log key has the wrong length");
     Position p = DecodeBigEndian64(it->key().data());
@@ -668,7 +817,12 @@ StoreStats EventStoreImpl::GetStats() const {
   s.group_commits = c.group_commits.load(std::memory_order_relaxed);
   s.commit_latency_micros_total = c.latency_micros.load(std::memory_order_relaxed);
   s.ordered_stage_micros = c.ordered_micros.load(std::memory_order_relaxed);
-  s.disk_bytes = engine_->ApproximateDiskBytes();
+  s.disk_bytes = engine_->ApproximateDiskBytes();  // the primary's: the store's own size
+  if (replica_) {
+    const Position visible = LastPosition();
+    const Position known = KnownPosition();
+    s.read_replica_lag_positions = known > visible ? known - visible : 0;
+  }
   return s;
 }
 

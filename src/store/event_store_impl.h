@@ -67,8 +67,11 @@ class EventStoreImpl final : public EventStore {
   Result<ActivityPage> QueryActivity(const ActivityQuery& query) const override;
   Result<RevertResult> Revert(const RevertRequest& request) override;
 
-  // For layers inside timetrail.
-  const KvEngine& engine() const { return *engine_; }
+  // For layers inside timetrail: the engine every read goes to, the read replica when the
+  // store has one (Options::postgres_read_replica). Reads are capped at LastPosition(), which
+  // the replica always has. What must see the primary (the write path and its index hooks,
+  // checkpoints) uses the store's own engine.
+  const KvEngine& engine() const { return replica_ ? *replica_ : *engine_; }
   const Options& options() const { return options_; }
   // REQUIRES: called before any append, from the opening thread.
   void AddIndexHook(IndexHook* hook) { write_path_->AddIndexHook(hook); }
@@ -80,10 +83,27 @@ class EventStoreImpl final : public EventStore {
   // Makes "head" the visible head and wakes waiters and listeners; a head behind the one
   // published already (another node's, learned first) is ignored.
   void Publish(const keys::HeadState& head);
-  // For a store other nodes write too: publishes the head as stored when it is ahead.
+  // Takes a head known committed and durable on the primary: publishes it, or with a read
+  // replica wants it (the watcher publishes it once the replica has it).
+  void OnDurable(const keys::HeadState& head);
+  // With a read replica: raises the wanted position to "p", and wakes the watcher if it was not
+  // following the replica already.
+  void Want(Position p);
+  // With a read replica: publishes the head as the replica has it, when it is ahead.
+  Status PublishFromReplica();
+  // With a read replica: waits until reads see every position known committed on the primary,
+  // for reads that decide a write (a revert) and for Refresh.
+  Status AwaitReplica() const;
+  // The last position known committed on the primary: the published one, or beyond it the
+  // one wanted while the read replica has not replayed it.
+  Position KnownPosition() const { return wanted_.load(std::memory_order_acquire); }
+  // For a store other nodes write too: publishes the head as stored when it is ahead (with a
+  // read replica: wants it).
   Status CatchUpWithStore();
   // The thread that waits for other nodes' writes (their notifications, or a poll every
   // second) and publishes them, so that subscriptions and WaitForPosition wake on every node.
+  // With a read replica it also publishes what the replica has replayed, polling it often
+  // while it is behind the wanted position.
   void WatchOtherWriters();
   Result<RecordedEvent> LoadEvent(Position p) const;
   // Temporal helpers (temporal_queries.cc).
@@ -111,8 +131,10 @@ class EventStoreImpl final : public EventStore {
 
   const Options options_;
   std::string dir_;
+  // The store's own engine (with a read replica: the primary). Reads use engine().
   std::unique_ptr<KvEngine> engine_;
-  keys::IdTag id_tag_{};  // the first bytes of every id this store generates
+  std::unique_ptr<KvEngine> replica_;  // Options::postgres_read_replica; null without
+  keys::IdTag id_tag_{};               // the first bytes of every id this store generates
   // Events from this position on have type index entries (keys::kTypesSince). Changes only in
   // Refresh (of a read-only store).
   std::atomic<Position> types_since_{1};
@@ -124,6 +146,9 @@ class EventStoreImpl final : public EventStore {
   std::thread watcher_;  // runs WatchOtherWriters, for a shared engine opened for writing
 
   std::atomic<Position> last_position_{0};
+  // At least last_position_; beyond it with a read replica that has not replayed it yet.
+  // Written under mu_.
+  std::atomic<Position> wanted_{0};
   mutable std::mutex mu_;
   mutable std::condition_variable published_;
   keys::HeadState head_;  // GUARDED_BY(mu_)

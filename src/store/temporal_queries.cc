@@ -75,9 +75,12 @@ Json QueryJson(const EntityQuery& q) {
 }  // namespace
 
 void EventStoreImpl::RegisterTemporalIndex() {
+  // The hook reads in the write path's ordered stage, which must see every commit: the store's
+  // own engine (the primary), never the read replica. What it keeps of groups is dropped once
+  // they are known committed, not once a replica that may lag has them.
   temporal_index_ = std::make_unique<temporal::TemporalIndexHook>(
       engine_.get(), options_.snapshot_interval, options_.snapshot_bytes,
-      [this] { return LastPosition(); });
+      [this] { return KnownPosition(); });
   AddIndexHook(temporal_index_.get());
 }
 
@@ -85,16 +88,16 @@ Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::stri
                                                                        Revision last,
                                                                        Position p) const {
   TT_ASSIGN_OR_RETURN(std::optional<temporal::IndexedEvent> at,
-                      temporal::LastIndexedAtOrBefore(*engine_, stream, last, p));
+                      temporal::LastIndexedAtOrBefore(engine(), stream, last, p));
   if (at) return std::optional<Revision>(at->revision);
   TT_ASSIGN_OR_RETURN(temporal::RevisionLookup lookup,
-                      temporal::RevisionAtPosition(*engine_, stream, last, p));
+                      temporal::RevisionAtPosition(engine(), stream, last, p));
   if (lookup.known && !lookup.revision) return lookup.revision;
   if (lookup.known) {
     // The index's answer holds when that revision lies at or before p (see RevisionAtPosition).
     TT_ASSIGN_OR_RETURN(
         std::optional<std::string> raw,
-        engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, *lookup.revision)));
+        engine().Get(Family::kStreamIndex, keys::StreamIndex(stream, *lookup.revision)));
     auto pos = raw ? keys::DecodePosition(*raw) : std::nullopt;
     if (!pos) return Status::Corruption("stream index of " + Quoted(stream) + " is damaged");
     if (*pos <= p) return lookup.revision;
@@ -103,7 +106,7 @@ Result<std::optional<Revision>> EventStoreImpl::LastRevisionAtOrBefore(std::stri
   // binary search over the stream index finds the cut.
   auto position_of = [&](Revision r) -> Result<Position> {
     TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
-                        engine_->Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
+                        engine().Get(Family::kStreamIndex, keys::StreamIndex(stream, r)));
     auto pos = raw ? keys::DecodePosition(*raw) : std::nullopt;
     if (!pos) return Status::Corruption("stream index of " + Quoted(stream) + " is damaged");
     return *pos;
@@ -127,7 +130,7 @@ Result<EntityState> EventStoreImpl::StateAt(std::string_view stream,
                                             std::optional<Revision> r) const {
   if (!r) return query::ToState(stream, query::Document{}, std::nullopt);
   TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,
-                      temporal::StateAtRevision(*engine_, stream, *r));
+                      temporal::StateAtRevision(engine(), stream, *r));
   return WithEvent(stream, folded);
 }
 
@@ -136,15 +139,15 @@ Result<EntityState> EventStoreImpl::StateAtPosition(std::string_view stream, con
   const Revision last = *info.last_revision;
   if (p >= info.last_position) return StateAt(stream, last);
   TT_ASSIGN_OR_RETURN(std::optional<temporal::FoldedState> indexed,
-                      temporal::StateAtIndexedPosition(*engine_, stream, last, p));
+                      temporal::StateAtIndexedPosition(engine(), stream, last, p));
   if (indexed) return WithEvent(stream, *indexed);
   TT_ASSIGN_OR_RETURN(temporal::RevisionLookup lookup,
-                      temporal::RevisionAtPosition(*engine_, stream, last, p));
+                      temporal::RevisionAtPosition(engine(), stream, last, p));
   if (lookup.known && !lookup.revision) return StateAt(stream, std::nullopt);
   if (lookup.known) {
     // The fold checks the revision's position as it reads it: no separate read.
     TT_ASSIGN_OR_RETURN(std::optional<temporal::FoldedState> folded,
-                        temporal::StateAtRevisionAtOrBefore(*engine_, stream, *lookup.revision, p));
+                        temporal::StateAtRevisionAtOrBefore(engine(), stream, *lookup.revision, p));
     if (folded) return WithEvent(stream, *folded);
   }
   TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, p));
@@ -196,13 +199,13 @@ Result<EntityState> EventStoreImpl::GetEntity(std::string_view stream,
       // Usually the last $put or $delete before valid_at is a few entries back; the bound keeps
       // a stream of patches at the snapshot path's cost.
       TT_ASSIGN_OR_RETURN(std::optional<temporal::FoldedState> quick,
-                          temporal::ValidStateFromLastReset(*engine_, stream, cut, query.valid_at,
+                          temporal::ValidStateFromLastReset(engine(), stream, cut, query.valid_at,
                                                             options_.snapshot_interval));
       if (quick) return WithEvent(stream, *quick);
       TT_ASSIGN_OR_RETURN(std::optional<Revision> r, LastRevisionAtOrBefore(stream, last, cut));
       if (!r) return query::ToState(stream, query::Document{}, std::nullopt);
       TT_ASSIGN_OR_RETURN(temporal::FoldedState folded,
-                          temporal::ValidStateAt(*engine_, stream, *r, cut, query.valid_at));
+                          temporal::ValidStateAt(engine(), stream, *r, cut, query.valid_at));
       return WithEvent(stream, folded);
     }
   }
@@ -226,14 +229,14 @@ Result<PropertyHistory> EventStoreImpl::GetPropertyHistory(std::string_view stre
   const temporal::HistoryPageRequest page{stream, query.cursor, query.limit};
   if (!query.valid_time) {
     TT_RETURN_IF_ERROR(
-        temporal::SystemTimeHistory(*engine_, page, std::move(tracker), *info.last_revision, &h));
+        temporal::SystemTimeHistory(engine(), page, std::move(tracker), *info.last_revision, &h));
     return h;
   }
   TT_ASSIGN_OR_RETURN(Position cut, KnownCut(query.known_at));
   TT_ASSIGN_OR_RETURN(std::optional<Revision> last_known, RevisionAtCut(stream, info, cut));
   if (!last_known) return h;  // nothing of the stream was known then
   TT_RETURN_IF_ERROR(
-      temporal::ValidTimeHistory(*engine_, page, std::move(tracker), *last_known, cut, &h));
+      temporal::ValidTimeHistory(engine(), page, std::move(tracker), *last_known, cut, &h));
   return h;
 }
 
@@ -400,7 +403,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
   // block once for all of them) into the page until it is full.
   auto read_from_log = [&](std::vector<Position> positions) -> Status {
     if (positions.empty() || more) return Status::Ok();
-    return temporal::VisitEvents(*engine_, positions,
+    return temporal::VisitEvents(engine(), positions,
                                  [&](const StoredEventView& e) -> Result<bool> {
                                    if (page.events.size() >= query.limit) {
                                      more = true;
@@ -424,7 +427,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     // entry with an empty value was written by an older release and names a log position; runs
     // of those are read from the log a chunk at a time.
     const std::string prefix = temporal::ActorPrefix(query.actor);
-    auto it = engine_->NewIterator(Family::kIndex);
+    auto it = engine().NewIterator(Family::kIndex);
     it->SeekForPrev(temporal::ActorKey(query.actor, upper));
     auto in_index = [&] {
       return it->Valid() && it->key().starts_with(prefix) && it->key().size() == prefix.size() + 8;
@@ -468,7 +471,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
     std::vector<std::pair<std::string, keys::StreamHead>> streams;
     bool few = true;
     {
-      auto it = engine_->NewIterator(Family::kStreamHeads);
+      auto it = engine().NewIterator(Family::kStreamHeads);
       std::size_t seen = 0;
       for (it->Seek(query.stream_prefix); it->Valid() && it->key().starts_with(query.stream_prefix);
            it->Next()) {
@@ -491,7 +494,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
       // down. The page is the newest of them all.
       const std::size_t per_stream = query.event_types.empty() ? query.limit + 1 : SIZE_MAX;
       std::vector<Position> positions;
-      auto index = engine_->NewIterator(Family::kStreamIndex);
+      auto index = engine().NewIterator(Family::kStreamIndex);
       for (const auto& [stream, head] : streams) {
         Revision from = head.last_revision;
         if (head.last_position > upper && head.last_position <= visible) {
@@ -533,7 +536,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
   // The log itself, newest first from "hi" back to "lo", examining every event until the page
   // is full.
   auto scan_log = [&](Position lo, Position hi) -> Status {
-    auto it = engine_->NewIterator(Family::kLog);
+    auto it = engine().NewIterator(Family::kLog);
     for (it->SeekForPrev(keys::Log(hi)); it->Valid(); it->Prev()) {
       Position p = DecodeBigEndian64(it->key().data());
       if (p < lo) break;
@@ -579,7 +582,7 @@ Result<ActivityPage> EventStoreImpl::QueryActivity(const ActivityQuery& query) c
       };
       for (const std::string& type : types) {
         prefixes.push_back(temporal::TypePrefix(type));
-        walks.push_back(engine_->NewStreamIterator(Family::kIndex));
+        walks.push_back(engine().NewStreamIterator(Family::kIndex));
         walks.back()->SeekForPrev(temporal::TypeKey(type, hi));
         TT_RETURN_IF_ERROR(queue_entry(walks.size() - 1));
       }
@@ -647,6 +650,9 @@ Result<RevertResult> EventStoreImpl::Revert(const RevertRequest& request) {
       return Status::InvalidArgument("revert metadata: must be a JSON object");
     }
   }
+  // What the revert records (the revision it follows) is read first: with a read replica,
+  // from one that has every write known here.
+  TT_RETURN_IF_ERROR(AwaitReplica());
   TT_ASSIGN_OR_RETURN(StreamInfo info, GetStreamInfo(request.stream));
   if (!info.exists) return Status::NotFound(Quoted(request.stream) + " has no events");
   RevertResult result;

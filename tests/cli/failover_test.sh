@@ -15,42 +15,24 @@ tt=$1
 src=$2
 source "$src/bench/lib/postgres.sh"
 source "$src/tests/support/serve.sh"
+source "$src/tests/support/standby.sh"
 bin=$BENCH_PG_BIN
 work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-failover-XXXXXX")
 chmod o+x "$work"
-standby=""
-as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
   bench_pg_stop
-  [ -n "$standby" ] && as_owner "$bin/pg_ctl" -D "$standby/data" -m immediate -w stop >/dev/null 2>&1
+  standby_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "1. a primary with a synchronous standby"
-export BENCH_PG_EXTRA_CONF=$'wal_level = replica\nmax_wal_senders = 10\nsynchronous_standby_names = \'*\'\nwal_keep_size = 256MB'
-bench_pg_start "$work" 2>"$work/start.err" || { cat "$work/start.err"; fail "the primary did not start"; }
+standby_primary_start "$work" "synchronous_standby_names = '*'" || fail "the primary did not start"
 primary_port=$BENCH_PG_PORT
-echo "host replication all 127.0.0.1/32 trust" | as_owner tee -a "$BENCH_PG_DIR/data/pg_hba.conf" >/dev/null
-as_owner "$bin/pg_ctl" -D "$BENCH_PG_DIR/data" reload >/dev/null
-standby="$work/standby"
-mkdir -p "$standby"
-if [ "$(id -u)" -eq 0 ]; then chown postgres: "$standby"; fi
-as_owner "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$standby/data" -R \
-  -X stream >"$work/basebackup.log" 2>&1 || { cat "$work/basebackup.log"; fail "pg_basebackup"; }
-as_owner cp "$standby/data/postgresql.conf" "$standby/postgresql.conf.base"
-# A port found free may be taken by a test starting beside this one: try another.
-for attempt in 1 2 3; do
-  standby_port=$(bench_free_port)
-  as_owner cp "$standby/postgresql.conf.base" "$standby/data/postgresql.conf"
-  printf "port = %s\nunix_socket_directories = '%s'\nsynchronous_standby_names = ''\n" \
-    "$standby_port" "$standby" | as_owner tee -a "$standby/data/postgresql.conf" >/dev/null
-  as_owner "$bin/pg_ctl" -D "$standby/data" -l "$standby/server.log" -w -t 60 start >/dev/null && break
-  tail -5 "$standby/server.log" >&2
-  [ "$attempt" = 3 ] && fail "the standby did not start"
-done
+standby_start "$work/standby" || fail "the standby did not start"
+standby_port=$STANDBY_PORT
 url="postgresql://postgres@127.0.0.1:$primary_port,127.0.0.1:$standby_port/postgres?target_session_attrs=read-write&connect_timeout=2"
 
 echo "2. appends with ids and a subscriber on one node; the primary dies, the standby is promoted"
@@ -59,7 +41,7 @@ node_pid=$serve_pid
 owner=""
 [ "$(id -u)" -eq 0 ] && owner="runuser -u postgres --"
 crash="$owner $bin/pg_ctl -D $BENCH_PG_DIR/data -m immediate -w stop"
-promote="$owner $bin/pg_ctl -D $standby/data -w promote"
+promote="$owner $bin/pg_ctl -D $STANDBY_DIR/data -w promote"
 python3 - "$serve_url" "$crash" "$promote" <<'PY' || fail "the failover"
 import http.client, json, subprocess, sys, threading, time, urllib.parse, uuid
 base, crash, promote = sys.argv[1:]

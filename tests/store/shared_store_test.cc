@@ -1,13 +1,18 @@
 // Several stores opened on one PostgreSQL store at once, as several timetrail nodes do: each
 // appends, and each sees the others' appends, with expected revisions, idempotent retries,
-// gap-free positions and one integrity chain across them. Runs only against PostgreSQL, as
-// shared_store_test_postgres (an embedded store has one writing process).
+// gap-free positions and one integrity chain across them; the same with the second node
+// sending its reads to a read replica (Options::postgres_read_replica), here the primary's own
+// URL, so that its reads wait for positions the replica publishes. Runs only against
+// PostgreSQL, as shared_store_test_postgres (an embedded store has one writing process);
+// tests/cli/read_replica_test.sh runs a real streaming standby.
 #include <gtest/gtest.h>
 
 #include <libpq-fe.h>
 
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -24,20 +29,23 @@ using testing::EventWithId;
 using testing::OpenOrDie;
 using testing::TempDir;
 
-class SharedStoreTest : public ::testing::Test {
+// The parameter: whether node b reads through a read replica.
+class SharedStoreTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     ASSERT_NE(testing::TestStoreUrl(), nullptr)
         << "run under tests/support/with_postgres.sh with TIMETRAIL_TEST_STORE=postgresql";
     a_ = OpenOrDie(dir_.Sub("data"));
-    b_ = OpenOrDie(dir_.Sub("data"));
+    Options b_options;
+    if (GetParam()) b_options.postgres_read_replica = testing::TestStoreUrl();
+    b_ = OpenOrDie(dir_.Sub("data"), b_options);
     ASSERT_TRUE(a_ && b_);
   }
   TempDir dir_;
   std::unique_ptr<EventStore> a_, b_;
 };
 
-TEST_F(SharedStoreTest, NodesAppendInTurnWithExpectedRevisionsAndOneChain) {
+TEST_P(SharedStoreTest, NodesAppendInTurnWithExpectedRevisionsAndOneChain) {
   ASSERT_TRUE(a_->Append("s", ExpectedRevision::NoStream(), {Event("one")}).ok());
   // Node b has not seen the stream, but checks the expectation against the store.
   auto stale = b_->Append("s", ExpectedRevision::NoStream(), {Event("two")});
@@ -69,7 +77,7 @@ TEST_F(SharedStoreTest, NodesAppendInTurnWithExpectedRevisionsAndOneChain) {
   EXPECT_EQ(a_->GetIntegrityHead().hash_hex, b_->GetIntegrityHead().hash_hex);
 }
 
-TEST_F(SharedStoreTest, ARetryOnAnotherNodeIsAReplay) {
+TEST_P(SharedStoreTest, ARetryOnAnotherNodeIsAReplay) {
   Uuid id = Uuid::Generate();
   auto first = a_->Append("s", ExpectedRevision::Any(), {EventWithId("T", "1", id)});
   ASSERT_TRUE(first.ok());
@@ -81,7 +89,7 @@ TEST_F(SharedStoreTest, ARetryOnAnotherNodeIsAReplay) {
   EXPECT_EQ(b_->LastPosition(), 1u);
 }
 
-TEST_F(SharedStoreTest, WaitersAndListenersWakeForAnotherNodesAppend) {
+TEST_P(SharedStoreTest, WaitersAndListenersWakeForAnotherNodesAppend) {
   std::atomic<Position> heard{0};
   std::uint64_t id = b_->AddCommitListener([&](Position p) { heard = p; });
   std::thread waiter([&] { EXPECT_TRUE(b_->WaitForPosition(1, std::chrono::seconds(30)).ok()); });
@@ -95,7 +103,7 @@ TEST_F(SharedStoreTest, WaitersAndListenersWakeForAnotherNodesAppend) {
   b_->RemoveCommitListener(id);
 }
 
-TEST_F(SharedStoreTest, ConcurrentAppendsOnBothNodesAreGapFreeAndCountedOnce) {
+TEST_P(SharedStoreTest, ConcurrentAppendsOnBothNodesAreGapFreeAndCountedOnce) {
   constexpr int kThreads = 4, kPerThread = 50;
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -143,7 +151,7 @@ TEST_F(SharedStoreTest, ConcurrentAppendsOnBothNodesAreGapFreeAndCountedOnce) {
   }
 }
 
-TEST_F(SharedStoreTest, AReadOnlyStoreFollowsTheWritersWithRefresh) {
+TEST_P(SharedStoreTest, AReadOnlyStoreFollowsTheWritersWithRefresh) {
   Options options;
   options.read_only = true;
   std::string location = testing::StoreLocation(dir_.Sub("data"), options);
@@ -268,7 +276,7 @@ TEST(PostgresEngineTest, ASyncNeverConfirmsWritesOfALostConnection) {
 // A node whose database connections are all lost goes on by itself: the appends in flight
 // fail with unavailable, later ones are acknowledged, and a retry with the same id answers
 // with the original position when the first attempt had been stored.
-TEST_F(SharedStoreTest, ANodeGoesOnAfterLosingItsConnections) {
+TEST_P(SharedStoreTest, ANodeGoesOnAfterLosingItsConnections) {
   ASSERT_TRUE(a_->Append("s", ExpectedRevision::Any(), {Event("T")}).ok());
   DropAllOtherConnections();
   Uuid id = Uuid::Generate();
@@ -283,6 +291,7 @@ TEST_F(SharedStoreTest, ANodeGoesOnAfterLosingItsConnections) {
   EXPECT_EQ(next->first_position, first->first_position + 1);
   // The other node, whose connections went too, sees every event once.
   ASSERT_TRUE(b_->Refresh().ok() || b_->Refresh().ok());
+  ASSERT_TRUE(b_->WaitForPosition(next->last_position, std::chrono::seconds(10)).ok());
   auto events = b_->ReadStream("s", {});
   ASSERT_TRUE(events.ok()) << events.status().ToString();
   ASSERT_EQ(events->size(), next->first_position);
@@ -290,6 +299,78 @@ TEST_F(SharedStoreTest, ANodeGoesOnAfterLosingItsConnections) {
   auto report = b_->Verify({});
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok) << report->message;
+}
+
+INSTANTIATE_TEST_SUITE_P(, SharedStoreTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "ReadReplica" : "OwnDatabase";
+                         });
+
+TEST(ReadReplicaTest, ATokenIsHonouredAndTheListenerHearsEveryPositionInOrder) {
+  TempDir dir;
+  Options options;
+  options.postgres_read_replica = testing::TestStoreUrl();
+  auto store = OpenOrDie(dir.Sub("data"), options);
+  ASSERT_TRUE(store);
+  std::mutex mu;
+  std::vector<Position> heard;
+  std::uint64_t id = store->AddCommitListener([&](Position p) {
+    std::lock_guard<std::mutex> l(mu);
+    heard.push_back(p);
+  });
+  constexpr int kAppends = 50;
+  Position last = 0;
+  for (int i = 0; i < kAppends; ++i) {
+    auto c = store->Append("s", ExpectedRevision::Any(), {Event("T")});
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    // Acknowledged once durable on the primary; readable once the replica has it.
+    last = c->last_position;
+    ASSERT_TRUE(store->WaitForPosition(last, std::chrono::seconds(5)).ok());
+    auto events = store->ReadStream("s", {});
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ(events->size(), static_cast<std::size_t>(i + 1));
+  }
+  store->RemoveCommitListener(id);
+  // Published heads only move forward: each position heard once at most, in order.
+  ASSERT_FALSE(heard.empty());
+  EXPECT_EQ(heard.back(), last);
+  for (std::size_t i = 1; i < heard.size(); ++i) EXPECT_LT(heard[i - 1], heard[i]);
+  EXPECT_EQ(store->GetStats().read_replica_lag_positions, std::optional<std::uint64_t>(0));
+  auto report = store->Verify({});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok) << report->message;
+}
+
+TEST(ReadReplicaTest, OnlyAStoreWithoutOneHasNoLagToReport) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("data"));
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->GetStats().read_replica_lag_positions.has_value());
+}
+
+TEST(ReadReplicaTest, IsRefusedForADataDirectoryReadOnlyAndANonUrl) {
+  TempDir dir;
+  Options options;
+  options.postgres_read_replica = testing::TestStoreUrl();
+  auto on_directory = EventStore::Open(options, dir.Sub("data"));
+  ASSERT_FALSE(on_directory.ok());
+  EXPECT_EQ(on_directory.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(on_directory.status().message().find("for a store kept in PostgreSQL"),
+            std::string::npos)
+      << on_directory.status().ToString();
+
+  ASSERT_TRUE(OpenOrDie(dir.Sub("pg")));  // a store to open read-only
+  Options read_only = options;
+  read_only.read_only = true;
+  auto reader = EventStore::Open(read_only, testing::StoreLocation(dir.Sub("pg"), read_only));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_EQ(reader.status().code(), StatusCode::kInvalidArgument);
+
+  Options not_url;
+  not_url.postgres_read_replica = "host=127.0.0.1";
+  auto bad = EventStore::Open(not_url, testing::StoreLocation(dir.Sub("pg"), not_url));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

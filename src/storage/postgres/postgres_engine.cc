@@ -227,6 +227,7 @@ class PostgresEngine final : public KvEngine {
   Result<std::optional<std::string>> GetDurable(Family family, std::string_view key) override;
   bool WaitForOtherWriters(std::chrono::milliseconds timeout) override;
   void InterruptWait() override;
+  void WakeWaiter() override;
   std::uint64_t ApproximateDiskBytes() const override;
   Status CreateCheckpoint(const std::string&) override {
     return Status::InvalidArgument(
@@ -300,7 +301,7 @@ class PostgresEngine final : public KvEngine {
   std::mutex unsynced_mu_;
   std::uint64_t oldest_unsynced_ = 0;  // GUARDED_BY(unsynced_mu_)
   std::uint64_t newest_unsynced_ = 0;  // GUARDED_BY(unsynced_mu_)
-  // WaitForOtherWriters' connection (LISTEN), and the eventfd that interrupts its wait.
+  // WaitForOtherWriters' connection (LISTEN), and the eventfd that interrupts or wakes its wait.
   std::mutex listen_mu_;
   Conn listener_;
   int wake_fd_ = -1;
@@ -483,7 +484,14 @@ bool PostgresEngine::WaitForOtherWriters(std::chrono::milliseconds timeout) {
   fds[1].fd = listener_ ? PQsocket(listener_.get()) : -1;
   fds[1].events = POLLIN;
   if (poll(fds.data(), fds.size(), static_cast<int>(timeout.count())) <= 0) return false;
-  if (interrupted_.load(std::memory_order_acquire) || !listener_) return false;
+  if (interrupted_.load(std::memory_order_acquire)) return false;
+  if ((fds[0].revents & POLLIN) != 0) {
+    // A wake-up (WakeWaiter) is taken once. An interrupt set meanwhile is seen by every later
+    // call, so reading its count here loses nothing.
+    std::uint64_t count = 0;
+    (void)!read(wake_fd_, &count, sizeof count);
+  }
+  if (!listener_) return false;
   if (PQconsumeInput(listener_.get()) != 1) {
     listener_.reset();  // lost: reconnect (and poll) on the next call
     return true;
@@ -499,6 +507,10 @@ bool PostgresEngine::WaitForOtherWriters(std::chrono::milliseconds timeout) {
 
 void PostgresEngine::InterruptWait() {
   interrupted_.store(true, std::memory_order_release);
+  WakeWaiter();
+}
+
+void PostgresEngine::WakeWaiter() {
   std::uint64_t one = 1;
   if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
 }
