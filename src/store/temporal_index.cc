@@ -925,15 +925,11 @@ Status TemporalIndexHook::OnTransaction(std::span<const RecordedEvent> events,
   return Status::Ok();
 }
 
-void TemporalIndexHook::OnOtherWriters(const std::unordered_set<std::string>* streams) {
-  // Another node may have appended to these streams. Every event this process wrote is
+void TemporalIndexHook::OnOtherWriters() {
+  // Another node may have appended to any cached stream. Every event this process wrote is
   // committed by now (a shared engine's groups commit before the next begins), so the engine
   // answers for all of them and nothing pending is needed either.
-  if (streams == nullptr) {
-    cache_.clear();
-  } else {
-    for (const std::string& stream : *streams) cache_.erase(stream);
-  }
+  cache_.clear();
   pending_.clear();
 }
 

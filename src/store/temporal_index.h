@@ -215,7 +215,7 @@ class TemporalIndexHook final : public IndexHook {
                        std::span<const std::string> prepared, std::span<const StreamBefore> before,
                        KvWriteBatch& batch) override;
   void OnBatchAborted() override;
-  void OnOtherWriters(const std::unordered_set<std::string>* streams) override;
+  void OnOtherWriters() override;
 
  private:
   // What the hook knows of a stream it wrote recently. Nothing is folded while events arrive:

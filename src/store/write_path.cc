@@ -470,52 +470,17 @@ Status WritePath::CatchUpWithOtherWriters(bool* moved) {
     return lost;
   }
   *moved = true;
+  groups_since_other_writer_ = 0;
   // Writes of this process the store does not have (lost with a server that went away, never
   // confirmed) are not being written any more.
   if (stored.last_position < written_.load(std::memory_order_acquire)) {
     written_.store(stored.last_position, std::memory_order_release);
   }
-  auto written = StreamsWrittenSince(stored);
-  if (!written.ok()) {
-    engine_->EndExclusiveWrite();
-    return written.status();
-  }
   head_ = stored;
-  if (*written) {
-    // Only what the other nodes wrote is out of date: the rest of the cache stays, so that
-    // nodes taking turns do not read every stream's head again.
-    for (const std::string& stream : **written) head_cache_.erase(stream);
-  } else {
-    head_cache_.clear();
-  }
-  for (IndexHook* hook : hooks_) hook->OnOtherWriters(*written ? &**written : nullptr);
+  head_cache_.clear();
+  for (IndexHook* hook : hooks_) hook->OnOtherWriters();
   counters_.catch_ups.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
-}
-
-Result<std::optional<std::unordered_set<std::string>>> WritePath::StreamsWrittenSince(
-    const keys::HeadState& stored) {
-  using Streams = std::optional<std::unordered_set<std::string>>;
-  // Beyond this many, dropping everything is cheaper than reading them (one page each way).
-  constexpr Position kMaxEvents = 4096;
-  const Position from = head_.last_position;
-  if (stored.last_position <= from || stored.last_position - from > kMaxEvents) return Streams();
-  std::unordered_set<std::string> streams;
-  auto it = engine_->NewIterator(Family::kLog);
-  it->Seek(keys::Log(from == 0 ? 1 : from));
-  for (Position p = from == 0 ? 1 : from; p <= stored.last_position; ++p, it->Next()) {
-    if (!it->Valid() || it->key() != keys::Log(p)) {
-      TT_RETURN_IF_ERROR(it->status());
-      return Streams();  // not the log this process knew: a failover lost some of it
-    }
-    TT_ASSIGN_OR_RETURN(RecordedEvent e, DecodeStoredEvent(it->value()));
-    if (p == from) {
-      if (e.hash != head_.hash) return Streams();
-      continue;
-    }
-    streams.insert(std::move(e.stream));
-  }
-  return Streams(std::move(streams));
 }
 
 Status WritePath::PrefetchHeads(const std::vector<Pending*>& batch, BatchState& st) {
@@ -676,6 +641,7 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   const std::int64_t started = ThreadCpuMicros();
   Group group;
   group.seq = next_seq_++;
+  ++groups_since_other_writer_;
   if (broken_.load(std::memory_order_acquire)) {
     // A sync failed: nothing more is written. The sync stage answers with its error. An
     // exclusive write the last group began (ChainExclusiveWrite) lets other nodes go on.
@@ -977,8 +943,10 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   // Other nodes sharing the engine may read it before it is durable: they make it durable
   // before they show it (EventStoreImpl::CatchUpWithStore, and "followed" below).
   const Position before = written_.exchange(st.head.last_position, std::memory_order_acq_rel);
-  if (engine_->IsShared()) {
+  if (engine_->IsShared() && groups_since_other_writer_ >= kGroupsAloneBeforeChaining) {
     // More appends wait: the next group's exclusive write begins in this write's round trip.
+    // Only while no other node writes: the lock is then held until the next group, and other
+    // nodes' appends would wait for it (measured: two nodes wrote 15% less).
     std::lock_guard<std::mutex> l(mu_);
     if (!queue_.empty()) engine_->ChainExclusiveWrite(Family::kMeta, keys::kHeadState);
   }

@@ -29,7 +29,6 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "storage/kv_engine.h"
@@ -70,9 +69,8 @@ class IndexHook {
   // Called after the batch's write failed, so that any state the hook kept is dropped.
   virtual void OnBatchAborted() {}
   // Called in the ordered stage when another process (a node sharing the engine) has written
-  // since this one last did: whatever the hook kept of "streams" may be out of date, or of
-  // every stream when "streams" is null.
-  virtual void OnOtherWriters(const std::unordered_set<std::string>* /*streams*/) {}
+  // since this one last did: whatever the hook kept of the streams may be out of date.
+  virtual void OnOtherWriters() {}
 };
 
 // Transactions queued with the same chain stop at the first that fails: none after it is
@@ -230,11 +228,6 @@ class WritePath {
   // when another process has moved the store's head since this one's last group, takes the
   // head as stored and forgets what it cached of the streams (and sets *moved).
   Status CatchUpWithOtherWriters(bool* moved);
-  // The streams of the events after head_ up to "stored", when the store's log continues
-  // head_'s (its event at head_'s position has head_'s hash) and not too many came since;
-  // otherwise nullopt: what this process cached of any stream may be out of date.
-  Result<std::optional<std::unordered_set<std::string>>> StreamsWrittenSince(
-      const keys::HeadState& stored);
   // For a shared engine, where each read is a round trip made while holding the store's write
   // lock: reads the heads of the batch's streams that are not cached with one MultiGet into
   // st.heads (after another node wrote, none is cached).
@@ -263,6 +256,10 @@ class WritePath {
   std::atomic<Position> delivered_{0};
   std::unordered_map<std::string, std::optional<keys::StreamHead>> head_cache_;
   std::uint64_t next_seq_ = 1;
+  // Groups built since one found that another process had written (CatchUpWithOtherWriters);
+  // the next group's exclusive write is chained to this one's only after this many alone.
+  std::uint64_t groups_since_other_writer_ = 0;
+  static constexpr std::uint64_t kGroupsAloneBeforeChaining = 16;
 
   std::mutex mu_;
   std::condition_variable cv_;
