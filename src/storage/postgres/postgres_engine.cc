@@ -102,16 +102,10 @@ Status ConnError(PGconn* conn, std::string_view what) {
   return Status::IOError(text);
 }
 
-// Reads what is left of a pipeline up to its sync point (when it was sent whole), leaves
-// pipeline mode, and when "s" (the pipeline's outcome so far) or leaving failed, rolls back the
-// transaction the pipeline opened. Returns the outcome.
-Status FinishPipeline(PGconn* conn, bool send_ok, Status s) {
-  if (send_ok) {
-    for (;;) {
-      PgResult r(PQgetResult(conn));
-      if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
-    }
-  }
+// Leaves pipeline mode once every segment sent has been read, and when "s" (the pipeline's
+// outcome) or leaving failed, rolls back the transaction the pipeline opened. Returns the
+// outcome.
+Status LeavePipeline(PGconn* conn, Status s) {
   if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
   if (!s.ok() && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
     PgResult r(PQexec(conn, "ROLLBACK"));
@@ -147,6 +141,41 @@ Status ReadSegment(PGconn* conn, int queries, std::string_view what, OnRows on_r
     if (PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) break;
   }
   return s;
+}
+
+// Sends, as one segment of a pipeline: the text statements "before", the prepared point read
+// of "key" in "family", the text statements "after", and a sync point. False when sending
+// failed.
+bool SendAroundRead(PGconn* conn, std::initializer_list<const char*> before, Family family,
+                    std::string_view key, std::initializer_list<const char*> after) {
+  auto send = [conn](const char* sql) {
+    return PQsendQueryParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  };
+  for (const char* sql : before) {
+    if (!send(sql)) return false;
+  }
+  std::array<const char*, 1> values{key.data()};
+  std::array<int, 1> lengths{static_cast<int>(key.size())};
+  std::array<int, 1> formats{1};
+  if (PQsendQueryPrepared(conn, StmtName(family, Stmt::kGet).c_str(), 1, values.data(),
+                          lengths.data(), formats.data(), 1) != 1) {
+    return false;
+  }
+  for (const char* sql : after) {
+    if (!send(sql)) return false;
+  }
+  return PQpipelineSync(conn) == 1;
+}
+
+// Reads a segment SendAroundRead sent with "before" and "after" statements: its outcome, and
+// the value read into *value (nullopt when the key has none).
+Status ReadAroundRead(PGconn* conn, int before, int after, std::string_view what,
+                      std::optional<std::string>* value) {
+  return ReadSegment(conn, before + 1 + after, what, [&](int i, const PGresult* r) {
+    if (i == before && PQntuples(r) == 1) {
+      value->emplace(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0)));
+    }
+  });
 }
 
 Status ResultError(PGconn* conn, const PGresult* r, std::string_view what) {
@@ -417,32 +446,11 @@ Result<std::optional<std::string>> PostgresEngine::BeginExclusiveWrite(Family fa
   // after the last writer's commit became visible.
   if (PQenterPipelineMode(conn) != 1) return ConnError(conn, "entering pipeline mode");
   const std::string lock = "SELECT pg_advisory_xact_lock(" + lock_key_ + ")";
-  std::array<const char*, 1> values{key.data()};
-  std::array<int, 1> lengths{static_cast<int>(key.size())};
-  std::array<int, 1> formats{1};
-  bool send_ok =
-      PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-      PQsendQueryParams(conn, lock.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-      PQsendQueryPrepared(conn, StmtName(family, Stmt::kGet).c_str(), 1, values.data(),
-                          lengths.data(), formats.data(), 1) == 1 &&
-      PQpipelineSync(conn) == 1;
-  Status s = send_ok ? Status::Ok() : ConnError(conn, "beginning a write");
   std::optional<std::string> value;
-  for (int i = 0; i < 3 && send_ok; ++i) {
-    for (;;) {
-      PgResult r(PQgetResult(conn));
-      if (!r) break;
-      ExecStatusType st = PQresultStatus(r.get());
-      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        s = ResultError(conn, r.get(), "beginning a write");
-      }
-      if (i == 2 && st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
-        value.emplace(PQgetvalue(r.get(), 0, 0),
-                      static_cast<std::size_t>(PQgetlength(r.get(), 0, 0)));
-      }
-    }
-  }
-  s = FinishPipeline(conn, send_ok, s);
+  Status s = SendAroundRead(conn, {"BEGIN", lock.c_str()}, family, key, {})
+                 ? ReadAroundRead(conn, 2, 0, "beginning a write", &value)
+                 : ConnError(conn, "beginning a write");
+  s = LeavePipeline(conn, s);
   if (!s.ok()) {
     if (PQstatus(conn) != CONNECTION_OK) pair_lost_.store(true, std::memory_order_release);
     return s;
@@ -781,34 +789,18 @@ Status PostgresEngine::Write(KvWriteBatch& batch_base, bool sync) {
   send_ok = send_ok && PQpipelineSync(conn) == 1;
   // The next exclusive write, begun in the same round trip: a segment of its own, so that the
   // write's outcome does not depend on it. (After a failed write it fails too, and is undone.)
-  int chained = 0;
-  if (chain && send_ok) {
-    std::array<const char*, 1> values{chain->second.data()};
-    std::array<int, 1> lengths{static_cast<int>(chain->second.size())};
-    std::array<int, 1> formats{1};
-    send_ok =
-        PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-        PQsendQueryParams(conn, lock.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-        PQsendQueryPrepared(conn, StmtName(chain->first, Stmt::kGet).c_str(), 1, values.data(),
-                            lengths.data(), formats.data(), 1) == 1 &&
-        PQpipelineSync(conn) == 1;
-    chained = 3;
-  }
+  const bool chained =
+      chain && send_ok &&
+      SendAroundRead(conn, {"BEGIN", lock.c_str()}, chain->first, chain->second, {});
   Status s = send_ok ? ReadSegment(conn, sent, "writing", [](int, const PGresult*) {})
                      : ConnError(conn, "sending a write");
   Status next;
   std::optional<std::string> next_value;
-  if (send_ok && chained > 0) {
-    next = ReadSegment(conn, chained, "beginning the next write", [&](int i, const PGresult* r) {
-      if (i == 2 && PQntuples(r) == 1) {
-        next_value.emplace(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0)));
-      }
-    });
-  }
+  if (chained) next = ReadAroundRead(conn, 2, 0, "beginning the next write", &next_value);
   if (PQexitPipelineMode(conn) != 1 && s.ok()) s = ConnError(conn, "leaving pipeline mode");
   // A failed COMMIT, or a connection lost during it, leaves the outcome unknown: the write path
   // treats any error from Write as fatal for the batch and reports it.
-  if (!s.ok() || chained == 0 || !next.ok()) {
+  if (!s.ok() || !chained || !next.ok()) {
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PgResult r(PQexec(conn, "ROLLBACK"));
     }
@@ -880,34 +872,13 @@ Result<std::optional<std::string>> PostgresEngine::GetDurable(Family family, std
   TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
   PGconn* conn = lease.get();
   if (PQenterPipelineMode(conn) != 1) return ConnError(conn, "entering pipeline mode");
-  std::array<const char*, 1> values{key.data()};
-  std::array<int, 1> lengths{static_cast<int>(key.size())};
-  std::array<int, 1> formats{1};
-  auto send = [&](const char* sql) {
-    return PQsendQueryParams(conn, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
-  };
-  bool send_ok = send("BEGIN") && send("SET LOCAL synchronous_commit = on") &&
-                 PQsendQueryPrepared(conn, StmtName(family, Stmt::kGet).c_str(), 1, values.data(),
-                                     lengths.data(), formats.data(), 1) == 1 &&
-                 send("SELECT pg_logical_emit_message(true, 'timetrail-sync', '')") &&
-                 send("COMMIT") && PQpipelineSync(conn) == 1;
-  Status s = send_ok ? Status::Ok() : ConnError(conn, "a durable read");
   std::optional<std::string> value;
-  for (int i = 0; i < 5 && send_ok; ++i) {
-    for (;;) {
-      PgResult r(PQgetResult(conn));
-      if (!r) break;
-      ExecStatusType st = PQresultStatus(r.get());
-      if (s.ok() && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        s = ResultError(conn, r.get(), "a durable read");
-      }
-      if (i == 2 && st == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
-        value.emplace(PQgetvalue(r.get(), 0, 0),
-                      static_cast<std::size_t>(PQgetlength(r.get(), 0, 0)));
-      }
-    }
-  }
-  s = FinishPipeline(conn, send_ok, s);
+  Status s =
+      SendAroundRead(conn, {"BEGIN", "SET LOCAL synchronous_commit = on"}, family, key,
+                     {"SELECT pg_logical_emit_message(true, 'timetrail-sync', '')", "COMMIT"})
+          ? ReadAroundRead(conn, 2, 2, "a durable read", &value)
+          : ConnError(conn, "a durable read");
+  s = LeavePipeline(conn, s);
   if (!s.ok()) return s;
   return value;
 }
