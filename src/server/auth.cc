@@ -260,13 +260,16 @@ Result<Principal> TokenRegistry::Authenticate(std::string_view authorization) co
   }
   std::string_view id = v.substr(kTokenPrefix.size(), sep - kTokenPrefix.size());
   std::array<std::uint8_t, 32> digest = Sha256({v});
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   CatchUpIfMoved(/*now=*/false);
   auto it = tokens_.find(id);
   if (it == tokens_.end()) {
     // Created on another node a moment ago? This node may not have heard of that write yet:
-    // look at the store's head first.
+    // look at the store's head first. Refresh may wait (for a read replica to catch up), so
+    // not under the lock: requests with unknown tokens must not hold up everyone else's.
+    lock.unlock();
     (void)store_->Refresh();
+    lock.lock();
     CatchUpIfMoved(/*now=*/true);
     it = tokens_.find(id);
   }
