@@ -182,9 +182,12 @@ Status ResultError(PGconn* conn, const PGresult* r, std::string_view what) {
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   Status s = ConnError(conn, what);
   // Class 08 (connection exception) and 57P (operator intervention, e.g. a shutdown): the
-  // server is gone or going; a retry elsewhere may succeed.
+  // server is gone or going; a retry elsewhere may succeed. 40001 on a read: a standby
+  // cancelled it because it conflicted with the replay of the primary's changes; a retry
+  // succeeds.
   if (state != nullptr &&
-      (std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0)) {
+      (std::strncmp(state, "08", 2) == 0 || std::strncmp(state, "57P", 3) == 0 ||
+       std::strcmp(state, "40001") == 0)) {
     return Status::Unavailable(s.message());
   }
   return s;
@@ -268,9 +271,10 @@ class PostgresEngine final : public KvEngine {
   // Runs prepared statement "s" of "family" with binary parameters; rows in binary.
   Result<PgResult> Run(PGconn* conn, Family family, Stmt s,
                        std::initializer_list<std::string_view> params) const;
-  // Run on a connection of the read pool. A connection the server dropped (it restarted, or
-  // failed over) is replaced, with its idle siblings, which went with it; the read changed
-  // nothing, so it is tried once more on a new connection.
+  // Run on a connection of the read pool. A read that failed as unavailable changed nothing,
+  // so it is tried once more: on a new connection when the server dropped this one (it
+  // restarted, or failed over; its idle siblings went with it and are replaced too), on the
+  // same one when a standby cancelled it for conflicting with replay.
   Result<PgResult> Query(Family family, Stmt s,
                          std::initializer_list<std::string_view> params) const;
   Result<Lease> Acquire() const;
@@ -686,7 +690,8 @@ Result<PgResult> PostgresEngine::Query(Family family, Stmt s,
   for (int attempt = 0;; ++attempt) {
     TT_ASSIGN_OR_RETURN(Lease lease, Acquire());
     auto r = Run(lease.get(), family, s, params);
-    if (r.ok() || attempt > 0 || PQstatus(lease.get()) == CONNECTION_OK) return r;
+    if (r.ok() || attempt > 0 || r.status().code() != StatusCode::kUnavailable) return r;
+    if (PQstatus(lease.get()) == CONNECTION_OK) continue;  // e.g. cancelled by a standby's replay
     std::lock_guard<std::mutex> l(mu_);
     open_ -= static_cast<int>(idle_.size());
     idle_.clear();
