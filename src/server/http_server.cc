@@ -440,16 +440,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         "HTTP/1.1 200 OK\r\nServer: timetrail\r\nContent-Type: text/event-stream\r\n"
         "Cache-Control: no-cache\r\nConnection: close\r\nX-Accel-Buffering: no\r\n\r\n"
         ": subscribed\n\n");
-    writing_ = true;
-    ArmSubscriberWrite();
-    asio::async_write(stream_, asio::buffer(*header),
-                      [self = this->shared_from_this(), header](beast::error_code ec, std::size_t) {
-                        self->writing_ = false;
-                        if (ec) return self->DropSubscriber(ec);
-                        self->Tcp().expires_never();
-                        self->WatchForClose();
-                        self->ReadPage();
-                      });
+    WriteToSubscriber(std::move(header), [self = this->shared_from_this()] {
+      self->WatchForClose();
+      self->ReadPage();
+    });
   }
 
   // The client sends nothing on a subscription; a read that completes means it went away.
@@ -480,16 +474,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       // The database is away (restarting, failing over): the stream stays open and reads again
       // shortly, so subscribers ride out the outage. The comment tells the client why it waits.
       auto msg = std::make_shared<std::string>(": " + page.status().ToString() + "; retrying\n\n");
-      writing_ = true;
-      ArmSubscriberWrite();
-      asio::async_write(stream_, asio::buffer(*msg),
-                        [self = this->shared_from_this(), msg](beast::error_code ec, std::size_t) {
-                          self->writing_ = false;
-                          if (ec) return self->DropSubscriber(ec);
-                          self->Tcp().expires_never();
-                          self->timer_.expires_after(std::chrono::milliseconds(500));
-                          self->timer_.async_wait([self](beast::error_code) { self->ReadPage(); });
-                        });
+      WriteToSubscriber(std::move(msg), [self = this->shared_from_this()] {
+        self->timer_.expires_after(std::chrono::milliseconds(500));
+        self->timer_.async_wait([self](beast::error_code) { self->ReadPage(); });
+      });
       return;
     }
     if (!page.ok()) {
@@ -514,18 +502,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       }
       *text += "id: " + std::to_string(e.position) + "\nevent: event\ndata: " + json + "\n\n";
     }
-    std::size_t n = page->size();
-    writing_ = true;
-    ArmSubscriberWrite();
-    asio::async_write(
-        stream_, asio::buffer(*text),
-        [self = this->shared_from_this(), text, n](beast::error_code ec, std::size_t) {
-          self->writing_ = false;
-          if (ec) return self->DropSubscriber(ec);
-          self->Tcp().expires_never();
-          self->server_->metrics_.EventsSent(n);
-          self->ReadPage();
-        });
+    WriteToSubscriber(std::move(text), [self = this->shared_from_this(), n = page->size()] {
+      self->server_->metrics_.EventsSent(n);
+      self->ReadPage();
+    });
   }
 
   void WaitForCommit() {
@@ -536,21 +516,29 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       if (self->closed_) return;
       if (self->server_->stopping_) return self->Close();
       if (ec == asio::error::operation_aborted) return self->ReadPage();
-      auto ka = std::make_shared<std::string>(": keepalive\n\n");
-      self->writing_ = true;
-      self->ArmSubscriberWrite();
-      asio::async_write(self->stream_, asio::buffer(*ka),
-                        [self, ka](beast::error_code wec, std::size_t) {
-                          self->writing_ = false;
-                          if (wec) return self->DropSubscriber(wec);
-                          self->Tcp().expires_never();
-                          self->WaitForCommit();
-                        });
+      self->WriteToSubscriber(std::make_shared<std::string>(": keepalive\n\n"),
+                              [self] { self->WaitForCommit(); });
     });
     // A commit between the last read and arming the timer has set woken_ already.
     if (woken_.load() || server_->store_->LastPosition() >= cursor_->next_position()) {
       timer_.cancel();
     }
+  }
+
+  // Writes "text" to the subscriber under the write deadline (ArmSubscriberWrite), then runs
+  // "then"; a write that fails drops the subscriber.
+  template <typename Then>
+  void WriteToSubscriber(std::shared_ptr<std::string> text, Then then) {
+    writing_ = true;
+    ArmSubscriberWrite();
+    asio::async_write(stream_, asio::buffer(*text),
+                      [self = this->shared_from_this(), text, then = std::move(then)](
+                          beast::error_code ec, std::size_t) mutable {
+                        self->writing_ = false;
+                        if (ec) return self->DropSubscriber(ec);
+                        self->Tcp().expires_never();
+                        then();
+                      });
   }
 
   // Every write to a subscriber carries a deadline: a client that stops reading fills the
