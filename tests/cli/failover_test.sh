@@ -19,13 +19,7 @@ source "$src/tests/support/standby.sh"
 bin=$BENCH_PG_BIN
 work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-failover-XXXXXX")
 chmod o+x "$work"
-cleanup() {
-  [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
-  bench_pg_stop
-  standby_stop
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'standby_cleanup "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "1. a primary with a synchronous standby"

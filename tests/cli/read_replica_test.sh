@@ -21,11 +21,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-replica-XXXXXX")
 chmod o+x "$work"
 sse_pid=""
 cleanup() {
-  [ -n "$sse_pid" ] && kill "$sse_pid" 2>/dev/null
-  [ -n "$serve_pid" ] && kill -9 "$serve_pid" 2>/dev/null
-  standby_stop
-  bench_pg_stop
-  rm -rf "$work"
+  if [ -n "$sse_pid" ]; then kill "$sse_pid" 2>/dev/null || true; fi
+  standby_cleanup "$work"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

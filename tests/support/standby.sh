@@ -7,6 +7,7 @@
 #   psql -h 127.0.0.1 -p "$STANDBY_PORT" -U postgres ...
 #   standby_stop                                            # as by a crash; safe to call twice
 #   bench_pg_stop
+#   standby_cleanup "$work"    # at exit: kills serve.sh's server, stops both, removes $work
 #
 # The standby is a hot standby (it answers reads), asynchronous unless the primary's extra
 # lines name it in synchronous_standby_names. On failure a function prints why and returns 1.
@@ -63,4 +64,13 @@ standby_stop() {
     _bench_pg_as_owner "$BENCH_PG_BIN/pg_ctl" -D "$STANDBY_DIR/data" -m immediate -w stop \
       >/dev/null 2>&1 || true
   fi
+}
+
+# For a test's exit trap: kills the server tests/support/serve.sh started (if any), stops the
+# standby and the primary, and removes the test's work directory.
+standby_cleanup() {  # work directory
+  if [ -n "${serve_pid:-}" ]; then kill -9 "$serve_pid" 2>/dev/null || true; fi
+  standby_stop
+  bench_pg_stop
+  rm -rf "$1"
 }
