@@ -169,9 +169,12 @@ class ConsumerGroups {
   // 1 to 1000 positions per call.
   Status Ack(std::string_view group, const std::vector<Position>& positions);
   // Gives events back (NackAction). Positions as for Ack. "reason" (at most 1000 bytes) goes
-  // into the parked copy when the event is parked.
+  // into the parked copy when the event is parked. With "member" (recommended), only events
+  // that member holds now, under a lease that has not run out: a late nack then cannot take an
+  // event back from the member it went to after the lease ran out (kInvalidArgument, nothing
+  // changed). Without it, any delivered event not yet done.
   Status Nack(std::string_view group, const std::vector<Position>& positions, NackAction action,
-              std::string_view reason);
+              std::string_view reason, std::string_view member = {});
 
   // Hands the events parked since the last replay (at most kMaxReplayPerCall; call again for
   // more) to the members again, as new: their failed deliveries start at 0, and one that

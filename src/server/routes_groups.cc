@@ -290,7 +290,7 @@ ApiResponse NackGroup(RequestContext& rc) {
   const std::string& name = rc.Param("name");
   Result<RawJson> body = rc.BodyObject();
   if (!body.ok()) return rc.BodyError(body.status());
-  Status fields = OnlyFields(*body, {"positions", "action", "reason"});
+  Status fields = OnlyFields(*body, {"positions", "action", "reason", "member"});
   if (!fields.ok()) return ErrorResponse(fields);
   Result<std::vector<Position>> positions = PositionsField(*body);
   if (!positions.ok()) return ErrorResponse(positions.status());
@@ -317,9 +317,17 @@ ApiResponse NackGroup(RequestContext& rc) {
       return ErrorResponse(Status::InvalidArgument("reason must be at most 1000 bytes"));
     }
   }
+  std::string member;
+  if (const RawJson* m = body->Find("member")) {
+    if (m->kind != RawJson::Kind::kString || m->str.empty()) {
+      return ErrorResponse(Status::InvalidArgument(
+          "member must be the name the member reads with, e.g. {\"member\": \"worker-1\"}"));
+    }
+    member = m->str;
+  }
   ConsumerGroupSettings settings;
   if (std::optional<ApiResponse> d = DenyExistingGroup(rc, kScopeRead, &settings)) return *d;
-  Status s = Groups(rc).Nack(name, *positions, action, reason);
+  Status s = Groups(rc).Nack(name, *positions, action, reason, member);
   if (!s.ok()) return AckError(s);
   JsonWriter w;
   w.BeginObject().Key("group").String(name).Key("action").String(action_name);

@@ -793,7 +793,10 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
 namespace {
 
 // Checks that every position was delivered and is not done; the error names those that are not.
-Status CheckHeld(const Group& g, const std::vector<Position>& positions) {
+// Checks that "positions" are delivered and not done; with "member", also that it holds each
+// of them under a lease that has not run out.
+Status CheckHeld(const Group& g, const std::vector<Position>& positions,
+                 std::string_view member = {}) {
   if (positions.empty() || positions.size() > kMaxPositionsPerCall) {
     return Status::InvalidArgument("positions must list 1 to " +
                                    std::to_string(kMaxPositionsPerCall) + " positions");
@@ -805,10 +808,27 @@ Status CheckHeld(const Group& g, const std::vector<Position>& positions) {
     if (!bad.empty()) bad += ", ";
     bad += std::to_string(p);
   }
+  if (!bad.empty()) {
+    return Status::InvalidArgument("position(s) " + bad + " of consumer group '" + g.name +
+                                   "' are not delivered and unacknowledged: never handed to a "
+                                   "member, already done, or delivered before a restart");
+  }
+  if (member.empty()) return Status::Ok();
+  // A member whose lease ran out no longer decides: the event may be with another member now.
+  const SteadyClock::time_point now = SteadyClock::now();
+  for (Position p : positions) {
+    const Pending* pe = FindHeld(g, p);
+    if (pe->member == member && pe->expires > now) continue;
+    if (!bad.empty()) bad += ", ";
+    bad += std::to_string(p) +
+           (pe->member.empty() || pe->member == member
+                ? " (its lease ran out)"
+                : " (its lease ran out; member '" + pe->member + "' holds it now)");
+  }
   if (bad.empty()) return Status::Ok();
-  return Status::InvalidArgument("position(s) " + bad + " of consumer group '" + g.name +
-                                 "' are not delivered and unacknowledged: never handed to a "
-                                 "member, already done, or delivered before a restart");
+  return Status::InvalidArgument("member '" + std::string(member) + "' of consumer group '" +
+                                 g.name + "' does not hold position(s) " + bad +
+                                 "; nothing was changed");
 }
 
 }  // namespace
@@ -829,7 +849,7 @@ Status ConsumerGroups::Ack(std::string_view group, const std::vector<Position>& 
 }
 
 Status ConsumerGroups::Nack(std::string_view group, const std::vector<Position>& positions,
-                            NackAction action, std::string_view reason) {
+                            NackAction action, std::string_view reason, std::string_view member) {
   if (reason.size() > kMaxReasonBytes) {
     return Status::InvalidArgument("reason must be at most " + std::to_string(kMaxReasonBytes) +
                                    " bytes");
@@ -839,7 +859,7 @@ Status ConsumerGroups::Nack(std::string_view group, const std::vector<Position>&
     std::lock_guard<std::mutex> lock(g->mu);
     if (g->deleted)
       return Status::NotFound("consumer group '" + std::string(group) + "' was deleted");
-    TT_RETURN_IF_ERROR(CheckHeld(*g, positions));
+    TT_RETURN_IF_ERROR(CheckHeld(*g, positions, member));
     std::string why = reason.empty() ? "nacked without a reason" : std::string(reason);
     Change change;
     for (Position p : std::set<Position>(positions.begin(), positions.end())) {

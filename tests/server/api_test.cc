@@ -413,10 +413,15 @@ TEST_F(ApiTest, ConsumerGroupsRefuseBadInputAndChangeNothing) {
   }
   const std::vector<std::string> bad_nacks = {
       R"({"positions":[1],"action":"drop"})", R"({"positions":[1],"reason":7})",
+      R"({"positions":[1],"member":7})", R"({"positions":[1],"member":""})",
       R"({"positions":[1],"reason":")" + std::string(1001, 'x') + R"("})"};
   for (const std::string& body : bad_nacks) {
     EXPECT_EQ(client_->Post("/v1/groups/g/nack", body).status, 400) << body.substr(0, 60);
   }
+  // A nack naming a member that does not hold the event is refused, and changes nothing.
+  HttpResult other = client_->Post("/v1/groups/g/nack", R"({"positions":[1],"member":"v"})");
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_EQ(other.json()["error"], "not_held");
   json g = client_->Get("/v1/groups/g").json();
   EXPECT_EQ(g["in_flight"], 1);
   EXPECT_EQ(g["acked_through"], 0);

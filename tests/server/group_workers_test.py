@@ -83,7 +83,7 @@ def worker(work_dir, name):
             data = item["event"]["data"]
             if data.get("poison"):
                 retrying("POST", f"/v1/groups/{GROUP}/nack",
-                         {"positions": [position], "action": "retry",
+                         {"positions": [position], "action": "retry", "member": name,
                           "reason": f"poison: {name} cannot process it"})
                 continue
             if data.get("hang"):

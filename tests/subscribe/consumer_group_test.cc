@@ -190,6 +190,34 @@ TEST_F(ConsumerGroupTest, AnExpiredLeaseRedeliversToAnotherMember) {
   EXPECT_EQ(info->acked_through, written[0]);
 }
 
+TEST_F(ConsumerGroupTest, ALateNackNamingItsMemberCannotTakeTheEventFromItsNewHolder) {
+  ConsumerGroupSettings s;
+  s.lease = milliseconds(200);
+  s.max_retries = 5;
+  Create("g", s);
+  std::vector<Position> written = AppendN(store_.get(), "s", 2);
+  std::vector<GroupEvent> a = Read("g", "a", 2);
+  ASSERT_EQ(a.size(), 2u);
+  // While its lease holds, "a" may give an event back; "b", which holds nothing, may not.
+  Status not_b = groups_->Nack("g", {written[1]}, NackAction::kRetry, "", "b");
+  EXPECT_EQ(not_b.code(), StatusCode::kInvalidArgument) << not_b.ToString();
+  EXPECT_NE(not_b.message().find("does not hold"), std::string::npos) << not_b.ToString();
+  // "a" stalls on the first event until its lease runs out, and "b" gets it.
+  std::vector<GroupEvent> b = Read("g", "b", 1, kLongWait);
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_EQ(b[0].event.position, written[0]);
+  // a's late nack is refused and changes nothing: "b" still holds the event, and its failed
+  // deliveries are only the lease that ran out.
+  Status late = groups_->Nack("g", {written[0]}, NackAction::kRetry, "late", "a");
+  EXPECT_EQ(late.code(), StatusCode::kInvalidArgument) << late.ToString();
+  EXPECT_NE(late.message().find("member 'b' holds it now"), std::string::npos) << late.ToString();
+  auto info = groups_->Describe("g");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->awaiting_retry, 1u);          // the second event, whose lease ran out too
+  EXPECT_TRUE(Read("g", "c", 1).size() == 1u);  // that one, not the event "b" holds
+  ASSERT_TRUE(groups_->Nack("g", {written[0]}, NackAction::kSkip, "", "b").ok());
+}
+
 TEST_F(ConsumerGroupTest, AWaitingReadIsWokenByAnAppend) {
   Create("g");
   std::thread writer([&] {
