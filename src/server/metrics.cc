@@ -84,4 +84,38 @@ std::string Metrics::Render(const StoreStats& st, std::size_t subscribers, Posit
   return o;
 }
 
+std::string Metrics::RenderGroups(const std::vector<ConsumerGroupInfo>& groups, Position head) {
+  if (groups.empty()) return {};
+  std::string o;
+  // Group names are letters, digits, '.', '_' and '-': nothing to escape in a label.
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help,
+                    auto value) {
+    o += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) +
+         " " + std::string(type) + "\n";
+    for (const ConsumerGroupInfo& g : groups) {
+      o += std::string(name) + "{group=\"" + g.name + "\"} " + std::to_string(value(g)) + "\n";
+    }
+  };
+  family("timetrail_group_acked_through", "gauge",
+         "Every matching event at or before this position is done (acked, skipped or parked).",
+         [](const ConsumerGroupInfo& g) { return g.acked_through; });
+  family("timetrail_group_lag_positions", "gauge",
+         "Positions between the log's head and the group's acked_through (an upper bound of the "
+         "events it has left: events of other streams count too).",
+         [head](const ConsumerGroupInfo& g) {
+           return head > g.acked_through ? head - g.acked_through : Position{0};
+         });
+  family("timetrail_group_in_flight", "gauge", "Events held by members under a lease.",
+         [](const ConsumerGroupInfo& g) { return g.in_flight; });
+  family("timetrail_group_awaiting_retry", "gauge",
+         "Events that failed and wait to be delivered again.",
+         [](const ConsumerGroupInfo& g) { return g.awaiting_retry; });
+  family("timetrail_group_parked_total", "counter",
+         "Events parked (in $parked/<group>) since the group was created.",
+         [](const ConsumerGroupInfo& g) { return g.parked; });
+  family("timetrail_group_members", "gauge", "Members that read since the server started.",
+         [](const ConsumerGroupInfo& g) { return g.members.size(); });
+  return o;
+}
+
 }  // namespace timetrail::server

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "timetrail/consumer_group.h"
 #include "timetrail/store.h"
 
 namespace timetrail::server {
@@ -27,6 +29,8 @@ class Metrics {
   void InFlight(int delta) { in_flight_.fetch_add(delta, std::memory_order_relaxed); }
   // Prometheus text exposition.
   std::string Render(const StoreStats& stats, std::size_t subscribers, Position head) const;
+  // The consumer groups' gauges, one series per group (label "group"); nothing without groups.
+  static std::string RenderGroups(const std::vector<ConsumerGroupInfo>& groups, Position head);
 
  private:
   std::array<std::atomic<std::uint64_t>, 6> by_class_{};  // 1xx..5xx, index = status / 100

@@ -48,8 +48,18 @@ ApiResponse GetHealth(RequestContext& rc) {
 ApiResponse GetMetrics(RequestContext& rc) {
   ApiResponse r;
   r.content_type = "text/plain; version=0.0.4";
-  r.body = rc.services().metrics->Render(rc.store().GetStats(), rc.hub().watchers(),
-                                         rc.store().LastPosition());
+  const Position head = rc.store().LastPosition();
+  r.body = rc.services().metrics->Render(rc.store().GetStats(), rc.hub().watchers(), head);
+  if (rc.services().groups != nullptr) {
+    Result<std::vector<ConsumerGroupInfo>> groups = rc.services().groups->List();
+    if (groups.ok()) {
+      // As GET /v1/groups: a token limited to prefixes sees only the groups it could use.
+      std::erase_if(*groups, [&rc](const ConsumerGroupInfo& g) {
+        return !rc.principal().CoversPrefix(g.settings.stream_prefix);
+      });
+      r.body += Metrics::RenderGroups(*groups, head);
+    }
+  }
   for (const MetricsSource& source : rc.services().metrics_sources) r.body += source();
   return r;
 }

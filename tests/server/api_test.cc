@@ -424,6 +424,10 @@ TEST_F(ApiTest, ConsumerGroupsRefuseBadInputAndChangeNothing) {
   EXPECT_EQ(other.json()["error"], "not_held");
   json g = client_->Get("/v1/groups/g").json();
   EXPECT_EQ(g["in_flight"], 1);
+  const std::string metrics = client_->Get("/metrics").body;
+  EXPECT_NE(metrics.find("timetrail_group_in_flight{group=\"g\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("timetrail_group_members{group=\"g\"} 1\n"), std::string::npos);
   EXPECT_EQ(g["acked_through"], 0);
   EXPECT_EQ(g["members"][0]["name"], "w");
   HttpResult acked = client_->Post("/v1/groups/g/ack", R"({"positions":[1]})");
