@@ -127,10 +127,7 @@ Result<Position> OpenTypeIndex(KvEngine* engine, std::string_view path, Position
 // The store's head record as "engine" has it (nullopt: none yet).
 Result<std::optional<keys::HeadState>> ReadHeadRecord(const KvEngine& engine) {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw, engine.Get(Family::kMeta, keys::kHeadState));
-  if (!raw) return std::optional<keys::HeadState>();
-  std::optional<keys::HeadState> head = keys::DecodeHeadState(*raw);
-  if (!head) return Status::Corruption("the store's head record is damaged");
-  return head;
+  return keys::ParseHeadRecord(raw);
 }
 
 // What the store keeps of its head, checked against the log, and where its type index begins.
@@ -348,10 +345,8 @@ Status EventStoreImpl::CatchUpWithStore() {
   // is read again, on the connection whose durable commit then covers it.
   TT_ASSIGN_OR_RETURN(std::optional<std::string> durable,
                       engine_->GetDurable(Family::kMeta, keys::kHeadState));
-  if (!durable) return Status::Ok();
-  head = keys::DecodeHeadState(*durable);
-  if (!head) return Status::Corruption("the store's head record is damaged");
-  if (head->last_position > std::max(KnownPosition(), write_path_->WrittenPosition())) {
+  TT_ASSIGN_OR_RETURN(head, keys::ParseHeadRecord(durable));
+  if (head && head->last_position > std::max(KnownPosition(), write_path_->WrittenPosition())) {
     Publish(*head);
   }
   return Status::Ok();

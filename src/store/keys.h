@@ -180,6 +180,14 @@ inline std::optional<HeadState> DecodeHeadState(std::string_view v) {
   return s;
 }
 
+// The head record as read from the engine (nullopt: a store with none yet), or Corruption.
+inline Result<std::optional<HeadState>> ParseHeadRecord(const std::optional<std::string>& raw) {
+  if (!raw) return std::optional<HeadState>();
+  std::optional<HeadState> head = DecodeHeadState(*raw);
+  if (!head) return Status::Corruption("the store's head record is damaged");
+  return head;
+}
+
 // Position values (kStreamIndex, kEventIds, kTimeIndex) are fixed64.
 inline std::string EncodePosition(Position p) {
   std::string v;

@@ -13,6 +13,11 @@
 namespace timetrail {
 namespace {
 
+// The prefix of an append's error when it may have been stored: said so, with what to do.
+constexpr std::string_view kOutcomeUnknown =
+    "not confirmed: the append may or may not be stored; send it again with the same event ids, "
+    "and a stored one answers with its original position";
+
 // Past this many cached stream heads the cache is dropped and refilled from the engine, which
 // keeps the writer's memory bounded however many streams there are.
 constexpr std::size_t kMaxCachedHeads = 200000;
@@ -366,18 +371,14 @@ void WritePath::SyncAndDeliver(std::deque<Group>& groups) {
       for (Group& g : groups) {
         g.lost = true;
         for (Result<Committed>& r : g.results) {
-          r = s.WithPrefix(
-              "not confirmed: the append may or may not be stored; send it again with the same "
-              "event ids, and a stored one answers with its original position");
+          r = s.WithPrefix(kOutcomeUnknown);
         }
       }
     } else if (!s.ok()) {
-      std::lock_guard<std::mutex> l(sync_mu_);
-      broken_status_ = Status::IOError(
+      Break(Status::IOError(
           "the disk did not confirm a write (" + s.message() +
           "); appends since the last confirmed one may or may not be stored, so the store "
-          "accepts no more: reopen it and read the streams to see what was stored");
-      broken_.store(true, std::memory_order_release);
+          "accepts no more: reopen it and read the streams to see what was stored"));
     }
   }
   if (wrote && !broken_.load(std::memory_order_acquire) && !groups.front().lost) {
@@ -443,15 +444,12 @@ Result<std::optional<keys::StreamHead>*> WritePath::LoadHead(const std::string& 
 Status WritePath::CatchUpWithOtherWriters(bool* moved) {
   TT_ASSIGN_OR_RETURN(std::optional<std::string> raw,
                       engine_->BeginExclusiveWrite(Family::kMeta, keys::kHeadState));
-  keys::HeadState stored;
-  if (raw) {
-    auto decoded = keys::DecodeHeadState(*raw);
-    if (!decoded) {
-      engine_->EndExclusiveWrite();
-      return Status::Corruption("the store's head record is damaged");
-    }
-    stored = *decoded;
+  Result<std::optional<keys::HeadState>> parsed = keys::ParseHeadRecord(raw);
+  if (!parsed.ok()) {
+    engine_->EndExclusiveWrite();
+    return parsed.status();
   }
+  const keys::HeadState stored = parsed->value_or(keys::HeadState{});
   // Every write changes the record (position, tx, time or chain), except a checkpoint's alone,
   // which changes no stream either.
   if (keys::EncodeHeadState(stored) == keys::EncodeHeadState(head_)) return Status::Ok();
@@ -463,10 +461,9 @@ Status WritePath::CatchUpWithOtherWriters(bool* moved) {
         "the store's head is at position " + std::to_string(stored.last_position) +
         ", behind position " + std::to_string(delivered_.load()) +
         " that this node confirmed: the database lost acknowledged appends (a failover to a "
-        "standby that was not synchronous?); this node accepts no more appends");
-    std::lock_guard<std::mutex> l(sync_mu_);
-    broken_status_ = lost;
-    broken_.store(true, std::memory_order_release);
+        "standby that was not synchronous?); this node accepts no more appends: find what is "
+        "missing with timetrail verify, and restore it before restarting the node");
+    Break(lost);
     return lost;
   }
   *moved = true;
@@ -729,10 +726,19 @@ WritePath::Group WritePath::BuildGroup(std::vector<Pending*>& batch,
   }
 
   // Stage 3: write the group, or fail every transaction in it.
-  if (!written.empty() && batch_error.ok()) batch_error = WriteGroup(st, now);
+  bool outcome_unknown = false;
+  if (!written.empty() && batch_error.ok()) {
+    batch_error = WriteGroup(st, now);
+    // A shared engine's write that failed in its commit (the database went away) may have
+    // been stored; the embedded engine's failed write changed nothing.
+    outcome_unknown = !batch_error.ok() && engine_->IsShared();
+  }
   if (!batch_error.ok()) {
     for (IndexHook* hook : hooks_) hook->OnBatchAborted();
-    for (std::size_t i : written) answer(i, batch_error.WithPrefix("the append was not written"));
+    for (std::size_t i : written) {
+      answer(i, batch_error.WithPrefix(outcome_unknown ? kOutcomeUnknown
+                                                       : "the append was not written"));
+    }
     // Transactions after the failing one were never looked at: fail them too.
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!results[i] && std::find(deferred.begin(), deferred.end(), batch[i]) == deferred.end()) {
@@ -954,6 +960,12 @@ Status WritePath::WriteGroup(BatchState& st, Timestamp now) {
   // Not written, or not known to be: if it was, the store learns of it as of another's write.
   if (!s.ok()) written_.store(before, std::memory_order_release);
   return s;
+}
+
+void WritePath::Break(Status why) {
+  std::lock_guard<std::mutex> l(sync_mu_);
+  broken_status_ = std::move(why);
+  broken_.store(true, std::memory_order_release);
 }
 
 void WritePath::HandToSync(Group group) {

@@ -219,6 +219,8 @@ class WritePath {
   // batch (not synced).
   Status WriteGroup(BatchState& st, Timestamp now);
   void HandToSync(Group group);
+  // Makes the store accept no more writes, every later one failing with "why".
+  void Break(Status why);
   void Deliver(Group& group);
   // Classifies "tx" against ids already stored: nullopt when all ids are new, the original
   // result when "tx" repeats an earlier one, or an error.

@@ -792,9 +792,8 @@ Result<std::vector<GroupEvent>> ConsumerGroups::Read(std::string_view group,
 
 namespace {
 
-// Checks that every position was delivered and is not done; the error names those that are not.
-// Checks that "positions" are delivered and not done; with "member", also that it holds each
-// of them under a lease that has not run out.
+// Checks that every position was delivered and is not done; with "member", also that it holds
+// each of them under a lease that has not run out. The error names the positions that fail.
 Status CheckHeld(const Group& g, const std::vector<Position>& positions,
                  std::string_view member = {}) {
   if (positions.empty() || positions.size() > kMaxPositionsPerCall) {
@@ -820,15 +819,15 @@ Status CheckHeld(const Group& g, const std::vector<Position>& positions,
     const Pending* pe = FindHeld(g, p);
     if (pe->member == member && pe->expires > now) continue;
     if (!bad.empty()) bad += ", ";
-    bad += std::to_string(p) +
-           (pe->member.empty() || pe->member == member
-                ? " (its lease ran out)"
-                : " (its lease ran out; member '" + pe->member + "' holds it now)");
+    bad += std::to_string(p) + (pe->member == member ? " (its lease ran out)"
+                                : pe->member.empty() ? " (it waits to be delivered again)"
+                                                     : " (member '" + pe->member + "' holds it)");
   }
   if (bad.empty()) return Status::Ok();
   return Status::InvalidArgument("member '" + std::string(member) + "' of consumer group '" +
                                  g.name + "' does not hold position(s) " + bad +
-                                 "; nothing was changed");
+                                 "; nothing was changed: read the group again for events to "
+                                 "work on");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 set -euo pipefail
 tt=$1
 url=$TIMETRAIL_PG_URL
+source "$(dirname "$0")/../support/serve.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/timetrail-pgstore-XXXXXX")
 server_pid=""
 second_pid=""
@@ -22,23 +23,14 @@ expect_contains() {  # file, text
   grep -qF -- "$2" "$1" || { echo "--- $1:" >&2; cat "$1" >&2; fail "expected '$2' in $1"; }
 }
 
-start_server() {
-  "$tt" serve --store "$url" --store-schema shop_events --listen 127.0.0.1:0 --auth off \
-    >"$work/serve.out" 2>"$work/serve.err" &
-  server_pid=$!
-  for _ in $(seq 1 100); do
-    if grep -q '^listening on ' "$work/serve.out" 2>/dev/null; then
-      base=$(sed -n 's/^listening on //p' "$work/serve.out" | head -1)
-      return 0
-    fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; fail "serve exited"; }
-    sleep 0.1
-  done
-  fail "serve did not start"
+start_server() {  # log prefix; sets server_pid and base
+  serve_start "$tt" "$1" --store "$url" --store-schema shop_events --auth off
+  server_pid=$serve_pid
+  base=$serve_url
 }
 
 echo "1. serve --store: appends are acknowledged and read back"
-start_server
+start_server "$work/serve"
 expect_contains "$work/serve.err" "PostgreSQL store 'shop_events' at postgresql://"
 for i in 0 1 2; do
   curl -sf -X POST "$base/v1/streams/order-42" -H 'Content-Type: application/json' \
@@ -56,16 +48,10 @@ code=$(curl -s -o "$work/conflict.json" -w '%{http_code}' -X POST "$base/v1/stre
 [ "$code" = 409 ] || fail "a stale expected revision gave HTTP $code"
 
 echo "2. several writing processes per store"
-"$tt" serve --store "$url" --store-schema shop_events --listen 127.0.0.1:0 --auth off \
-  >"$work/second.out" 2>"$work/second.err" &
-second_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^listening on ' "$work/second.out" 2>/dev/null && break
-  kill -0 "$second_pid" 2>/dev/null || { cat "$work/second.err" >&2; fail "a second server exited"; }
-  sleep 0.1
-done
-second=$(sed -n 's/^listening on //p' "$work/second.out" | head -1)
-[ -n "$second" ] || fail "a second server on the same store did not start"
+first_pid=$server_pid first=$base
+start_server "$work/second"  # a second node on the same store
+second_pid=$server_pid second=$base
+server_pid=$first_pid base=$first
 # An append on the second node is checked against the first one's events, and read on the first.
 code=$(curl -s -o "$work/second-stale.json" -w '%{http_code}' -X POST "$second/v1/streams/order-42" \
   -H 'Content-Type: application/json' -d '{"expected_revision": 1, "events": [{"type": "x"}]}')
@@ -96,7 +82,7 @@ echo "4. kill -9 and restart: every acknowledged event is there, and appends go 
 kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
-start_server
+start_server "$work/serve"
 curl -sf "$base/v1/streams/order-42" >"$work/after.json"
 for i in 0 1 2 3; do expect_contains "$work/after.json" "\"step\": $i"; done
 curl -sf -X POST "$base/v1/streams/order-42" -H 'Content-Type: application/json' \
